@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+/**
+ * `qos-broker`: the command line. Command groups map to core functions;
+ * errors print their stable code and a message that says what to change.
+ */
+import { QosBrokerError } from '../../drivers/errors.js';
+import { deviceCommand } from './device.js';
+import { demoCommand } from './demo.js';
+
+const USAGE = `qos-broker <command> [options]
+
+commands:
+  device <operation>   drive one NETCONF device (qos-broker device --help)
+  demo                 run the loopback demo (a lab NETCONF device driven end to end)
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'device':
+      await deviceCommand(rest);
+      return 0;
+    case 'demo':
+      await demoCommand(rest);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`qos-broker: unknown command "${cmd}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof QosBrokerError) {
+      process.stderr.write(`qos-broker: ${err.code}: ${err.message}\n`);
+      process.exit(err.code === 'QB_INVALID_ARGUMENT' ? 2 : 1);
+    }
+    if (err instanceof Error && 'code' in err && String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`qos-broker: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`qos-broker: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,235 @@
+/**
+ * A NETCONF device as the lab and the tests run it: a real netconfd
+ * (yuma123) behind a real OpenSSH sshd, each with its own host key, socket,
+ * home and logs under one state directory. Inside a network namespace when
+ * `netns` is given (lab routers), on loopback otherwise (tests).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fingerprintOf } from '../drivers/ssh/hostkeys.js';
+import { QosBrokerError } from '../drivers/errors.js';
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '../..').replace(/\/dist$/, '');
+/** The lab device model served by every lab netconfd. */
+export const LAB_DEVICE_YANG = join(ROOT, 'yang', 'qos-broker-lab-device.yang');
+
+/** Options of one lab NETCONF device. */
+export interface NetconfDeviceOptions {
+  /** Address sshd listens on. @default '127.0.0.1' */
+  address?: string;
+  /** SSH port; 0 picks a free one. @default 0 */
+  port?: number;
+  /** Directory for keys, sockets, logs; created (and removed by stop) when not given. */
+  stateDir?: string;
+  /** Network namespace to run both servers in. */
+  netns?: string;
+  /** YANG modules netconfd loads. @default [LAB_DEVICE_YANG] */
+  modules?: string[];
+  /** Seconds to wait for both servers. @default 10 */
+  startTimeoutS?: number;
+}
+
+/** A running device and what a client needs to reach it. */
+export interface NetconfDevice {
+  host: string;
+  port: number;
+  username: string;
+  privateKeyFile: string;
+  knownHostsFile: string;
+  /** SHA256 fingerprint of the device's host key. */
+  fingerprint: string;
+  stateDir: string;
+  /** Files of the device's logs. */
+  logs: { sshd: string; netconfd: string };
+  /** Stop both servers and remove the state directory if we made it. */
+  stop(): Promise<void>;
+}
+
+/** Binaries a NETCONF device needs; a missing one is named in the error. */
+export function checkNetconfDeviceBinaries(): void {
+  for (const bin of ['/usr/sbin/sshd', '/usr/sbin/netconfd', '/usr/sbin/netconf-subsystem', '/usr/bin/ssh-keygen']) {
+    if (!existsSync(bin)) {
+      throw new QosBrokerError('QB_LAB_MISSING_BINARY', `${bin} is not installed: apt-get install -y netconfd openssh-server openssh-client`);
+    }
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (the kernel picks it). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, host, () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
+function inNetns(netns: string | undefined, cmd: string, args: string[]): [string, string[]] {
+  return netns ? ['ip', ['netns', 'exec', netns, cmd, ...args]] : [cmd, args];
+}
+
+async function waitFor(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, logFile?: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > end) {
+      const log = logFile && existsSync(logFile) ? `\n--- ${logFile}:\n${readFileSync(logFile, 'utf8').slice(-2000)}` : '';
+      throw new QosBrokerError('QB_LAB_START_TIMEOUT', `${what} did not come up within ${timeoutMs} ms${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function tcpOpen(host: string, port: number, netns?: string): Promise<boolean> {
+  if (netns) {
+    const r = spawnSync('ip', ['netns', 'exec', netns, 'bash', '-c', `exec 3<>/dev/tcp/${host}/${port}`], { stdio: 'ignore' });
+    return Promise.resolve(r.status === 0);
+  }
+  return new Promise((res) => {
+    const s = connect({ host, port });
+    s.once('connect', () => {
+      s.destroy();
+      res(true);
+    });
+    s.once('error', () => res(false));
+  });
+}
+
+function startProcess(netns: string | undefined, cmd: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): ChildProcess {
+  const [c, a] = inNetns(netns, cmd, args);
+  const fd = openSync(logFile, 'a');
+  const child = spawn(c, a, { stdio: ['ignore', fd, fd], env: env ?? process.env, detached: false });
+  closeSync(fd);
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((res) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), 2000);
+    child.once('exit', () => {
+      clearTimeout(t);
+      res();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Start sshd + netconfd; resolves when both accept connections. */
+export async function startNetconfDevice(options: NetconfDeviceOptions = {}): Promise<NetconfDevice> {
+  checkNetconfDeviceBinaries();
+  const address = options.address ?? '127.0.0.1';
+  const ownDir = !options.stateDir;
+  const dir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'qb-ncdev-'));
+  mkdirSync(dir, { recursive: true });
+  const timeoutMs = (options.startTimeoutS ?? 10) * 1000;
+  const children: ChildProcess[] = [];
+  const stop = async () => {
+    await Promise.all(children.map(stopProcess));
+    if (ownDir) rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const port = options.port || (options.netns ? 830 : await freePort(address));
+    const keygen = (f: string) => {
+      if (!existsSync(f)) {
+        const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'qos-broker-lab', '-f', f]);
+        if (r.status !== 0) throw new QosBrokerError('QB_LAB_KEYGEN_FAILED', `ssh-keygen failed: ${r.stderr}`);
+      }
+    };
+    keygen(join(dir, 'ssh_host_ed25519_key'));
+    keygen(join(dir, 'client_key'));
+    writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')));
+    const hostPub = readFileSync(join(dir, 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(/\s+/);
+    const keyBlob = Buffer.from(hostPub[1]!, 'base64');
+    const name = port === 22 ? address : `[${address}]:${port}`;
+    writeFileSync(join(dir, 'known_hosts'), `${name} ${hostPub[0]} ${hostPub[1]}\n`);
+    const sock = join(dir, 'ncxserver.sock');
+    mkdirSync(join(dir, 'home'), { recursive: true });
+    mkdirSync('/run/sshd', { recursive: true });
+    writeFileSync(
+      join(dir, 'sshd_config'),
+      [
+        `Port ${port}`,
+        `ListenAddress ${address}`,
+        `HostKey ${join(dir, 'ssh_host_ed25519_key')}`,
+        `PidFile ${join(dir, 'sshd.pid')}`,
+        `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'StrictModes no',
+        'UsePAM no',
+        'UseDNS no',
+        'MaxSessions 64',
+        'MaxStartups 200',
+        'LogLevel ERROR',
+        `Subsystem netconf /usr/sbin/netconf-subsystem --ncxserver-sockname=${port}@${sock}`,
+        '',
+      ].join('\n'),
+    );
+    const logs = { sshd: join(dir, 'sshd.log'), netconfd: join(dir, 'netconfd.log') };
+    const modules = options.modules ?? [LAB_DEVICE_YANG];
+    children.push(
+      startProcess(
+        options.netns,
+        '/usr/sbin/netconfd',
+        [
+          ...modules.map((m) => `--module=${m}`),
+          '--target=candidate',
+          `--port=${port}`,
+          `--ncxserver-sockname=${sock}`,
+          '--no-startup',
+          '--with-startup=false',
+          '--access-control=off',
+          `--superuser=${userInfo().username}`,
+          `--home=${join(dir, 'home')}`,
+          `--log=${logs.netconfd}`,
+          '--log-level=warn',
+        ],
+        join(dir, 'netconfd.out'),
+        { ...process.env, HOME: join(dir, 'home') },
+      ),
+    );
+    children.push(startProcess(options.netns, '/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], logs.sshd));
+    for (const c of children) {
+      c.once('exit', (code, sig) => {
+        if (code !== 0 && sig === null) c.emit('qb-failed');
+      });
+    }
+    await waitFor(`netconfd (socket ${sock})`, timeoutMs, () => {
+      if (children[0]!.exitCode !== null) throw new QosBrokerError('QB_LAB_START_FAILED', `netconfd exited with ${children[0]!.exitCode}: ${readFileSync(join(dir, 'netconfd.out'), 'utf8').slice(-1500)}`);
+      return existsSync(sock);
+    });
+    await waitFor(`sshd on ${address}:${port}`, timeoutMs, async () => {
+      if (children[1]!.exitCode !== null) throw new QosBrokerError('QB_LAB_START_FAILED', `sshd exited with ${children[1]!.exitCode}: ${readFileSync(logs.sshd, 'utf8').slice(-1500)}`);
+      return tcpOpen(address, port, options.netns);
+    }, logs.sshd);
+    return {
+      host: address,
+      port,
+      username: userInfo().username,
+      privateKeyFile: join(dir, 'client_key'),
+      knownHostsFile: join(dir, 'known_hosts'),
+      fingerprint: fingerprintOf(keyBlob),
+      stateDir: dir,
+      logs,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
