@@ -106,10 +106,10 @@ function tcpOpen(host: string, port: number, netns?: string): Promise<boolean> {
   });
 }
 
-function startProcess(netns: string | undefined, cmd: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): ChildProcess {
+function startProcess(netns: string | undefined, cmd: string, args: string[], logFile: string, cwd: string, env?: NodeJS.ProcessEnv): ChildProcess {
   const [c, a] = inNetns(netns, cmd, args);
   const fd = openSync(logFile, 'a');
-  const child = spawn(c, a, { stdio: ['ignore', fd, fd], env: env ?? process.env, detached: false });
+  const child = spawn(c, a, { stdio: ['ignore', fd, fd], env: env ?? process.env, cwd, detached: false });
   closeSync(fd);
   live.add(child);
   child.once('exit', () => live.delete(child));
@@ -200,10 +200,11 @@ export async function startNetconfDevice(options: NetconfDeviceOptions = {}): Pr
           '--log-level=warn',
         ],
         join(dir, 'netconfd.out'),
+        dir, // netconfd writes backup-cfg.xml into its working directory
         { ...process.env, HOME: join(dir, 'home') },
       ),
     );
-    children.push(startProcess(options.netns, '/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], logs.sshd));
+    children.push(startProcess(options.netns, '/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], logs.sshd, dir));
     for (const c of children) {
       c.once('exit', (code, sig) => {
         if (code !== 0 && sig === null) c.emit('qb-failed');
