@@ -99,3 +99,29 @@ export class NetconfRpcError extends QosBrokerError {
   /** Tag of the first error, e.g. `lock-denied`. */
   tag = 'unknown';
 }
+
+/** An abstract QoS policy (or device inventory) is not valid; nothing was sent. */
+export class PolicyInvalidError extends QosBrokerError {
+  /** Path of the offending field in the policy, e.g. `rates.peakKbps`. */
+  readonly field: string;
+  constructor(code: string, field: string, message: string) {
+    super(code, message);
+    this.field = field;
+  }
+}
+
+/**
+ * A policy reaches outside its provider's partition of a shared device, or
+ * over the partition's rate budget (seed 002); refused before anything is sent.
+ */
+export class PartitionViolationError extends QosBrokerError {
+  /** The resource refused: an interface, `rate-budget`, a network-instance, a partition. */
+  readonly resource: string;
+  constructor(code: string, resource: string, message: string) {
+    super(code, message);
+    this.resource = resource;
+  }
+}
+
+/** A platform's apply, verify or remove failed on the device; what was undone is said in the message. */
+export class ProvisioningError extends QosBrokerError {}
