@@ -125,3 +125,57 @@ export class PartitionViolationError extends QosBrokerError {
 
 /** A platform's apply, verify or remove failed on the device; what was undone is said in the message. */
 export class ProvisioningError extends QosBrokerError {}
+
+/**
+ * The live resource store failed or refused an operation: Redis unreachable or
+ * missing, an unknown link or class, an unknown or closed reservation, an
+ * expired hold. Codes start with `QB_STATE_`.
+ */
+export class ResourceStoreError extends QosBrokerError {}
+
+/** One link and time slot that lacked room for a reservation. */
+export interface CapacityShortfall {
+  link: string;
+  /** QoS class of the request. */
+  cls: string;
+  /** Slot start and end, ms since the epoch; the slot is [slotStart, slotEnd). */
+  slotStart: number;
+  slotEnd: number;
+  /** Capacity of the link for the class, bit/s. */
+  capacityBps: number;
+  /** Already held or booked in that slot, bit/s. */
+  usedBps: number;
+  /** Requested rate, bit/s. */
+  requestedBps: number;
+  /** How much is missing: usedBps + requestedBps - capacityBps. */
+  shortfallBps: number;
+}
+
+/** Admission refused a reservation: some slot of some link has no room. Nothing was changed. */
+export class AdmissionRejectedError extends ResourceStoreError {
+  readonly shortfalls: CapacityShortfall[];
+  constructor(reservationId: string, shortfalls: CapacityShortfall[]) {
+    const s = shortfalls[0];
+    const where = s
+      ? `: link ${s.link} class ${s.cls} lacks ${s.shortfallBps} bit/s in the slot starting ${new Date(s.slotStart).toISOString()}` +
+        (shortfalls.length > 1 ? ` (and ${shortfalls.length - 1} more links)` : '')
+      : '';
+    super('QB_STATE_ADMISSION_REJECTED', `reservation ${reservationId} was not admitted${where}`);
+    this.shortfalls = shortfalls;
+  }
+}
+
+/**
+ * A domain advertisement was rejected. `reason` is one of the stable reasons of
+ * daemon/peering/advert.ts (bad-signature, origin-key-mismatch, ...); the code
+ * is `QB_ADVERT_` plus the reason in upper snake case.
+ */
+export class AdvertRejectedError extends QosBrokerError {
+  readonly reason: string;
+  readonly origin: string | undefined;
+  constructor(reason: string, message: string, origin?: string) {
+    super(`QB_ADVERT_${reason.toUpperCase().replace(/-/g, '_')}`, message);
+    this.reason = reason;
+    this.origin = origin;
+  }
+}
