@@ -1,0 +1,228 @@
+/**
+ * The Lua scripts of the Redis resource store. Each store operation is one
+ * script call, so every decision is atomic, also across several daemon
+ * replicas of one domain sharing one Redis.
+ *
+ * Key schema, all under one hash tag per domain so that every key of a domain
+ * lives in one Redis Cluster slot (BASE = `<prefix>:{<domain>}:`):
+ *   BASE links              set: link ids with a capacity
+ *   BASE cap:<link>         hash: class -> capacity bit/s
+ *   BASE use:<link>|<class> hash: slot index -> held+booked bit/s (field absent = 0)
+ *   BASE res:<id>           hash: state, links (JSON), cls, rate, start, end, s0, s1, exp, fp
+ *   BASE holds              sorted set: reservation id scored by hold expiry (ms)
+ *
+ * Slot index s covers [s*slotMs, (s+1)*slotMs). Time comes from Redis TIME, so
+ * replicas with skewed clocks agree on hold expiry.
+ *
+ * Expired holds are swept lazily at the start of every script: each one gives
+ * back its usage once, so capacity of an abandoned hold returns with no process
+ * watching it. The sweep touches keys of other reservations that are not in
+ * KEYS; they share the domain's hash tag, so they are in the same cluster slot
+ * (Redis allows that; a key in another slot would be refused).
+ */
+
+const COMMON = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function unbook(base, links, cls, rate, s0, s1)
+  for _, link in ipairs(links) do
+    local ukey = base .. 'use:' .. link .. '|' .. cls
+    for s = s0, s1 - 1 do
+      local v = redis.call('HINCRBY', ukey, s, -rate)
+      if v <= 0 then redis.call('HDEL', ukey, s) end
+    end
+  end
+end
+
+local function close_res(base, rkey, r, new_state, tomb)
+  unbook(base, cjson.decode(r[2]), r[3], tonumber(r[4]), tonumber(r[5]), tonumber(r[6]))
+  redis.call('HSET', rkey, 'state', new_state)
+  redis.call('HDEL', rkey, 'exp')
+  redis.call('PEXPIRE', rkey, tomb)
+end
+
+local FIELDS = {'state', 'links', 'cls', 'rate', 's0', 's1'}
+
+local function sweep(base, holds, now, tomb)
+  local n = 0
+  while true do
+    local ids = redis.call('ZRANGEBYSCORE', holds, '-inf', now, 'LIMIT', 0, 128)
+    if #ids == 0 then break end
+    for _, id in ipairs(ids) do
+      local rkey = base .. 'res:' .. id
+      local r = redis.call('HMGET', rkey, unpack(FIELDS))
+      if r[1] == 'held' then
+        close_res(base, rkey, r, 'expired', tomb)
+        n = n + 1
+      end
+      redis.call('ZREM', holds, id)
+    end
+  end
+  return n
+end
+`;
+
+/**
+ * reserve. KEYS: holds, res:<id>, then per link cap:<link>, use:<link>|<cls>.
+ * ARGV: base, id, cls, rate, s0, s1, holdTtlMs, tombMs, fp, linksJson, slotMs, start, end.
+ * Returns JSON: ["ok", exp] | ["dup", state, exp] | ["short", [[link, slot, cap, used], ...]]
+ * | ["conflict", state] | ["closed", state] | ["nolink", link] | ["noclass", link] | ["past", now].
+ */
+export const RESERVE = `${COMMON}
+local holds, rkey = KEYS[1], KEYS[2]
+local base, id, cls = ARGV[1], ARGV[2], ARGV[3]
+local rate, s0, s1 = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local ttl, tomb, fp = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
+local links = cjson.decode(ARGV[10])
+local slot_ms = tonumber(ARGV[11])
+local now = now_ms()
+sweep(base, holds, now, tomb)
+
+local ex = redis.call('HMGET', rkey, 'state', 'fp', 'exp')
+if ex[1] then
+  if ex[1] == 'held' or ex[1] == 'committed' then
+    if ex[2] ~= fp then return cjson.encode({'conflict', ex[1]}) end
+    return cjson.encode({'dup', ex[1], tonumber(ex[3]) or 0})
+  end
+  return cjson.encode({'closed', ex[1]})
+end
+if tonumber(ARGV[13]) <= now then return cjson.encode({'past', now}) end
+
+local short = {}
+for i = 1, #links do
+  local ckey, ukey = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  local cap = redis.call('HGET', ckey, cls)
+  if not cap then
+    if redis.call('EXISTS', ckey) == 0 then return cjson.encode({'nolink', links[i]}) end
+    return cjson.encode({'noclass', links[i]})
+  end
+  cap = tonumber(cap)
+  local s = s0
+  local found = false
+  while s < s1 and not found do
+    local fields = {}
+    local last = math.min(s1 - 1, s + 999)
+    for f = s, last do fields[#fields + 1] = f end
+    local used = redis.call('HMGET', ukey, unpack(fields))
+    for j = 1, #used do
+      local u = tonumber(used[j]) or 0
+      if u + rate > cap then
+        short[#short + 1] = {links[i], s + j - 1, cap, u}
+        found = true
+        break
+      end
+    end
+    s = last + 1
+  end
+end
+if #short > 0 then return cjson.encode({'short', short}) end
+
+for i = 1, #links do
+  local ukey = KEYS[2 + 2 * i]
+  for s = s0, s1 - 1 do redis.call('HINCRBY', ukey, s, rate) end
+end
+local exp = now + ttl
+redis.call('HSET', rkey, 'state', 'held', 'links', ARGV[10], 'cls', cls, 'rate', rate,
+  's0', s0, 's1', s1, 'start', ARGV[12], 'end', ARGV[13], 'exp', exp, 'fp', fp)
+redis.call('ZADD', holds, exp, id)
+return cjson.encode({'ok', exp})
+`;
+
+/**
+ * commit. KEYS: holds, res:<id>. ARGV: base, id, tombMs, slotMs.
+ * Returns JSON: ["ok"] | ["dup"] | ["unknown"] | ["closed", state].
+ */
+export const COMMIT = `${COMMON}
+local holds, rkey = KEYS[1], KEYS[2]
+local base, id, tomb, slot_ms = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+sweep(base, holds, now_ms(), tomb)
+local r = redis.call('HMGET', rkey, 'state', 's1')
+if not r[1] then return cjson.encode({'unknown'}) end
+if r[1] == 'committed' then return cjson.encode({'dup'}) end
+if r[1] ~= 'held' then return cjson.encode({'closed', r[1]}) end
+redis.call('HSET', rkey, 'state', 'committed')
+redis.call('HDEL', rkey, 'exp')
+redis.call('ZREM', holds, id)
+-- A booking record lives until its window is over plus the tombstone time.
+redis.call('PEXPIREAT', rkey, tonumber(r[2]) * slot_ms + tomb)
+return cjson.encode({'ok'})
+`;
+
+/**
+ * release (mode "release") and abort (mode "abort"). KEYS: holds, res:<id>.
+ * ARGV: base, id, tombMs, mode.
+ * Returns JSON: ["changed", previous] | ["same", previous] | ["unknown"] | ["committed"] (abort of a booking).
+ */
+export const CLOSE = `${COMMON}
+local holds, rkey = KEYS[1], KEYS[2]
+local base, id, tomb, mode = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+sweep(base, holds, now_ms(), tomb)
+local r = redis.call('HMGET', rkey, unpack(FIELDS))
+local state = r[1]
+if not state then
+  if mode == 'abort' then
+    -- Remember the abort so that a reserve arriving late cannot book this id.
+    redis.call('HSET', rkey, 'state', 'aborted', 'fp', '')
+    redis.call('PEXPIRE', rkey, tomb)
+  end
+  return cjson.encode({'unknown'})
+end
+if mode == 'abort' and state == 'committed' then return cjson.encode({'committed'}) end
+if state == 'held' or state == 'committed' then
+  close_res(base, rkey, r, mode == 'abort' and 'aborted' or 'released', tomb)
+  redis.call('ZREM', holds, id)
+  return cjson.encode({'changed', state})
+end
+return cjson.encode({'same', state})
+`;
+
+/**
+ * usage of one link/class. KEYS: holds, cap:<link>, use:<link>|<cls>.
+ * ARGV: base, tombMs, cls, s0, s1. Returns JSON: [cap or false, [used...]].
+ */
+export const USAGE = `${COMMON}
+sweep(ARGV[1], KEYS[1], now_ms(), tonumber(ARGV[2]))
+local cap = redis.call('HGET', KEYS[2], ARGV[3])
+local out = {}
+local s0, s1 = tonumber(ARGV[4]), tonumber(ARGV[5])
+local s = s0
+while s < s1 do
+  local fields = {}
+  local last = math.min(s1 - 1, s + 999)
+  for f = s, last do fields[#fields + 1] = f end
+  local used = redis.call('HMGET', KEYS[3], unpack(fields))
+  for j = 1, #used do out[#out + 1] = tonumber(used[j]) or 0 end
+  s = last + 1
+end
+return cjson.encode({cap and tonumber(cap) or false, out})
+`;
+
+/**
+ * utilisation of every link/class in one slot (or the current one).
+ * KEYS: holds, links. ARGV: base, tombMs, slotMs, slot (or "" for now).
+ * Returns JSON: [slot, [[link, cls, cap, used], ...]].
+ */
+export const UTILISATION = `${COMMON}
+local base = ARGV[1]
+local now = now_ms()
+sweep(base, KEYS[1], now, tonumber(ARGV[2]))
+local slot = tonumber(ARGV[4])
+if not slot then slot = math.floor(now / tonumber(ARGV[3])) end
+local rows = {}
+for _, link in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local caps = redis.call('HGETALL', base .. 'cap:' .. link)
+  for i = 1, #caps, 2 do
+    local used = redis.call('HGET', base .. 'use:' .. link .. '|' .. caps[i], slot)
+    rows[#rows + 1] = {link, caps[i], tonumber(caps[i + 1]), tonumber(used) or 0}
+  end
+end
+return cjson.encode({slot, rows})
+`;
+
+/** sweep. KEYS: holds. ARGV: base, tombMs. Returns the number of holds expired. */
+export const SWEEP = `${COMMON}
+return sweep(ARGV[1], KEYS[1], now_ms(), tonumber(ARGV[2]))
+`;
