@@ -1,0 +1,51 @@
+/**
+ * What a platform is: a descriptor (id, transport, capabilities it needs)
+ * plus a pure `render(policy) -> payload`. The I/O (apply, verify, remove)
+ * is shared per transport: netconf-apply.ts for NETCONF platforms; CLI
+ * platforms carry their own undo lines in the payload.
+ */
+import type { ResolvedPolicy } from '../policy/types.js';
+
+/** Platform ids, `vendor_os` (also containerlab kinds and lab node kinds). */
+export type PlatformId = 'openconfig' | 'juniper_junos' | 'cisco_iosxr' | 'nokia_srlinux' | 'linux_tc' | 'lab_device';
+
+/** A NETCONF payload: the `<config>` content to merge and the one that deletes exactly what it created. */
+export interface NetconfPayload {
+  transport: 'netconf';
+  /** Data-model XML for edit-config (or the vendor's load RPC). */
+  config: string;
+  /** Data-model XML that removes every node `config` created, nothing else. */
+  removeConfig: string;
+}
+
+/** A CLI payload: lines to send in order, and the lines that undo them (in the order to send). */
+export interface CliPayload {
+  transport: 'cli';
+  apply: string[];
+  undo: string[];
+}
+
+export type Payload = NetconfPayload | CliPayload;
+
+/** One platform: data plus a few hooks (STYLE.md, scrapli's platform modules). */
+export interface Platform<P extends Payload = Payload> {
+  id: PlatformId;
+  /** One line for humans: what it renders. */
+  description: string;
+  transport: P['transport'];
+  /**
+   * NETCONF capabilities (short names, see drivers/netconf/capabilities.ts)
+   * apply needs; checked before anything is sent. Empty for CLI platforms.
+   */
+  capabilities: readonly string[];
+  /** Pure: the same policy always gives the same payload. */
+  render(policy: ResolvedPolicy): P;
+  /**
+   * NETCONF only: wrap `<config>` content into the RPC that loads it when
+   * the vendor's semantics differ from plain edit-config (Junos
+   * `<load-configuration>`). Absent means `<edit-config>` on candidate.
+   */
+  loadRpc?(config: string): string;
+  /** NETCONF only: subtree filter reading back what `render` writes, for verify. */
+  verifyFilter?(policy: ResolvedPolicy): string;
+}
