@@ -31,6 +31,11 @@ export interface NetconfDeviceOptions {
   modules?: string[];
   /** Seconds to wait for both servers. @default 10 */
   startTimeoutS?: number;
+  /**
+   * Let both servers outlive this process (the lab's `up` exits and leaves
+   * them running; `down` stops them by pid). @default false
+   */
+  detached?: boolean;
 }
 
 /** A running device and what a client needs to reach it. */
@@ -45,6 +50,8 @@ export interface NetconfDevice {
   stateDir: string;
   /** Files of the device's logs. */
   logs: { sshd: string; netconfd: string };
+  /** Process ids of both servers. */
+  pids: { sshd: number; netconfd: number };
   /** Stop both servers and remove the state directory if we made it. */
   stop(): Promise<void>;
 }
@@ -93,8 +100,12 @@ async function waitFor(what: string, timeoutMs: number, check: () => boolean | P
 
 function tcpOpen(host: string, port: number, netns?: string): Promise<boolean> {
   if (netns) {
-    const r = spawnSync('ip', ['netns', 'exec', netns, 'bash', '-c', `exec 3<>/dev/tcp/${host}/${port}`], { stdio: 'ignore' });
-    return Promise.resolve(r.status === 0);
+    // asynchronous, so that several devices can start side by side
+    return new Promise((res) => {
+      const c = spawn('ip', ['netns', 'exec', netns, 'bash', '-c', `exec 3<>/dev/tcp/${host}/${port}`], { stdio: 'ignore' });
+      c.once('error', () => res(false));
+      c.once('exit', (code) => res(code === 0));
+    });
   }
   return new Promise((res) => {
     const s = connect({ host, port });
@@ -106,13 +117,17 @@ function tcpOpen(host: string, port: number, netns?: string): Promise<boolean> {
   });
 }
 
-function startProcess(netns: string | undefined, cmd: string, args: string[], logFile: string, cwd: string, env?: NodeJS.ProcessEnv): ChildProcess {
+function startProcess(netns: string | undefined, cmd: string, args: string[], logFile: string, cwd: string, env?: NodeJS.ProcessEnv, detached = false): ChildProcess {
   const [c, a] = inNetns(netns, cmd, args);
   const fd = openSync(logFile, 'a');
-  const child = spawn(c, a, { stdio: ['ignore', fd, fd], env: env ?? process.env, cwd, detached: false });
+  const child = spawn(c, a, { stdio: ['ignore', fd, fd], env: env ?? process.env, cwd, detached });
   closeSync(fd);
-  live.add(child);
-  child.once('exit', () => live.delete(child));
+  if (detached) {
+    child.unref();
+  } else {
+    live.add(child);
+    child.once('exit', () => live.delete(child));
+  }
   return child;
 }
 
@@ -202,9 +217,10 @@ export async function startNetconfDevice(options: NetconfDeviceOptions = {}): Pr
         join(dir, 'netconfd.out'),
         dir, // netconfd writes backup-cfg.xml into its working directory
         { ...process.env, HOME: join(dir, 'home') },
+        options.detached,
       ),
     );
-    children.push(startProcess(options.netns, '/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], logs.sshd, dir));
+    children.push(startProcess(options.netns, '/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], logs.sshd, dir, undefined, options.detached));
     for (const c of children) {
       c.once('exit', (code, sig) => {
         if (code !== 0 && sig === null) c.emit('qb-failed');
@@ -227,6 +243,7 @@ export async function startNetconfDevice(options: NetconfDeviceOptions = {}): Pr
       fingerprint: fingerprintOf(keyBlob),
       stateDir: dir,
       logs,
+      pids: { netconfd: children[0]!.pid ?? 0, sshd: children[1]!.pid ?? 0 },
       stop,
     };
   } catch (err) {
