@@ -6,12 +6,14 @@
 import { QosBrokerError } from '../../drivers/errors.js';
 import { deviceCommand } from './device.js';
 import { demoCommand } from './demo.js';
+import { labCommand } from './lab.js';
 
 const USAGE = `qos-broker <command> [options]
 
 commands:
   device <operation>   drive one NETCONF device (qos-broker device --help)
   demo                 run the loopback demo (a lab NETCONF device driven end to end)
+  lab <operation>      run a containerlab topology as network namespaces (qos-broker lab --help)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -23,6 +25,7 @@ async function main(argv: string[]): Promise<number> {
     case 'demo':
       await demoCommand(rest);
       return 0;
+    case 'lab': await labCommand(rest); return 0;
     case undefined:
     case 'help':
     case '--help':
