@@ -1,0 +1,724 @@
+/**
+ * Multi-constrained path computation over the advertised graph.
+ *
+ * Method: exact label-setting (multi-criteria A*) with Pareto dominance over the vector
+ * (price, latency, jitter, -ln(1 - loss)), bandwidth as an edge filter, and domain policy
+ * (exclude / allowed) as a node filter. Include-domains ride along as a bit mask: a label
+ * dominates another only if it has crossed at least the same included domains.
+ *
+ * 1. Reverse Dijkstra from the destination on price and/or latency (only those the
+ *    request needs: the objective and the latency bound) gives lower bounds to the
+ *    destination. Each stops as soon as it settles a source node (or passes the latency
+ *    bound); an unsettled node gets the search radius as its bound, which is still
+ *    admissible and consistent.
+ * 2. Forward label-setting pops labels in order of objective-so-far plus its lower bound.
+ *    A label is dropped if another label at its node weakly dominates it, or if
+ *    latency-so-far plus the latency lower bound, jitter-so-far or loss-so-far exceeds
+ *    its bound. Labels reaching the destination are the answers, best objective first;
+ *    the search stops after the k-th. Because the bound is consistent, nothing found
+ *    later can beat or dominate an answer already taken.
+ *
+ * What comes back: the k best feasible paths by the objective among the non-dominated
+ * ones (a path worse than another on every metric is never offered; among paths with
+ * identical metric vectors one is kept). Metrics compare with a relative tolerance of 1e-9.
+ *
+ * Limits. Multi-constrained routing is NP-hard: the number of non-dominated labels per
+ * node can grow exponentially with the graph, so the worst case is exponential in the
+ * Pareto front size. Two caps keep a query bounded:
+ * - `maxLabelsPerNode` (default 64): once a node holds that many settled labels, further
+ *   labels reaching it are dropped. Since labels arrive in order of their objective bound,
+ *   the dropped ones are the least promising; answers are still feasible, but the result
+ *   is marked `exact: false` because a better answer may have been lost.
+ * - `maxLabels` (default 1,000,000 settled labels): the search stops; answers found so far
+ *   are returned with `exact: false`, or `QB_PATH_SEARCH_LIMIT` if there are none.
+ * A path never repeats a border node; it may leave a domain and re-enter it later (each
+ * entry is a separate segment, charged separately). Without include-domains a loop is
+ * always dominated by its own prefix, so no check is needed; with them, labels carry no
+ * loops (checked along the parent chain) and a label dominates another only if its path
+ * uses a subset of the other's nodes, which keeps the search exact but prunes much less:
+ * include-domain requests are the ones most likely to reach the caps.
+ * Per relaxation the cost is O(labels at the target node), times the path length with
+ * includes.
+ *
+ * Prices here are the advertised schedules (per Mbit/s-hour, summed over the segments),
+ * which rank paths; agreement/pricing.ts turns them into the price of a reservation.
+ */
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { PathInfeasibleError } from './errors.js';
+import { LINK, TopologyGraph, type ClassGraph } from './graph.js';
+import { MinHeap } from './heap.js';
+import type { ComputedPath, PathHop, PathObjective, PathRequest, PathResult, PathSegment } from './types.js';
+
+/** Caps of one search; see the module comment for what happens when they are hit. */
+export interface PathSearchOptions {
+  /** Settled labels kept per node. @default 64 */
+  maxLabelsPerNode?: number;
+  /** Settled labels in total. @default 1_000_000 */
+  maxLabels?: number;
+}
+
+export const PATH_SEARCH_DEFAULTS: Required<PathSearchOptions> = {
+  maxLabelsPerNode: 64,
+  maxLabels: 1_000_000,
+};
+
+const EPS = 1e-9;
+/** `dominatedIn` parent marker for the answer list: answers are complete, no completion can loop. */
+const RESULTS = -2;
+const OBJECTIVES: readonly PathObjective[] = ['cheapest', 'lowest-latency', 'balanced'];
+
+/** One Dijkstra's state, reused across queries via generation stamps. */
+class DijkstraSlot {
+  dist: Float64Array;
+  seen: Uint32Array;
+  done: Uint32Array;
+  gen = 0;
+  /** Every node not settled has a true distance >= radius. */
+  radius = 0;
+  constructor(n: number) {
+    this.dist = new Float64Array(n);
+    this.seen = new Uint32Array(n);
+    this.done = new Uint32Array(n);
+  }
+  /** Lower bound on the distance of v (exact if settled). */
+  bound(v: number): number {
+    return this.done[v] === this.gen ? this.dist[v]! : this.radius;
+  }
+}
+
+/** Per-class scratch memory, so a query allocates (almost) nothing. */
+class Workspace {
+  readonly heap = new MinHeap(4096);
+  readonly costSlot: DijkstraSlot;
+  readonly latSlot: DijkstraSlot;
+  readonly auxSlot: DijkstraSlot;
+  readonly blocked: Uint8Array;
+  readonly domainBit: Int32Array;
+  readonly isTarget: Uint32Array;
+  targetGen = 0;
+  // per node settled-label lists
+  readonly nodeHead: Int32Array;
+  readonly nodeCount: Int32Array;
+  readonly nodeGen: Uint32Array;
+  nodeGenCur = 0;
+  // labels
+  cap = 0;
+  lNode = new Int32Array(0);
+  lPrev = new Int32Array(0);
+  lEdge = new Int32Array(0);
+  lMask = new Int32Array(0);
+  lNext = new Int32Array(0);
+  lCost = new Float64Array(0);
+  lLat = new Float64Array(0);
+  lJit = new Float64Array(0);
+  lLoss = new Float64Array(0);
+
+  constructor(n: number, domains: number) {
+    this.costSlot = new DijkstraSlot(n);
+    this.latSlot = new DijkstraSlot(n);
+    this.auxSlot = new DijkstraSlot(n);
+    this.blocked = new Uint8Array(domains);
+    this.domainBit = new Int32Array(domains);
+    this.isTarget = new Uint32Array(n);
+    this.nodeHead = new Int32Array(n);
+    this.nodeCount = new Int32Array(n);
+    this.nodeGen = new Uint32Array(n);
+    this.growLabels(4096);
+  }
+
+  growLabels(min: number): void {
+    let cap = Math.max(this.cap * 2, 4096);
+    while (cap < min) cap *= 2;
+    const gi = (a: Int32Array) => {
+      const b = new Int32Array(cap);
+      b.set(a);
+      return b;
+    };
+    const gf = (a: Float64Array) => {
+      const b = new Float64Array(cap);
+      b.set(a);
+      return b;
+    };
+    this.lNode = gi(this.lNode);
+    this.lPrev = gi(this.lPrev);
+    this.lEdge = gi(this.lEdge);
+    this.lMask = gi(this.lMask);
+    this.lNext = gi(this.lNext);
+    this.lCost = gf(this.lCost);
+    this.lLat = gf(this.lLat);
+    this.lJit = gf(this.lJit);
+    this.lLoss = gf(this.lLoss);
+    this.cap = cap;
+  }
+}
+
+const workspaces = new WeakMap<ClassGraph, Workspace>();
+
+function workspaceFor(graph: TopologyGraph, cg: ClassGraph): Workspace {
+  let ws = workspaces.get(cg);
+  if (!ws) {
+    ws = new Workspace(cg.n, graph.domains.length);
+    workspaces.set(cg, ws);
+  }
+  return ws;
+}
+
+/**
+ * Dijkstra on `weight`, forward (over out-edges) or in reverse (over in-edges), skipping
+ * edges below `rate` and edges into/out of blocked domains. Stops when it settles a node
+ * of `stopAt` (stamped with `stopGen`) or when the next distance exceeds `cutoff`.
+ * Returns the first `stopAt` node settled, or -1.
+ */
+function dijkstra(
+  ws: Workspace,
+  slot: DijkstraSlot,
+  cg: ClassGraph,
+  nodeDomain: Int32Array,
+  weight: Float64Array,
+  starts: readonly number[],
+  reverse: boolean,
+  rate: number,
+  stopAt: Uint32Array | null,
+  stopGen: number,
+  cutoff: number,
+): number {
+  const heap = ws.heap;
+  heap.clear();
+  const gen = ++slot.gen;
+  const { dist, seen, done } = slot;
+  const blocked = ws.blocked;
+  const off = reverse ? cg.roff : cg.off;
+  const redge = cg.redge;
+  const avail = cg.available;
+  const other = reverse ? cg.tail : cg.head;
+  for (const s of starts) {
+    if (blocked[nodeDomain[s]!]) continue;
+    seen[s] = gen;
+    dist[s] = 0;
+    heap.push(s, 0);
+  }
+  while (heap.size > 0) {
+    const v = heap.pop();
+    const d = heap.lastKey;
+    if (done[v] === gen) continue;
+    if (d > cutoff) {
+      slot.radius = d;
+      return -1;
+    }
+    done[v] = gen;
+    if (stopAt !== null && stopAt[v] === stopGen) {
+      slot.radius = d;
+      return v;
+    }
+    const end = off[v + 1]!;
+    for (let i = off[v]!; i < end; i++) {
+      const e = reverse ? redge[i]! : i;
+      if (avail[e]! < rate) continue;
+      const w = other[e]!;
+      if (blocked[nodeDomain[w]!]) continue;
+      const nd = d + weight[e]!;
+      if (seen[w] !== gen || nd < dist[w]!) {
+        seen[w] = gen;
+        dist[w] = nd;
+        heap.push(w, nd);
+      }
+    }
+  }
+  slot.radius = Infinity;
+  return -1;
+}
+
+interface Prepared {
+  cg: ClassGraph;
+  ws: Workspace;
+  sources: number[];
+  targets: number[];
+  targetGen: number;
+  rate: number;
+  maxLat: number;
+  maxJit: number;
+  maxLossLog: number;
+  includeMask: number;
+  includes: string[];
+  objective: PathObjective;
+  k: number;
+}
+
+function checkBound(name: string, v: number | undefined, max = Infinity): number {
+  if (v === undefined) return Infinity;
+  if (typeof v !== 'number' || !(v >= 0) || !(v < max) || Number.isNaN(v)) {
+    throw new InvalidArgumentError(`${name} must be a number >= 0${max < Infinity ? ` and < ${max}` : ''}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function prepare(graph: TopologyGraph, req: PathRequest): Prepared {
+  if (!req || typeof req !== 'object') throw new InvalidArgumentError('path request must be an object');
+  if (typeof req.qosClass !== 'string' || !req.qosClass) throw new InvalidArgumentError('qosClass is required, e.g. "EF"');
+  if (typeof req.rateMbps !== 'number' || !(req.rateMbps > 0) || !Number.isFinite(req.rateMbps)) {
+    throw new InvalidArgumentError(`rateMbps must be a positive number of Mbit/s, got ${JSON.stringify(req.rateMbps)}`);
+  }
+  const objective = req.objective ?? 'cheapest';
+  if (!OBJECTIVES.includes(objective)) throw new InvalidArgumentError(`objective must be one of ${OBJECTIVES.join(', ')}, got ${JSON.stringify(objective)}`);
+  const k = req.k ?? 3;
+  if (!Number.isInteger(k) || k < 1 || k > 64) throw new InvalidArgumentError(`k must be an integer from 1 to 64, got ${JSON.stringify(k)}`);
+  const maxLat = checkBound('maxLatencyMs', req.maxLatencyMs);
+  const maxJit = checkBound('maxJitterMs', req.maxJitterMs);
+  const maxLoss = checkBound('maxLoss', req.maxLoss, 1);
+  const sources = graph.resolveEndpoint(req.from, 'from');
+  const targets = graph.resolveEndpoint(req.to, 'to');
+  for (const s of sources) {
+    if (targets.includes(s)) throw new InvalidArgumentError(`from and to share border ${graph.nodeIds[s]}: choose distinct endpoints`);
+  }
+  const cg = graph.classGraph(req.qosClass);
+  const ws = workspaceFor(graph, cg);
+  const knownDomain = (d: unknown, field: string): number => {
+    const i = typeof d === 'string' ? graph.domainIndex.get(d) : undefined;
+    if (i === undefined) throw new InvalidArgumentError(`${field}: ${JSON.stringify(d)} is not an advertised domain`);
+    return i;
+  };
+  ws.blocked.fill(0);
+  ws.domainBit.fill(0);
+  if (req.allowedDomains !== undefined) {
+    if (!Array.isArray(req.allowedDomains)) throw new InvalidArgumentError('allowedDomains must be a list of domain ids');
+    ws.blocked.fill(1);
+    for (const d of req.allowedDomains) ws.blocked[knownDomain(d, 'allowedDomains')] = 0;
+  }
+  for (const d of req.excludeDomains ?? []) ws.blocked[knownDomain(d, 'excludeDomains')] = 1;
+  for (const [ep, which] of [
+    [req.from, 'from'],
+    [req.to, 'to'],
+  ] as const) {
+    if (ws.blocked[graph.domainIndex.get(ep.domain)!]) {
+      throw new InvalidArgumentError(`${which}.domain ${ep.domain} is excluded or not in allowedDomains; the path must start and end there`);
+    }
+  }
+  const includes = [...new Set(req.includeDomains ?? [])];
+  if (includes.length > 30) throw new InvalidArgumentError(`includeDomains lists ${includes.length} domains; at most 30`);
+  includes.forEach((d, i) => {
+    const di = knownDomain(d, 'includeDomains');
+    if (ws.blocked[di]) throw new InvalidArgumentError(`includeDomains: ${d} is also excluded or not allowed`);
+    ws.domainBit[di] = 1 << i;
+  });
+  const targetGen = ++ws.targetGen;
+  for (const t of targets) ws.isTarget[t] = targetGen;
+  return {
+    cg,
+    ws,
+    sources,
+    targets,
+    targetGen,
+    rate: req.rateMbps,
+    maxLat,
+    maxJit,
+    maxLossLog: -Math.log1p(-(maxLoss === Infinity ? 1 : maxLoss)),
+    includeMask: includes.length === 0 ? 0 : includes.length === 31 ? -1 : (1 << includes.length) - 1,
+    includes,
+    objective,
+    k,
+  };
+}
+
+/**
+ * Computes up to `req.k` feasible paths ranked by `req.objective`. Throws
+ * `PathInfeasibleError` (reason: which bound failed and where) when there is none, and
+ * `InvalidArgumentError` for a malformed request.
+ */
+export function computePaths(graph: TopologyGraph, req: PathRequest, options: PathSearchOptions = {}): PathResult {
+  const maxPerNode = options.maxLabelsPerNode ?? PATH_SEARCH_DEFAULTS.maxLabelsPerNode;
+  const maxLabels = options.maxLabels ?? PATH_SEARCH_DEFAULTS.maxLabels;
+  const p = prepare(graph, req);
+  const { cg, ws, sources, rate, maxLat, maxJit, maxLossLog, includeMask, objective, k } = p;
+  const nodeDomain = graph.nodeDomain;
+  const blocked = ws.blocked;
+  const domainBit = ws.domainBit;
+  const isTarget = ws.isTarget;
+  const targetGen = p.targetGen;
+
+  // Sources get their own stamp in the same array (they are disjoint from the targets):
+  // the reverse searches stop at the first source they settle.
+  const srcGen = ++ws.targetGen;
+  const srcMark = ws.isTarget;
+  for (const s of sources) srcMark[s] = srcGen;
+
+  const needCost = objective !== 'lowest-latency';
+  const needLat = objective !== 'cheapest' || maxLat < Infinity;
+  const costSlot = ws.costSlot;
+  const latSlot = ws.latSlot;
+  const srcPrice = cg.domainPrice[nodeDomain[sources[0]!]!]!;
+  let cRef = 1;
+  let lRef = 1;
+  if (needCost) {
+    const s = dijkstra(ws, costSlot, cg, nodeDomain, cg.cost, p.targets, true, rate, srcMark, srcGen, Infinity);
+    if (s < 0 || Number.isNaN(srcPrice)) throw diagnose(graph, req, p, false);
+    cRef = srcPrice + costSlot.dist[s]!;
+  }
+  if (needLat) {
+    const s = dijkstra(ws, latSlot, cg, nodeDomain, cg.latency, p.targets, true, rate, srcMark, srcGen, maxLat + EPS * Math.max(1, maxLat));
+    if (s < 0) throw diagnose(graph, req, p, false);
+    lRef = latSlot.dist[s]!;
+  }
+  if (!(cRef > 0)) cRef = 1;
+  if (!(lRef > 0)) lRef = 1;
+  const invC = objective === 'cheapest' ? 1 : objective === 'balanced' ? 1 / cRef : 0;
+  const invL = objective === 'lowest-latency' ? 1 : objective === 'balanced' ? 1 / lRef : 0;
+  const hObj = (v: number): number =>
+    (invC !== 0 ? invC * costSlot.bound(v) : 0) + (invL !== 0 ? invL * latSlot.bound(v) : 0);
+  const useLatBound = maxLat < Infinity;
+  const latTol = maxLat + EPS * Math.max(1, maxLat);
+  const jitTol = maxJit + EPS * Math.max(1, maxJit);
+  const lossTol = maxLossLog + EPS * Math.max(1, maxLossLog);
+
+  // Forward label-setting.
+  const heap = ws.heap;
+  heap.clear();
+  const nodeGen = ++ws.nodeGenCur;
+  const nodeHead = ws.nodeHead;
+  const nodeCount = ws.nodeCount;
+  const nodeGenArr = ws.nodeGen;
+  let nLabels = 0;
+  const newLabel = (node: number, prev: number, edge: number, mask: number, c: number, l: number, j: number, lo: number): number => {
+    if (nLabels === ws.cap) ws.growLabels(nLabels + 1);
+    const i = nLabels++;
+    ws.lNode[i] = node;
+    ws.lPrev[i] = prev;
+    ws.lEdge[i] = edge;
+    ws.lMask[i] = mask;
+    ws.lCost[i] = c;
+    ws.lLat[i] = l;
+    ws.lJit[i] = j;
+    ws.lLoss[i] = lo;
+    return i;
+  };
+  /**
+   * Is (c,l,j,lo,mask) weakly dominated by a label of the list starting at `head`? With
+   * includes, the candidate's path is `path(parent) + extra` and the dominating label must
+   * also have crossed only nodes of that path: otherwise a completion of the candidate could
+   * loop through the dominating label's path, and cutting the loop could lose an included domain.
+   */
+  const dominatedIn = (head: number, c: number, l: number, j: number, lo: number, mask: number, parent: number, extra: number): boolean => {
+    const { lNext, lCost, lLat, lJit, lLoss, lMask } = ws;
+    for (let x = head; x >= 0; x = lNext[x]!) {
+      if (
+        lCost[x]! <= c + EPS * (c > 1 ? c : 1) &&
+        lLat[x]! <= l + EPS * (l > 1 ? l : 1) &&
+        lJit[x]! <= j + EPS * (j > 1 ? j : 1) &&
+        lLoss[x]! <= lo + EPS * (lo > 1 ? lo : 1) &&
+        (lMask[x]! & mask) === mask &&
+        (includeMask === 0 || parent === RESULTS || pathWithin(x, parent, extra))
+      ) {
+        return true;
+      }
+    }
+    return false;
+  };
+  /** Every node on the path of label `x` is on path(parent) or is `extra`. */
+  const pathWithin = (x: number, parent: number, extra: number): boolean => {
+    for (let y = x; y >= 0; y = ws.lPrev[y]!) {
+      const node = ws.lNode[y]!;
+      if (node !== extra && !onPath(parent, node)) return false;
+    }
+    return true;
+  };
+  const onPath = (label: number, node: number): boolean => {
+    for (let x = label; x >= 0; x = ws.lPrev[x]!) if (ws.lNode[x] === node) return true;
+    return false;
+  };
+  const headOf = (v: number): number => (nodeGenArr[v] === nodeGen ? nodeHead[v]! : -1);
+
+  for (const s of sources) {
+    if (blocked[nodeDomain[s]!]) continue;
+    const c = srcPrice;
+    const i = newLabel(s, -1, -1, domainBit[nodeDomain[s]!]!, c, 0, 0, 0);
+    heap.push(i, invC * c + hObj(s), c);
+  }
+
+  const results: number[] = [];
+  let resultsHead = -1;
+  let settled = 0;
+  let dropped = 0;
+  let hitTotal = false;
+  const { off, head: eHead, latency: eLat, jitter: eJit, lossLog: eLoss, cost: eCost, available: eAvail } = cg;
+  while (heap.size > 0) {
+    const L = heap.pop();
+    const v = ws.lNode[L]!;
+    const c = ws.lCost[L]!;
+    const l = ws.lLat[L]!;
+    const j = ws.lJit[L]!;
+    const lo = ws.lLoss[L]!;
+    const mask = ws.lMask[L]!;
+    const h = headOf(v);
+    if (h >= 0 && dominatedIn(h, c, l, j, lo, mask, L, -1)) continue;
+    if (h >= 0 && nodeCount[v]! >= maxPerNode) {
+      dropped++;
+      continue;
+    }
+    if (settled >= maxLabels) {
+      hitTotal = true;
+      break;
+    }
+    settled++;
+    if (h < 0) {
+      nodeGenArr[v] = nodeGen;
+      nodeCount[v] = 0;
+    }
+    ws.lNext[L] = h;
+    nodeHead[v] = L;
+    nodeCount[v]!++;
+    if (isTarget[v] === targetGen && (mask & includeMask) === includeMask) {
+      if (resultsHead < 0 || !dominatedIn(resultsHead, c, l, j, lo, mask, RESULTS, -1)) {
+        // Result list reuses lNext through a copy label so node lists stay intact.
+        const r = newLabel(v, L, -1, mask, c, l, j, lo);
+        ws.lNext[r] = resultsHead;
+        resultsHead = r;
+        results.push(L);
+        if (results.length >= k) break;
+      }
+      continue;
+    }
+    const end = off[v + 1]!;
+    for (let e = off[v]!; e < end; e++) {
+      if (eAvail[e]! < rate) continue;
+      const w = eHead[e]!;
+      const dw = nodeDomain[w]!;
+      if (blocked[dw]) continue;
+      const nl = l + eLat[e]!;
+      if (useLatBound && nl + latSlot.bound(w) > latTol) continue;
+      const nj = j + eJit[e]!;
+      if (nj > jitTol) continue;
+      const nlo = lo + eLoss[e]!;
+      if (nlo > lossTol) continue;
+      const nc = c + eCost[e]!;
+      const nm = mask | domainBit[dw]!;
+      // Without includes a loop is always dominated by its own prefix; with them a loop can
+      // pick up an included domain, so walk the label's path to keep border nodes unique.
+      if (includeMask !== 0 && onPath(L, w)) continue;
+      const hw = headOf(w);
+      if (hw >= 0 && dominatedIn(hw, nc, nl, nj, nlo, nm, L, w)) continue;
+      const f = invC * nc + invL * nl + hObj(w);
+      if (f === Infinity) continue;
+      const i = newLabel(w, L, e, nm, nc, nl, nj, nlo);
+      heap.push(i, f, nc + nl + nj + nlo);
+    }
+  }
+
+  const exact = dropped === 0 && !hitTotal;
+  if (results.length === 0) throw diagnose(graph, req, p, !exact, maxLabels);
+  const score = (c: number, l: number) =>
+    objective === 'cheapest' ? c : objective === 'lowest-latency' ? l : c / cRef + l / lRef;
+  const paths = results.map((L) => buildPath(graph, cg, ws, L, score(ws.lCost[L]!, ws.lLat[L]!)));
+  return {
+    paths,
+    objective,
+    exact,
+    stats: { labelsCreated: nLabels, labelsSettled: settled, labelsDroppedAtCap: dropped, hitTotalCap: hitTotal },
+    ...(objective === 'balanced' ? { balanceReference: { pricePerMbpsHour: cRef, latencyMs: lRef } } : {}),
+  };
+}
+
+function buildPath(graph: TopologyGraph, cg: ClassGraph, ws: Workspace, label: number, score: number): ComputedPath {
+  const edges: number[] = [];
+  let x = label;
+  let first = label;
+  while (x >= 0) {
+    if (ws.lEdge[x]! >= 0) edges.push(ws.lEdge[x]!);
+    first = x;
+    x = ws.lPrev[x]!;
+  }
+  edges.reverse();
+  const start = ws.lNode[first]!;
+  const ids = graph.nodeIds;
+  const nodes = [ids[start]!];
+  const hops: PathHop[] = [];
+  const segments: PathSegment[] = [];
+  const border = (v: number) => ids[v]!.slice(ids[v]!.indexOf('/') + 1);
+  let seg: PathSegment = { domain: graph.domains[graph.nodeDomain[start]!]!, ingress: border(start), egress: border(start), hops: [] };
+  let latency = 0;
+  let jitter = 0;
+  let survive = 1;
+  let bottleneck = Infinity;
+  let price = cg.domainPrice[graph.nodeDomain[start]!]!;
+  for (const e of edges) {
+    const u = cg.tail[e]!;
+    const v = cg.head[e]!;
+    const m = cg.metrics[e]!;
+    const hop: PathHop = { from: ids[u]!, to: ids[v]!, kind: cg.kind[e] === LINK ? 'link' : 'transit', metrics: { ...m } };
+    hops.push(hop);
+    nodes.push(ids[v]!);
+    latency += m.latencyMs;
+    jitter += m.jitterMs;
+    survive *= 1 - m.loss;
+    bottleneck = Math.min(bottleneck, m.availableMbps);
+    price += cg.cost[e]!;
+    seg.hops.push(hop);
+    seg.egress = border(u);
+    if (cg.kind[e] === LINK) {
+      segments.push(seg);
+      seg = { domain: graph.domains[graph.nodeDomain[v]!]!, ingress: border(v), egress: border(v), hops: [] };
+    } else {
+      seg.egress = border(v);
+    }
+  }
+  segments.push(seg);
+  return {
+    nodes,
+    hops,
+    segments,
+    domains: segments.map((s) => s.domain),
+    metrics: { pricePerMbpsHour: price, latencyMs: latency, jitterMs: jitter, loss: 1 - survive, bottleneckMbps: bottleneck },
+    score,
+  };
+}
+
+/** Plain BFS reachability over class edges with optional bandwidth and policy filters. */
+function reach(cg: ClassGraph, nodeDomain: Int32Array, starts: readonly number[], reverse: boolean, rate: number, blocked: Uint8Array | null): Uint8Array {
+  const seen = new Uint8Array(cg.n);
+  const stack: number[] = [];
+  for (const s of starts) {
+    if (blocked && blocked[nodeDomain[s]!]) continue;
+    seen[s] = 1;
+    stack.push(s);
+  }
+  const off = reverse ? cg.roff : cg.off;
+  while (stack.length > 0) {
+    const v = stack.pop()!;
+    for (let i = off[v]!; i < off[v + 1]!; i++) {
+      const e = reverse ? cg.redge[i]! : i;
+      if (cg.available[e]! < rate) continue;
+      const w = reverse ? cg.tail[e]! : cg.head[e]!;
+      if (seen[w] || (blocked && blocked[nodeDomain[w]!])) continue;
+      seen[w] = 1;
+      stack.push(w);
+    }
+  }
+  return seen;
+}
+
+/** Widest (max bottleneck) path value from sources to any target under the policy. */
+function widest(cg: ClassGraph, nodeDomain: Int32Array, sources: readonly number[], targets: readonly number[], blocked: Uint8Array): number {
+  const best = new Float64Array(cg.n).fill(-1);
+  const heap = new MinHeap(256);
+  for (const s of sources) {
+    best[s] = Infinity;
+    heap.push(s, -Infinity);
+  }
+  const done = new Uint8Array(cg.n);
+  while (heap.size > 0) {
+    const v = heap.pop();
+    if (done[v]) continue;
+    done[v] = 1;
+    if (targets.includes(v)) return best[v]!;
+    for (let e = cg.off[v]!; e < cg.off[v + 1]!; e++) {
+      const w = cg.head[e]!;
+      if (blocked[nodeDomain[w]!]) continue;
+      const b = Math.min(best[v]!, cg.available[e]!);
+      if (b > best[w]!) {
+        best[w] = b;
+        heap.push(w, -b);
+      }
+    }
+  }
+  return 0;
+}
+
+const fmt = (x: number) => (Number.isFinite(x) ? String(Math.round(x * 1000) / 1000) : String(x));
+
+/** Works out why the search found nothing: the first of class route, policy, bandwidth, include, single bounds, joint bounds. */
+function diagnose(graph: TopologyGraph, req: PathRequest, p: Prepared, capped: boolean, maxLabels = 0): PathInfeasibleError {
+  const { cg, ws, sources, targets, rate } = p;
+  const nd = graph.nodeDomain;
+  const cls = req.qosClass;
+  const anyTarget = (seen: Uint8Array) => targets.some((t) => seen[t] === 1);
+  const where = `from ${req.from.domain} to ${req.to.domain}`;
+  if (!anyTarget(reach(cg, nd, sources, false, 0, null))) {
+    return new PathInfeasibleError({ kind: 'no-route', qosClass: cls }, `no route carries class ${cls} ${where} in the advertised graph; choose another class or endpoints`);
+  }
+  const blocked = ws.blocked;
+  if (!anyTarget(reach(cg, nd, sources, false, 0, blocked))) {
+    const fwd = reach(cg, nd, sources, false, 0, null);
+    const back = reach(cg, nd, targets, true, 0, null);
+    const blocking = new Set<string>();
+    for (let v = 0; v < cg.n; v++) if (fwd[v] && back[v] && blocked[nd[v]!]) blocking.add(graph.domains[nd[v]!]!);
+    const list = [...blocking].sort();
+    return new PathInfeasibleError({ kind: 'policy', blocking: list }, `every route ${where} in class ${cls} crosses excluded or not-allowed domains (${list.join(', ')}); allow one of them or change the endpoints`);
+  }
+  const S = reach(cg, nd, sources, false, rate, blocked);
+  if (!anyTarget(S)) {
+    const T = reach(cg, nd, targets, true, 0, blocked);
+    let bestEdge = -1;
+    const thin: string[] = [];
+    for (let e = 0; e < cg.tail.length; e++) {
+      const u = cg.tail[e]!;
+      const v = cg.head[e]!;
+      if (S[u] && !S[v] && T[v] && !blocked[nd[v]!]) {
+        thin.push(`${graph.nodeIds[u]} -> ${graph.nodeIds[v]} (${fmt(cg.available[e]!)} Mbit/s)`);
+        if (bestEdge < 0 || cg.available[e]! > cg.available[bestEdge]!) bestEdge = e;
+      }
+    }
+    const best = widest(cg, nd, sources, targets, blocked);
+    const past = bestEdge >= 0 ? graph.domains[nd[cg.tail[bestEdge]!]!]! : req.from.domain;
+    return new PathInfeasibleError(
+      { kind: 'bandwidth', qosClass: cls, rateMbps: rate, bestMbps: best, pastDomain: past, thinEdges: thin },
+      `no path with ${fmt(rate)} Mbit/s available in class ${cls} past domain ${past} (${where}); the widest path offers ${fmt(best)} Mbit/s; thin edges: ${thin.slice(0, 5).join(', ')}${thin.length > 5 ? ', ...' : ''}`,
+    );
+  }
+  const toT = reach(cg, nd, targets, true, rate, blocked);
+  for (const d of p.includes) {
+    const di = graph.domainIndex.get(d)!;
+    let ok = false;
+    for (let v = 0; v < cg.n && !ok; v++) if (nd[v] === di && S[v] && toT[v]) ok = true;
+    if (!ok) {
+      return new PathInfeasibleError({ kind: 'include', domain: d }, `included domain ${d} cannot be crossed ${where} with ${fmt(rate)} Mbit/s in class ${cls}; drop it from includeDomains or lower the rate`);
+    }
+  }
+  const slot = ws.auxSlot;
+  const best = (w: Float64Array) => {
+    const t = dijkstra(ws, slot, cg, nd, w, sources, false, rate, ws.isTarget, p.targetGen, Infinity);
+    return t < 0 ? Infinity : slot.dist[t]!;
+  };
+  const bestLat = best(cg.latency);
+  if (bestLat > p.maxLat * (1 + EPS)) {
+    return new PathInfeasibleError(
+      { kind: 'latency', bestMs: bestLat, boundMs: p.maxLat },
+      `latency bound ${fmt(p.maxLat)} ms cannot be met ${where} in class ${cls} at ${fmt(rate)} Mbit/s: the best achievable is ${fmt(bestLat)} ms`,
+    );
+  }
+  const bestJit = best(cg.jitter);
+  if (bestJit > p.maxJit * (1 + EPS)) {
+    return new PathInfeasibleError(
+      { kind: 'jitter', bestMs: bestJit, boundMs: p.maxJit },
+      `jitter bound ${fmt(p.maxJit)} ms cannot be met ${where} in class ${cls}: the best achievable is ${fmt(bestJit)} ms`,
+    );
+  }
+  const bestLoss = -Math.expm1(-best(cg.lossLog));
+  const maxLoss = req.maxLoss ?? 1;
+  if (bestLoss > maxLoss * (1 + EPS) + 1e-15) {
+    return new PathInfeasibleError(
+      { kind: 'loss', best: bestLoss, bound: maxLoss },
+      `loss bound ${maxLoss} cannot be met ${where} in class ${cls}: the best achievable is ${bestLoss.toPrecision(3)}`,
+    );
+  }
+  if (capped) {
+    return new PathInfeasibleError({ kind: 'search-limit', maxLabels }, `path search ${where} stopped at its label cap before finding a feasible path; relax the bounds or raise maxLabels/maxLabelsPerNode`);
+  }
+  return new PathInfeasibleError(
+    { kind: 'bounds-jointly', best: { latencyMs: bestLat, jitterMs: bestJit, loss: bestLoss } },
+    `no single path ${where} in class ${cls} meets all bounds together${p.includes.length ? ` and crosses ${p.includes.join(', ')}` : ''}: each is achievable alone (best latency ${fmt(bestLat)} ms, jitter ${fmt(bestJit)} ms, loss ${bestLoss.toPrecision(3)}); relax one`,
+  );
+}
+
+/**
+ * Unconstrained latency Dijkstra from `from` to `to` in a class (no rate, no policy):
+ * the reference the benchmark compares against. Returns the latency or Infinity.
+ */
+export function shortestLatency(graph: TopologyGraph, req: Pick<PathRequest, 'from' | 'to' | 'qosClass'>): number {
+  const cg = graph.classGraph(req.qosClass);
+  const ws = workspaceFor(graph, cg);
+  const sources = graph.resolveEndpoint(req.from, 'from');
+  const targets = graph.resolveEndpoint(req.to, 'to');
+  ws.blocked.fill(0);
+  const gen = ++ws.targetGen;
+  for (const t of targets) ws.isTarget[t] = gen;
+  const t = dijkstra(ws, ws.auxSlot, cg, graph.nodeDomain, cg.latency, sources, false, 0, ws.isTarget, gen, Infinity);
+  return t < 0 ? Infinity : ws.auxSlot.dist[t]!;
+}
