@@ -85,7 +85,7 @@ test('state - two replicas and 256 concurrent reservations on a bottleneck never
 
   // phase 3: the abandoned holds expire on their own; committed bookings are all that is left
   await new Promise((res) => setTimeout(res, SHORT_HOLD_MS + 500));
-  const holdsLeft = (await raw.zrange(`${r0.base}holds`, 0, -1)).sort();
+  const holdsLeft = (await raw.zrange(`${r0.base}holds`, '0', '-1')).sort();
   expect(holdsLeft).toEqual(abandoned.map((r) => r.id).sort());
   expect(await r0.sweepExpired()).toBe(abandoned.length);
   expect(await raw.zcard(`${r0.base}holds`)).toBe(0);
