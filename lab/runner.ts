@@ -89,17 +89,20 @@ function requireRoot(what: string): void {
 /** Run a command; resolves with its output, rejects with a typed error on a non-zero exit. */
 export function run(cmd: string, args: string[], input?: string, what?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const c = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     c.once('error', (e) => reject(new QosBrokerError('QB_LAB_COMMAND_FAILED', `${what ?? cmd}: cannot run ${cmd}: ${e.message}`, { cause: e })));
     c.once('close', (code) => {
       if (code === 0) resolve(out);
       else reject(new QosBrokerError('QB_LAB_COMMAND_FAILED', `${what ?? `${cmd} ${args.join(' ')}`} failed (exit ${code}): ${err.trim() || out.trim()}`));
     });
-    c.stdin.end(input ?? '');
+    if (input !== undefined) {
+      c.stdin!.on('error', () => undefined); // an early exit is reported by its exit code
+      c.stdin!.end(input);
+    }
   });
 }
 
@@ -135,10 +138,16 @@ export async function listRootLinks(): Promise<string[]> {
     .filter((x): x is string => !!x);
 }
 
+/** Is the process running? A zombie (exited, not yet reaped by an init that never reaps) counts as gone. */
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) [ZX]/s.test(stat);
   } catch {
     return false;
   }
