@@ -190,6 +190,9 @@ export async function startNetconfDevice(options: NetconfDeviceOptions = {}): Pr
         'UseDNS no',
         'MaxSessions 64',
         'MaxStartups 200',
+        // bash sources ~/.bashrc for commands run by sshd unless SHLVL says it is nested;
+        // a lab router's subsystem must not pay for the login user's interactive setup
+        'SetEnv SHLVL=1',
         'LogLevel ERROR',
         `Subsystem netconf /usr/sbin/netconf-subsystem --ncxserver-sockname=${port}@${sock}`,
         '',
