@@ -111,8 +111,8 @@ export async function labCommand(argv: string[]): Promise<void> {
     case 'exec': {
       const node = positionals[1];
       if (!node) throw new InvalidArgumentError('lab exec needs FILE NODE -- CMD...');
-      expectPositionals(2);
       if (dd < 0) throw new InvalidArgumentError('lab exec needs "--" before the command, e.g. lab exec FILE a-edge -- ip route');
+      expectPositionals(2);
       const r = await labExec(file, node, command, { ...options, stdio: 'inherit' });
       if (r.code !== 0) throw new QosBrokerError('QB_LAB_EXEC_FAILED', `"${command.join(' ')}" in ${node} exited with ${r.code}`);
       return;
