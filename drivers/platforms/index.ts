@@ -3,13 +3,17 @@
  * this table, never by building a module path from a string.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { ciscoIosxr } from './cisco_iosxr/index.js';
+import { juniperJunos } from './juniper_junos/index.js';
+import { linuxTc } from './linux_tc/index.js';
+import { nokiaSrlinux } from './nokia_srlinux/index.js';
 import { openconfig } from './openconfig/index.js';
 import type { Platform, PlatformId } from './types.js';
 
 export type { CliPayload, NetconfPayload, Payload, Platform, PlatformId } from './types.js';
 
 /** Every platform, in the order of the design document. */
-export const PLATFORMS: readonly Platform[] = [openconfig];
+export const PLATFORMS: readonly Platform[] = [openconfig, juniperJunos, ciscoIosxr, nokiaSrlinux, linuxTc];
 
 const BY_ID = new Map<string, Platform>(PLATFORMS.map((p) => [p.id, p]));
 

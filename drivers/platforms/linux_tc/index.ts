@@ -1,0 +1,122 @@
+/**
+ * linux_tc (CLI over SSH on a lab router): shell lines of iproute2 `tc`.
+ * Only sch_htb, sch_fifo and cls_u32 are needed for rate enforcement, which
+ * every kernel here has; remarking and ingress classification need tc
+ * action modules (act_pedit, act_csum, act_skbedit) and cls_fw.
+ *
+ * - egress: an HTB root qdisc `1:` on the egress interface (added only if
+ *   absent, so policies share it; no default class, so unclassified traffic
+ *   goes out unshaped), one HTB class `1:<id>` (rate committed, ceil peak,
+ *   burst / cburst, prio queue-priority) and u32 filters at prio <id>
+ *   (IPv4) / <id>+0x8000 (IPv6) steering the matched packets into it;
+ * - shape: the class queues above the rate (its default pfifo);
+ * - police: the class gets a `bfifo` child whose limit is the committed
+ *   burst, so traffic above the rate is dropped once the burst is used,
+ *   not queued (no act_police needed);
+ * - remark: `action pedit ex munge ip dsfield` / `ip6 traffic_class`
+ *   rewrites the DSCP (keeping ECN), then `action csum ip` fixes the IPv4
+ *   header checksum; no iptables involved;
+ * - classifier: u32 matches src/dst prefixes, DSCP (`ip tos` / `ip6
+ *   priority` under mask 0xfc) and the VLAN id (`protocol 802.1q`, tag at
+ *   -4); with an ingress interface, classification runs on that interface's
+ *   clsact ingress hook and marks the packet (`action skbedit mark <id>`),
+ *   and the egress side steers by that mark (`fw` filter);
+ * - a partition's network-instance (a VRF on Linux) does not change tc,
+ *   which is per device; it is named in a comment line.
+ *
+ * The id (class minor, filter prio and fw mark) is derived from the object
+ * name, so render stays pure and remove finds exactly what apply added.
+ * The undo lines delete the filters and the class, then the root qdisc /
+ * clsact only when nothing else is left on them, restoring the device.
+ */
+import type { ResolvedPolicy } from '../../policy/types.js';
+import { families, objectName, prefixesOf } from '../common.js';
+import type { CliPayload, Platform } from '../types.js';
+
+/**
+ * FNV-1a of the object name folded into 0x100..0x7eff: the class minor, the
+ * fw mark and the filter prio of IPv4 (IPv6 filters use id + 0x8000: tc
+ * wants one protocol per prio).
+ */
+export function tcId(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    h ^= name.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return 0x100 + (h % 0x7e00);
+}
+
+function render(p: ResolvedPolicy): CliPayload {
+  const n = objectName(p);
+  const id = tcId(n);
+  const hex = id.toString(16);
+  const c = p.classifier;
+  const r = p.rates;
+  const eg = c.egressInterface;
+  const apply: string[] = [];
+  const undo: string[] = [];
+  if (p.networkInstance) {
+    apply.push(`# ${n}: network-instance ${p.networkInstance}`);
+    undo.push(`# ${n}: network-instance ${p.networkInstance}`);
+  }
+  apply.push(`tc qdisc show dev ${eg} root | grep -q '^qdisc htb 1: ' || tc qdisc add dev ${eg} root handle 1: htb`);
+  apply.push(`tc class add dev ${eg} parent 1: classid 1:${hex} htb rate ${r.committedKbps}kbit ceil ${r.peakKbps}kbit burst ${r.committedBurstBytes}b cburst ${r.peakBurstBytes}b prio ${p.queuePriority}`);
+
+  if (p.action === 'police') apply.push(`tc qdisc add dev ${eg} parent 1:${hex} handle ${hex}: bfifo limit ${r.committedBurstBytes}`);
+  const actions = (f: 4 | 6) => {
+    const a: string[] = [];
+    if (p.remark) {
+      a.push(f === 4 ? `action pedit ex munge ip dsfield set ${p.dscp << 2} retain 0xfc pipe` : `action pedit ex munge ip6 traffic_class set ${p.dscp << 2} retain 0xfc pipe`);
+      if (f === 4) a.push('action csum ip pipe');
+    }
+    return a;
+  };
+  const prio = (f: 4 | 6) => (f === 4 ? id : id + 0x8000);
+  const matches = (f: 4 | 6): string[] => {
+    const out: string[] = [];
+    const src = prefixesOf(c.sourcePrefixes, f);
+    const dst = prefixesOf(c.destinationPrefixes, f);
+    for (const s of src.length ? src : [undefined]) {
+      for (const d of dst.length ? dst : [undefined]) {
+        for (const dscp of c.dscp.length ? c.dscp : [undefined]) {
+          const proto = c.vlan !== undefined ? '802.1q' : f === 4 ? 'ip' : 'ipv6';
+          const sel = f === 4 ? 'ip' : 'ip6';
+          const keys = [
+            c.vlan !== undefined && `match u16 0x${c.vlan.toString(16).padStart(4, '0')} 0x0fff at -4`,
+            s && `match ${sel} src ${s}`,
+            d && `match ${sel} dst ${d}`,
+            dscp !== undefined && `match ${f === 4 ? 'ip tos' : 'ip6 priority'} 0x${(dscp << 2).toString(16)} 0xfc`,
+          ].filter(Boolean);
+          // u32 needs one match at least: an empty classifier matches every packet of the protocol
+          out.push(`protocol ${proto} prio ${prio(f)} u32 ${keys.length ? keys.join(' ') : 'match u32 0 0'}`);
+        }
+      }
+    }
+    return out;
+  };
+  const fams = families(p);
+  if (c.ingressInterface) {
+    const ing = c.ingressInterface;
+    apply.push(`tc qdisc show dev ${ing} clsact | grep -q clsact || tc qdisc add dev ${ing} clsact`);
+    for (const f of fams) for (const m of matches(f)) apply.push(`tc filter add dev ${ing} ingress ${m} ${[...actions(f), `action skbedit mark 0x${hex}`].join(' ')}`);
+    apply.push(`tc filter add dev ${eg} parent 1: protocol all prio ${id} handle 0x${hex} fw classid 1:${hex}`);
+    for (const f of fams) undo.push(`tc filter del dev ${ing} ingress prio ${prio(f)}`);
+    undo.push(`tc filter show dev ${ing} ingress | grep -q . || tc qdisc del dev ${ing} clsact`);
+  } else {
+    for (const f of fams) for (const m of matches(f)) apply.push(`tc filter add dev ${eg} parent 1: ${m} ${[`classid 1:${hex}`, ...actions(f)].join(' ')}`);
+  }
+  if (c.ingressInterface) undo.push(`tc filter del dev ${eg} parent 1: prio ${id}`);
+  else for (const f of fams) undo.push(`tc filter del dev ${eg} parent 1: prio ${prio(f)}`);
+  undo.push(`tc class del dev ${eg} classid 1:${hex}`);
+  undo.push(`tc class show dev ${eg} | grep -q . || tc qdisc del dev ${eg} root`);
+  return { transport: 'cli', apply, undo };
+}
+
+export const linuxTc: Platform<CliPayload> = {
+  id: 'linux_tc',
+  description: 'Linux tc: HTB class and bfifo policer, u32 filters, DSCP remark by tc pedit',
+  transport: 'cli',
+  capabilities: [],
+  render,
+};
