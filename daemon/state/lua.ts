@@ -8,7 +8,8 @@
  *   BASE links              set: link ids with a capacity
  *   BASE cap:<link>         hash: class -> capacity bit/s
  *   BASE use:<link>|<class> hash: slot index -> held+booked bit/s (field absent = 0)
- *   BASE res:<id>           hash: state, links (JSON), cls, rate, start, end, s0, s1, exp, fp
+ *   BASE res:<id>           hash: state; req = "s0 s1 rate cls link,link,... start end"
+ *                           (slot window, bit/s, class, links, requested window); exp = hold expiry
  *   BASE holds              sorted set: reservation id scored by hold expiry (ms)
  *
  * Slot index s covers [s*slotMs, (s+1)*slotMs). Time comes from Redis TIME, so
@@ -37,14 +38,21 @@ local function unbook(base, links, cls, rate, s0, s1)
   end
 end
 
-local function close_res(base, rkey, r, new_state, tomb)
-  unbook(base, cjson.decode(r[2]), r[3], tonumber(r[4]), tonumber(r[5]), tonumber(r[6]))
+-- req = "s0 s1 rate cls link,link,... start end"
+local function parse_req(req)
+  local s0, s1, rate, cls, links = string.match(req, '^(%d+) (%d+) (%d+) (%S+) (%S+)')
+  local list = {}
+  for l in string.gmatch(links, '[^,]+') do list[#list + 1] = l end
+  return tonumber(s0), tonumber(s1), tonumber(rate), cls, list
+end
+
+local function close_res(base, rkey, req, new_state, tomb)
+  local s0, s1, rate, cls, links = parse_req(req)
+  unbook(base, links, cls, rate, s0, s1)
   redis.call('HSET', rkey, 'state', new_state)
   redis.call('HDEL', rkey, 'exp')
   redis.call('PEXPIRE', rkey, tomb)
 end
-
-local FIELDS = {'state', 'links', 'cls', 'rate', 's0', 's1'}
 
 local function sweep(base, holds, now, tomb)
   local n = 0
@@ -53,9 +61,9 @@ local function sweep(base, holds, now, tomb)
     if #ids == 0 then break end
     for _, id in ipairs(ids) do
       local rkey = base .. 'res:' .. id
-      local r = redis.call('HMGET', rkey, unpack(FIELDS))
+      local r = redis.call('HMGET', rkey, 'state', 'req')
       if r[1] == 'held' then
-        close_res(base, rkey, r, 'expired', tomb)
+        close_res(base, rkey, r[2], 'expired', tomb)
         n = n + 1
       end
       redis.call('ZREM', holds, id)
@@ -67,68 +75,71 @@ end
 
 /**
  * reserve. KEYS: holds, res:<id>, then per link cap:<link>, use:<link>|<cls>.
- * ARGV: base, id, cls, rate, s0, s1, holdTtlMs, tombMs, fp, linksJson, slotMs, start, end.
- * Returns JSON: ["ok", exp] | ["dup", state, exp] | ["short", [[link, slot, cap, used], ...]]
- * | ["conflict", state] | ["closed", state] | ["nolink", link] | ["noclass", link] | ["past", now].
+ * ARGV: base, id, cls, rate, s0, s1, holdTtlMs, tombMs, req, end, link1, link2, ...
+ * Returns: {"ok", exp} | {"dup", state, exp} | {"short", {link, slot, cap, used}, ...}
+ * | {"conflict", state} | {"closed", state} | {"nolink", link} | {"noclass", link} | {"past", now}.
  */
 export const RESERVE = `${COMMON}
 local holds, rkey = KEYS[1], KEYS[2]
 local base, id, cls = ARGV[1], ARGV[2], ARGV[3]
 local rate, s0, s1 = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local ttl, tomb, fp = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
-local links = cjson.decode(ARGV[10])
-local slot_ms = tonumber(ARGV[11])
+local ttl, tomb, req = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
+local nlinks = #ARGV - 10
 local now = now_ms()
 sweep(base, holds, now, tomb)
 
-local ex = redis.call('HMGET', rkey, 'state', 'fp', 'exp')
+local ex = redis.call('HMGET', rkey, 'state', 'req', 'exp')
 if ex[1] then
   if ex[1] == 'held' or ex[1] == 'committed' then
-    if ex[2] ~= fp then return cjson.encode({'conflict', ex[1]}) end
-    return cjson.encode({'dup', ex[1], tonumber(ex[3]) or 0})
+    if ex[2] ~= req then return {'conflict', ex[1]} end
+    return {'dup', ex[1], tonumber(ex[3]) or 0}
   end
-  return cjson.encode({'closed', ex[1]})
+  return {'closed', ex[1]}
 end
-if tonumber(ARGV[13]) <= now then return cjson.encode({'past', now}) end
+if tonumber(ARGV[10]) <= now then return {'past', now} end
 
-local short = {}
-for i = 1, #links do
+local short = {'short'}
+for i = 1, nlinks do
   local ckey, ukey = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
   local cap = redis.call('HGET', ckey, cls)
   if not cap then
-    if redis.call('EXISTS', ckey) == 0 then return cjson.encode({'nolink', links[i]}) end
-    return cjson.encode({'noclass', links[i]})
+    if redis.call('EXISTS', ckey) == 0 then return {'nolink', ARGV[10 + i]} end
+    return {'noclass', ARGV[10 + i]}
   end
   cap = tonumber(cap)
-  local s = s0
-  local found = false
-  while s < s1 and not found do
-    local fields = {}
-    local last = math.min(s1 - 1, s + 999)
-    for f = s, last do fields[#fields + 1] = f end
-    local used = redis.call('HMGET', ukey, unpack(fields))
-    for j = 1, #used do
-      local u = tonumber(used[j]) or 0
-      if u + rate > cap then
-        short[#short + 1] = {links[i], s + j - 1, cap, u}
-        found = true
-        break
+  if s1 - s0 == 1 then
+    local u = tonumber(redis.call('HGET', ukey, s0)) or 0
+    if u + rate > cap then short[#short + 1] = {ARGV[10 + i], s0, cap, u} end
+  else
+    local s = s0
+    local found = false
+    while s < s1 and not found do
+      local fields = {}
+      local last = math.min(s1 - 1, s + 999)
+      for f = s, last do fields[#fields + 1] = f end
+      local used = redis.call('HMGET', ukey, unpack(fields))
+      for j = 1, #used do
+        local u = tonumber(used[j]) or 0
+        if u + rate > cap then
+          short[#short + 1] = {ARGV[10 + i], s + j - 1, cap, u}
+          found = true
+          break
+        end
       end
+      s = last + 1
     end
-    s = last + 1
   end
 end
-if #short > 0 then return cjson.encode({'short', short}) end
+if #short > 1 then return short end
 
-for i = 1, #links do
+for i = 1, nlinks do
   local ukey = KEYS[2 + 2 * i]
   for s = s0, s1 - 1 do redis.call('HINCRBY', ukey, s, rate) end
 end
 local exp = now + ttl
-redis.call('HSET', rkey, 'state', 'held', 'links', ARGV[10], 'cls', cls, 'rate', rate,
-  's0', s0, 's1', s1, 'start', ARGV[12], 'end', ARGV[13], 'exp', exp, 'fp', fp)
+redis.call('HSET', rkey, 'state', 'held', 'req', req, 'exp', exp)
 redis.call('ZADD', holds, exp, id)
-return cjson.encode({'ok', exp})
+return {'ok', exp}
 `;
 
 /**
@@ -139,15 +150,16 @@ export const COMMIT = `${COMMON}
 local holds, rkey = KEYS[1], KEYS[2]
 local base, id, tomb, slot_ms = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 sweep(base, holds, now_ms(), tomb)
-local r = redis.call('HMGET', rkey, 'state', 's1')
+local r = redis.call('HMGET', rkey, 'state', 'req')
 if not r[1] then return cjson.encode({'unknown'}) end
 if r[1] == 'committed' then return cjson.encode({'dup'}) end
 if r[1] ~= 'held' then return cjson.encode({'closed', r[1]}) end
+local _, s1 = parse_req(r[2])
 redis.call('HSET', rkey, 'state', 'committed')
 redis.call('HDEL', rkey, 'exp')
 redis.call('ZREM', holds, id)
 -- A booking record lives until its window is over plus the tombstone time.
-redis.call('PEXPIREAT', rkey, tonumber(r[2]) * slot_ms + tomb)
+redis.call('PEXPIREAT', rkey, s1 * slot_ms + tomb)
 return cjson.encode({'ok'})
 `;
 
@@ -160,19 +172,19 @@ export const CLOSE = `${COMMON}
 local holds, rkey = KEYS[1], KEYS[2]
 local base, id, tomb, mode = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 sweep(base, holds, now_ms(), tomb)
-local r = redis.call('HMGET', rkey, unpack(FIELDS))
+local r = redis.call('HMGET', rkey, 'state', 'req')
 local state = r[1]
 if not state then
   if mode == 'abort' then
     -- Remember the abort so that a reserve arriving late cannot book this id.
-    redis.call('HSET', rkey, 'state', 'aborted', 'fp', '')
+    redis.call('HSET', rkey, 'state', 'aborted')
     redis.call('PEXPIRE', rkey, tomb)
   end
   return cjson.encode({'unknown'})
 end
 if mode == 'abort' and state == 'committed' then return cjson.encode({'committed'}) end
 if state == 'held' or state == 'committed' then
-  close_res(base, rkey, r, mode == 'abort' and 'aborted' or 'released', tomb)
+  close_res(base, rkey, r[2], mode == 'abort' and 'aborted' or 'released', tomb)
   redis.call('ZREM', holds, id)
   return cjson.encode({'changed', state})
 end

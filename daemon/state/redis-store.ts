@@ -110,7 +110,7 @@ export class RedisResourceStore implements ResourceStore {
   readonly base: string;
   private readonly client: Redis;
   private readonly ownsClient: boolean;
-  private readonly loaded = new Set<ScriptName>();
+  private readonly loading = new Map<ScriptName, Promise<unknown>>();
 
   constructor(options: RedisStoreOptions) {
     const domain = options.domain;
@@ -142,10 +142,13 @@ export class RedisResourceStore implements ResourceStore {
   private async run(name: ScriptName, keys: string[], args: (string | number)[]): Promise<unknown> {
     const sha = SHAS[name];
     try {
-      if (!this.loaded.has(name)) {
-        await this.client.script('LOAD', SOURCES[name]);
-        this.loaded.add(name);
+      let load = this.loading.get(name);
+      if (!load) {
+        load = this.client.script('LOAD', SOURCES[name]);
+        this.loading.set(name, load);
+        load.catch(() => this.loading.delete(name));
       }
+      await load;
       try {
         return await this.client.evalsha(sha, keys.length, ...keys, ...args);
       } catch (err) {
@@ -227,11 +230,11 @@ export class RedisResourceStore implements ResourceStore {
 
   async reserve(request: ReservationRequest): Promise<ReserveResult> {
     const r = this.normalise(request);
-    const linksJson = JSON.stringify(r.links);
-    const fp = JSON.stringify([r.links, r.cls, r.rate, r.start, r.end]);
+    // the stored request; also what a retry must match to count as the same reservation
+    const req = `${r.s0} ${r.s1} ${r.rate} ${r.cls} ${r.links.join(',')} ${r.start} ${r.end}`;
     const keys = [this.key('holds'), this.key('res:', r.id)];
     for (const link of r.links) keys.push(this.key('cap:', link), this.key('use:', link, '|', r.cls));
-    const out = await this.runJson('reserve', keys, [
+    const out = (await this.run('reserve', keys, [
       this.base,
       r.id,
       r.cls,
@@ -240,12 +243,10 @@ export class RedisResourceStore implements ResourceStore {
       r.s1,
       r.holdTtlMs,
       this.tombstoneMs,
-      fp,
-      linksJson,
-      this.slotMs,
-      r.start,
+      req,
       r.end,
-    ]);
+      ...r.links,
+    ])) as unknown[];
     const reservation = (state: ReservationState, exp: number): Reservation => ({
       id: r.id,
       state,
@@ -266,7 +267,7 @@ export class RedisResourceStore implements ResourceStore {
       case 'short':
         return {
           admitted: false,
-          shortfalls: (out[1] as [string, number, number, number][]).map(
+          shortfalls: (out.slice(1) as [string, number, number, number][]).map(
             ([link, slot, cap, used]): CapacityShortfall => ({
               link,
               cls: r.cls,
@@ -361,17 +362,17 @@ export class RedisResourceStore implements ResourceStore {
     checkId('reservation id', id);
     const h = await this.client.hgetall(this.key('res:', id));
     if (!h.state) return undefined;
-    const links = h.links ? (JSON.parse(h.links) as string[]) : [];
+    const [s0, s1, rate, cls, links, start, end] = (h.req ?? '0 0 0  - 0 0').split(' ');
     return {
       id,
       state: h.state as ReservationState,
-      links,
-      cls: h.cls ?? '',
-      rateBps: Number(h.rate ?? 0),
-      start: Number(h.start ?? 0),
-      end: Number(h.end ?? 0),
-      slotStart: Number(h.s0 ?? 0) * this.slotMs,
-      slotEnd: Number(h.s1 ?? 0) * this.slotMs,
+      links: links && links !== '-' ? links.split(',') : [],
+      cls: cls ?? '',
+      rateBps: Number(rate),
+      start: Number(start),
+      end: Number(end),
+      slotStart: Number(s0) * this.slotMs,
+      slotEnd: Number(s1) * this.slotMs,
       ...(h.state === 'held' && h.exp ? { holdExpiresAt: Number(h.exp) } : {}),
     };
   }
