@@ -7,11 +7,11 @@
  *
  * Everything it makes is recorded in a per-lab state directory before it is
  * made, so `down` removes it also after the runner crashed; `down` also sweeps
- * whatever carries the lab's prefixes (namespaces `qbl-<lab>-*`, root
+ * whatever carries the lab's prefixes (namespaces `qbl-<lab>-<hash>-*`, root
  * interfaces `qb<hash>-*`) and any process left inside those namespaces.
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -248,6 +248,11 @@ async function downPlan(plan: LabPlan, options: LabOptions): Promise<LabLeftover
   batch.push(...links.map((l) => `link del ${l}`));
   if (batch.length) await run('ip', ['-force', '-batch', '-'], batch.join('\n') + '\n', `removing lab ${plan.name}`).catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
+  try {
+    rmdirSync(options.stateRoot ?? defaultStateRoot()); // only when no other lab lives there
+  } catch {
+    /* not empty or not there */
+  }
   const left = await labLeftovers(plan, options);
   if (left.netns.length || left.rootLinks.length || left.pids.length) {
     throw new QosBrokerError(

@@ -65,7 +65,7 @@ export interface LabNode {
   /** Platform id from `qos-broker.platform`; `linux_tc` for routers without one, absent for hosts. */
   platform?: string;
   domain?: string;
-  /** Network namespace the node runs in: lab prefix + node name. */
+  /** Network namespace the node runs in: lab prefix + node name, e.g. `qbl-qb-two-domain-1a2b-a-edge`. */
   netns: string;
   /** Management address (routers only). */
   mgmtAddress?: string;
@@ -83,7 +83,7 @@ export interface LabPlan {
   /** Lab name (the file's `name`, or the override). */
   name: string;
   file: string;
-  /** Prefix of every network namespace of the lab, `qbl-<name>-`. */
+  /** Prefix of every network namespace of the lab, `qbl-<name>-<hash4>-`. */
   netnsPrefix: string;
   /** Prefix (8 characters) of every interface the lab makes in the root namespace. */
   ifPrefix: string;
@@ -199,8 +199,10 @@ export function planFromDocument(doc: Record<string, unknown>, file: string, opt
   if (labName.length > 40) fail(`lab name "${labName}" is longer than 40 characters; use a shorter name`);
   const topo = doc.topology as { nodes?: Record<string, RawNode | null>; links?: RawLink[]; kinds?: Record<string, RawNode>; defaults?: RawNode } | undefined;
   if (!topo || typeof topo !== 'object' || !topo.nodes || typeof topo.nodes !== 'object') fail('"topology.nodes" is missing');
-  const netnsPrefix = `${NETNS_PREFIX}${labName}-`;
-  const ifPrefix = 'qb' + createHash('sha256').update(labName).digest('hex').slice(0, 6);
+  const hash = createHash('sha256').update(labName).digest('hex');
+  // the hash ends the prefix, so lab "x" never sweeps the namespaces of lab "x-y"
+  const netnsPrefix = `${NETNS_PREFIX}${labName}-${hash.slice(0, 4)}-`;
+  const ifPrefix = 'qb' + hash.slice(0, 6);
 
   // management network
   const mgmtDoc = (doc.mgmt ?? {}) as { 'ipv4-subnet'?: string };

@@ -113,15 +113,26 @@ describe.skipIf(!isRoot)('lab two-domain (needs root: network namespaces)', () =
   test('lab - a hand-set HTB limit on a border router egress is measured within 10% by lab traffic', async () => {
     const rate = 20e6;
     const tc = (args: string) => labExec(FILE, 'a-border', ['sh', '-c', args], opts);
+    // EF (DSCP 46, TOS 0xb8) limited to 20 Mbit/s, everything else to 200 Mbit/s
     const set = await tc(
-      'tc qdisc add dev eth2 root handle 1: htb default 10 && tc class add dev eth2 parent 1: classid 1:10 htb rate 20mbit ceil 20mbit',
+      [
+        'tc qdisc add dev eth2 root handle 1: htb default 10',
+        'tc class add dev eth2 parent 1: classid 1:10 htb rate 200mbit ceil 200mbit',
+        'tc class add dev eth2 parent 1: classid 1:20 htb rate 20mbit ceil 20mbit',
+        'tc filter add dev eth2 parent 1: protocol ip u32 match ip tos 0xb8 0xfc flowid 1:20',
+      ].join(' && '),
     );
     expect(set.code).toBe(0);
     try {
-      const r = await labTraffic(FILE, { from: 'host-a', to: 'host-b', seconds: 3, dscp: 46 }, opts);
-      const error = (r.receivedBitsPerSecond - rate) / rate;
-      console.log(`shaping: set 20 Mbit/s, measured ${(r.receivedBitsPerSecond / 1e6).toFixed(2)} Mbit/s (${(error * 100).toFixed(1)}%)`);
+      const ef = await labTraffic(FILE, { from: 'host-a', to: 'host-b', seconds: 3, dscp: 46 }, opts);
+      const error = (ef.receivedBitsPerSecond - rate) / rate;
+      console.log(`shaping: set 20 Mbit/s, measured ${(ef.receivedBitsPerSecond / 1e6).toFixed(2)} Mbit/s (${(error * 100).toFixed(1)}%)`);
       expect(Math.abs(error)).toBeLessThan(0.1);
+      const efClass = (await tc('tc -s class show dev eth2 classid 1:20')).stdout;
+      expect(Number(/Sent (\d+) bytes/.exec(efClass)?.[1])).toBeGreaterThan((ef.receivedBitsPerSecond * ef.seconds) / 8);
+      // unmarked traffic is not in the EF class: it gets far more than 20 Mbit/s
+      const be = await labTraffic(FILE, { from: 'host-a', to: 'host-b', seconds: 1 }, opts);
+      expect(be.receivedBitsPerSecond).toBeGreaterThan(rate * 3);
     } finally {
       await tc('tc qdisc del dev eth2 root');
     }

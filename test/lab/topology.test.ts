@@ -24,7 +24,8 @@ describe('lab topology plan', () => {
   test('topology - two-domain: prefixed namespaces, file interface names, roles, platforms, domains', () => {
     const p = loadLabPlan(TWO);
     expect(p.name).toBe('qb-two-domain');
-    expect(p.nodes.map((n) => n.netns)).toEqual(p.nodes.map((n) => `qbl-qb-two-domain-${n.name}`));
+    expect(p.netnsPrefix).toMatch(/^qbl-qb-two-domain-[0-9a-f]{4}-$/);
+    expect(p.nodes.map((n) => n.netns)).toEqual(p.nodes.map((n) => `${p.netnsPrefix}${n.name}`));
     expect(node(p, 'a-border')).toMatchObject({ role: 'border', platform: 'linux_tc', domain: 'domain-a', mgmtAddress: '198.19.2.12', username: 'root' });
     expect(node(p, 'a-border').interfaces).toEqual([
       { name: 'eth1', cidr: '198.18.1.2/30' },
@@ -51,7 +52,10 @@ describe('lab topology plan', () => {
   test('topology - a name override changes every prefix, so two copies never clash', () => {
     const a = loadLabPlan(TWO);
     const b = loadLabPlan(TWO, { name: 'copy2', mgmtSubnet: '198.19.250.0/24' });
-    expect(b.netnsPrefix).toBe('qbl-copy2-');
+    expect(b.netnsPrefix).toMatch(/^qbl-copy2-[0-9a-f]{4}-$/);
+    // a lab whose name extends another's does not share its prefix
+    const longer = loadLabPlan(TWO, { name: 'qb-two-domain-x' });
+    expect(longer.nodes.some((n) => n.netns.startsWith(a.netnsPrefix))).toBe(false);
     expect(b.ifPrefix).not.toBe(a.ifPrefix);
     expect(node(b, 'a-edge').mgmtAddress).toBe('198.19.250.2');
   });
