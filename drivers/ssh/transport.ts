@@ -112,6 +112,8 @@ export class SshTransport {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        // RPCs are small request/reply exchanges: Nagle's algorithm would hold them back
+        client.setNoDelay(true);
         transport.status = 'ready';
         resolve(transport);
       });
