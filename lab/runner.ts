@@ -33,7 +33,10 @@ export interface LabOptions extends LoadOptions {
 /** How a broker reaches one lab router. */
 export interface LabRouterAccess {
   node: string;
+  /** Platform id of the node's `qos-broker.platform` label. */
   platform: string;
+  /** What the lab really runs: always `linux_tc` (netconfd with the lab device model, Linux tc data plane). */
+  runsAs: 'linux_tc';
   domain?: string;
   role: string;
   netns: string;
@@ -268,6 +271,7 @@ function routerAccess(plan: LabPlan, dir: string, n: LabNode): LabRouterAccess {
   return {
     node: n.name,
     platform: n.platform!,
+    runsAs: 'linux_tc',
     domain: n.domain,
     role: n.role,
     netns: n.netns,

@@ -84,7 +84,8 @@ export async function labCommand(argv: string[]): Promise<void> {
       if (!r.alreadyUp) out(`start-up time: ${(r.startupMs / 1000).toFixed(2)} s`);
       out(`known_hosts: ${r.knownHostsFile}`);
       for (const a of r.routers) {
-        out(`  ${a.node.padEnd(12)} ${(a.platform + (a.domain ? ` ${a.domain}` : '')).padEnd(20)} ssh/netconf ${a.username}@${a.host}:${a.port}  key ${a.privateKeyFile}`);
+        const platform = a.platform === a.runsAs ? a.platform : `${a.platform} (lab: ${a.runsAs})`;
+        out(`  ${a.node.padEnd(12)} ${(platform + (a.domain ? ` ${a.domain}` : '')).padEnd(20)} ssh/netconf ${a.username}@${a.host}:${a.port}  key ${a.privateKeyFile}`);
       }
       return;
     }

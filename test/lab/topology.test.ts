@@ -84,6 +84,16 @@ describe('lab topology plan', () => {
       const p = loadLabPlan(join(DIR, `${f}.clab.yml`));
       expect(p.nodes.filter((n) => n.role !== 'host').every((n) => n.mgmtAddress && n.platform === 'linux_tc')).toBe(true);
     }
+    const v = loadLabPlan(join(DIR, 'three-domain-vendors.clab.yml'));
+    expect(Object.fromEntries(v.nodes.filter((n) => n.role !== 'host').map((n) => [n.name, `${n.kind}/${n.platform}`]))).toEqual({
+      'a-edge': 'nokia_srlinux/nokia_srlinux',
+      'a-border': 'nokia_srlinux/nokia_srlinux',
+      'b-border1': 'juniper_vjunosrouter/juniper_junos',
+      'b-border2': 'juniper_vjunosrouter/juniper_junos',
+      'c-border': 'cisco_xrd/cisco_iosxr',
+      'c-edge': 'cisco_xrd/cisco_iosxr',
+    });
+    expect(node(v, 'c-edge').interfaces.map((i) => i.name)).toEqual(['Gi0-0-0-1', 'Gi0-0-0-0']);
   });
 
   test('topology - bad files are refused with a message naming what to change', () => {
