@@ -34,6 +34,13 @@ export interface ClassGraph {
   /** Reverse CSR: in-edges of node v are `redge[roff[v] .. roff[v+1]-1]` (forward edge indices). */
   roff: Int32Array;
   redge: Int32Array;
+  /** Per-edge values copied into reverse-CSR order, so reverse searches read memory in sequence. */
+  rtail: Int32Array;
+  rlatency: Float64Array;
+  rjitter: Float64Array;
+  rlossLog: Float64Array;
+  rcost: Float64Array;
+  ravailable: Float64Array;
   /** Schedule price of each domain for the class; NaN if the domain does not sell it. */
   domainPrice: Float64Array;
 }
@@ -221,6 +228,12 @@ export class TopologyGraph {
       metrics: new Array<ClassMetrics>(E),
       roff,
       redge: new Int32Array(E),
+      rtail: new Int32Array(E),
+      rlatency: new Float64Array(E),
+      rjitter: new Float64Array(E),
+      rlossLog: new Float64Array(E),
+      rcost: new Float64Array(E),
+      ravailable: new Float64Array(E),
       domainPrice,
     };
     const fill = off.slice(0, n);
@@ -241,6 +254,15 @@ export class TopologyGraph {
       g.metrics[e] = m;
     }
     for (let e = 0; e < E; e++) g.redge[rfill[g.head[e]!]!++] = e;
+    for (let i = 0; i < E; i++) {
+      const e = g.redge[i]!;
+      g.rtail[i] = g.tail[e]!;
+      g.rlatency[i] = g.latency[e]!;
+      g.rjitter[i] = g.jitter[e]!;
+      g.rlossLog[i] = g.lossLog[e]!;
+      g.rcost[i] = g.cost[e]!;
+      g.ravailable[i] = g.available[e]!;
+    }
     this.classCache.set(qosClass, g);
     return g;
   }

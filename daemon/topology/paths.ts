@@ -6,15 +6,14 @@
  * (exclude / allowed) as a node filter. Include-domains ride along as a bit mask: a label
  * dominates another only if it has crossed at least the same included domains.
  *
- * 1. Reverse Dijkstra from the destination on price and/or latency (only those the
- *    request needs: the objective and the latency bound) gives lower bounds to the
- *    destination. Each stops as soon as it settles a source node (or passes the latency
- *    bound); an unsettled node gets the search radius as its bound, which is still
- *    admissible and consistent.
+ * 1. Reverse Dijkstra from the destination on price, latency and jitter (only those the
+ *    request needs: the objective's metrics and the bounded ones) gives lower bounds to the
+ *    destination. Each stops as soon as it settles a source node (or passes its bound); an
+ *    unsettled node gets the search radius as its bound, which is still admissible and
+ *    consistent. A source beyond a bound fails the request before any label is made.
  * 2. Forward label-setting pops labels in order of objective-so-far plus its lower bound.
  *    A label is dropped if another label at its node weakly dominates it, or if
- *    latency-so-far plus the latency lower bound, jitter-so-far or loss-so-far exceeds
- *    its bound. Labels reaching the destination are the answers, best objective first;
+ *    latency or jitter so far plus its lower bound, or loss so far, exceeds its bound. Labels reaching the destination are the answers, best objective first;
  *    the search stops after the k-th. Because the bound is consistent, nothing found
  *    later can beat or dominate an answer already taken.
  *
@@ -65,6 +64,8 @@ export const PATH_SEARCH_DEFAULTS: Required<PathSearchOptions> = {
 const EPS = 1e-9;
 /** `dominatedIn` parent marker for the answer list: answers are complete, no completion can loop. */
 const RESULTS = -2;
+/** Weight of the other metrics in the tie-break key of price objectives. */
+const TIE_WEIGHT = 1e-6;
 const OBJECTIVES: readonly PathObjective[] = ['cheapest', 'lowest-latency', 'balanced'];
 
 /** One Dijkstra's state, reused across queries via generation stamps. */
@@ -91,6 +92,7 @@ class Workspace {
   readonly heap = new MinHeap(4096);
   readonly costSlot: DijkstraSlot;
   readonly latSlot: DijkstraSlot;
+  readonly jitSlot: DijkstraSlot;
   readonly auxSlot: DijkstraSlot;
   readonly blocked: Uint8Array;
   readonly domainBit: Int32Array;
@@ -116,6 +118,7 @@ class Workspace {
   constructor(n: number, domains: number) {
     this.costSlot = new DijkstraSlot(n);
     this.latSlot = new DijkstraSlot(n);
+    this.jitSlot = new DijkstraSlot(n);
     this.auxSlot = new DijkstraSlot(n);
     this.blocked = new Uint8Array(domains);
     this.domainBit = new Int32Array(domains);
@@ -163,20 +166,27 @@ function workspaceFor(graph: TopologyGraph, cg: ClassGraph): Workspace {
   return ws;
 }
 
+/** Adjacency for one direction: CSR offsets, the other end of each edge, its availability. */
+interface Direction {
+  off: Int32Array;
+  other: Int32Array;
+  available: Float64Array;
+}
+const forward = (cg: ClassGraph): Direction => ({ off: cg.off, other: cg.head, available: cg.available });
+const backward = (cg: ClassGraph): Direction => ({ off: cg.roff, other: cg.rtail, available: cg.ravailable });
+
 /**
- * Dijkstra on `weight`, forward (over out-edges) or in reverse (over in-edges), skipping
- * edges below `rate` and edges into/out of blocked domains. Stops when it settles a node
- * of `stopAt` (stamped with `stopGen`) or when the next distance exceeds `cutoff`.
- * Returns the first `stopAt` node settled, or -1.
+ * Dijkstra on `weight` (indexed like `dir`), skipping edges below `rate` and nodes of
+ * blocked domains. Stops when it settles a node of `stopAt` (stamped with `stopGen`) or
+ * when the next distance exceeds `cutoff`. Returns the first `stopAt` node settled, or -1.
  */
 function dijkstra(
   ws: Workspace,
   slot: DijkstraSlot,
-  cg: ClassGraph,
+  dir: Direction,
   nodeDomain: Int32Array,
   weight: Float64Array,
   starts: readonly number[],
-  reverse: boolean,
   rate: number,
   stopAt: Uint32Array | null,
   stopGen: number,
@@ -187,10 +197,7 @@ function dijkstra(
   const gen = ++slot.gen;
   const { dist, seen, done } = slot;
   const blocked = ws.blocked;
-  const off = reverse ? cg.roff : cg.off;
-  const redge = cg.redge;
-  const avail = cg.available;
-  const other = reverse ? cg.tail : cg.head;
+  const { off, other, available: avail } = dir;
   for (const s of starts) {
     if (blocked[nodeDomain[s]!]) continue;
     seen[s] = gen;
@@ -211,8 +218,7 @@ function dijkstra(
       return v;
     }
     const end = off[v + 1]!;
-    for (let i = off[v]!; i < end; i++) {
-      const e = reverse ? redge[i]! : i;
+    for (let e = off[v]!; e < end; e++) {
       if (avail[e]! < rate) continue;
       const w = other[e]!;
       if (blocked[nodeDomain[w]!]) continue;
@@ -349,14 +355,20 @@ export function computePaths(graph: TopologyGraph, req: PathRequest, options: Pa
   let cRef = 1;
   let lRef = 1;
   if (needCost) {
-    const s = dijkstra(ws, costSlot, cg, nodeDomain, cg.cost, p.targets, true, rate, srcMark, srcGen, Infinity);
+    const s = dijkstra(ws, costSlot, backward(cg), nodeDomain, cg.rcost, p.targets, rate, srcMark, srcGen, Infinity);
     if (s < 0 || Number.isNaN(srcPrice)) throw diagnose(graph, req, p, false);
     cRef = srcPrice + costSlot.dist[s]!;
   }
   if (needLat) {
-    const s = dijkstra(ws, latSlot, cg, nodeDomain, cg.latency, p.targets, true, rate, srcMark, srcGen, maxLat + EPS * Math.max(1, maxLat));
+    const s = dijkstra(ws, latSlot, backward(cg), nodeDomain, cg.rlatency, p.targets, rate, srcMark, srcGen, maxLat + EPS * Math.max(1, maxLat));
     if (s < 0) throw diagnose(graph, req, p, false);
     lRef = latSlot.dist[s]!;
+  }
+  const useJitBound = maxJit < Infinity;
+  const jitSlot = ws.jitSlot;
+  if (useJitBound) {
+    const s = dijkstra(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, maxJit + EPS * Math.max(1, maxJit));
+    if (s < 0) throw diagnose(graph, req, p, false);
   }
   if (!(cRef > 0)) cRef = 1;
   if (!(lRef > 0)) lRef = 1;
@@ -426,11 +438,20 @@ export function computePaths(graph: TopologyGraph, req: PathRequest, options: Pa
   };
   const headOf = (v: number): number => (nodeGenArr[v] === nodeGen ? nodeHead[v]! : -1);
 
+  /**
+   * Tie-break among equal objective bounds. Ties are frequent (prices are per domain, so many
+   * paths cost the same): for price objectives the label closest to the destination in
+   * latency goes first, so equal-price plateaus are searched depth-first. The key never
+   * decreases along a path and is strictly smaller for a label that strictly dominates
+   * another with the same objective, so such a label is always answered first.
+   */
+  const tieKey = (w: number, c: number, l: number, j: number, lo: number): number =>
+    invL === 1 ? c + j + lo : l + (needLat ? latSlot.bound(w) : 0) + TIE_WEIGHT * (c + j + lo);
   for (const s of sources) {
     if (blocked[nodeDomain[s]!]) continue;
     const c = srcPrice;
     const i = newLabel(s, -1, -1, domainBit[nodeDomain[s]!]!, c, 0, 0, 0);
-    heap.push(i, invC * c + hObj(s), c);
+    heap.push(i, invC * c + hObj(s), tieKey(s, c, 0, 0, 0));
   }
 
   const results: number[] = [];
@@ -467,7 +488,15 @@ export function computePaths(graph: TopologyGraph, req: PathRequest, options: Pa
     nodeCount[v]!++;
     if (isTarget[v] === targetGen && (mask & includeMask) === includeMask) {
       if (resultsHead < 0 || !dominatedIn(resultsHead, c, l, j, lo, mask, RESULTS, -1)) {
-        // Result list reuses lNext through a copy label so node lists stay intact.
+        // Answers arrive in objective order, so a new answer can only dominate earlier ones
+        // of equal objective (the tie-break key does not see every metric): drop those.
+        for (let x = results.length - 1; x >= 0; x--) {
+          const y = results[x]!;
+          if (ws.lCost[y]! >= c - EPS * Math.max(1, c) && ws.lLat[y]! >= l - EPS * Math.max(1, l) && ws.lJit[y]! >= j - EPS * Math.max(1, j) && ws.lLoss[y]! >= lo - EPS * Math.max(1, lo)) {
+            results.splice(x, 1);
+          }
+        }
+        // The answer list reuses lNext through a copy label so node lists stay intact.
         const r = newLabel(v, L, -1, mask, c, l, j, lo);
         ws.lNext[r] = resultsHead;
         resultsHead = r;
@@ -485,7 +514,7 @@ export function computePaths(graph: TopologyGraph, req: PathRequest, options: Pa
       const nl = l + eLat[e]!;
       if (useLatBound && nl + latSlot.bound(w) > latTol) continue;
       const nj = j + eJit[e]!;
-      if (nj > jitTol) continue;
+      if (useJitBound && nj + jitSlot.bound(w) > jitTol) continue;
       const nlo = lo + eLoss[e]!;
       if (nlo > lossTol) continue;
       const nc = c + eCost[e]!;
@@ -498,7 +527,7 @@ export function computePaths(graph: TopologyGraph, req: PathRequest, options: Pa
       const f = invC * nc + invL * nl + hObj(w);
       if (f === Infinity) continue;
       const i = newLabel(w, L, e, nm, nc, nl, nj, nlo);
-      heap.push(i, f, nc + nl + nj + nlo);
+      heap.push(i, f, tieKey(w, nc, nl, nj, nlo));
     }
   }
 
@@ -623,27 +652,33 @@ function widest(cg: ClassGraph, nodeDomain: Int32Array, sources: readonly number
 
 const fmt = (x: number) => (Number.isFinite(x) ? String(Math.round(x * 1000) / 1000) : String(x));
 
-/** Works out why the search found nothing: the first of class route, policy, bandwidth, include, single bounds, joint bounds. */
+/**
+ * Works out why the search found nothing, in this order: the class is not carried at all,
+ * policy cuts every route, bandwidth does, an included domain cannot be crossed, a single
+ * bound (latency, jitter, loss) is out of reach, the caps were hit, or the bounds only fail
+ * together. Runs only on failure; the common case (a route exists) costs one BFS plus one
+ * Dijkstra per bound.
+ */
 function diagnose(graph: TopologyGraph, req: PathRequest, p: Prepared, capped: boolean, maxLabels = 0): PathInfeasibleError {
   const { cg, ws, sources, targets, rate } = p;
   const nd = graph.nodeDomain;
   const cls = req.qosClass;
+  const blocked = ws.blocked;
   const anyTarget = (seen: Uint8Array) => targets.some((t) => seen[t] === 1);
   const where = `from ${req.from.domain} to ${req.to.domain}`;
-  if (!anyTarget(reach(cg, nd, sources, false, 0, null))) {
-    return new PathInfeasibleError({ kind: 'no-route', qosClass: cls }, `no route carries class ${cls} ${where} in the advertised graph; choose another class or endpoints`);
-  }
-  const blocked = ws.blocked;
-  if (!anyTarget(reach(cg, nd, sources, false, 0, blocked))) {
-    const fwd = reach(cg, nd, sources, false, 0, null);
-    const back = reach(cg, nd, targets, true, 0, null);
-    const blocking = new Set<string>();
-    for (let v = 0; v < cg.n; v++) if (fwd[v] && back[v] && blocked[nd[v]!]) blocking.add(graph.domains[nd[v]!]!);
-    const list = [...blocking].sort();
-    return new PathInfeasibleError({ kind: 'policy', blocking: list }, `every route ${where} in class ${cls} crosses excluded or not-allowed domains (${list.join(', ')}); allow one of them or change the endpoints`);
-  }
   const S = reach(cg, nd, sources, false, rate, blocked);
   if (!anyTarget(S)) {
+    if (!anyTarget(reach(cg, nd, sources, false, 0, null))) {
+      return new PathInfeasibleError({ kind: 'no-route', qosClass: cls }, `no route carries class ${cls} ${where} in the advertised graph; choose another class or endpoints`);
+    }
+    if (!anyTarget(reach(cg, nd, sources, false, 0, blocked))) {
+      const fwd = reach(cg, nd, sources, false, 0, null);
+      const back = reach(cg, nd, targets, true, 0, null);
+      const blocking = new Set<string>();
+      for (let v = 0; v < cg.n; v++) if (fwd[v] && back[v] && blocked[nd[v]!]) blocking.add(graph.domains[nd[v]!]!);
+      const list = [...blocking].sort();
+      return new PathInfeasibleError({ kind: 'policy', blocking: list }, `every route ${where} in class ${cls} crosses excluded or not-allowed domains (${list.join(', ')}); allow one of them or change the endpoints`);
+    }
     const T = reach(cg, nd, targets, true, 0, blocked);
     let bestEdge = -1;
     const thin: string[] = [];
@@ -662,48 +697,61 @@ function diagnose(graph: TopologyGraph, req: PathRequest, p: Prepared, capped: b
       `no path with ${fmt(rate)} Mbit/s available in class ${cls} past domain ${past} (${where}); the widest path offers ${fmt(best)} Mbit/s; thin edges: ${thin.slice(0, 5).join(', ')}${thin.length > 5 ? ', ...' : ''}`,
     );
   }
-  const toT = reach(cg, nd, targets, true, rate, blocked);
-  for (const d of p.includes) {
-    const di = graph.domainIndex.get(d)!;
-    let ok = false;
-    for (let v = 0; v < cg.n && !ok; v++) if (nd[v] === di && S[v] && toT[v]) ok = true;
-    if (!ok) {
-      return new PathInfeasibleError({ kind: 'include', domain: d }, `included domain ${d} cannot be crossed ${where} with ${fmt(rate)} Mbit/s in class ${cls}; drop it from includeDomains or lower the rate`);
+  if (p.includes.length > 0) {
+    const toT = reach(cg, nd, targets, true, rate, blocked);
+    for (const d of p.includes) {
+      const di = graph.domainIndex.get(d)!;
+      let ok = false;
+      for (let v = 0; v < cg.n && !ok; v++) if (nd[v] === di && S[v] && toT[v]) ok = true;
+      if (!ok) {
+        return new PathInfeasibleError({ kind: 'include', domain: d }, `included domain ${d} cannot be crossed ${where} with ${fmt(rate)} Mbit/s in class ${cls}; drop it from includeDomains or lower the rate`);
+      }
     }
   }
   const slot = ws.auxSlot;
+  const cache = new Map<Float64Array, number>();
   const best = (w: Float64Array) => {
-    const t = dijkstra(ws, slot, cg, nd, w, sources, false, rate, ws.isTarget, p.targetGen, Infinity);
-    return t < 0 ? Infinity : slot.dist[t]!;
+    let v = cache.get(w);
+    if (v === undefined) {
+      const t = dijkstra(ws, slot, forward(cg), nd, w, sources, rate, ws.isTarget, p.targetGen, Infinity);
+      v = t < 0 ? Infinity : slot.dist[t]!;
+      cache.set(w, v);
+    }
+    return v;
   };
-  const bestLat = best(cg.latency);
-  if (bestLat > p.maxLat * (1 + EPS)) {
+  if (p.maxLat < Infinity && best(cg.latency) > p.maxLat * (1 + EPS)) {
+    const bestLat = best(cg.latency);
     return new PathInfeasibleError(
       { kind: 'latency', bestMs: bestLat, boundMs: p.maxLat },
       `latency bound ${fmt(p.maxLat)} ms cannot be met ${where} in class ${cls} at ${fmt(rate)} Mbit/s: the best achievable is ${fmt(bestLat)} ms`,
     );
   }
-  const bestJit = best(cg.jitter);
-  if (bestJit > p.maxJit * (1 + EPS)) {
+  if (p.maxJit < Infinity && best(cg.jitter) > p.maxJit * (1 + EPS)) {
+    const bestJit = best(cg.jitter);
     return new PathInfeasibleError(
       { kind: 'jitter', bestMs: bestJit, boundMs: p.maxJit },
-      `jitter bound ${fmt(p.maxJit)} ms cannot be met ${where} in class ${cls}: the best achievable is ${fmt(bestJit)} ms`,
+      `jitter bound ${fmt(p.maxJit)} ms cannot be met ${where} in class ${cls} at ${fmt(rate)} Mbit/s: the best achievable is ${fmt(bestJit)} ms`,
     );
   }
-  const bestLoss = -Math.expm1(-best(cg.lossLog));
   const maxLoss = req.maxLoss ?? 1;
-  if (bestLoss > maxLoss * (1 + EPS) + 1e-15) {
-    return new PathInfeasibleError(
-      { kind: 'loss', best: bestLoss, bound: maxLoss },
-      `loss bound ${maxLoss} cannot be met ${where} in class ${cls}: the best achievable is ${bestLoss.toPrecision(3)}`,
-    );
+  if (req.maxLoss !== undefined) {
+    const bestLoss = -Math.expm1(-best(cg.lossLog));
+    if (bestLoss > maxLoss * (1 + EPS) + 1e-15) {
+      return new PathInfeasibleError(
+        { kind: 'loss', best: bestLoss, bound: maxLoss },
+        `loss bound ${maxLoss} cannot be met ${where} in class ${cls} at ${fmt(rate)} Mbit/s: the best achievable is ${bestLoss.toPrecision(3)}`,
+      );
+    }
   }
   if (capped) {
     return new PathInfeasibleError({ kind: 'search-limit', maxLabels }, `path search ${where} stopped at its label cap before finding a feasible path; relax the bounds or raise maxLabels/maxLabelsPerNode`);
   }
+  const bestLat = best(cg.latency);
+  const bestJit = best(cg.jitter);
+  const bestLoss = -Math.expm1(-best(cg.lossLog));
   return new PathInfeasibleError(
     { kind: 'bounds-jointly', best: { latencyMs: bestLat, jitterMs: bestJit, loss: bestLoss } },
-    `no single path ${where} in class ${cls} meets all bounds together${p.includes.length ? ` and crosses ${p.includes.join(', ')}` : ''}: each is achievable alone (best latency ${fmt(bestLat)} ms, jitter ${fmt(bestJit)} ms, loss ${bestLoss.toPrecision(3)}); relax one`,
+    `no single path ${where} in class ${cls} at ${fmt(rate)} Mbit/s meets all bounds together${p.includes.length ? ` while crossing ${p.includes.join(', ')}` : ''}: each is achievable alone (best latency ${fmt(bestLat)} ms, jitter ${fmt(bestJit)} ms, loss ${bestLoss.toPrecision(3)}); relax one`,
   );
 }
 
@@ -719,6 +767,6 @@ export function shortestLatency(graph: TopologyGraph, req: Pick<PathRequest, 'fr
   ws.blocked.fill(0);
   const gen = ++ws.targetGen;
   for (const t of targets) ws.isTarget[t] = gen;
-  const t = dijkstra(ws, ws.auxSlot, cg, graph.nodeDomain, cg.latency, sources, false, 0, ws.isTarget, gen, Infinity);
+  const t = dijkstra(ws, ws.auxSlot, forward(cg), graph.nodeDomain, cg.latency, sources, 0, ws.isTarget, gen, Infinity);
   return t < 0 ? Infinity : ws.auxSlot.dist[t]!;
 }
