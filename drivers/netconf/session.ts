@@ -125,10 +125,12 @@ export class NetconfSession extends EventEmitter {
   private constructor(channel: Duplex, options: NetconfSessionOptions) {
     super();
     this.channel = channel;
+    // an option given as undefined means "the default", not "no value"
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
     this.opts = {
       ...NETCONF_SESSION_DEFAULTS,
       capabilities: [],
-      ...options,
+      ...given,
       limits: { ...DEFAULT_FRAMING_LIMITS, ...options.limits },
     } as typeof this.opts;
     this.device = this.opts.device;

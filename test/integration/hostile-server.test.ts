@@ -199,6 +199,13 @@ describe('hostile devices', () => {
   });
 });
 
+describe('session options', () => {
+  test('regression - an option given as undefined keeps its default (rpcTimeoutMs: undefined used to time out at once)', async () => {
+    const c = await withServer({ onRpc: (ctx) => setTimeout(() => ctx.send(okReply(ctx.id)), 50) }, { rpcTimeoutMs: undefined, helloSettleMs: undefined });
+    expect((await c.rpc('<get/>')).ok).toBe(true);
+  });
+});
+
 describe('hello settle delay (the yuma123 first-RPC quirk, emulated)', () => {
   // netconfd holds the reply to an RPC that arrives together with the client's
   // hello until more input comes; this device does the same for an RPC that

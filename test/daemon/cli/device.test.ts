@@ -37,7 +37,9 @@ describe('qos-broker device', () => {
   test('cli - edit-config from a file, commit, get-config with a filter', async () => {
     const f = join(dir, 'change.xml');
     writeFileSync(f, `<device xmlns="${NS}"><hostname>cli-r1</hostname></device>`);
-    expect(await cli(['device', 'edit-config', ...conn(), '--config', `@${f}`])).toMatchObject({ code: 0, stdout: 'ok\n' });
+    const e = await cli(['device', 'edit-config', ...conn(), '--config', `@${f}`]);
+    expect(e.stderr).toBe('');
+    expect(e).toMatchObject({ code: 0, stdout: 'ok\n' });
     expect((await cli(['device', 'commit', ...conn()])).code).toBe(0);
     const r = await cli(['device', 'get-config', ...conn(), '--filter', `<device xmlns="${NS}"><hostname/></device>`]);
     expect(r.code).toBe(0);
