@@ -5,6 +5,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import { ciscoIosxr } from './cisco_iosxr/index.js';
 import { juniperJunos } from './juniper_junos/index.js';
+import { labDevice } from './lab_device/index.js';
 import { linuxTc } from './linux_tc/index.js';
 import { nokiaSrlinux } from './nokia_srlinux/index.js';
 import { openconfig } from './openconfig/index.js';
@@ -12,8 +13,8 @@ import type { Platform, PlatformId } from './types.js';
 
 export type { CliPayload, NetconfPayload, Payload, Platform, PlatformId } from './types.js';
 
-/** Every platform, in the order of the design document. */
-export const PLATFORMS: readonly Platform[] = [openconfig, juniperJunos, ciscoIosxr, nokiaSrlinux, linuxTc];
+/** Every platform, in the order of the design document; lab_device is the lab routers' NETCONF side. */
+export const PLATFORMS: readonly Platform[] = [openconfig, juniperJunos, ciscoIosxr, nokiaSrlinux, linuxTc, labDevice];
 
 const BY_ID = new Map<string, Platform>(PLATFORMS.map((p) => [p.id, p]));
 

@@ -46,6 +46,13 @@ export interface Platform<P extends Payload = Payload> {
    * `<load-configuration>`). Absent means `<edit-config>` on candidate.
    */
   loadRpc?(config: string): string;
+  /**
+   * NETCONF only: non-presence containers apply may have created. Servers
+   * such as netconfd keep an emptied container (`<qos/>`), so remove reads
+   * each one back from the candidate and removes it when nothing is left in
+   * it: running then reads exactly as before the first apply.
+   */
+  pruneWhenEmpty?: readonly { /** subtree filter selecting the container */ filter: string; /** its local name */ element: string; /** edit that removes it */ removeConfig: string }[];
   /** NETCONF only: subtree filter reading back what `render` writes, for verify. */
   verifyFilter?(policy: ResolvedPolicy): string;
 }

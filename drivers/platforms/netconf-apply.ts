@@ -1,0 +1,205 @@
+/**
+ * Transactional apply and remove for NETCONF platforms (RFC 6241 :candidate
+ * and :confirmed-commit):
+ *
+ *   lock candidate -> discard-changes (start clean) -> edit-config per
+ *   payload (or the platform's load RPC) -> commit confirmed with a timeout
+ *   -> verify by reading running back -> confirming commit -> unlock.
+ *
+ * On any failure before the confirmed commit, discard-changes leaves
+ * running untouched. After it, the change is cancelled with
+ * `<cancel-commit>` when the server has :confirmed-commit:1.1; with 1.0
+ * only, the server rolls the confirmed commit back by itself when the
+ * timeout expires (or when this session ends). The lock is always released.
+ * Capabilities are checked before anything is sent.
+ */
+import { parseStringPromise } from 'xml2js';
+import type { NetconfClient } from '../netconf/client.js';
+import { innerXml } from '../netconf/xml.js';
+import { CapabilityNotSupportedError, ProvisioningError, QosBrokerError } from '../errors.js';
+import type { ResolvedPolicy } from '../policy/types.js';
+import type { NetconfPayload, Platform } from './types.js';
+
+/** Options of one NETCONF apply or remove. */
+export interface NetconfApplyOptions {
+  /** Seconds the confirmed commit waits for its confirmation before the device rolls it back. @default 60 */
+  confirmTimeoutS?: number;
+  /** Per-RPC timeout, ms. @default the session's */
+  rpcTimeoutMs?: number;
+  /**
+   * Compare what was read back from running with what was expected; returns
+   * the differences ([] when verified). @default leafContainment
+   */
+  verify?: (expectedConfig: string, runningData: string) => Promise<string[]>;
+  /**
+   * After the confirmed commit, on failure: `cancel` sends `<cancel-commit>`
+   * (needs :confirmed-commit:1.1, else falls back to waiting);
+   * `await-rollback` leaves the unconfirmed commit to the device, which rolls
+   * it back when confirmTimeoutS expires.
+   * @default 'cancel'
+   */
+  onFailureAfterCommit?: 'cancel' | 'await-rollback';
+}
+
+/** How the transaction ended, for logs and metrics. */
+export interface NetconfApplyResult {
+  /** Running config after the transaction, as read for verification. */
+  verifiedRunning: string;
+}
+
+export const NETCONF_APPLY_DEFAULTS = { confirmTimeoutS: 60 } as const;
+
+type Stage = 'lock' | 'discard' | 'edit' | 'commit-confirmed' | 'verify' | 'confirm';
+
+/** Throw CapabilityNotSupportedError for the first capability the platform needs that the device lacks. */
+export function checkPlatformCapabilities(client: NetconfClient, platform: Platform): void {
+  for (const cap of platform.capabilities) {
+    if (!client.capabilities.has(cap)) throw new CapabilityNotSupportedError(`${platform.id} apply`, cap);
+  }
+}
+
+async function transaction(
+  client: NetconfClient,
+  platform: Platform<NetconfPayload>,
+  configs: string[],
+  prune: boolean,
+  verifyFilter: string | undefined,
+  expect: (running: string) => Promise<string[]>,
+  what: string,
+  options: NetconfApplyOptions,
+): Promise<NetconfApplyResult> {
+  checkPlatformCapabilities(client, platform);
+  const rpc = options.rpcTimeoutMs ? { timeoutMs: options.rpcTimeoutMs } : {};
+  const confirmTimeoutS = options.confirmTimeoutS ?? NETCONF_APPLY_DEFAULTS.confirmTimeoutS;
+  let stage: Stage = 'lock';
+  try {
+    await client.lock('candidate', rpc);
+  } catch (err) {
+    throw new ProvisioningError('QB_PROVISION_LOCK_FAILED', `${what}: could not lock the candidate of ${client.session.device} (${(err as Error).message}); nothing was changed, retry when the other session is done`, { cause: err });
+  }
+  let committed = false;
+  try {
+    stage = 'discard';
+    await client.discardChanges(rpc);
+    stage = 'edit';
+    for (const config of configs) {
+      if (platform.loadRpc) await client.rpc(platform.loadRpc(config), { operation: 'load-configuration', ...rpc });
+      else await client.editConfig({ target: 'candidate', config }, rpc);
+    }
+    if (prune) {
+      for (const c of platform.pruneWhenEmpty ?? []) {
+        const data = await client.getConfig({ source: 'candidate', filter: { type: 'subtree', xml: c.filter } }, rpc);
+        const inner = innerXml(data, c.element);
+        if (inner !== undefined && inner.trim() === '') await client.editConfig({ target: 'candidate', config: c.removeConfig }, rpc);
+      }
+    }
+    stage = 'commit-confirmed';
+    await client.commit({ confirmed: true, confirmTimeoutS }, rpc);
+    committed = true;
+    stage = 'verify';
+    const running = await client.getConfig({ source: 'running', ...(verifyFilter ? { filter: { type: 'subtree', xml: verifyFilter } } : {}) }, rpc);
+    const diff = await expect(running);
+    if (diff.length) {
+      throw new ProvisioningError('QB_PROVISION_VERIFY_FAILED', `${what}: running config of ${client.session.device} does not match after commit: ${diff.slice(0, 5).join('; ')}${diff.length > 5 ? ` (+${diff.length - 5} more)` : ''}`);
+    }
+    stage = 'confirm';
+    await client.commit({}, rpc);
+    return { verifiedRunning: running };
+  } catch (err) {
+    let rollback = 'running was not changed (candidate discarded)';
+    await client.discardChanges(rpc).catch(() => undefined);
+    if (committed) {
+      if (options.onFailureAfterCommit !== 'await-rollback' && client.capabilities.has(':confirmed-commit:1.1')) {
+        const cancelled = await client.cancelCommit({}, rpc).then(() => true, () => false);
+        rollback = cancelled ? 'the confirmed commit was cancelled, running is as before' : `cancel-commit failed: the device rolls back when the confirm timeout (${confirmTimeoutS} s) expires`;
+      } else {
+        rollback = `the device rolls the confirmed commit back when its timeout (${confirmTimeoutS} s) expires`;
+      }
+    }
+    if (err instanceof ProvisioningError) throw new ProvisioningError(err.code, `${err.message}; ${rollback}`, { cause: err.cause ?? err });
+    const code = err instanceof QosBrokerError ? err.code : 'QB_UNEXPECTED';
+    throw new ProvisioningError('QB_PROVISION_APPLY_FAILED', `${what}: ${stage} failed on ${client.session.device} (${code}: ${(err as Error).message}); ${rollback}`, { cause: err });
+  } finally {
+    await client.unlock('candidate', rpc).catch(() => undefined);
+  }
+}
+
+/**
+ * Apply the payloads (one edit each) as one transaction; verify that every
+ * leaf of every payload is in running before confirming.
+ */
+export function applyNetconf(client: NetconfClient, platform: Platform<NetconfPayload>, payloads: NetconfPayload[], options: NetconfApplyOptions = {}, policy?: ResolvedPolicy): Promise<NetconfApplyResult> {
+  const verify = options.verify ?? leafContainment;
+  const filter = policy && platform.verifyFilter ? platform.verifyFilter(policy) : undefined;
+  return transaction(client, platform, payloads.map((p) => p.config), false, filter, async (running) => (await Promise.all(payloads.map((p) => verify(p.config, running)))).flat(), `apply of ${platform.id}`, options);
+}
+
+/** Render and apply one policy. */
+export function applyPolicy(client: NetconfClient, platform: Platform<NetconfPayload>, policy: ResolvedPolicy, options: NetconfApplyOptions = {}): Promise<NetconfApplyResult> {
+  return applyNetconf(client, platform, [platform.render(policy)], options, policy);
+}
+
+/** Read back and compare, outside a transaction: the differences, [] when the policy is in place. */
+export async function verifyPolicy(client: NetconfClient, platform: Platform<NetconfPayload>, policy: ResolvedPolicy, options: NetconfApplyOptions = {}): Promise<string[]> {
+  const filter = platform.verifyFilter?.(policy);
+  const running = await client.getConfig({ source: 'running', ...(filter ? { filter: { type: 'subtree' as const, xml: filter } } : {}) });
+  return (options.verify ?? leafContainment)(platform.render(policy).config, running);
+}
+
+/**
+ * Remove one policy transactionally: its removeConfig, committed confirmed,
+ * verified (none of the policy's list entries is left), confirmed.
+ */
+export function removePolicy(client: NetconfClient, platform: Platform<NetconfPayload>, policy: ResolvedPolicy, options: NetconfApplyOptions = {}): Promise<NetconfApplyResult> {
+  const payload = platform.render(policy);
+  const filter = platform.verifyFilter?.(policy);
+  return transaction(client, platform, [payload.removeConfig], true, filter, async (running) => {
+    // every non-key leaf apply wrote must be gone; key leaves of shared parents (an interface) may stay
+    const have = new Set(await leafPaths(running));
+    const isKey = (l: string) => /\[([\w.-]+)=([^\]]*)\]\/\1=\2$/.test(l);
+    return (await leafPaths(payload.config)).filter((l) => !isKey(l) && have.has(l)).map((l) => `still present: ${l}`);
+  }, `remove of ${platform.id}`, options);
+}
+
+/** Leaf names that key the lists of every model we render (YANG puts keys first). */
+export const LIST_KEY_LEAVES: readonly string[] = ['name', 'id', 'interface-id', 'sequence', 'index', 'type', 'service-id'];
+
+/**
+ * The leaves of an XML document as `path=value` lines; an element whose
+ * first child is a leaf named in `keys` is a list entry named by it, e.g.
+ * `device/qos/policy[name=svc-1]/committed-rate-kbps=1000` (containers such
+ * as `device`, whose first leaf is `hostname`, stay unnamed, so a partial
+ * expected config and a full read-back give the same paths). Namespaces and
+ * attributes are ignored.
+ */
+export async function leafPaths(xml: string, keys: readonly string[] = LIST_KEY_LEAVES): Promise<string[]> {
+  if (!xml.trim()) return [];
+  const doc = await parseStringPromise(`<qb-root>${xml}</qb-root>`, { explicitArray: true, tagNameProcessors: [(n: string) => n.replace(/^[^:]+:/, '')] });
+  const out: string[] = [];
+  const text = (v: unknown): string | undefined => (typeof v === 'string' ? v.trim() : v && typeof v === 'object' && Object.keys(v).every((k) => k === '_' || k === '$') ? String((v as { _?: string })._ ?? '').trim() : undefined);
+  const walk = (node: Record<string, unknown>, path: string) => {
+    for (const [k, list] of Object.entries(node)) {
+      if (k === '$' || k === '_') continue;
+      for (const child of list as unknown[]) {
+        const t = text(child);
+        if (t !== undefined) {
+          out.push(`${path}${k}=${t}`);
+          continue;
+        }
+        const obj = child as Record<string, unknown[]>;
+        const first = Object.entries(obj).find(([kk]) => kk !== '$' && kk !== '_');
+        const keyText = first && keys.includes(first[0]) ? text(first[1][0]) : undefined;
+        const seg = first && keyText !== undefined ? `${k}[${first[0]}=${keyText}]` : k;
+        walk(obj, `${path}${seg}/`);
+      }
+    }
+  };
+  walk((doc['qb-root'] ?? {}) as Record<string, unknown>, '');
+  return out;
+}
+
+/** Default verify: every leaf of the expected config is in running (extra leaves such as defaults are fine). */
+export async function leafContainment(expectedConfig: string, runningData: string): Promise<string[]> {
+  const have = new Set(await leafPaths(runningData));
+  return (await leafPaths(expectedConfig)).filter((l) => !have.has(l)).map((l) => `missing ${l}`);
+}
