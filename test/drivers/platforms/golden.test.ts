@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { PLATFORMS, platformById } from '../../../drivers/platforms/index.js';
-import type { Payload } from '../../../drivers/platforms/types.js';
+import type { NetconfPayload, Payload } from '../../../drivers/platforms/types.js';
+import { assertWellFormed } from '../../../drivers/netconf/xml.js';
 import { admitPolicy, type DeviceInventory } from '../../../drivers/policy/index.js';
 import { ALL_POLICIES } from '../../fixtures/policies.js';
 
@@ -58,6 +59,16 @@ describe.each(NETCONF_PLATFORMS.map((p) => [p.id, p] as const))('%s golden', (id
     }
   });
 
+  test(`${id} golden - NETCONF payloads are well-formed XML (apply and remove)`, async () => {
+    if (platform.transport !== 'netconf') return expect(platform.render(cases[0]!.policy).transport).toBe('cli');
+    for (const c of cases) {
+      const p = platform.render(c.policy) as NetconfPayload;
+      await assertWellFormed(p.config, `${id} ${c.name} config`);
+      await assertWellFormed(p.removeConfig, `${id} ${c.name} removeConfig`);
+      if (platform.loadRpc) await assertWellFormed(platform.loadRpc(p.config), `${id} ${c.name} load rpc`);
+    }
+  });
+
   test(`${id} golden - render is pure: the same policy gives the same payload twice`, () => {
     for (const c of cases) expect(platform.render(structuredClone(c.policy))).toEqual(platform.render(c.policy));
   });
@@ -85,6 +96,13 @@ describe('openconfig golden yanglint', () => {
     const file = join(tmp, `${name}.xml`);
     writeFileSync(file, `${interfacesXml(c.device, c.policy.classifier.vlan ? [c.policy.classifier.vlan] : [])}\n${golden}`);
     const r = spawnSync('/usr/bin/yanglint', ['-p', OC_YANG, '-p', IETF_YANG, '-t', 'config', join(OC_YANG, 'openconfig-qos.yang'), join(OC_YANG, 'openconfig-qos-types.yang'), join(IETF_YANG, 'iana-if-type@2014-05-08.yang'), file], { encoding: 'utf8' });
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  test.each(cases.map((c) => [c.name] as const))('openconfig golden - %s.remove.xml is a valid openconfig-qos edit for yanglint', (name) => {
+    const file = join(EXPECTED, 'openconfig', `${name}.remove.xml`);
+    const r = spawnSync('/usr/bin/yanglint', ['-p', OC_YANG, '-p', IETF_YANG, '-t', 'edit', join(OC_YANG, 'openconfig-qos.yang'), join(IETF_YANG, 'ietf-netconf@2011-06-01.yang'), file], { encoding: 'utf8' });
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
