@@ -367,9 +367,27 @@ export class NetconfSession extends EventEmitter {
     this.emit('close', err);
   }
 
-  /** Close gracefully: `<close-session>` (waiting up to `timeoutMs`), then the channel. */
+  /**
+   * Close gracefully: wait for the RPCs in flight to be answered, send
+   * `<close-session>`, then close the channel; all within `timeoutMs`, after
+   * which whatever is left is aborted.
+   */
   async close(timeoutMs = 5000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    if (this.status === 'ready' && this.pending.size > 0) {
+      this.status = 'closing';
+      await Promise.race([
+        Promise.allSettled([...this.pending.values()].map((p) => new Promise<void>((r) => {
+          const { resolve, reject } = p;
+          p.resolve = (v) => (resolve(v), r());
+          p.reject = (e) => (reject(e), r());
+        }))),
+        new Promise((r) => setTimeout(r, timeoutMs)),
+      ]);
+      if (this.status === 'closing') this.status = 'ready';
+    }
     if (this.status === 'ready') {
+      timeoutMs = Math.max(100, end - Date.now());
       try {
         await this.rpc('<close-session/>', { timeoutMs });
       } catch {

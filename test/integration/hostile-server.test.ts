@@ -206,6 +206,24 @@ describe('session options', () => {
   });
 });
 
+describe('session lifecycle', () => {
+  test('lifecycle - close() lets the RPCs in flight finish, refuses new ones, then closes', async () => {
+    const c = await withServer({ onRpc: (ctx) => setTimeout(() => ctx.send(okReply(ctx.id)), 100) });
+    const inflight = [c.rpc('<get/>'), c.rpc('<get/>'), c.rpc('<get/>')];
+    const closing = c.close();
+    await expect(c.rpc('<get/>')).rejects.toMatchObject({ code: 'QB_NETCONF_SESSION_CLOSED' });
+    for (const r of await Promise.all(inflight)) expect(r.ok).toBe(true);
+    await closing;
+    expect(c.session.status).toBe('closed');
+  });
+  test('lifecycle - destroy(err) aborts the RPCs in flight with that error', async () => {
+    const c = await withServer({ onRpc: () => undefined });
+    const p = c.rpc('<get/>');
+    c.destroy(new TimeoutError('QB_TEST_ABORT', 'aborted by the test'));
+    await expect(p).rejects.toMatchObject({ code: 'QB_TEST_ABORT' });
+  });
+});
+
 describe('hello settle delay (the yuma123 first-RPC quirk, emulated)', () => {
   // netconfd holds the reply to an RPC that arrives together with the client's
   // hello until more input comes; this device does the same for an RPC that
