@@ -107,3 +107,17 @@ test('state - the store works on a Redis Cluster node (all keys of a domain in o
   for (const k of await c.keys('*')) slots.add(Number(await c.call('CLUSTER', 'KEYSLOT', k)));
   expect(slots.size).toBe(1);
 });
+
+test('state - a store whose Redis is gone fails with a typed error that says what to check', async () => {
+  const server = await startEmbeddedRedis(tempDir(), { log: () => {} });
+  servers.push(server);
+  const store = new RedisResourceStore({ domain: 'gone', redis: { path: server.socketPath, maxRetriesPerRequest: 0, retryStrategy: () => null } });
+  await store.setCapacity('l1', 'ef', 100);
+  await server.stop();
+  const t = Math.ceil((Date.now() + 3_600_000) / 60_000) * 60_000;
+  const err = await store.reserve({ id: 'x', links: ['l1'], cls: 'ef', rateBps: 1, start: t, end: t + 60_000 }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(ResourceStoreError);
+  expect((err as ResourceStoreError).code).toBe('QB_STATE_REDIS_FAILED');
+  expect((err as Error).message).toMatch(/check that Redis is running/);
+  await store.close();
+});
