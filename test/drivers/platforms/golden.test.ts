@@ -19,7 +19,8 @@ import { ALL_POLICIES } from '../../fixtures/policies.js';
 
 const EXPECTED = join(import.meta.dirname, '../../fixtures/expected');
 const UPDATE = process.env.QB_UPDATE_GOLDEN === '1';
-const OC_YANG = '/work/shared/yang/openconfig';
+// upstream OpenConfig models, in ../shared beside the repository (as CI checks it out)
+const OC_YANG = join(import.meta.dirname, '../../../../shared/yang/openconfig');
 const IETF_YANG = '/usr/share/yuma/modules/ietf';
 
 /** The payload as the text kept in golden files. */
