@@ -20,6 +20,11 @@
  * watching it. The sweep touches keys of other reservations that are not in
  * KEYS; they share the domain's hash tag, so they are in the same cluster slot
  * (Redis allows that; a key in another slot would be refused).
+ *
+ * Retention: a released, aborted or expired reservation stays as a tombstone
+ * for tombstoneMs (so its id cannot be booked again); a committed one until its
+ * window is over plus tombstoneMs. Usage fields of slots in the past are not
+ * removed yet (admission never reads them); they cost a few bytes per slot used.
  */
 
 const COMMON = `

@@ -5,7 +5,7 @@ import type { ReserveResult } from '../../../daemon/state/store.js';
 import { startTestRedis, type TestRedis } from './redis-harness.js';
 
 const MIN = 60_000;
-const SHORT_HOLD_MS = 2_000;
+const SHORT_HOLD_MS = 3_000;
 let redis: TestRedis;
 let raw: Redis;
 
