@@ -38,9 +38,9 @@ export type InfeasibleReason =
       thinEdges: string[];
     }
   | {
-      /** A domain to include cannot be reached (or cannot reach the destination) with enough bandwidth. */
+      /** Included domains that no path with enough bandwidth can cross (alone, or all together). */
       kind: 'include';
-      domain: string;
+      domains: string[];
     }
   | { kind: 'latency'; bestMs: number; boundMs: number }
   | { kind: 'jitter'; bestMs: number; boundMs: number }

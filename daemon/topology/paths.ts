@@ -331,6 +331,11 @@ function prepare(graph: TopologyGraph, req: PathRequest): Prepared {
  * `InvalidArgumentError` for a malformed request.
  */
 export function computePaths(graph: TopologyGraph, req: PathRequest, options: PathSearchOptions = {}): PathResult {
+  return search(graph, req, options, true);
+}
+
+/** `checkIncludes`: on failure, find out whether the include-domains alone are the cause (not inside that check). */
+function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptions, checkIncludes: boolean): PathResult {
   const maxPerNode = options.maxLabelsPerNode ?? PATH_SEARCH_DEFAULTS.maxLabelsPerNode;
   const maxLabels = options.maxLabels ?? PATH_SEARCH_DEFAULTS.maxLabels;
   const p = prepare(graph, req);
@@ -356,19 +361,19 @@ export function computePaths(graph: TopologyGraph, req: PathRequest, options: Pa
   let lRef = 1;
   if (needCost) {
     const s = dijkstra(ws, costSlot, backward(cg), nodeDomain, cg.rcost, p.targets, rate, srcMark, srcGen, Infinity);
-    if (s < 0 || Number.isNaN(srcPrice)) throw diagnose(graph, req, p, false);
+    if (s < 0 || Number.isNaN(srcPrice)) throw diagnose(graph, req, p, false, 0, checkIncludes, options);
     cRef = srcPrice + costSlot.dist[s]!;
   }
   if (needLat) {
     const s = dijkstra(ws, latSlot, backward(cg), nodeDomain, cg.rlatency, p.targets, rate, srcMark, srcGen, maxLat + EPS * Math.max(1, maxLat));
-    if (s < 0) throw diagnose(graph, req, p, false);
+    if (s < 0) throw diagnose(graph, req, p, false, 0, checkIncludes, options);
     lRef = latSlot.dist[s]!;
   }
   const useJitBound = maxJit < Infinity;
   const jitSlot = ws.jitSlot;
   if (useJitBound) {
     const s = dijkstra(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, maxJit + EPS * Math.max(1, maxJit));
-    if (s < 0) throw diagnose(graph, req, p, false);
+    if (s < 0) throw diagnose(graph, req, p, false, 0, checkIncludes, options);
   }
   if (!(cRef > 0)) cRef = 1;
   if (!(lRef > 0)) lRef = 1;
@@ -532,7 +537,7 @@ export function computePaths(graph: TopologyGraph, req: PathRequest, options: Pa
   }
 
   const exact = dropped === 0 && !hitTotal;
-  if (results.length === 0) throw diagnose(graph, req, p, !exact, maxLabels);
+  if (results.length === 0) throw diagnose(graph, req, p, !exact, maxLabels, checkIncludes, options);
   const score = (c: number, l: number) =>
     objective === 'cheapest' ? c : objective === 'lowest-latency' ? l : c / cRef + l / lRef;
   const paths = results.map((L) => buildPath(graph, cg, ws, L, score(ws.lCost[L]!, ws.lLat[L]!)));
@@ -659,7 +664,7 @@ const fmt = (x: number) => (Number.isFinite(x) ? String(Math.round(x * 1000) / 1
  * together. Runs only on failure; the common case (a route exists) costs one BFS plus one
  * Dijkstra per bound.
  */
-function diagnose(graph: TopologyGraph, req: PathRequest, p: Prepared, capped: boolean, maxLabels = 0): PathInfeasibleError {
+function diagnose(graph: TopologyGraph, req: PathRequest, p: Prepared, capped: boolean, maxLabels: number, checkIncludes: boolean, options: PathSearchOptions = {}): PathInfeasibleError {
   const { cg, ws, sources, targets, rate } = p;
   const nd = graph.nodeDomain;
   const cls = req.qosClass;
@@ -704,7 +709,7 @@ function diagnose(graph: TopologyGraph, req: PathRequest, p: Prepared, capped: b
       let ok = false;
       for (let v = 0; v < cg.n && !ok; v++) if (nd[v] === di && S[v] && toT[v]) ok = true;
       if (!ok) {
-        return new PathInfeasibleError({ kind: 'include', domain: d }, `included domain ${d} cannot be crossed ${where} with ${fmt(rate)} Mbit/s in class ${cls}; drop it from includeDomains or lower the rate`);
+        return new PathInfeasibleError({ kind: 'include', domains: [d] }, `included domain ${d} cannot be crossed ${where} with ${fmt(rate)} Mbit/s in class ${cls}; drop it from includeDomains or lower the rate`);
       }
     }
   }
@@ -743,12 +748,35 @@ function diagnose(graph: TopologyGraph, req: PathRequest, p: Prepared, capped: b
       );
     }
   }
-  if (capped) {
-    return new PathInfeasibleError({ kind: 'search-limit', maxLabels }, `path search ${where} stopped at its label cap before finding a feasible path; relax the bounds or raise maxLabels/maxLabelsPerNode`);
-  }
   const bestLat = best(cg.latency);
   const bestJit = best(cg.jitter);
   const bestLoss = -Math.expm1(-best(cg.lossLog));
+  if (p.includes.length > 0 && !capped && checkIncludes) {
+    // Reachability above is necessary, not sufficient: crossing an included domain may need a
+    // border twice. Search again without the bounds, each include alone, then all of them.
+    // (This reuses the workspace, so it comes after every use of `p`'s stamps.)
+    const { maxLatencyMs: _l, maxJitterMs: _j, maxLoss: _o, ...unbounded } = req;
+    const crossable = (includeDomains: string[]) => {
+      try {
+        search(graph, { ...unbounded, includeDomains, k: 1 }, options, false);
+        return true;
+      } catch (e) {
+        if (e instanceof PathInfeasibleError) return false;
+        throw e;
+      }
+    };
+    const alone = p.includes.filter((d) => !crossable([d]));
+    const failing = alone.length > 0 ? alone : p.includes.length > 1 && !crossable(p.includes) ? p.includes : [];
+    if (failing.length > 0) {
+      return new PathInfeasibleError(
+        { kind: 'include', domains: failing },
+        `no path ${where} with ${fmt(rate)} Mbit/s in class ${cls} crosses ${failing.join(' and ')} without using a border twice; drop ${failing.length > 1 ? 'one of them' : 'it'} from includeDomains`,
+      );
+    }
+  }
+  if (capped) {
+    return new PathInfeasibleError({ kind: 'search-limit', maxLabels }, `path search ${where} stopped at its label cap before finding a feasible path; relax the bounds or raise maxLabels/maxLabelsPerNode`);
+  }
   return new PathInfeasibleError(
     { kind: 'bounds-jointly', best: { latencyMs: bestLat, jitterMs: bestJit, loss: bestLoss } },
     `no single path ${where} in class ${cls} at ${fmt(rate)} Mbit/s meets all bounds together${p.includes.length ? ` while crossing ${p.includes.join(', ')}` : ''}: each is achievable alone (best latency ${fmt(bestLat)} ms, jitter ${fmt(bestJit)} ms, loss ${bestLoss.toPrecision(3)}); relax one`,

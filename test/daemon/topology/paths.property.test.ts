@@ -112,7 +112,7 @@ function check(ads: DomainAdvertisement[], req: PathRequest, label: string): str
         break;
       }
       case 'include':
-        expect(valid.filter((p) => p.domains.has(r.domain)), label).toHaveLength(0);
+        expect(valid.filter((p) => r.domains.every((d) => p.domains.has(d))), label).toHaveLength(0);
         break;
       case 'latency':
         expect(tol(r.bestMs, Math.min(...valid.map((p) => p.lat))), label).toBe(true);
@@ -130,6 +130,7 @@ function check(ads: DomainAdvertisement[], req: PathRequest, label: string): str
         expect(valid.some((p) => le(p.lat, req.maxLatencyMs ?? Infinity)), label).toBe(true);
         expect(valid.some((p) => le(p.jit, req.maxJitterMs ?? Infinity)), label).toBe(true);
         expect(valid.some((p) => le(p.loss, req.maxLoss ?? 1)), label).toBe(true);
+        expect(valid.some((p) => (req.includeDomains ?? []).every((d) => p.domains.has(d))), label).toBe(true);
         break;
       default:
         throw new Error(`${label}: unexpected reason ${r.kind}`);
