@@ -6,6 +6,9 @@
  *   payload (or the platform's load RPC) -> commit confirmed with a timeout
  *   -> verify by reading running back -> confirming commit -> unlock.
  *
+ * With :confirmed-commit:1.1 the confirmed commit carries a persist id and
+ * is confirmed (or cancelled) by it, so a confirmation that comes after the
+ * device already rolled back fails instead of committing nothing.
  * On any failure before the confirmed commit, discard-changes leaves
  * running untouched. After it, the change is cancelled with
  * `<cancel-commit>` when the server has :confirmed-commit:1.1; with 1.0
@@ -13,6 +16,7 @@
  * timeout expires (or when this session ends). The lock is always released.
  * Capabilities are checked before anything is sent.
  */
+import { randomUUID } from 'node:crypto';
 import { parseStringPromise } from 'xml2js';
 import type { NetconfClient } from '../netconf/client.js';
 import { innerXml } from '../netconf/xml.js';
@@ -78,6 +82,7 @@ async function transaction(
     throw new ProvisioningError('QB_PROVISION_LOCK_FAILED', `${what}: could not lock the candidate of ${client.session.device} (${(err as Error).message}); nothing was changed, retry when the other session is done`, { cause: err });
   }
   let committed = false;
+  const persist = client.capabilities.has(':confirmed-commit:1.1') ? `qb-${randomUUID()}` : undefined;
   try {
     stage = 'discard';
     await client.discardChanges(rpc);
@@ -94,7 +99,7 @@ async function transaction(
       }
     }
     stage = 'commit-confirmed';
-    await client.commit({ confirmed: true, confirmTimeoutS }, rpc);
+    await client.commit({ confirmed: true, confirmTimeoutS, ...(persist ? { persist } : {}) }, rpc);
     committed = true;
     stage = 'verify';
     const running = await client.getConfig({ source: 'running', ...(verifyFilter ? { filter: { type: 'subtree', xml: verifyFilter } } : {}) }, rpc);
@@ -103,14 +108,16 @@ async function transaction(
       throw new ProvisioningError('QB_PROVISION_VERIFY_FAILED', `${what}: running config of ${client.session.device} does not match after commit: ${diff.slice(0, 5).join('; ')}${diff.length > 5 ? ` (+${diff.length - 5} more)` : ''}`);
     }
     stage = 'confirm';
-    await client.commit({}, rpc);
+    // with a persist id the confirming commit fails if the device already
+    // rolled back (a plain <commit/> would then commit nothing and succeed)
+    await client.commit(persist ? { persistId: persist } : {}, rpc);
     return { verifiedRunning: running };
   } catch (err) {
     let rollback = 'running was not changed (candidate discarded)';
     await client.discardChanges(rpc).catch(() => undefined);
     if (committed) {
       if (options.onFailureAfterCommit !== 'await-rollback' && client.capabilities.has(':confirmed-commit:1.1')) {
-        const cancelled = await client.cancelCommit({}, rpc).then(() => true, () => false);
+        const cancelled = await client.cancelCommit(persist ? { persistId: persist } : {}, rpc).then(() => true, () => false);
         rollback = cancelled ? 'the confirmed commit was cancelled, running is as before' : `cancel-commit failed: the device rolls back when the confirm timeout (${confirmTimeoutS} s) expires`;
       } else {
         rollback = `the device rolls the confirmed commit back when its timeout (${confirmTimeoutS} s) expires`;

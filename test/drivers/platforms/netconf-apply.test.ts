@@ -126,6 +126,20 @@ describe('netconf apply', () => {
     expect(now).toBe(before);
   });
 
+  test('netconf apply - a verify slower than the confirm timeout fails instead of confirming nothing', async () => {
+    const before = await running();
+    const p = admitPolicy(policy('svc-lab-8'), LAB);
+    // the device rolls back while verify still runs (netconfd fires its timer when idle)
+    const slow = async () => {
+      await new Promise((r) => setTimeout(r, 3500));
+      return [];
+    };
+    const err = await applyPolicy(client, labDevice, p, { confirmTimeoutS: 1, verify: slow }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ProvisioningError);
+    expect((err as ProvisioningError).message).toContain('confirm failed');
+    expect(await running()).toBe(before);
+  });
+
   test('netconf apply - a platform capability the device lacks is refused before anything is sent', async () => {
     const before = await running();
     const needy = { ...labDevice, capabilities: [...labDevice.capabilities, ':startup'] };
