@@ -1,3 +1,4 @@
+import { freePort } from '../../../lab/netconf-device.js';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,7 +85,8 @@ test('state - the store works on a Redis Cluster node (all keys of a domain in o
   const dataDir = tempDir();
   const node = await startEmbeddedRedis(dataDir, {
     log: () => {},
-    extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dataDir, 'nodes.conf')],
+    // port 0 puts the cluster bus on 10000: pick a free one so parallel runs do not collide
+    extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dataDir, 'nodes.conf'), '--cluster-port', String(await freePort())],
   });
   servers.push(node);
   const c = client(node.socketPath);
