@@ -7,6 +7,7 @@ import { QosBrokerError } from '../../drivers/errors.js';
 import { deviceCommand } from './device.js';
 import { demoCommand } from './demo.js';
 import { labCommand } from './lab.js';
+import { contractCommand } from './contract.js';
 
 const USAGE = `qos-broker <command> [options]
 
@@ -14,6 +15,7 @@ commands:
   device <operation>   drive one NETCONF device (qos-broker device --help)
   demo                 run the loopback demo (a lab NETCONF device driven end to end)
   lab <operation>      run a containerlab topology as network namespaces (qos-broker lab --help)
+  contract verify FILE check an electronic contract's signatures offline
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -25,7 +27,12 @@ async function main(argv: string[]): Promise<number> {
     case 'demo':
       await demoCommand(rest);
       return 0;
-    case 'lab': await labCommand(rest); return 0;
+    case 'lab':
+      await labCommand(rest);
+      return 0;
+    case 'contract':
+      await contractCommand(rest);
+      return 0;
     case undefined:
     case 'help':
     case '--help':

@@ -1,0 +1,211 @@
+/**
+ * Electronic contracts (seed 002 claim 7): the JSON document that records an
+ * agreed inter-domain service: parties, segments, QoS, window, price per
+ * party, and the Ed25519 signature of every provider on the path.
+ *
+ * Each party signs a manifest: one SHA-256 digest per leaf field of the body
+ * (keyed by JSON pointer). Verification checks every signature over its
+ * manifest, then compares the manifest with the body as it is now, so a
+ * tampered contract fails naming the field that changed, not just "bad
+ * signature". Offline: `qos-broker contract verify FILE`.
+ */
+import { createHash, sign, verify } from 'node:crypto';
+import { QosBrokerError } from '../../drivers/errors.js';
+import { canonicalJson, rawPublicKey, toPrivateKey, toPublicKey, type KeyInput } from '../peering/advert.js';
+
+const SIGNING_CONTEXT = 'qos-broker/contract/v1\n';
+
+/** One provider's part of the path. */
+export interface ContractSegment {
+  domain: string;
+  /** Border (or site) where the segment starts and ends. */
+  ingress: string;
+  egress: string;
+  latencyMs: number;
+  jitterMs: number;
+  lossPct: number;
+  /** What this provider charges for the segment, in minor units of `currency`. */
+  priceMinor: number;
+}
+
+/** The agreed service. The body is what every party signs. */
+export interface ContractBody {
+  version: 1;
+  agreementId: string;
+  /** The provider that took the order, and its customer. */
+  originator: { domain: string; customer: string };
+  service: { from: string; to: string; qosClass: string; rateMbps: number; maxLatencyMs?: number; maxJitterMs?: number; maxLossPct?: number };
+  /** ISO 8601 start and end of the service. */
+  window: { start: string; end: string };
+  /** Every provider that must sign, with its Ed25519 public key (raw, base64). */
+  parties: Array<{ domain: string; publicKey: string }>;
+  segments: ContractSegment[];
+  currency: string;
+  totalPriceMinor: number;
+  issuedAt: string;
+}
+
+export interface ContractSignature {
+  domain: string;
+  /** JSON pointer of every leaf of the body -> hex SHA-256 of its canonical JSON. */
+  manifest: Record<string, string>;
+  /** Ed25519 over the context string and canonical JSON of {domain, manifest}, base64. */
+  signature: string;
+}
+
+export interface SignedContract {
+  body: ContractBody;
+  signatures: ContractSignature[];
+}
+
+/** A contract failed verification or is malformed; `field` names the JSON pointer at fault, when there is one. */
+export class ContractError extends QosBrokerError {
+  readonly field?: string;
+  readonly domain?: string;
+  constructor(code: string, message: string, where: { field?: string; domain?: string } = {}) {
+    super(code, message);
+    this.field = where.field;
+    this.domain = where.domain;
+  }
+}
+
+function pointerEscape(k: string): string {
+  return k.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/** Digest of every leaf value, keyed by JSON pointer. Empty objects and arrays count as leaves. */
+export function manifestOf(body: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (v: unknown, ptr: string) => {
+    if (v !== null && typeof v === 'object' && Object.keys(v as object).length > 0) {
+      for (const [k, child] of Object.entries(v as Record<string, unknown>)) walk(child, `${ptr}/${pointerEscape(k)}`);
+      return;
+    }
+    out[ptr] = createHash('sha256').update(canonicalJson(v)).digest('hex');
+  };
+  walk(body, '');
+  return out;
+}
+
+function signingBytes(domain: string, manifest: Record<string, string>): Buffer {
+  return Buffer.from(SIGNING_CONTEXT + canonicalJson({ domain, manifest }), 'utf8');
+}
+
+const DOMAIN_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** Structural checks of a body; throws ContractError (QB_CONTRACT_MALFORMED) naming the field. */
+export function checkContractBody(b: unknown): asserts b is ContractBody {
+  const fail = (field: string, what: string): never => {
+    throw new ContractError('QB_CONTRACT_MALFORMED', `contract field ${field} ${what}`, { field });
+  };
+  if (!b || typeof b !== 'object' || Array.isArray(b)) fail('/body', 'must be an object');
+  const body = b as Record<string, any>;
+  if (body.version !== 1) fail('/body/version', `must be 1, not ${JSON.stringify(body.version)}`);
+  if (typeof body.agreementId !== 'string' || !body.agreementId) fail('/body/agreementId', 'must be a non-empty string');
+  if (!body.originator || typeof body.originator !== 'object' || !DOMAIN_RE.test(String(body.originator.domain ?? ''))) fail('/body/originator/domain', 'must be a domain id');
+  if (!body.service || typeof body.service !== 'object') fail('/body/service', 'must be an object');
+  if (!(typeof body.service.rateMbps === 'number' && body.service.rateMbps > 0)) fail('/body/service/rateMbps', 'must be a positive number');
+  for (const k of ['start', 'end'] as const) {
+    if (typeof body.window?.[k] !== 'string' || Number.isNaN(Date.parse(body.window[k]))) fail(`/body/window/${k}`, 'must be an ISO 8601 time');
+  }
+  if (Date.parse(body.window.start) >= Date.parse(body.window.end)) fail('/body/window', 'must end after it starts');
+  if (!Array.isArray(body.parties) || body.parties.length === 0) fail('/body/parties', 'must list at least one party');
+  const seen = new Set<string>();
+  body.parties.forEach((p: any, i: number) => {
+    if (!p || !DOMAIN_RE.test(String(p.domain ?? ''))) fail(`/body/parties/${i}/domain`, 'must be a domain id');
+    if (seen.has(p.domain)) fail(`/body/parties/${i}/domain`, `repeats ${p.domain}`);
+    seen.add(p.domain);
+    try {
+      toPublicKey(p.publicKey);
+    } catch {
+      fail(`/body/parties/${i}/publicKey`, 'must be an Ed25519 public key (32 bytes, base64)');
+    }
+  });
+  if (!Array.isArray(body.segments) || body.segments.length === 0) fail('/body/segments', 'must list at least one segment');
+  let total = 0;
+  body.segments.forEach((s: any, i: number) => {
+    if (!s || !seen.has(s.domain)) fail(`/body/segments/${i}/domain`, `names ${s?.domain}, which is not a party: every provider on the path must sign`);
+    if (!Number.isInteger(s.priceMinor) || s.priceMinor < 0) fail(`/body/segments/${i}/priceMinor`, 'must be a whole number >= 0');
+    for (const k of ['latencyMs', 'jitterMs', 'lossPct']) if (!(typeof s[k] === 'number' && s[k] >= 0)) fail(`/body/segments/${i}/${k}`, 'must be a number >= 0');
+    total += s.priceMinor;
+  });
+  if (body.totalPriceMinor !== total) fail('/body/totalPriceMinor', `is ${body.totalPriceMinor} but the segments add up to ${total}`);
+  if (!/^[A-Z]{3}$/.test(String(body.currency ?? ''))) fail('/body/currency', 'must be an ISO 4217 code such as EUR');
+}
+
+/** Sign a contract as one of its parties; returns a new contract with that party's signature added (replacing an older one). */
+export function signContract(contract: SignedContract, domain: string, privateKey: KeyInput): SignedContract {
+  checkContractBody(contract.body);
+  const party = contract.body.parties.find((p) => p.domain === domain);
+  if (!party) throw new ContractError('QB_CONTRACT_NOT_A_PARTY', `${domain} is not a party of contract ${contract.body.agreementId}`, { domain });
+  const key = toPrivateKey(privateKey);
+  if (rawPublicKey(key) !== party.publicKey) {
+    throw new ContractError('QB_CONTRACT_WRONG_KEY', `the key given for ${domain} is not the one the contract lists for it`, { domain });
+  }
+  const manifest = manifestOf(contract.body);
+  const signature = sign(null, signingBytes(domain, manifest), key).toString('base64');
+  return { body: contract.body, signatures: [...contract.signatures.filter((s) => s.domain !== domain), { domain, manifest, signature }] };
+}
+
+/** What a verified contract says, for people. */
+export interface ContractSummary {
+  agreementId: string;
+  signedBy: string[];
+  /** Keys were taken from the contract itself (no trust anchors given). */
+  selfAsserted: boolean;
+  lines: string[];
+}
+
+/**
+ * Verify every party's signature and that nothing changed since. `trusted`
+ * maps domain -> public key (PEM or raw base64); a party whose listed key
+ * differs is refused. Throws ContractError: QB_CONTRACT_TAMPERED names the
+ * field, QB_CONTRACT_UNSIGNED / _BAD_SIGNATURE / _UNTRUSTED_KEY the party.
+ */
+export function verifyContract(input: unknown, trusted?: Record<string, string>): ContractSummary {
+  if (!input || typeof input !== 'object') throw new ContractError('QB_CONTRACT_MALFORMED', 'a contract is a JSON object with body and signatures');
+  const c = input as SignedContract;
+  checkContractBody(c.body);
+  if (!Array.isArray(c.signatures)) throw new ContractError('QB_CONTRACT_MALFORMED', 'contract field /signatures must be an array', { field: '/signatures' });
+  const current = manifestOf(c.body);
+  c.body.parties.forEach((party, i) => {
+    const anchor = trusted?.[party.domain];
+    if (anchor !== undefined && rawPublicKey(anchor) !== party.publicKey) {
+      throw new ContractError('QB_CONTRACT_UNTRUSTED_KEY', `the contract lists a key for ${party.domain} that is not its trusted key`, {
+        domain: party.domain,
+        field: `/body/parties/${i}/publicKey`,
+      });
+    }
+    const sig = c.signatures.find((s) => s?.domain === party.domain);
+    if (!sig) throw new ContractError('QB_CONTRACT_UNSIGNED', `${party.domain} has not signed contract ${c.body.agreementId}`, { domain: party.domain });
+    let ok = false;
+    if (sig.manifest && typeof sig.manifest === 'object' && !Array.isArray(sig.manifest) && typeof sig.signature === 'string') {
+      try {
+        ok = verify(null, signingBytes(party.domain, sig.manifest), toPublicKey(party.publicKey), Buffer.from(sig.signature, 'base64'));
+      } catch {
+        ok = false;
+      }
+    }
+    if (!ok) throw new ContractError('QB_CONTRACT_BAD_SIGNATURE', `the signature of ${party.domain} does not verify with its key`, { domain: party.domain });
+    const fields = new Set([...Object.keys(current), ...Object.keys(sig.manifest)]);
+    for (const f of [...fields].sort()) {
+      if (current[f] !== sig.manifest[f]) {
+        const what = current[f] === undefined ? 'was removed' : sig.manifest[f] === undefined ? 'was added' : 'changed';
+        throw new ContractError('QB_CONTRACT_TAMPERED', `field /body${f} ${what} after ${party.domain} signed contract ${c.body.agreementId}`, {
+          field: `/body${f}`,
+          domain: party.domain,
+        });
+      }
+    }
+  });
+  const b = c.body;
+  const money = (m: number) => `${(m / 100).toFixed(2)} ${b.currency}`;
+  const lines = [
+    `contract ${b.agreementId}: ${b.service.qosClass} ${b.service.rateMbps} Mbit/s from ${b.service.from} to ${b.service.to}, ${b.window.start} to ${b.window.end}`,
+    `ordered by ${b.originator.customer} through ${b.originator.domain}; total ${money(b.totalPriceMinor)}`,
+    ...b.segments.map(
+      (s) => `  ${s.domain}: ${s.ingress} -> ${s.egress}, latency ${s.latencyMs} ms, jitter ${s.jitterMs} ms, loss ${s.lossPct}%, price ${money(s.priceMinor)}, signed`,
+    ),
+  ];
+  return { agreementId: b.agreementId, signedBy: b.parties.map((p) => p.domain), selfAsserted: !trusted, lines };
+}

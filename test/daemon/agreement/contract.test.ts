@@ -1,0 +1,108 @@
+import { describe, expect, test } from 'vitest';
+import { generateAdvertKeyPair } from '../../../daemon/peering/advert.js';
+import { ContractError, signContract, verifyContract, type SignedContract } from '../../../daemon/agreement/contract.js';
+
+const keys = { a: generateAdvertKeyPair(), b: generateAdvertKeyPair(), c: generateAdvertKeyPair() };
+
+function draft(): SignedContract {
+  return {
+    body: {
+      version: 1,
+      agreementId: 'agr-0001',
+      originator: { domain: 'a', customer: 'acme' },
+      service: { from: 'a/site1', to: 'c/site9', qosClass: 'EF', rateMbps: 10, maxLatencyMs: 30 },
+      window: { start: '2026-11-24T14:00:00Z', end: '2026-11-24T16:00:00Z' },
+      parties: (['a', 'b', 'c'] as const).map((d) => ({ domain: d, publicKey: keys[d].publicKeyRaw })),
+      segments: [
+        { domain: 'a', ingress: 'site1', egress: 'a-b1', latencyMs: 5, jitterMs: 1, lossPct: 0.01, priceMinor: 1200 },
+        { domain: 'b', ingress: 'b-a1', egress: 'b-c1', latencyMs: 10, jitterMs: 2, lossPct: 0.02, priceMinor: 2500 },
+        { domain: 'c', ingress: 'c-b1', egress: 'site9', latencyMs: 6, jitterMs: 1, lossPct: 0.01, priceMinor: 900 },
+      ],
+      currency: 'EUR',
+      totalPriceMinor: 4600,
+      issuedAt: '2026-11-24T11:00:00Z',
+    },
+    signatures: [],
+  };
+}
+
+function signedByAll(): SignedContract {
+  let c = draft();
+  for (const d of ['a', 'b', 'c'] as const) c = signContract(c, d, keys[d].privateKey);
+  return c;
+}
+
+function errorOf(fn: () => unknown): ContractError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ContractError);
+    return e as ContractError;
+  }
+  throw new Error('expected a ContractError');
+}
+
+describe('contract', () => {
+  test('contract - signed by every provider on the path, it verifies and says who agreed to what', () => {
+    const c = JSON.parse(JSON.stringify(signedByAll()));
+    const s = verifyContract(c);
+    expect(s.signedBy).toEqual(['a', 'b', 'c']);
+    expect(s.selfAsserted).toBe(true);
+    expect(s.lines.join('\n')).toContain('b: b-a1 -> b-c1, latency 10 ms, jitter 2 ms, loss 0.02%, price 25.00 EUR, signed');
+    expect(verifyContract(c, { a: keys.a.publicKeyRaw, b: keys.b.publicKeyRaw }).selfAsserted).toBe(false);
+  });
+
+  test('contract - a tampered price fails naming the field that changed', () => {
+    const c = signedByAll();
+    c.body.segments[1]!.priceMinor = 100;
+    c.body.totalPriceMinor = 1200 + 100 + 900;
+    const e = errorOf(() => verifyContract(c));
+    expect(e.code).toBe('QB_CONTRACT_TAMPERED');
+    expect(e.field).toBe('/body/segments/1/priceMinor');
+    expect(e.message).toContain('field /body/segments/1/priceMinor changed after a signed contract agr-0001');
+  });
+
+  test('contract - an added or removed field is named', () => {
+    const c = signedByAll();
+    (c.body.service as Record<string, unknown>).maxJitterMs = 5;
+    expect(errorOf(() => verifyContract(c)).message).toContain('/body/service/maxJitterMs was added');
+    const d = signedByAll();
+    delete d.body.service.maxLatencyMs;
+    expect(errorOf(() => verifyContract(d)).message).toContain('/body/service/maxLatencyMs was removed');
+  });
+
+  test('contract - a missing signature names the party; a forged one fails', () => {
+    let c = draft();
+    c = signContract(c, 'a', keys.a.privateKey);
+    c = signContract(c, 'b', keys.b.privateKey);
+    expect(errorOf(() => verifyContract(c))).toMatchObject({ code: 'QB_CONTRACT_UNSIGNED', domain: 'c' });
+    const forged = signContract({ ...draft(), body: { ...draft().body, parties: draft().body.parties.map((p) => (p.domain === 'c' ? { ...p, publicKey: keys.a.publicKeyRaw } : p)) } }, 'c', keys.a.privateKey);
+    const mixed = signedByAll();
+    mixed.signatures = mixed.signatures.map((s) => (s.domain === 'c' ? { ...forged.signatures.find((f) => f.domain === 'c')! } : s));
+    expect(errorOf(() => verifyContract(mixed))).toMatchObject({ code: 'QB_CONTRACT_BAD_SIGNATURE', domain: 'c' });
+  });
+
+  test('contract - a swapped party key is caught by trust anchors', () => {
+    const evil = generateAdvertKeyPair();
+    let c = draft();
+    c.body.parties[1] = { domain: 'b', publicKey: evil.publicKeyRaw };
+    for (const [d, k] of [['a', keys.a], ['b', evil], ['c', keys.c]] as const) c = signContract(c, d, k.privateKey);
+    expect(verifyContract(c).signedBy).toContain('b'); // consistent on its own
+    expect(errorOf(() => verifyContract(c, { b: keys.b.publicKeyRaw }))).toMatchObject({ code: 'QB_CONTRACT_UNTRUSTED_KEY', field: '/body/parties/1/publicKey' });
+  });
+
+  test('contract - malformed contracts are typed errors naming the field', () => {
+    const c = draft();
+    c.body.totalPriceMinor = 1;
+    expect(errorOf(() => signContract(c, 'a', keys.a.privateKey))).toMatchObject({ code: 'QB_CONTRACT_MALFORMED', field: '/body/totalPriceMinor' });
+    const d = draft();
+    d.body.segments[0]!.domain = 'x';
+    expect(errorOf(() => verifyContract(d)).field).toBe('/body/segments/0/domain');
+    const w = draft();
+    w.body.window.end = w.body.window.start;
+    expect(errorOf(() => verifyContract(w)).field).toBe('/body/window');
+    expect(errorOf(() => verifyContract('nope')).code).toBe('QB_CONTRACT_MALFORMED');
+    expect(errorOf(() => signContract(draft(), 'z', keys.a.privateKey)).code).toBe('QB_CONTRACT_NOT_A_PARTY');
+    expect(errorOf(() => signContract(draft(), 'a', keys.b.privateKey)).code).toBe('QB_CONTRACT_WRONG_KEY');
+  });
+});
