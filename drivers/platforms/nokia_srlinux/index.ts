@@ -8,16 +8,21 @@
  * same paths. A private candidate is discarded when the session ends, so a
  * failure before `commit now` changes nothing.
  *
- * A policy becomes ACL filters per address family matching the prefixes
- * (and DSCP), a DSCP classifier policy mapping the matched (or class) DSCP
- * to forwarding class fc<7 - queue-priority>, a DSCP rewrite policy when
- * remark is set, a policer template (police) and a qos interface entry
- * binding them to the subinterface (the VLAN id, 0 otherwise) of the
- * ingress interface (input: classifier, policer, ACL) and the egress
- * interface (output: rewrite, shaping by the forwarding class's queue
- * peak rate). Interface names are the inventory's (ethernet-1/1 ...). A
- * partition's network-instance shows in the object names; SR Linux qos is
- * not per network-instance.
+ * A policy becomes
+ * - police: ACL filters per address family whose entries match the
+ *   prefixes and DSCP values (one entry per combination) and accept through
+ *   an ACL policer (peak rate, max burst), then a last entry accepting the
+ *   rest; bound on the subinterface (the VLAN id, 0
+ *   otherwise) as input of the ingress interface, or output of the egress
+ *   interface when there is none;
+ * - with an ingress interface, a DSCP classifier policy mapping the matched
+ *   (or class) DSCP to forwarding class fc<7 - queue-priority> on its input;
+ * - on the egress interface's output: a DSCP rewrite policy (remark) and the
+ *   class's queue rates (shape). SR Linux queues by forwarding class, which
+ *   only DSCP classifiers set: a shaped policy shapes its class's traffic.
+ * Interface names are the inventory's (ethernet-1/1 ...). A partition's
+ * network-instance shows in the object names; SR Linux qos is not per
+ * network-instance.
  */
 import type { ResolvedPolicy } from '../../policy/types.js';
 import { families, objectName, prefixesOf } from '../common.js';
@@ -29,68 +34,65 @@ function render(p: ResolvedPolicy): CliPayload {
   const r = p.rates;
   const fc = `fc${7 - p.queuePriority}`;
   const sub = c.vlan ?? 0;
-  const inIf = c.ingressInterface ?? c.egressInterface;
-  const inId = `${n}-in-${inIf.replace(/\//g, '-')}`;
-  const outId = `${n}-out-${c.egressInterface.replace(/\//g, '-')}`;
-  const fams = families(p);
-  const hasPrefixes = c.sourcePrefixes.length + c.destinationPrefixes.length > 0;
+  const ing = c.ingressInterface;
+  const eg = c.egressInterface;
+  const aclIf = ing ?? eg;
+  const aclDir = ing ? 'input' : 'output';
+  const qosId = (dir: string, ifname: string) => `${n}-${dir}-${ifname.replace(/\//g, '-')}`;
+  const police = p.action === 'police';
   const apply: string[] = [`enter candidate private name ${n}`];
   const undo: string[] = [`enter candidate private name ${n}`];
 
-  if (hasPrefixes) {
-    for (const f of fams) {
-      const filter = `${f === 4 ? 'ipv4' : 'ipv6'}-filter ${n}`;
-      let seq = 10;
-      for (const s of prefixesOf(c.sourcePrefixes, f).length ? prefixesOf(c.sourcePrefixes, f) : [undefined]) {
-        for (const d of prefixesOf(c.destinationPrefixes, f).length ? prefixesOf(c.destinationPrefixes, f) : [undefined]) {
+  if (police) apply.push(`set / acl policers policer ${n} peak-rate ${r.peakKbps}`, `set / acl policers policer ${n} max-burst ${r.peakBurstBytes}`);
+  for (const f of police ? families(p) : []) {
+    const filter = `${f === 4 ? 'ipv4' : 'ipv6'}-filter ${n}`;
+    const src = prefixesOf(c.sourcePrefixes, f);
+    const dst = prefixesOf(c.destinationPrefixes, f);
+    let seq = 10;
+    for (const s of src.length ? src : [undefined]) {
+      for (const d of dst.length ? dst : [undefined]) {
+        for (const dscp of c.dscp.length ? c.dscp : [undefined]) {
           const e = `set / acl ${filter} entry ${seq}`;
           if (s) apply.push(`${e} match source-ip prefix ${s}`);
           if (d) apply.push(`${e} match destination-ip prefix ${d}`);
-          apply.push(`${e} action accept`);
+          if (dscp !== undefined) apply.push(`${e} match dscp value ${dscp}`);
+          apply.push(police ? `${e} action accept rate-limit policer ${n}` : `${e} action accept`);
           seq += 10;
         }
       }
-      apply.push(`set / acl ${filter} entry 65000 action accept`);
-      apply.push(`set / interface ${inIf} subinterface ${sub} acl input ${filter}`);
-      undo.push(`delete / interface ${inIf} subinterface ${sub} acl input ${filter}`, `delete / acl ${filter}`);
     }
+    apply.push(`set / acl ${filter} entry 65000 action accept`);
+    apply.push(`set / interface ${aclIf} subinterface ${sub} acl ${aclDir} ${filter}`);
+    undo.push(`delete / interface ${aclIf} subinterface ${sub} acl ${aclDir} ${filter}`, `delete / acl ${filter}`);
   }
-  const dscps = c.dscp.length ? c.dscp : [p.dscp];
-  for (const d of dscps) apply.push(`set / qos classifiers dscp-policy ${n} dscp ${d} forwarding-class ${fc}`);
-  apply.push(`set / qos interfaces interface ${inId} interface-ref interface ${inIf}`);
-  apply.push(`set / qos interfaces interface ${inId} interface-ref subinterface ${sub}`);
-  apply.push(`set / qos interfaces interface ${inId} input classifiers dscp-policy ${n}`);
-  if (p.action === 'police') {
-    const t = `set / qos policer-templates policer-template ${n} policer 1`;
+  if (police) undo.push(`delete / acl policers policer ${n}`);
+  if (ing) {
+    const id = qosId('in', ing);
+    for (const d of c.dscp.length ? c.dscp : [p.dscp]) apply.push(`set / qos classifiers dscp-policy ${n} dscp ${d} forwarding-class ${fc}`);
     apply.push(
-      `${t} committed-rate-kbps ${r.committedKbps}`,
-      `${t} peak-rate-kbps ${r.peakKbps}`,
-      `${t} committed-burst-size ${r.committedBurstBytes}`,
-      `${t} maximum-burst-size ${r.peakBurstBytes}`,
-      `${t} forwarding-class ${fc}`,
-      `${t} violate-action drop`,
-      `set / qos interfaces interface ${inId} input policer-templates policer-template ${n}`,
+      `set / qos interfaces interface ${id} interface-ref interface ${ing}`,
+      `set / qos interfaces interface ${id} interface-ref subinterface ${sub}`,
+      `set / qos interfaces interface ${id} input classifiers dscp-policy ${n}`,
     );
+    undo.push(`delete / qos interfaces interface ${id}`, `delete / qos classifiers dscp-policy ${n}`);
   }
-  if (p.remark) apply.push(`set / qos rewrite-rules dscp-policy ${n} map ${fc} dscp ${p.dscp}`);
-  if (outId !== inId || p.remark || p.action === 'shape') {
-    if (inIf !== c.egressInterface) {
-      apply.push(`set / qos interfaces interface ${outId} interface-ref interface ${c.egressInterface}`);
-      apply.push(`set / qos interfaces interface ${outId} interface-ref subinterface ${c.ingressInterface ? 0 : sub}`);
+  if (p.remark || !police) {
+    const id = qosId('out', eg);
+    apply.push(`set / qos interfaces interface ${id} interface-ref interface ${eg}`, `set / qos interfaces interface ${id} interface-ref subinterface ${ing ? 0 : sub}`);
+    if (p.remark) {
+      apply.push(`set / qos rewrite-rules dscp-policy ${n} map ${fc} dscp ${p.dscp}`, `set / qos interfaces interface ${id} output rewrite-rules dscp-policy ${n}`);
     }
-    const out = inIf !== c.egressInterface ? outId : inId;
-    if (p.remark) apply.push(`set / qos interfaces interface ${out} output rewrite-rules dscp-policy ${n}`);
-    if (p.action === 'shape') {
-      apply.push(`set / qos interfaces interface ${out} output queues queue ${fc} queue-parameters committed-rate-kbps ${r.committedKbps}`);
-      apply.push(`set / qos interfaces interface ${out} output queues queue ${fc} queue-parameters peak-rate-kbps ${r.peakKbps}`);
+    if (!police) {
+      apply.push(
+        `set / qos interfaces interface ${id} output queues queue ${fc} queue-parameters committed-rate-kbps ${r.committedKbps}`,
+        `set / qos interfaces interface ${id} output queues queue ${fc} queue-parameters peak-rate-kbps ${r.peakKbps}`,
+      );
     }
-    if (inIf !== c.egressInterface) undo.push(`delete / qos interfaces interface ${outId}`);
+    undo.push(`delete / qos interfaces interface ${id}`);
+    if (p.remark) undo.push(`delete / qos rewrite-rules dscp-policy ${n}`);
   }
   apply.push('commit now');
-  undo.push(`delete / qos interfaces interface ${inId}`);
-  if (p.remark) undo.push(`delete / qos rewrite-rules dscp-policy ${n}`);
-  if (p.action === 'police') undo.push(`delete / qos policer-templates policer-template ${n}`);
-  undo.push(`delete / qos classifiers dscp-policy ${n}`, 'commit now');
+  undo.push('commit now');
   return { transport: 'cli', apply, undo };
 }
 
