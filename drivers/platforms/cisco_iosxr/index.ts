@@ -13,6 +13,9 @@
  * `bandwidth remaining ratio` with `shape average` (shape) or `police`
  * (police). With an ingress interface, policing and remarking move to an
  * input policy-map on that interface and the egress policy only queues.
+ * Limitation: XR takes one service-policy per direction per interface, so a
+ * second policy on the same interface replaces the first; several services
+ * per interface need one policy-map rendered from all of them.
  */
 import type { ResolvedPolicy } from '../../policy/types.js';
 import { families, objectName, prefixesOf } from '../common.js';

@@ -18,6 +18,9 @@
  * The unit is the VLAN id when the classifier has one, 0 otherwise. A
  * partition's network-instance is a Junos logical system: firewall and
  * interfaces go under `logical-systems <ni>`; class-of-service stays global.
+ * Limitation: Junos binds one scheduler-map per interface, so a second
+ * policy on the same egress interface replaces the first one's map; several
+ * services per interface need one map rendered from all of them.
  */
 import type { ResolvedPolicy } from '../../policy/types.js';
 import { dropPrecedence, dscpBits, families, leaf, objectName, prefixesOf } from '../common.js';
