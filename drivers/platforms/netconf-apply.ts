@@ -57,8 +57,9 @@ type Stage = 'lock' | 'discard' | 'edit' | 'commit-confirmed' | 'verify' | 'conf
 
 /** Throw CapabilityNotSupportedError for the first capability the platform needs that the device lacks. */
 export function checkPlatformCapabilities(client: NetconfClient, platform: Platform): void {
-  for (const cap of platform.capabilities) {
-    if (!client.capabilities.has(cap)) throw new CapabilityNotSupportedError(`${platform.id} apply`, cap);
+  for (const need of platform.capabilities) {
+    const any = typeof need === 'string' ? [need] : need;
+    if (!any.some((c) => client.capabilities.has(c))) throw new CapabilityNotSupportedError(`${platform.id} apply`, any.join(' or '));
   }
 }
 

@@ -6,6 +6,9 @@
  */
 import type { ResolvedPolicy } from '../policy/types.js';
 
+/** What apply needs from a NETCONF device: a candidate and a confirmed commit of either version. */
+export const CANDIDATE_CONFIRMED_COMMIT: readonly (string | readonly string[])[] = [':candidate', [':confirmed-commit:1.0', ':confirmed-commit:1.1']];
+
 /** Platform ids, `vendor_os` (also containerlab kinds and lab node kinds). */
 export type PlatformId = 'openconfig' | 'juniper_junos' | 'cisco_iosxr' | 'nokia_srlinux' | 'linux_tc' | 'lab_device';
 
@@ -35,9 +38,11 @@ export interface Platform<P extends Payload = Payload> {
   transport: P['transport'];
   /**
    * NETCONF capabilities (short names, see drivers/netconf/capabilities.ts)
-   * apply needs; checked before anything is sent. Empty for CLI platforms.
+   * apply needs, every entry required; an entry that is a list is satisfied
+   * by any one of its members. Checked before anything is sent. Empty for
+   * CLI platforms.
    */
-  capabilities: readonly string[];
+  capabilities: readonly (string | readonly string[])[];
   /** Pure: the same policy always gives the same payload. */
   render(policy: ResolvedPolicy): P;
   /**

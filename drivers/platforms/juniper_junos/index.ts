@@ -24,7 +24,7 @@
  */
 import type { ResolvedPolicy } from '../../policy/types.js';
 import { dropPrecedence, dscpBits, families, leaf, objectName, prefixesOf } from '../common.js';
-import type { NetconfPayload, Platform } from '../types.js';
+import { CANDIDATE_CONFIRMED_COMMIT, type NetconfPayload, type Platform } from '../types.js';
 
 const LOSS = { low: 'low', medium: 'medium-high', high: 'high' } as const;
 const PRIORITY = ['strict-high', 'high', 'medium-high', 'medium-high', 'medium-low', 'medium-low', 'low', 'low'] as const;
@@ -123,7 +123,7 @@ export const juniperJunos: Platform<NetconfPayload> = {
   id: 'juniper_junos',
   description: 'Junos XML: class-of-service (forwarding-classes, schedulers, scheduler-maps, rewrite-rules), firewall filter and policer',
   transport: 'netconf',
-  capabilities: [':candidate', ':confirmed-commit:1.0'],
+  capabilities: CANDIDATE_CONFIRMED_COMMIT,
   render,
   loadRpc: (config) => `<load-configuration action="merge" format="xml">${config}</load-configuration>`,
   verifyFilter: () => '<configuration><firewall/><class-of-service/><interfaces/><logical-systems/></configuration>',

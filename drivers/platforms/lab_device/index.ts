@@ -8,7 +8,7 @@
 import { PolicyInvalidError } from '../../errors.js';
 import type { ResolvedPolicy } from '../../policy/types.js';
 import { leaf } from '../common.js';
-import type { NetconfPayload, Platform } from '../types.js';
+import { CANDIDATE_CONFIRMED_COMMIT, type NetconfPayload, type Platform } from '../types.js';
 
 export const NS_LAB_DEVICE = 'urn:qos-broker:yang:lab-device';
 const NC = 'urn:ietf:params:xml:ns:netconf:base:1.0';
@@ -51,7 +51,7 @@ export const labDevice: Platform<NetconfPayload> = {
   id: 'lab_device',
   description: 'qos-broker lab router model over NETCONF: /device/qos/policy',
   transport: 'netconf',
-  capabilities: [':candidate', ':confirmed-commit:1.0'],
+  capabilities: CANDIDATE_CONFIRMED_COMMIT,
   render,
   pruneWhenEmpty: [
     { filter: `<device xmlns="${NS_LAB_DEVICE}"><qos/></device>`, element: 'qos', removeConfig: `<device xmlns="${NS_LAB_DEVICE}"><qos xmlns:nc="${NC}" nc:operation="remove"/></device>` },

@@ -18,7 +18,7 @@
  */
 import type { ResolvedPolicy } from '../../policy/types.js';
 import { bps, families, leaf, objectName, prefixesOf } from '../common.js';
-import type { NetconfPayload, Platform } from '../types.js';
+import { CANDIDATE_CONFIRMED_COMMIT, type NetconfPayload, type Platform } from '../types.js';
 
 export const NS_OC_QOS = 'http://openconfig.net/yang/qos';
 export const NS_OC_QOS_TYPES = 'http://openconfig.net/yang/qos-types';
@@ -120,7 +120,7 @@ export const openconfig: Platform<NetconfPayload> = {
   id: 'openconfig',
   description: 'openconfig-qos over NETCONF: classifiers, forwarding-groups, queues, scheduler-policies, interface bindings',
   transport: 'netconf',
-  capabilities: [':candidate', ':confirmed-commit:1.0'],
+  capabilities: CANDIDATE_CONFIRMED_COMMIT,
   render,
   verifyFilter: () => `<qos xmlns="${NS_OC_QOS}"/>`,
 };
