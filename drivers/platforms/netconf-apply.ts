@@ -8,7 +8,10 @@
  *
  * With :confirmed-commit:1.1 the confirmed commit carries a persist id and
  * is confirmed (or cancelled) by it, so a confirmation that comes after the
- * device already rolled back fails instead of committing nothing.
+ * device already rolled back fails instead of committing nothing. (A
+ * persisted confirmed commit outlives the session: if the session drops
+ * before the confirmation, the device rolls back at the timeout rather than
+ * at once.)
  * On any failure before the confirmed commit, discard-changes leaves
  * running untouched. After it, the change is cancelled with
  * `<cancel-commit>` when the server has :confirmed-commit:1.1; with 1.0
@@ -119,7 +122,7 @@ async function transaction(
     if (committed) {
       if (options.onFailureAfterCommit !== 'await-rollback' && client.capabilities.has(':confirmed-commit:1.1')) {
         const cancelled = await client.cancelCommit(persist ? { persistId: persist } : {}, rpc).then(() => true, () => false);
-        rollback = cancelled ? 'the confirmed commit was cancelled, running is as before' : `cancel-commit failed: the device rolls back when the confirm timeout (${confirmTimeoutS} s) expires`;
+        rollback = cancelled ? 'the confirmed commit was cancelled, running is as before' : `cancel-commit failed: the device already rolled back, or does when the confirm timeout (${confirmTimeoutS} s) expires`;
       } else {
         rollback = `the device rolls the confirmed commit back when its timeout (${confirmTimeoutS} s) expires`;
       }
