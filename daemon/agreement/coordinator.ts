@@ -1,0 +1,156 @@
+/**
+ * The originating broker's side of an agreement (seed 000's service broker
+ * function): compute feasible paths over the advertised graph, then for the
+ * best alternative Quote every domain on it, Reserve on every domain (holds
+ * with a TTL: two-phase prepare), Commit (each domain books and signs its
+ * part), and assemble the electronic contract. A domain that cannot hold its
+ * segment makes the coordinator abort every hold and try the next
+ * alternative; a failure after that aborts every domain. Holds left by a
+ * coordinator that disappears expire on their own in each domain's store.
+ */
+import { randomUUID } from 'node:crypto';
+import { QosBrokerError } from '../../drivers/errors.js';
+import type { TopologyGraph } from '../topology/graph.js';
+import { computePaths } from '../topology/paths.js';
+import type { ComputedPath, Endpoint, PathObjective } from '../topology/types.js';
+import { verifyContract, type ContractBody, type SignedContract } from './contract.js';
+import { segmentOrders, type AgreementParticipant, type SegmentQuote } from './participant.js';
+
+/** A customer's order for an end-to-end service. */
+export interface ServiceRequest {
+  /** Idempotency key; generated when not given. */
+  agreementId?: string;
+  customer: string;
+  from: Endpoint;
+  to: Endpoint;
+  qosClass: string;
+  rateMbps: number;
+  maxLatencyMs?: number;
+  maxJitterMs?: number;
+  /** Fraction in [0, 1). */
+  maxLoss?: number;
+  objective?: PathObjective;
+  /** Alternatives to try, best first. @default 3 */
+  k?: number;
+  includeDomains?: string[];
+  excludeDomains?: string[];
+  /** Service window, ms since the epoch. */
+  start: number;
+  end: number;
+}
+
+export interface CoordinatorOptions {
+  /** How long holds live before Commit must come, ms. @default 30000 */
+  holdTtlMs?: number;
+}
+
+/** The outcome of a successful agreement. */
+export interface Agreement {
+  contract: SignedContract;
+  path: ComputedPath;
+  quotes: SegmentQuote[];
+  /** Alternatives refused before this one, with the reason. */
+  refused: Array<{ domains: string[]; reason: string }>;
+}
+
+/** No alternative could be agreed; `refused` says why each failed. */
+export class AgreementFailedError extends QosBrokerError {
+  readonly refused: Array<{ domains: string[]; reason: string }>;
+  constructor(agreementId: string, refused: Array<{ domains: string[]; reason: string }>) {
+    super(
+      'QB_AGREEMENT_FAILED',
+      `agreement ${agreementId} failed on every alternative: ` + refused.map((r) => `[${r.domains.join(' > ')}] ${r.reason}`).join('; '),
+    );
+    this.refused = refused;
+  }
+}
+
+export class AgreementCoordinator {
+  private readonly holdTtlMs: number;
+
+  constructor(
+    /** Domain of this broker (the originator). */
+    readonly domain: string,
+    private readonly graph: () => TopologyGraph,
+    /** The participant for a domain: local for our own, remote for the others; undefined when we have no agreement with it. */
+    private readonly participant: (domain: string) => AgreementParticipant | undefined,
+    options: CoordinatorOptions = {},
+  ) {
+    this.holdTtlMs = options.holdTtlMs ?? 30_000;
+  }
+
+  /** Run the whole agreement for a request. Throws PathInfeasibleError (no path meets the bounds) or AgreementFailedError. */
+  async agree(req: ServiceRequest): Promise<Agreement> {
+    const agreementId = req.agreementId ?? `agr-${randomUUID()}`;
+    if (!(req.end > req.start)) throw new QosBrokerError('QB_INVALID_ARGUMENT', `the service window must end after it starts (start ${req.start}, end ${req.end})`);
+    const result = computePaths(this.graph(), {
+      from: req.from,
+      to: req.to,
+      qosClass: req.qosClass,
+      rateMbps: req.rateMbps,
+      maxLatencyMs: req.maxLatencyMs,
+      maxJitterMs: req.maxJitterMs,
+      maxLoss: req.maxLoss,
+      objective: req.objective,
+      k: req.k ?? 3,
+      includeDomains: req.includeDomains,
+      excludeDomains: req.excludeDomains,
+    });
+    const refused: Agreement['refused'] = [];
+    for (const [alternative, path] of result.paths.entries()) {
+      const orders = segmentOrders(path, { agreementId, alternative, qosClass: req.qosClass, rateMbps: req.rateMbps, start: req.start, end: req.end });
+      const parts = orders.map((o) => this.participant(o.domain));
+      const missing = orders.find((_, i) => !parts[i]);
+      if (missing) {
+        refused.push({ domains: path.domains, reason: `no agreement with domain ${missing.domain}` });
+        continue;
+      }
+      const involved = [...new Set(parts)] as AgreementParticipant[];
+      try {
+        const quotes = await Promise.all(orders.map((o, i) => parts[i]!.quote(o)));
+        const currency = quotes[0]!.currency;
+        const odd = quotes.find((q) => q.currency !== currency);
+        if (odd) throw new QosBrokerError('QB_AGREEMENT_CURRENCY_MISMATCH', `${odd.domain} quotes in ${odd.currency}, ${quotes[0]!.domain} in ${currency}`);
+        const held = await Promise.allSettled(orders.map((o, i) => parts[i]!.reserve(o, this.holdTtlMs)));
+        const failed = held.find((h): h is PromiseRejectedResult => h.status === 'rejected');
+        if (failed) throw failed.reason;
+        const body = this.contractBody(agreementId, req, path, quotes, involved);
+        const signatures = await Promise.all(involved.map((p) => p.commit(agreementId, body)));
+        const contract: SignedContract = { body, signatures };
+        verifyContract(contract);
+        return { contract, path, quotes, refused };
+      } catch (err) {
+        await Promise.allSettled(involved.map((p) => p.abort(agreementId)));
+        refused.push({ domains: path.domains, reason: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    throw new AgreementFailedError(agreementId, refused);
+  }
+
+  private contractBody(agreementId: string, req: ServiceRequest, path: ComputedPath, quotes: SegmentQuote[], parties: AgreementParticipant[]): ContractBody {
+    const ep = (e: Endpoint) => `${e.domain}/${e.site ?? e.border}`;
+    const round = (x: number) => Math.round(x * 1000) / 1000;
+    const segments = path.segments.map((seg, i) => {
+      const latency = seg.hops.reduce((s, h) => s + h.metrics.latencyMs, 0);
+      const jitter = seg.hops.reduce((s, h) => s + h.metrics.jitterMs, 0);
+      const keep = seg.hops.reduce((s, h) => s * (1 - h.metrics.loss), 1);
+      return { domain: seg.domain, ingress: seg.ingress, egress: seg.egress, latencyMs: round(latency), jitterMs: round(jitter), lossPct: round((1 - keep) * 100), priceMinor: quotes[i]!.priceMinor };
+    });
+    const service: ContractBody['service'] = { from: ep(req.from), to: ep(req.to), qosClass: req.qosClass, rateMbps: req.rateMbps };
+    if (req.maxLatencyMs !== undefined) service.maxLatencyMs = req.maxLatencyMs;
+    if (req.maxJitterMs !== undefined) service.maxJitterMs = req.maxJitterMs;
+    if (req.maxLoss !== undefined) service.maxLossPct = req.maxLoss * 100;
+    return {
+      version: 1,
+      agreementId,
+      originator: { domain: this.domain, customer: req.customer },
+      service,
+      window: { start: new Date(req.start).toISOString(), end: new Date(req.end).toISOString() },
+      parties: parties.map((p) => ({ domain: p.domain, publicKey: p.publicKey })),
+      segments,
+      currency: quotes[0]!.currency,
+      totalPriceMinor: segments.reduce((s, x) => s + x.priceMinor, 0),
+      issuedAt: new Date().toISOString(),
+    };
+  }
+}

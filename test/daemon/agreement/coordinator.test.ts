@@ -1,0 +1,150 @@
+/**
+ * Quote -> Reserve -> Commit across four domains, each with its own store
+ * on a real redis-server, over the demo network (two ways from X to Z).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { AgreementCoordinator, AgreementFailedError } from '../../../daemon/agreement/coordinator.js';
+import { verifyContract } from '../../../daemon/agreement/contract.js';
+import { LocalParticipant, edgeId, seedCapacities, type AgreementParticipant } from '../../../daemon/agreement/participant.js';
+import { demoNetwork } from '../../../daemon/cli/demo-network.js';
+import { generateAdvertKeyPair } from '../../../daemon/peering/advert.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../../../daemon/state/embedded-redis.js';
+import { RedisResourceStore } from '../../../daemon/state/redis-store.js';
+import { buildTopology } from '../../../daemon/topology/graph.js';
+import { PathInfeasibleError } from '../../../daemon/topology/errors.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'qb-agree-'));
+let redis: EmbeddedRedis;
+const graph = buildTopology(demoNetwork());
+const stores = new Map<string, RedisResourceStore>();
+const participants = new Map<string, LocalParticipant>();
+const HOUR = 3_600_000;
+
+beforeAll(async () => {
+  redis = await startEmbeddedRedis(join(dir, 'redis'), { log: () => {} });
+  for (const domain of graph.domains) {
+    const store = new RedisResourceStore({ domain, redis: new Redis({ path: redis.socketPath }), holdTtlMs: 30_000 });
+    await seedCapacities(store, graph);
+    stores.set(domain, store);
+    participants.set(domain, new LocalParticipant(store, generateAdvertKeyPair().privateKey, () => graph));
+  }
+});
+afterAll(async () => {
+  for (const s of stores.values()) await s.close();
+  await redis?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const coordinator = (get: (d: string) => AgreementParticipant | undefined = (d) => participants.get(d)) =>
+  new AgreementCoordinator('provider-x', () => graph, get, { holdTtlMs: 30_000 });
+
+const request = (over: Record<string, unknown> = {}) => {
+  const start = Date.now() + HOUR;
+  return { customer: 'acme', from: { domain: 'provider-x', site: 'site-x' }, to: { domain: 'provider-z', site: 'site-z' }, qosClass: 'EF', rateMbps: 10, start, end: start + 2 * HOUR, ...over };
+};
+
+describe('agreement', () => {
+  test('agreement - cheapest goes through provider-y, lowest latency through provider-w; every domain signs; bounds met', async () => {
+    const cheap = await coordinator().agree(request({ objective: 'cheapest' }));
+    expect(cheap.path.domains).toEqual(['provider-x', 'provider-y', 'provider-z']);
+    const fast = await coordinator().agree(request({ objective: 'lowest-latency', maxLatencyMs: 20 }));
+    expect(fast.path.domains).toEqual(['provider-x', 'provider-w', 'provider-z']);
+    expect(fast.path.metrics.latencyMs).toBeLessThanOrEqual(20);
+    for (const a of [cheap, fast]) {
+      const s = verifyContract(JSON.parse(JSON.stringify(a.contract)));
+      expect(s.signedBy).toEqual(a.path.domains);
+      expect(a.contract.body.totalPriceMinor).toBeGreaterThan(0);
+    }
+    // EF 10 Mbit/s for 2 h at provider-y's 0.04/Mbit/s-h list price is 0.80 EUR (no congestion at this load)
+    expect(cheap.quotes.find((q) => q.domain === 'provider-y')!.priceMinor).toBe(80);
+    // the holds were booked in each domain's store
+    const y = await stores.get('provider-y')!.get(`${cheap.contract.body.agreementId}:0:1`);
+    expect(y?.state).toBe('committed');
+  });
+
+  test('agreement - infeasible bounds get a reason naming the bound', async () => {
+    const e = await coordinator().agree(request({ maxLatencyMs: 3 })).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(PathInfeasibleError);
+    expect((e as Error).message).toMatch(/latency/);
+  });
+
+  test('agreement - a domain that cannot hold its segment makes the coordinator abort every hold and take the next alternative', async () => {
+    // fill provider-y's EF transit in the window so only provider-w is left
+    const start = Date.now() + 10 * HOUR;
+    const y = stores.get('provider-y')!;
+    const fill = await y.reserve({ id: 'filler-y', links: [edgeId({ from: 'provider-y/y1', to: 'provider-y/y2' })], cls: 'EF', rateBps: 120e6, start, end: start + HOUR });
+    expect(fill.admitted).toBe(true);
+    // the graph still advertises capacity on y (the advertisement lags): the hold is what refuses
+    const a = await coordinator().agree(request({ start, end: start + HOUR, objective: 'cheapest', rateMbps: 5 }));
+    expect(a.path.domains).toEqual(['provider-x', 'provider-w', 'provider-z']);
+    expect(a.refused).toHaveLength(1);
+    expect(a.refused[0]!.reason).toMatch(/provider-y cannot hold 5 Mbit\/s of EF on provider-y\/y1:provider-y\/y2/);
+    // provider-x's hold for the refused alternative was aborted, not left to expire
+    expect((await stores.get('provider-x')!.get(`${a.contract.body.agreementId}:1:0`))?.state).toBe('committed');
+    expect((await stores.get('provider-x')!.get(`${a.contract.body.agreementId}:0:0`))?.state).toBe('aborted');
+    const usage = await stores.get('provider-x')!.usage(edgeId({ from: 'provider-x/x1', to: 'provider-x/x2' }), 'EF', start, start + 1);
+    expect(usage[0]!.usedBps).toBe(5e6);
+  });
+
+  test('agreement - without an agreement with a domain, the path through it is refused', async () => {
+    const e = (await coordinator((d) => (d === 'provider-w' || d === 'provider-y' ? undefined : participants.get(d))).agree(request()).catch((x: unknown) => x)) as AgreementFailedError;
+    expect(e).toBeInstanceOf(AgreementFailedError);
+    expect(e.refused.map((r) => r.reason)).toEqual(expect.arrayContaining([expect.stringMatching(/no agreement with domain provider-(y|w)/)]));
+  });
+
+  test('agreement - 500 concurrent requests on a bottleneck: never over capacity, each committed or cleanly rejected, no hold left', async () => {
+    const start = Date.now() + 20 * HOUR;
+    const end = start + HOUR;
+    // x2->w1 and x2->y1 EF links have 30 Mbit/s each: 60 Mbit/s leave provider-x in EF
+    const results = await Promise.allSettled(
+      Array.from({ length: 500 }, (_, i) => coordinator().agree(request({ agreementId: `burst-${i}`, start, end, rateMbps: 1, k: 2 }))),
+    );
+    const ok = results.filter((r) => r.status === 'fulfilled').length;
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    for (const f of failed) expect(f.reason).toBeInstanceOf(AgreementFailedError);
+    expect(ok + failed.length).toBe(500);
+    expect(ok).toBeGreaterThan(0);
+    expect(ok).toBeLessThanOrEqual(60);
+    // no link/class/slot over capacity, in any domain
+    for (const store of stores.values()) {
+      for (const cap of await store.capacities()) {
+        for (const u of await store.usage(cap.link, cap.cls, start, end)) expect(u.usedBps).toBeLessThanOrEqual(cap.capacityBps);
+      }
+    }
+    // no hold leaked: every reservation of the burst is committed or a tombstone
+    const c = new Redis({ path: redis.socketPath });
+    try {
+      for (const [domain, store] of stores) {
+        for (let i = 0; i < 500; i++) {
+          for (const alt of [0, 1]) {
+            for (let seg = 0; seg < 3; seg++) {
+              const r = await store.get(`burst-${i}:${alt}:${seg}`);
+              if (r) expect(r.state, `${domain} burst-${i}:${alt}:${seg}`).not.toBe('held');
+            }
+          }
+        }
+      }
+      const used = (await stores.get('provider-x')!.usage(edgeId({ from: 'provider-x/x1', to: 'provider-x/x2' }), 'EF', start, start + 1))[0]!.usedBps;
+      expect(used).toBe(ok * 1e6);
+    } finally {
+      c.disconnect();
+    }
+  }, 120_000);
+
+  test('agreement - a coordinator that disappears between Reserve and Commit leaves holds that expire and return capacity', async () => {
+    const start = Date.now() + 30 * HOUR;
+    const orders = { agreementId: 'abandoned-1', alternative: 0, index: 1, domain: 'provider-y', ingress: 'y1', egress: 'y2', qosClass: 'EF', rateMbps: 7, start, end: start + HOUR };
+    const y = stores.get('provider-y')!;
+    const p = new LocalParticipant(y, generateAdvertKeyPair().privateKey, () => graph);
+    await p.reserve({ ...orders, hops: [{ from: 'provider-y/y1', to: 'provider-y/y2', kind: 'transit', metrics: { availableMbps: 1, latencyMs: 1, jitterMs: 0, loss: 0 } }] }, 800);
+    const link = edgeId({ from: 'provider-y/y1', to: 'provider-y/y2' });
+    expect((await y.usage(link, 'EF', start, start + 1))[0]!.usedBps).toBe(7e6);
+    await new Promise((r) => setTimeout(r, 1200));
+    expect((await y.usage(link, 'EF', start, start + 1))[0]!.usedBps).toBe(0);
+    expect((await y.get('abandoned-1:0:1'))?.state).toBe('expired');
+  });
+});
