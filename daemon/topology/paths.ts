@@ -10,10 +10,14 @@
  *    request needs: the objective's metrics and the bounded ones) gives lower bounds to the
  *    destination. Each stops as soon as it settles a source node (or passes its bound); an
  *    unsettled node gets the search radius as its bound, which is still admissible and
- *    consistent. A source beyond a bound fails the request before any label is made.
+ *    consistent. A source beyond a bound fails the request before any label is made. The
+ *    jitter and loss bounds only prune, so they are computed lazily (see `lazyBounds`):
+ *    most searches end long before they would pay for them.
  * 2. Forward label-setting pops labels in order of objective-so-far plus its lower bound.
- *    A label is dropped if another label at its node weakly dominates it, or if
- *    latency or jitter so far plus its lower bound, or loss so far, exceeds its bound. Labels reaching the destination are the answers, best objective first;
+ *    A label is dropped if another label at its node weakly dominates it, if an answer
+ *    already found weakly dominates its metrics plus their lower bounds (no completion of it
+ *    could be an answer), or if latency or jitter so far plus its lower bound, or loss so
+ *    far, exceeds its bound. Labels reaching the destination are the answers, best objective first;
  *    the search stops after the k-th. Because the bound is consistent, nothing found
  *    later can beat or dominate an answer already taken.
  *
@@ -54,11 +58,20 @@ export interface PathSearchOptions {
   maxLabelsPerNode?: number;
   /** Settled labels in total. @default 1_000_000 */
   maxLabels?: number;
+  /**
+   * When to compute the jitter and loss lower bounds: `lazy` once the search has settled
+   * more labels than 15 % of the nodes the price/latency bound searches settled (plus 32), then
+   * restart with them; `eager` before the first label (the restart path, taken at once).
+   * Same answers either way.
+   * @default 'lazy'
+   */
+  lazyBounds?: 'lazy' | 'eager';
 }
 
 export const PATH_SEARCH_DEFAULTS: Required<PathSearchOptions> = {
   maxLabelsPerNode: 64,
   maxLabels: 1_000_000,
+  lazyBounds: 'lazy',
 };
 
 const EPS = 1e-9;
@@ -66,6 +79,9 @@ const EPS = 1e-9;
 const RESULTS = -2;
 /** Weight of the other metrics in the tie-break key of price objectives. */
 const TIE_WEIGHT = 1e-6;
+/** The jitter and loss bound searches run once labels settled reach FACTOR x nodes the first bound searches settled, + MIN. */
+const LAZY_BOUND_FACTOR = 0.15;
+const LAZY_BOUND_MIN = 32;
 const OBJECTIVES: readonly PathObjective[] = ['cheapest', 'lowest-latency', 'balanced'];
 
 /** One Dijkstra's state, reused across queries via generation stamps. */
@@ -76,6 +92,8 @@ class DijkstraSlot {
   gen = 0;
   /** Every node not settled has a true distance >= radius. */
   radius = 0;
+  /** Nodes settled by the last run. */
+  settled = 0;
   constructor(n: number) {
     this.dist = new Float64Array(n);
     this.seen = new Uint32Array(n);
@@ -93,6 +111,7 @@ class Workspace {
   readonly costSlot: DijkstraSlot;
   readonly latSlot: DijkstraSlot;
   readonly jitSlot: DijkstraSlot;
+  readonly lossSlot: DijkstraSlot;
   readonly auxSlot: DijkstraSlot;
   readonly blocked: Uint8Array;
   readonly domainBit: Int32Array;
@@ -119,6 +138,7 @@ class Workspace {
     this.costSlot = new DijkstraSlot(n);
     this.latSlot = new DijkstraSlot(n);
     this.jitSlot = new DijkstraSlot(n);
+    this.lossSlot = new DijkstraSlot(n);
     this.auxSlot = new DijkstraSlot(n);
     this.blocked = new Uint8Array(domains);
     this.domainBit = new Int32Array(domains);
@@ -195,6 +215,7 @@ function dijkstra(
   const heap = ws.heap;
   heap.clear();
   const gen = ++slot.gen;
+  slot.settled = 0;
   const { dist, seen, done } = slot;
   const blocked = ws.blocked;
   const { off, other, available: avail } = dir;
@@ -213,6 +234,7 @@ function dijkstra(
       return -1;
     }
     done[v] = gen;
+    slot.settled++;
     if (stopAt !== null && stopAt[v] === stopGen) {
       slot.radius = d;
       return v;
@@ -369,12 +391,13 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
     if (s < 0) throw diagnose(graph, req, p, false, 0, checkIncludes, options);
     lRef = latSlot.dist[s]!;
   }
-  const useJitBound = maxJit < Infinity;
+  // Lower bounds on jitter and loss cost two more Dijkstras and most searches finish without
+  // them: they are computed only once the search has settled more labels than a fraction of
+  // the nodes the first bound searches settled, and the search then restarts with them.
   const jitSlot = ws.jitSlot;
-  if (useJitBound) {
-    const s = dijkstra(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, maxJit + EPS * Math.max(1, maxJit));
-    if (s < 0) throw diagnose(graph, req, p, false, 0, checkIncludes, options);
-  }
+  let lazyReady = false;
+  const lossSlot = ws.lossSlot;
+  const lazyBudget = options.lazyBounds === 'eager' ? 0 : LAZY_BOUND_FACTOR * ((needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0)) + LAZY_BOUND_MIN;
   if (!(cRef > 0)) cRef = 1;
   if (!(lRef > 0)) lRef = 1;
   const invC = objective === 'cheapest' ? 1 : objective === 'balanced' ? 1 / cRef : 0;
@@ -388,8 +411,7 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
 
   // Forward label-setting.
   const heap = ws.heap;
-  heap.clear();
-  const nodeGen = ++ws.nodeGenCur;
+  let nodeGen = 0;
   const nodeHead = ws.nodeHead;
   const nodeCount = ws.nodeCount;
   const nodeGenArr = ws.nodeGen;
@@ -452,87 +474,128 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
    */
   const tieKey = (w: number, c: number, l: number, j: number, lo: number): number =>
     invL === 1 ? c + j + lo : l + (needLat ? latSlot.bound(w) : 0) + TIE_WEIGHT * (c + j + lo);
-  for (const s of sources) {
-    if (blocked[nodeDomain[s]!]) continue;
-    const c = srcPrice;
-    const i = newLabel(s, -1, -1, domainBit[nodeDomain[s]!]!, c, 0, 0, 0);
-    heap.push(i, invC * c + hObj(s), tieKey(s, c, 0, 0, 0));
-  }
-
   const results: number[] = [];
   let resultsHead = -1;
+  /**
+   * Target pruning: every completion of a label at w costs at least its metrics plus the lower
+   * bounds from w; if an answer already found weakly dominates that, no completion can be an
+   * answer (it would be dominated at the destination), so the label is useless.
+   */
+  const beatenByAnswer = (w: number, c: number, l: number, j: number, lo: number): boolean =>
+    resultsHead >= 0 &&
+    dominatedIn(
+      resultsHead,
+      c + (needCost ? costSlot.bound(w) : 0),
+      l + (needLat ? latSlot.bound(w) : 0),
+      j + (lazyReady ? jitSlot.bound(w) : 0),
+      lo + (lazyReady ? lossSlot.bound(w) : 0),
+      0,
+      RESULTS,
+      -1,
+    );
   let settled = 0;
   let dropped = 0;
   let hitTotal = false;
   const { off, head: eHead, latency: eLat, jitter: eJit, lossLog: eLoss, cost: eCost, available: eAvail } = cg;
-  while (heap.size > 0) {
-    const L = heap.pop();
-    const v = ws.lNode[L]!;
-    const c = ws.lCost[L]!;
-    const l = ws.lLat[L]!;
-    const j = ws.lJit[L]!;
-    const lo = ws.lLoss[L]!;
-    const mask = ws.lMask[L]!;
-    const h = headOf(v);
-    if (h >= 0 && dominatedIn(h, c, l, j, lo, mask, L, -1)) continue;
-    if (h >= 0 && nodeCount[v]! >= maxPerNode) {
-      dropped++;
-      continue;
+  for (;;) {
+    heap.clear();
+    nodeGen = ++ws.nodeGenCur;
+    nLabels = 0;
+    results.length = 0;
+    resultsHead = -1;
+    settled = 0;
+    dropped = 0;
+    hitTotal = false;
+    for (const s of sources) {
+      if (blocked[nodeDomain[s]!]) continue;
+      const c = srcPrice;
+      const i = newLabel(s, -1, -1, domainBit[nodeDomain[s]!]!, c, 0, 0, 0);
+      heap.push(i, invC * c + hObj(s), tieKey(s, c, 0, 0, 0));
     }
-    if (settled >= maxLabels) {
-      hitTotal = true;
-      break;
-    }
-    settled++;
-    if (h < 0) {
-      nodeGenArr[v] = nodeGen;
-      nodeCount[v] = 0;
-    }
-    ws.lNext[L] = h;
-    nodeHead[v] = L;
-    nodeCount[v]!++;
-    if (isTarget[v] === targetGen && (mask & includeMask) === includeMask) {
-      if (resultsHead < 0 || !dominatedIn(resultsHead, c, l, j, lo, mask, RESULTS, -1)) {
-        // Answers arrive in objective order, so a new answer can only dominate earlier ones
-        // of equal objective (the tie-break key does not see every metric): drop those.
-        for (let x = results.length - 1; x >= 0; x--) {
-          const y = results[x]!;
-          if (ws.lCost[y]! >= c - EPS * Math.max(1, c) && ws.lLat[y]! >= l - EPS * Math.max(1, l) && ws.lJit[y]! >= j - EPS * Math.max(1, j) && ws.lLoss[y]! >= lo - EPS * Math.max(1, lo)) {
-            results.splice(x, 1);
-          }
-        }
-        // The answer list reuses lNext through a copy label so node lists stay intact.
-        const r = newLabel(v, L, -1, mask, c, l, j, lo);
-        ws.lNext[r] = resultsHead;
-        resultsHead = r;
-        results.push(L);
-        if (results.length >= k) break;
+    let restart = false;
+    while (heap.size > 0) {
+      const L = heap.pop();
+      const v = ws.lNode[L]!;
+      const c = ws.lCost[L]!;
+      const l = ws.lLat[L]!;
+      const j = ws.lJit[L]!;
+      const lo = ws.lLoss[L]!;
+      const mask = ws.lMask[L]!;
+      const h = headOf(v);
+      if (h >= 0 && dominatedIn(h, c, l, j, lo, mask, L, -1)) continue;
+      if (beatenByAnswer(v, c, l, j, lo)) continue;
+      if (h >= 0 && nodeCount[v]! >= maxPerNode) {
+        dropped++;
+        continue;
       }
-      continue;
+      if (settled >= maxLabels) {
+        hitTotal = true;
+        break;
+      }
+      if (!lazyReady && settled >= lazyBudget) {
+        restart = true;
+        break;
+      }
+      settled++;
+      if (h < 0) {
+        nodeGenArr[v] = nodeGen;
+        nodeCount[v] = 0;
+      }
+      ws.lNext[L] = h;
+      nodeHead[v] = L;
+      nodeCount[v]!++;
+      if (isTarget[v] === targetGen && (mask & includeMask) === includeMask) {
+        if (resultsHead < 0 || !dominatedIn(resultsHead, c, l, j, lo, mask, RESULTS, -1)) {
+          // Answers arrive in objective order, so a new answer can only dominate earlier ones
+          // of equal objective (the tie-break key does not see every metric): drop those.
+          for (let x = results.length - 1; x >= 0; x--) {
+            const y = results[x]!;
+            if (ws.lCost[y]! >= c - EPS * Math.max(1, c) && ws.lLat[y]! >= l - EPS * Math.max(1, l) && ws.lJit[y]! >= j - EPS * Math.max(1, j) && ws.lLoss[y]! >= lo - EPS * Math.max(1, lo)) {
+              results.splice(x, 1);
+            }
+          }
+          // The answer list reuses lNext through a copy label so node lists stay intact.
+          const r = newLabel(v, L, -1, mask, c, l, j, lo);
+          ws.lNext[r] = resultsHead;
+          resultsHead = r;
+          results.push(L);
+          if (results.length >= k) break;
+        }
+        continue;
+      }
+      const end = off[v + 1]!;
+      for (let e = off[v]!; e < end; e++) {
+        if (eAvail[e]! < rate) continue;
+        const w = eHead[e]!;
+        const dw = nodeDomain[w]!;
+        if (blocked[dw]) continue;
+        const nl = l + eLat[e]!;
+        if (useLatBound && nl + latSlot.bound(w) > latTol) continue;
+        const nj = j + eJit[e]!;
+        if (nj + (lazyReady ? jitSlot.bound(w) : 0) > jitTol) continue;
+        const nlo = lo + eLoss[e]!;
+        if (nlo + (lazyReady ? lossSlot.bound(w) : 0) > lossTol) continue;
+        const nc = c + eCost[e]!;
+        const nm = mask | domainBit[dw]!;
+        // Without includes a loop is always dominated by its own prefix; with them a loop can
+        // pick up an included domain, so walk the label's path to keep border nodes unique.
+        if (includeMask !== 0 && onPath(L, w)) continue;
+        const hw = headOf(w);
+        if (hw >= 0 && dominatedIn(hw, nc, nl, nj, nlo, nm, L, w)) continue;
+        if (beatenByAnswer(w, nc, nl, nj, nlo)) continue;
+        const f = invC * nc + invL * nl + hObj(w);
+        if (f === Infinity) continue;
+        const i = newLabel(w, L, e, nm, nc, nl, nj, nlo);
+        heap.push(i, f, tieKey(w, nc, nl, nj, nlo));
+      }
     }
-    const end = off[v + 1]!;
-    for (let e = off[v]!; e < end; e++) {
-      if (eAvail[e]! < rate) continue;
-      const w = eHead[e]!;
-      const dw = nodeDomain[w]!;
-      if (blocked[dw]) continue;
-      const nl = l + eLat[e]!;
-      if (useLatBound && nl + latSlot.bound(w) > latTol) continue;
-      const nj = j + eJit[e]!;
-      if (useJitBound && nj + jitSlot.bound(w) > jitTol) continue;
-      const nlo = lo + eLoss[e]!;
-      if (nlo > lossTol) continue;
-      const nc = c + eCost[e]!;
-      const nm = mask | domainBit[dw]!;
-      // Without includes a loop is always dominated by its own prefix; with them a loop can
-      // pick up an included domain, so walk the label's path to keep border nodes unique.
-      if (includeMask !== 0 && onPath(L, w)) continue;
-      const hw = headOf(w);
-      if (hw >= 0 && dominatedIn(hw, nc, nl, nj, nlo, nm, L, w)) continue;
-      const f = invC * nc + invL * nl + hObj(w);
-      if (f === Infinity) continue;
-      const i = newLabel(w, L, e, nm, nc, nl, nj, nlo);
-      heap.push(i, f, tieKey(w, nc, nl, nj, nlo));
+    if (!restart) break;
+    lazyReady = true;
+    if (
+      dijkstra(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, jitTol) < 0 ||
+      dijkstra(ws, lossSlot, backward(cg), nodeDomain, cg.rlossLog, p.targets, rate, srcMark, srcGen, lossTol) < 0
+    ) {
+      throw diagnose(graph, req, p, false, 0, checkIncludes, options);
     }
   }
 
