@@ -7,6 +7,7 @@ import { QosBrokerError } from '../../drivers/errors.js';
 import { deviceCommand } from './device.js';
 import { demoCommand } from './demo.js';
 import { labCommand } from './lab.js';
+import { advertsCommand, domainsCommand, peersCommand } from './broker.js';
 import { contractCommand } from './contract.js';
 
 const USAGE = `qos-broker <command> [options]
@@ -15,6 +16,9 @@ commands:
   device <operation>   drive one NETCONF device (qos-broker device --help)
   demo                 run the loopback demo (a lab NETCONF device driven end to end)
   lab <operation>      run a containerlab topology as network namespaces (qos-broker lab --help)
+  peers                peers of a running qos-brokerd and their session state (--admin HOST:PORT, --json)
+  domains              domains a running qos-brokerd knows (--admin HOST:PORT, --json)
+  adverts              advertisements a running qos-brokerd holds (--admin HOST:PORT, --json)
   contract verify FILE check an electronic contract's signatures offline
 `;
 
@@ -29,6 +33,15 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'lab':
       await labCommand(rest);
+      return 0;
+    case 'peers':
+      await peersCommand(rest);
+      return 0;
+    case 'domains':
+      await domainsCommand(rest);
+      return 0;
+    case 'adverts':
+      await advertsCommand(rest);
       return 0;
     case 'contract':
       await contractCommand(rest);
