@@ -397,6 +397,9 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   const jitSlot = ws.jitSlot;
   let lazyReady = false;
   const lossSlot = ws.lossSlot;
+  // Price and latency bounds the objective did not need join the lazy ones (for target pruning).
+  let haveCost = needCost;
+  let haveLat = needLat;
   const lazyBudget = options.lazyBounds === 'eager' ? 0 : LAZY_BOUND_FACTOR * ((needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0)) + LAZY_BOUND_MIN;
   if (!(cRef > 0)) cRef = 1;
   if (!(lRef > 0)) lRef = 1;
@@ -485,8 +488,8 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
     resultsHead >= 0 &&
     dominatedIn(
       resultsHead,
-      c + (needCost ? costSlot.bound(w) : 0),
-      l + (needLat ? latSlot.bound(w) : 0),
+      c + (haveCost ? costSlot.bound(w) : 0),
+      l + (haveLat ? latSlot.bound(w) : 0),
       j + (lazyReady ? jitSlot.bound(w) : 0),
       lo + (lazyReady ? lossSlot.bound(w) : 0),
       0,
@@ -597,6 +600,9 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
     ) {
       throw diagnose(graph, req, p, false, 0, checkIncludes, options);
     }
+    if (!haveCost) dijkstra(ws, costSlot, backward(cg), nodeDomain, cg.rcost, p.targets, rate, srcMark, srcGen, Infinity);
+    if (!haveLat) dijkstra(ws, latSlot, backward(cg), nodeDomain, cg.rlatency, p.targets, rate, srcMark, srcGen, Infinity);
+    haveCost = haveLat = true;
   }
 
   const exact = dropped === 0 && !hitTotal;

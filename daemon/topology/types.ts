@@ -101,7 +101,14 @@ export interface Endpoint {
   site?: string;
 }
 
-/** How alternatives are ranked. */
+/**
+ * How alternatives are ranked (smaller score first):
+ * - `cheapest`: advertised price per Mbit/s-hour of the path;
+ * - `lowest-latency`: end-to-end latency;
+ * - `balanced`: price / cheapest achievable price + latency / lowest achievable latency,
+ *   both achievable values taken over paths with the bandwidth and policy of the request
+ *   (a path as cheap as the cheapest and as fast as the fastest scores 2).
+ */
 export type PathObjective = 'cheapest' | 'lowest-latency' | 'balanced';
 
 /** A request for paths across the advertised graph. */

@@ -94,6 +94,30 @@ describe('topology/paths - four domains with alternative paths', () => {
     expect(r.exact).toBe(false);
   });
 
+  test('paths - the total label cap stops the search with QB_PATH_SEARCH_LIMIT', () => {
+    let err: unknown;
+    try {
+      computePaths(graph, base, { maxLabels: 1 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(PathInfeasibleError);
+    expect((err as PathInfeasibleError).reason).toEqual({ kind: 'search-limit', maxLabels: 1 });
+    // The smallest cap that lets the first answer through stops before the second: the
+    // answer comes back marked inexact.
+    let r;
+    for (let cap = 1; cap < 100 && !r; cap++) {
+      try {
+        r = computePaths(graph, { ...base, k: 3 }, { maxLabels: cap });
+      } catch (e) {
+        if (!(e instanceof PathInfeasibleError) || e.reason.kind !== 'search-limit') throw e;
+      }
+    }
+    expect(r!.paths.map((p) => p.domains.join(''))).toEqual(['ABD']);
+    expect(r!.stats.hitTotalCap).toBe(true);
+    expect(r!.exact).toBe(false);
+  });
+
   test('paths - bad requests get InvalidArgumentError naming the field', () => {
     const bad: [Partial<PathRequest>, RegExp][] = [
       [{ rateMbps: 0 }, /rateMbps/],
