@@ -24,8 +24,9 @@
  * edges without the bandwidth.
  *
  * Scenarios: the same request is searched once per objective (cheapest, fastest, balanced);
- * the k candidates of each are priced in real time and the scenario keeps the best by its
- * criterion on the real price (congestion can reorder what the schedules ranked).
+ * the k candidates of each are priced in real time and each scenario takes the best of all
+ * candidates by its criterion on the real price (congestion and contract terms can reorder
+ * what the advertised schedules ranked).
  *
  * Business objectives: a provider reselling end to end earns its own segments' charges plus
  * a markup on the other providers' charges, and pays its own internal cost. Its weights on
@@ -186,8 +187,8 @@ export interface PricedOption {
 
 /**
  * Pricing scenarios for a request: for each scenario, up to `k` candidates from path
- * computation, priced in real time; the best by the scenario's criterion is labelled with
- * it. Returns the distinct options, scenario winners first (in scenario order), then the
+ * computation, priced in real time; the best of all candidates by the scenario's criterion
+ * is labelled with it. Returns the distinct options, scenario winners first (in scenario order), then the
  * other candidates (no label). Infeasible requests throw `PathInfeasibleError`.
  */
 export function priceScenarios(
@@ -231,9 +232,11 @@ export function priceScenarios(
   };
   const out: PricedOption[] = [];
   for (const s of scenarios) {
-    const list = perScenario.get(s)!;
-    // Stable: ties keep the search's order.
-    const best = list.reduce((b, o) => (criterion[s](o) < criterion[s](b) - 1e-12 ? o : b), list[0]!);
+    // Every candidate competes in every scenario (real prices can make another scenario's
+    // candidate the cheapest); ties go to the scenario's own search order, then the others.
+    const own = perScenario.get(s)!;
+    const pool = [...own, ...all.filter((o) => !own.includes(o))];
+    const best = pool.reduce((b, o) => (criterion[s](o) < criterion[s](b) - 1e-12 ? o : b), pool[0]!);
     best.scenarios.push(s);
     if (!out.includes(best)) out.push(best);
   }
