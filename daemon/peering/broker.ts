@@ -179,6 +179,8 @@ export class PeeringCore {
   private readonly knownKeys = new Map<string, string>();
   private readonly lastSignature = new Map<string, string | undefined>();
   private readonly withdrawnOrigins = new Set<string>();
+  /** Origins with a current (not withdrawn) advertisement, to notice expiry. */
+  private readonly heldOrigins = new Set<string>();
   private readonly registryStreams = new Map<string, { write(r: RegistrationMsg): unknown }>();
   private opts: PeeringOptions;
   private readonly log: Logger;
@@ -504,12 +506,14 @@ export class PeeringCore {
     this.opts.hooks?.convergence?.(Math.max(0, (this.now() - a.envelope.issuedAt) / 1000));
     if (isWithdrawal(a.envelope.body)) {
       this.table.withdraw(a.envelope.origin);
+      this.heldOrigins.delete(a.envelope.origin);
       this.withdrawnOrigins.add(a.envelope.origin);
       this.log('info', 'advertisement withdrawn', { origin: a.envelope.origin, seq: a.envelope.seq, from });
       this.flood(a, from);
       this.withdrawals.set(a.envelope.origin, a);
     } else {
       this.withdrawnOrigins.delete(a.envelope.origin);
+      this.heldOrigins.add(a.envelope.origin);
       this.withdrawals.delete(a.envelope.origin);
       this.log('debug', 'advertisement accepted', { origin: a.envelope.origin, seq: a.envelope.seq, from });
       this.flood(a, from);
@@ -519,7 +523,11 @@ export class PeeringCore {
   private readonly withdrawals = new Map<string, SignedAdvert<AdvertBody>>();
 
   private prune(): void {
-    for (const origin of this.table.prune()) {
+    // AdvertTable drops expired entries lazily (also inside get/entries), so compare with what we held.
+    const current = new Set(this.table.entries().map((a) => a.envelope.origin));
+    for (const origin of this.heldOrigins) {
+      if (current.has(origin)) continue;
+      this.heldOrigins.delete(origin);
       this.stats.agedOut += 1;
       this.lastSignature.delete(origin);
       this.log('info', 'advertisement aged out', { origin });
@@ -558,6 +566,7 @@ export class PeeringCore {
     }
     this.lastSignature.set(this.opts.domain, fingerprintOf(a));
     this.lastOriginated = body;
+    this.heldOrigins.add(this.opts.domain);
     this.lastOriginatedAt = this.now();
     this.stats.originated += 1;
     this.log('info', 'advertisement originated', { seq: a.envelope.seq, reason: why, expires_at: new Date(a.envelope.expiresAt).toISOString() });
@@ -768,6 +777,7 @@ export class PeeringCore {
   }
 
   domainViews(): DomainView[] {
+    this.prune();
     const names = new Set<string>([this.opts.domain, ...this.table.entries().map((a) => a.envelope.origin), ...this.registrations.keys(), ...this.withdrawnOrigins]);
     return [...names].sort().map((d) => {
       const a = this.table.get(d);
@@ -793,6 +803,7 @@ export class PeeringCore {
 
   /** Current advertisements (not withdrawn, not expired). */
   adverts(): SignedAdvert<DomainAdvertisement>[] {
+    this.prune();
     return this.table.entries().filter((a) => !isWithdrawal(a.envelope.body)) as SignedAdvert<DomainAdvertisement>[];
   }
 

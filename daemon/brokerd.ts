@@ -1,0 +1,228 @@
+#!/usr/bin/env node
+/**
+ * `qos-brokerd`: the broker daemon (roles provider and exchange).
+ *
+ *   node dist/daemon/brokerd.js --config FILE [--check]
+ *
+ * Starts the resource store (Redis from the config, or an embedded
+ * redis-server under data-dir), the peering core, the gRPC server (Peering,
+ * Registry, Health over mutual TLS), /metrics and the loopback admin endpoint.
+ * SIGHUP reloads the config by diffing it with the running one (peers added,
+ * removed or changed without restart); SIGTERM/SIGINT drain (signed withdrawal,
+ * close notifications to peers) and exit. Logs are JSON lines on stdout.
+ */
+import { parseArgs } from 'node:util';
+import type { Server } from 'node:http';
+import { Redis } from 'ioredis';
+import { QosBrokerError } from '../drivers/errors.js';
+import { ConfigError, diffConfig, loadConfigFile, loadMaterial, redactedConfig, redactUrl, type BrokerConfig, type Material } from './config/load.js';
+import { createLogger, type JsonLogger } from './config/log.js';
+import { PeeringCore } from './peering/broker.js';
+import { GrpcPeeringTransport, PeeringServer } from './peering/server.js';
+import { adminHandler, listenHttp } from './peering/admin.js';
+import { createBrokerMetrics, timedStore } from './metrics/index.js';
+import { RedisResourceStore } from './state/redis-store.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from './state/embedded-redis.js';
+import type { ResourceStore } from './state/store.js';
+
+interface Running {
+  cfg: BrokerConfig;
+  material: Material;
+  core: PeeringCore;
+  server: PeeringServer;
+  transport: GrpcPeeringTransport;
+  store?: ResourceStore;
+  redis?: Redis;
+  embedded?: EmbeddedRedis;
+  http: Server[];
+}
+
+function redisClient(url: string): Redis {
+  const opts = { maxRetriesPerRequest: 2, lazyConnect: false };
+  if (url.startsWith('unix://')) return new Redis({ ...opts, path: url.replace(/^unix:\/\//, '') });
+  return new Redis(url, opts);
+}
+
+async function start(configFile: string, log: JsonLogger): Promise<Running> {
+  const cfg = loadConfigFile(configFile);
+  log.setLevel(cfg.log.level);
+  const material = loadMaterial(cfg);
+  log('info', 'config loaded', { file: configFile, config: redactedConfig(cfg) });
+  const running: Partial<Running> = { cfg, material, http: [] };
+  const metrics = createBrokerMetrics(() => running.core, () => running.store);
+  try {
+    if (cfg.role === 'provider') {
+      if (cfg.redis.embedded) {
+        running.embedded = await startEmbeddedRedis(cfg.dataDir, { log: (line) => log('info', String(line.msg), { ...line, msg: undefined, component: 'state' }) });
+        running.redis = new Redis({ path: running.embedded.socketPath, maxRetriesPerRequest: 2 });
+      } else {
+        running.redis = redisClient(cfg.redis.url!);
+        log('info', 'using configured Redis', { component: 'state', redis: redactUrl(cfg.redis.url!) });
+      }
+      running.redis.on('error', (err: Error) => log('warn', 'redis connection error', { component: 'state', error: err.message }));
+      const raw = new RedisResourceStore({ domain: cfg.domainId, redis: running.redis, slotMs: cfg.redis.slotMs, keyPrefix: cfg.redis.keyPrefix });
+      running.store = timedStore(raw, metrics.observeRedis);
+    }
+    const transport = new GrpcPeeringTransport(material.own);
+    running.transport = transport;
+    const core = new PeeringCore({
+      role: cfg.role,
+      domain: cfg.domainId,
+      brokerId: cfg.brokerId,
+      signingKey: material.signingKey,
+      peers: material.peers,
+      originKeys: material.originKeys,
+      peeringAddress: cfg.advertiseAddress,
+      holdTimeS: cfg.peering.holdTimeS,
+      advertLifetimeS: cfg.peering.advertLifetimeS,
+      readvertiseThreshold: cfg.peering.readvertiseThreshold,
+      readvertiseMinIntervalMs: cfg.peering.readvertiseMinIntervalMs,
+      pollIntervalMs: cfg.peering.pollIntervalMs,
+      registrationTtlMs: cfg.peering.registrationTtlS * 1000,
+      backoff: { initialMs: cfg.peering.backoffInitialMs, maxMs: cfg.peering.backoffMaxMs },
+      inventory: cfg.inventory,
+      store: running.store,
+      transport,
+      log: log.child('peering'),
+      hooks: { convergence: metrics.observeConvergence },
+    });
+    running.core = core;
+    const server = new PeeringServer(core, material.own, cfg.listen, metrics.observeRpc);
+    running.server = server;
+    await server.start(material.peers);
+    await core.start();
+    const listening: Record<string, unknown> = { grpc: cfg.listen };
+    if (cfg.metrics) {
+      const m = await listenHttp(cfg.metrics.listen, async (path) =>
+        path === '/metrics' ? { status: 200, body: await metrics.registry.metrics(), type: metrics.registry.contentType } : { status: 404, body: { error: 'try /metrics' } },
+      );
+      running.http!.push(m.server);
+      listening.metrics = cfg.metrics.listen;
+    }
+    if (cfg.admin) {
+      const route = adminHandler(() => running.core, () => ({ domain: cfg.domainId, role: cfg.role, brokerId: cfg.brokerId, pid: process.pid }));
+      const a = await listenHttp(cfg.admin.listen, route);
+      running.http!.push(a.server);
+      listening.admin = cfg.admin.listen;
+    }
+    log('info', 'qos-brokerd started', { domain_id: cfg.domainId, role: cfg.role, pid: process.pid, ...listening });
+    return running as Running;
+  } catch (err) {
+    await stop(running, log).catch(() => {});
+    throw err;
+  }
+}
+
+async function reload(r: Running, configFile: string, log: JsonLogger): Promise<void> {
+  let cfg: BrokerConfig;
+  let material: Material;
+  try {
+    cfg = loadConfigFile(configFile);
+    material = loadMaterial(cfg);
+  } catch (err) {
+    log('error', 'reload refused: the new config is invalid; keeping the running one', errorFields(err));
+    return;
+  }
+  const d = diffConfig(r.cfg, cfg);
+  for (const dom of [...d.peersRemoved, ...d.peersChanged]) r.core.removePeer(dom);
+  if (d.ownTlsChanged) r.transport.setOwn(material.own);
+  const rebound = await r.server.update(material.peers, material.own);
+  for (const dom of [...d.peersAdded, ...d.peersChanged]) {
+    const spec = material.peers.find((p) => p.domain === dom)!;
+    r.core.addPeer(spec);
+    log('info', 'peer added', { peer: dom, address: spec.address ?? null });
+  }
+  await r.core.updateOptions({
+    inventory: d.inventoryChanged ? cfg.inventory : undefined,
+    originKeys: d.originKeysChanged ? material.originKeys : undefined,
+    readvertiseThreshold: cfg.peering.readvertiseThreshold,
+    readvertiseMinIntervalMs: cfg.peering.readvertiseMinIntervalMs,
+  });
+  log.setLevel(cfg.log.level);
+  if (d.needsRestart.length) log('warn', 'some changes take effect only after a restart', { keys: d.needsRestart });
+  // keep what needs a restart as it runs
+  r.cfg = { ...cfg, ...Object.fromEntries(['role', 'domainId', 'brokerId', 'listen', 'dataDir', 'redis', 'metrics', 'admin'].map((k) => [k, r.cfg[k as keyof BrokerConfig]])) } as BrokerConfig;
+  r.material = material;
+  log('info', 'config reloaded', { peers_added: d.peersAdded, peers_removed: d.peersRemoved, peers_changed: d.peersChanged, inventory_changed: d.inventoryChanged, grpc_rebound: rebound });
+}
+
+async function stop(r: Partial<Running>, log: JsonLogger): Promise<void> {
+  await r.core?.stop();
+  await new Promise((res) => setTimeout(res, 150)); // let the withdrawal and close notifications go out
+  await r.server?.stop();
+  for (const s of r.http ?? []) await new Promise<void>((res) => s.close(() => res()));
+  await r.store?.close().catch(() => {});
+  r.redis?.disconnect();
+  if (r.embedded) await r.embedded.stop();
+  log('info', 'qos-brokerd stopped', {});
+}
+
+function errorFields(err: unknown): Record<string, unknown> {
+  if (err instanceof ConfigError) return { code: err.code, key: err.key, error: err.message };
+  if (err instanceof QosBrokerError) return { code: err.code, error: err.message };
+  return { error: err instanceof Error ? err.message : String(err) };
+}
+
+async function main(): Promise<number> {
+  const log = createLogger({ base: {} });
+  let args;
+  try {
+    args = parseArgs({ options: { config: { type: 'string', short: 'c' }, check: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  } catch (err) {
+    process.stderr.write(`qos-brokerd: ${err instanceof Error ? err.message : String(err)}\nusage: qos-brokerd --config FILE [--check]\n`);
+    return 2;
+  }
+  if (args.values.help) {
+    process.stdout.write('usage: qos-brokerd --config FILE [--check]\n  --check  validate the config and its key files, then exit\n');
+    return 0;
+  }
+  const file = args.values.config;
+  if (!file) {
+    process.stderr.write('qos-brokerd: --config FILE is required\n');
+    return 2;
+  }
+  if (args.values.check) {
+    try {
+      loadMaterial(loadConfigFile(file));
+      process.stdout.write(`${file}: ok\n`);
+      return 0;
+    } catch (err) {
+      const e = errorFields(err);
+      process.stderr.write(`qos-brokerd: ${String(e.code ?? 'error')}: ${String(e.error)}\n`);
+      return 2;
+    }
+  }
+  let running: Running;
+  try {
+    running = await start(file, log);
+  } catch (err) {
+    log('error', 'qos-brokerd could not start', errorFields(err));
+    return err instanceof ConfigError ? 2 : 1;
+  }
+  let chain = Promise.resolve();
+  process.on('SIGHUP', () => {
+    log('info', 'SIGHUP: reloading the config', { file });
+    chain = chain.then(() => reload(running, file, log)).catch((err: unknown) => log('error', 'reload failed', errorFields(err)));
+  });
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const onStop = (sig: string) => {
+      if (stopping) return;
+      stopping = true;
+      log('info', `${sig}: draining`, {});
+      const force = setTimeout(() => resolve(1), 10_000);
+      force.unref();
+      void chain.then(() => stop(running, log)).then(
+        () => resolve(0),
+        (err: unknown) => {
+          log('error', 'drain failed', errorFields(err));
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => onStop('SIGTERM'));
+    process.on('SIGINT', () => onStop('SIGINT'));
+  });
+}
+
+main().then((code) => process.exit(code));

@@ -1,0 +1,360 @@
+/**
+ * The configuration of qos-brokerd: YAML with kebab-case keys, checked here
+ * into typed values. Every error names the key (e.g. `peers[1].ca-file`) and
+ * says what is expected. Relative file paths are relative to the config file.
+ * See daemon/config/examples/ for documented examples.
+ */
+import { QosBrokerError } from '../../drivers/errors.js';
+import type { Inventory, InventoryClass } from '../peering/origin.js';
+
+/** A config file is invalid: `key` is the path of the bad key, e.g. `peers[0].address`. */
+export class ConfigError extends QosBrokerError {
+  readonly key: string;
+  constructor(key: string, message: string, options?: { cause?: unknown }) {
+    super('QB_CONFIG_INVALID', `${key ? `${key}: ` : ''}${message}`, options);
+    this.key = key;
+  }
+}
+
+/** One configured peer. */
+export interface PeerConfig {
+  domainId: string;
+  /** host:port to dial; absent: passive (the peer dials us). */
+  address?: string;
+  /** CA that issued the peer's TLS certificate (or the certificate itself). */
+  caFile: string;
+  /** SHA-256 fingerprint of the peer's certificate (hex, colons allowed, optional `sha256:`). */
+  certSha256?: string;
+  /** The peer's Ed25519 advertisement public key: raw 32 bytes base64, or a PEM file. */
+  advertPublicKey?: string;
+  advertPublicKeyFile?: string;
+  /** The peer is an exchange: register with it. @default false */
+  exchange: boolean;
+}
+
+/** The whole configuration, typed. */
+export interface BrokerConfig {
+  role: 'provider' | 'exchange';
+  domainId: string;
+  brokerId: string;
+  /** gRPC peering listener, host:port. */
+  listen: string;
+  /** Address told to exchanges. @default listen */
+  advertiseAddress: string;
+  /** Data directory (embedded Redis lives under it). @default `<config dir>/qos-brokerd-data` */
+  dataDir: string;
+  keys: { advertKey: string; tlsCert: string; tlsKey: string };
+  peering: {
+    holdTimeS: number;
+    advertLifetimeS: number;
+    readvertiseThreshold: number;
+    readvertiseMinIntervalMs: number;
+    pollIntervalMs: number;
+    backoffInitialMs: number;
+    backoffMaxMs: number;
+    registrationTtlS: number;
+  };
+  peers: PeerConfig[];
+  /** Keys of origins that are not direct peers: raw base64 or PEM file, by domain id. */
+  originKeys: { domainId: string; publicKey?: string; publicKeyFile?: string }[];
+  redis: { url?: string; embedded: boolean; keyPrefix: string; slotMs: number };
+  inventory?: Inventory;
+  metrics?: { listen: string };
+  admin?: { listen: string };
+  log: { level: 'debug' | 'info' | 'warn' | 'error' };
+}
+
+const DOMAIN_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+
+type Obj = Record<string, unknown>;
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  return typeof v === 'object' ? 'a mapping' : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** Reads one mapping, remembering its path and refusing unknown keys. */
+class Section {
+  private readonly seen = new Set<string>();
+  constructor(
+    readonly path: string,
+    private readonly obj: Obj,
+  ) {}
+
+  static of(path: string, v: unknown): Section {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(path, `expected a mapping, got ${typeName(v)}`);
+    return new Section(path, v as Obj);
+  }
+
+  key(k: string): string {
+    return this.path ? `${this.path}.${k}` : k;
+  }
+
+  raw(k: string): unknown {
+    this.seen.add(k);
+    return this.obj[k];
+  }
+
+  has(k: string): boolean {
+    return this.obj[k] !== undefined && this.obj[k] !== null;
+  }
+
+  str(k: string, opts: { re?: RegExp; what?: string; optional?: boolean; def?: string } = {}): string {
+    const v = this.raw(k);
+    if (v === undefined || v === null) {
+      if (opts.def !== undefined) return opts.def;
+      if (opts.optional) return undefined as unknown as string;
+      throw new ConfigError(this.key(k), `is required: ${opts.what ?? 'a string'}`);
+    }
+    if (typeof v !== 'string' || v === '') throw new ConfigError(this.key(k), `expected ${opts.what ?? 'a non-empty string'}, got ${typeName(v)}`);
+    if (opts.re && !opts.re.test(v)) throw new ConfigError(this.key(k), `expected ${opts.what ?? `a value matching ${opts.re}`}, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  num(k: string, opts: { min?: number; max?: number; int?: boolean; def?: number; what?: string }): number {
+    const v = this.raw(k);
+    if (v === undefined || v === null) {
+      if (opts.def !== undefined) return opts.def;
+      throw new ConfigError(this.key(k), `is required: ${opts.what ?? 'a number'}`);
+    }
+    const ok = typeof v === 'number' && Number.isFinite(v) && (!opts.int || Number.isInteger(v)) && (opts.min === undefined || v >= opts.min) && (opts.max === undefined || v <= opts.max);
+    if (!ok) {
+      const range = [opts.min !== undefined ? `>= ${opts.min}` : '', opts.max !== undefined ? `<= ${opts.max}` : ''].filter(Boolean).join(' and ');
+      throw new ConfigError(this.key(k), `expected ${opts.what ?? `${opts.int ? 'an integer' : 'a number'}${range ? ` ${range}` : ''}`}, got ${typeName(v)}`);
+    }
+    return v as number;
+  }
+
+  bool(k: string, def: boolean): boolean {
+    const v = this.raw(k);
+    if (v === undefined || v === null) return def;
+    if (typeof v !== 'boolean') throw new ConfigError(this.key(k), `expected true or false, got ${typeName(v)}`);
+    return v;
+  }
+
+  section(k: string, optional = false): Section | undefined {
+    const v = this.raw(k);
+    if ((v === undefined || v === null) && optional) return undefined;
+    if (v === undefined || v === null) throw new ConfigError(this.key(k), 'is required: a mapping');
+    return Section.of(this.key(k), v);
+  }
+
+  list(k: string, optional = true): unknown[] {
+    const v = this.raw(k);
+    if (v === undefined || v === null) {
+      if (optional) return [];
+      throw new ConfigError(this.key(k), 'is required: a list');
+    }
+    if (!Array.isArray(v)) throw new ConfigError(this.key(k), `expected a list, got ${typeName(v)}`);
+    return v;
+  }
+
+  entries(): [string, unknown][] {
+    for (const k of Object.keys(this.obj)) this.seen.add(k);
+    return Object.entries(this.obj);
+  }
+
+  /** Refuse keys nobody read. */
+  done(): void {
+    for (const k of Object.keys(this.obj)) {
+      if (!this.seen.has(k)) {
+        const known = [...this.seen].sort().join(', ');
+        throw new ConfigError(this.key(k), `unknown key; expected one of: ${known}`);
+      }
+    }
+  }
+}
+
+/** host:port with a port 0..65535. */
+function hostPort(s: Section, k: string, opts: { loopback?: boolean; optional?: boolean } = {}): string {
+  const v = s.str(k, { what: 'host:port, e.g. 127.0.0.1:50051', optional: opts.optional });
+  if (v === undefined) return v;
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v);
+  if (!m || Number(m[2]) > 65535) throw new ConfigError(s.key(k), `expected host:port (port 0-65535), got ${JSON.stringify(v)}`);
+  if (opts.loopback && !/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(m[1]!)) {
+    throw new ConfigError(s.key(k), `must be a loopback address (127.0.0.0/8, localhost or [::1]): the admin endpoint has no authentication; got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function classes(s: Section): Record<string, InventoryClass> {
+  const out: Record<string, InventoryClass> = {};
+  const entries = s.entries();
+  if (entries.length === 0) throw new ConfigError(s.path, 'expected at least one QoS class, e.g. EF: {capacity-mbps: 100, latency-ms: 2, jitter-ms: 0.5, loss: 0}');
+  for (const [cls, v] of entries) {
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(cls)) throw new ConfigError(s.key(cls), 'a QoS class name is 1-32 letters, digits, _ or -');
+    const c = Section.of(s.key(cls), v);
+    out[cls] = {
+      capacityMbps: c.num('capacity-mbps', { min: 0, max: 10_000_000 }),
+      latencyMs: c.num('latency-ms', { min: 0 }),
+      jitterMs: c.num('jitter-ms', { min: 0, def: 0 }),
+      loss: c.num('loss', { min: 0, max: 0.999999, def: 0, what: 'a fraction in [0, 1)' }),
+    };
+    c.done();
+  }
+  return out;
+}
+
+function inventory(s: Section): Inventory {
+  const borders = s.list('borders', false).map((b, i) => {
+    if (typeof b !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(b)) throw new ConfigError(`${s.key('borders')}[${i}]`, `expected a border id (letters, digits, ._-), got ${typeName(b)}`);
+    return b;
+  });
+  if (borders.length === 0) throw new ConfigError(s.key('borders'), 'expected at least one border router id');
+  const border = (sec: Section, k: string): string => {
+    const b = sec.str(k, { what: 'a border id listed in inventory.borders' });
+    if (!borders.includes(b)) throw new ConfigError(sec.key(k), `${JSON.stringify(b)} is not in inventory.borders (${borders.join(', ')})`);
+    return b;
+  };
+  const ids = new Set<string>();
+  const linkId = (sec: Section): string => {
+    const id = sec.str('id', { re: /^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/, what: 'a link id (letters, digits, ._:/@-)' });
+    if (ids.has(id)) throw new ConfigError(sec.key('id'), `link id ${id} is used twice`);
+    ids.add(id);
+    return id;
+  };
+  const sites = s.list('sites').map((v, i) => {
+    const x = Section.of(`${s.key('sites')}[${i}]`, v);
+    const site = { id: x.str('id', { re: /^[A-Za-z0-9._-]{1,64}$/, what: 'a site id' }), borders: x.list('borders', false).map((b, j) => {
+        if (typeof b !== 'string' || !borders.includes(b)) throw new ConfigError(`${x.key('borders')}[${j}]`, `expected a border listed in inventory.borders (${borders.join(', ')}), got ${typeName(b)}`);
+        return b;
+      }) };
+    x.done();
+    return site;
+  });
+  const transits = s.list('transits').map((v, i) => {
+    const x = Section.of(`${s.key('transits')}[${i}]`, v);
+    const t = { id: linkId(x), from: border(x, 'from'), to: border(x, 'to'), bidirectional: x.bool('bidirectional', false), classes: classes(x.section('classes')!) };
+    x.done();
+    return t;
+  });
+  const links = s.list('links').map((v, i) => {
+    const x = Section.of(`${s.key('links')}[${i}]`, v);
+    const l = {
+      id: linkId(x),
+      border: border(x, 'border'),
+      peerDomain: x.str('peer-domain', { re: DOMAIN_RE, what: 'a domain id' }),
+      peerBorder: x.str('peer-border', { re: /^[A-Za-z0-9._-]{1,64}$/, what: 'a border id of the peer domain' }),
+      classes: classes(x.section('classes')!),
+    };
+    x.done();
+    return l;
+  });
+  const p = s.section('prices')!;
+  const perMbpsHour: Record<string, number> = {};
+  const per = p.section('per-mbps-hour')!;
+  for (const [cls, v] of per.entries()) {
+    if (typeof v !== 'number' || !(v >= 0)) throw new ConfigError(per.key(cls), `expected a price >= 0 per Mbit/s per hour, got ${typeName(v)}`);
+    perMbpsHour[cls] = v;
+  }
+  const prices = { currency: p.str('currency', { re: /^[A-Z]{3}$/, what: 'an ISO 4217 currency code, e.g. EUR' }), perMbpsHour };
+  p.done();
+  s.done();
+  return { borders, sites, transits, links, prices };
+}
+
+/**
+ * Check a parsed YAML document. Paths stay as written (relative ones are
+ * resolved by the loader). Throws ConfigError naming the first bad key.
+ */
+export function parseConfig(doc: unknown): BrokerConfig {
+  const root = Section.of('', doc);
+  const role = root.str('role', { what: 'provider or exchange' });
+  if (role !== 'provider' && role !== 'exchange') throw new ConfigError('role', `expected provider or exchange, got ${JSON.stringify(role)}`);
+  const domainId = root.str('domain-id', { re: DOMAIN_RE, what: 'a domain id: letters, digits and ._- (at most 64), e.g. dom-a' });
+  const brokerId = root.str('broker-id', { re: ID_RE, what: 'a broker id: letters, digits and ._:@-', def: `${domainId}-1` });
+  const listen = hostPort(root, 'listen');
+  const advertiseAddress = root.has('advertise-address') ? hostPort(root, 'advertise-address') : (root.raw('advertise-address'), listen);
+  const dataDir = root.str('data-dir', { def: 'qos-brokerd-data', what: 'a directory path' });
+  const k = root.section('keys')!;
+  const keys = {
+    advertKey: k.str('advert-key', { what: 'path of the Ed25519 private key (PEM) that signs advertisements' }),
+    tlsCert: k.str('tls-cert', { what: 'path of this broker\'s TLS certificate (PEM)' }),
+    tlsKey: k.str('tls-key', { what: 'path of this broker\'s TLS private key (PEM)' }),
+  };
+  k.done();
+  const ps = root.section('peering', true) ?? Section.of('peering', {});
+  const holdTimeS = ps.num('hold-time-s', { min: 3, max: 65535, int: true, def: 90 });
+  const peering = {
+    holdTimeS,
+    advertLifetimeS: ps.num('advert-lifetime-s', { min: 3, max: 86400, int: true, def: 3 * holdTimeS }),
+    readvertiseThreshold: ps.num('readvertise-threshold', { min: 0, max: 1, def: 0.1, what: 'a fraction of capacity in [0, 1]' }),
+    readvertiseMinIntervalMs: ps.num('readvertise-min-interval-ms', { min: 0, int: true, def: 1000 }),
+    pollIntervalMs: ps.num('poll-interval-ms', { min: 50, int: true, def: 1000 }),
+    backoffInitialMs: ps.num('backoff-initial-ms', { min: 10, int: true, def: 500 }),
+    backoffMaxMs: ps.num('backoff-max-ms', { min: 10, int: true, def: 30_000 }),
+    registrationTtlS: ps.num('registration-ttl-s', { min: 1, int: true, def: 300 }),
+  };
+  if (peering.backoffMaxMs < peering.backoffInitialMs) throw new ConfigError('peering.backoff-max-ms', 'must be at least peering.backoff-initial-ms');
+  ps.done();
+  const seenPeers = new Set<string>();
+  const peers = root.list('peers').map((v, i): PeerConfig => {
+    const x = Section.of(`peers[${i}]`, v);
+    const p: PeerConfig = {
+      domainId: x.str('domain-id', { re: DOMAIN_RE, what: 'the peer\'s domain id' }),
+      address: x.has('address') ? hostPort(x, 'address') : (x.raw('address'), undefined),
+      caFile: x.str('ca-file', { what: 'path of the CA (PEM) that issued the peer\'s certificate, or its self-signed certificate' }),
+      certSha256: x.has('cert-sha256') ? x.str('cert-sha256', { re: /^(sha256:)?([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/i, what: 'the SHA-256 fingerprint of the peer\'s certificate (64 hex digits, colons allowed)' }) : (x.raw('cert-sha256'), undefined),
+      advertPublicKey: x.str('advert-public-key', { optional: true, what: 'the peer\'s Ed25519 public key, 32 bytes base64' }),
+      advertPublicKeyFile: x.str('advert-public-key-file', { optional: true, what: 'path of the peer\'s Ed25519 public key (PEM)' }),
+      exchange: x.bool('exchange', false),
+    };
+    if (p.domainId === domainId) throw new ConfigError(x.key('domain-id'), `is this broker's own domain id; a peer must be another domain`);
+    if (seenPeers.has(p.domainId)) throw new ConfigError(x.key('domain-id'), `peer ${p.domainId} is configured twice`);
+    seenPeers.add(p.domainId);
+    if (p.exchange && !p.address) throw new ConfigError(x.key('address'), 'is required for an exchange (exchange: true): the address to register with');
+    if (p.exchange && role === 'exchange') throw new ConfigError(x.key('exchange'), 'an exchange does not register with another exchange');
+    x.done();
+    return p;
+  });
+  const originKeys = root.list('origin-keys').map((v, i) => {
+    const x = Section.of(`origin-keys[${i}]`, v);
+    const o = {
+      domainId: x.str('domain-id', { re: DOMAIN_RE, what: 'a domain id' }),
+      publicKey: x.str('public-key', { optional: true, what: 'an Ed25519 public key, 32 bytes base64' }),
+      publicKeyFile: x.str('public-key-file', { optional: true, what: 'path of an Ed25519 public key (PEM)' }),
+    };
+    if (!o.publicKey === !o.publicKeyFile) throw new ConfigError(x.key('public-key'), 'give exactly one of public-key and public-key-file');
+    x.done();
+    return o;
+  });
+  const rs = root.section('redis', true) ?? Section.of('redis', {});
+  const url = rs.str('url', { optional: true, re: /^(rediss?:\/\/|unix:\/\/?)/, what: 'a Redis URL (redis://host:port/db, rediss://..., or unix:///path)' });
+  const redis = { url, embedded: rs.bool('embedded', url === undefined), keyPrefix: rs.str('key-prefix', { def: 'qb', re: /^[A-Za-z0-9_:-]{1,32}$/ }), slotMs: rs.num('slot-ms', { min: 1000, int: true, def: 60_000 }) };
+  if (redis.embedded && url) throw new ConfigError('redis.embedded', 'cannot be true together with redis.url: choose one');
+  if (!redis.embedded && !url) throw new ConfigError('redis.url', 'is required when redis.embedded is false');
+  rs.done();
+  const inv = root.section('inventory', true);
+  const inventoryCfg = inv ? inventory(inv) : undefined;
+  if (role === 'provider' && !inventoryCfg) throw new ConfigError('inventory', 'is required for role provider: borders, transits, links and prices of the domain');
+  const ms = root.section('metrics', true);
+  const metrics = ms ? { listen: hostPort(ms, 'listen') } : undefined;
+  ms?.done();
+  const as = root.section('admin', true);
+  const admin = as ? { listen: hostPort(as, 'listen', { loopback: true }) } : undefined;
+  as?.done();
+  const ls = root.section('log', true) ?? Section.of('log', {});
+  const level = ls.str('level', { def: 'info', what: 'debug, info, warn or error' });
+  if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new ConfigError('log.level', `expected debug, info, warn or error, got ${JSON.stringify(level)}`);
+  ls.done();
+  root.done();
+  return {
+    role,
+    domainId,
+    brokerId,
+    listen,
+    advertiseAddress,
+    dataDir,
+    keys,
+    peering,
+    peers,
+    originKeys,
+    redis,
+    inventory: inventoryCfg,
+    metrics,
+    admin,
+    log: { level: level as BrokerConfig['log']['level'] },
+  };
+}
