@@ -95,6 +95,8 @@ export class TopologyGraph {
   readonly nodeIndex = new Map<string, number>();
   /** Domain number of each node. */
   readonly nodeDomain: Int32Array;
+  /** Nodes of domain d are numbered `domainFirstNode[d] .. domainFirstNode[d+1]-1`. */
+  readonly domainFirstNode: Int32Array;
   /** Advertisements by origin. */
   readonly advertisements = new Map<string, DomainAdvertisement>();
   /** Links skipped because their peer domain or border is not advertised (`a/b -> c/d`). */
@@ -151,6 +153,9 @@ export class TopologyGraph {
       });
     });
     this.nodeDomain = Int32Array.from(domainOfNode);
+    this.domainFirstNode = new Int32Array(this.domains.length + 1);
+    for (let v = domainOfNode.length - 1; v >= 0; v--) this.domainFirstNode[domainOfNode[v]!] = v;
+    this.domainFirstNode[this.domains.length] = domainOfNode.length;
     for (const ad of ads) {
       for (const l of ad.links) {
         if (!this.nodeIndex.has(nodeId(l.peerDomain, l.peerBorder))) {

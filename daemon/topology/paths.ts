@@ -28,11 +28,12 @@
  * Limits. Multi-constrained routing is NP-hard: the number of non-dominated labels per
  * node can grow exponentially with the graph, so the worst case is exponential in the
  * Pareto front size. Two caps keep a query bounded:
- * - `maxLabelsPerNode` (default 64): once a node holds that many settled labels, further
+ * - `maxLabelsPerNode` (default 64): once a node holds that many settled labels (with
+ *   include-domains: that many with the same set of included domains crossed), further
  *   labels reaching it are dropped. Since labels arrive in order of their objective bound,
  *   the dropped ones are the least promising; answers are still feasible, but the result
  *   is marked `exact: false` because a better answer may have been lost.
- * - `maxLabels` (default 1,000,000 settled labels): the search stops; answers found so far
+ * - `maxLabels` (default 250,000 settled labels): the search stops; answers found so far
  *   are returned with `exact: false`, or `QB_PATH_SEARCH_LIMIT` if there are none.
  * A path never repeats a border node; it may leave a domain and re-enter it later (each
  * entry is a separate segment, charged separately). Without include-domains a loop is
@@ -56,7 +57,7 @@ import type { ComputedPath, PathHop, PathObjective, PathRequest, PathResult, Pat
 export interface PathSearchOptions {
   /** Settled labels kept per node. @default 64 */
   maxLabelsPerNode?: number;
-  /** Settled labels in total. @default 1_000_000 */
+  /** Settled labels in total. @default 250_000 */
   maxLabels?: number;
   /**
    * When to compute the jitter and loss lower bounds: `lazy` once the search has settled
@@ -70,7 +71,7 @@ export interface PathSearchOptions {
 
 export const PATH_SEARCH_DEFAULTS: Required<PathSearchOptions> = {
   maxLabelsPerNode: 64,
-  maxLabels: 1_000_000,
+  maxLabels: 250_000,
   lazyBounds: 'lazy',
 };
 
@@ -82,6 +83,10 @@ const TIE_WEIGHT = 1e-6;
 /** The jitter and loss bound searches run once labels settled reach FACTOR x nodes the first bound searches settled, + MIN. */
 const LAZY_BOUND_FACTOR = 0.15;
 const LAZY_BOUND_MIN = 32;
+/** Include-domains (the first ones listed) that get include-aware lower bounds. */
+const INCLUDE_HEURISTIC_MAX = 4;
+/** Label cap of the searches that check, on failure, whether include-domains alone are the cause. */
+const INCLUDE_CHECK_MAX_LABELS = 20_000;
 const OBJECTIVES: readonly PathObjective[] = ['cheapest', 'lowest-latency', 'balanced'];
 
 /** One Dijkstra's state, reused across queries via generation stamps. */
@@ -112,6 +117,7 @@ class Workspace {
   readonly latSlot: DijkstraSlot;
   readonly jitSlot: DijkstraSlot;
   readonly lossSlot: DijkstraSlot;
+  private readonly incSlots: DijkstraSlot[] = [];
   readonly auxSlot: DijkstraSlot;
   readonly blocked: Uint8Array;
   readonly domainBit: Int32Array;
@@ -147,6 +153,12 @@ class Workspace {
     this.nodeCount = new Int32Array(n);
     this.nodeGen = new Uint32Array(n);
     this.growLabels(4096);
+  }
+
+  /** Slot i for include-aware bounds, created on first use. */
+  includeSlot(i: number): DijkstraSlot {
+    while (this.incSlots.length <= i) this.incSlots.push(new DijkstraSlot(this.nodeHead.length));
+    return this.incSlots[i]!;
   }
 
   growLabels(min: number): void {
@@ -197,8 +209,10 @@ const backward = (cg: ClassGraph): Direction => ({ off: cg.roff, other: cg.rtail
 
 /**
  * Dijkstra on `weight` (indexed like `dir`), skipping edges below `rate` and nodes of
- * blocked domains. Stops when it settles a node of `stopAt` (stamped with `stopGen`) or
- * when the next distance exceeds `cutoff`. Returns the first `stopAt` node settled, or -1.
+ * blocked domains. Starts at distance 0, or at the distances `seed` settled (starts it did
+ * not settle are skipped). Stops when it has settled `stopNeeded` nodes of `stopAt`
+ * (stamped with `stopGen`) or when the next distance exceeds `cutoff`. Returns the last
+ * `stopAt` node settled, or -1 if it stopped for another reason.
  */
 function dijkstra(
   ws: Workspace,
@@ -211,6 +225,8 @@ function dijkstra(
   stopAt: Uint32Array | null,
   stopGen: number,
   cutoff: number,
+  stopNeeded = 1,
+  seed: DijkstraSlot | null = null,
 ): number {
   const heap = ws.heap;
   heap.clear();
@@ -219,11 +235,14 @@ function dijkstra(
   const { dist, seen, done } = slot;
   const blocked = ws.blocked;
   const { off, other, available: avail } = dir;
+  let stops = 0;
   for (const s of starts) {
     if (blocked[nodeDomain[s]!]) continue;
+    const d0 = seed === null ? 0 : seed.done[s] === seed.gen ? seed.dist[s]! : Infinity;
+    if (d0 === Infinity || (seen[s] === gen && dist[s]! <= d0)) continue;
     seen[s] = gen;
-    dist[s] = 0;
-    heap.push(s, 0);
+    dist[s] = d0;
+    heap.push(s, d0);
   }
   while (heap.size > 0) {
     const v = heap.pop();
@@ -235,7 +254,7 @@ function dijkstra(
     }
     done[v] = gen;
     slot.settled++;
-    if (stopAt !== null && stopAt[v] === stopGen) {
+    if (stopAt !== null && stopAt[v] === stopGen && ++stops >= stopNeeded) {
       slot.radius = d;
       return v;
     }
@@ -312,6 +331,8 @@ function prepare(graph: TopologyGraph, req: PathRequest): Prepared {
     ws.blocked.fill(1);
     for (const d of req.allowedDomains) ws.blocked[knownDomain(d, 'allowedDomains')] = 0;
   }
+  if (req.excludeDomains !== undefined && !Array.isArray(req.excludeDomains)) throw new InvalidArgumentError('excludeDomains must be a list of domain ids');
+  if (req.includeDomains !== undefined && !Array.isArray(req.includeDomains)) throw new InvalidArgumentError('includeDomains must be a list of domain ids');
   for (const d of req.excludeDomains ?? []) ws.blocked[knownDomain(d, 'excludeDomains')] = 1;
   for (const [ep, which] of [
     [req.from, 'from'],
@@ -321,7 +342,8 @@ function prepare(graph: TopologyGraph, req: PathRequest): Prepared {
       throw new InvalidArgumentError(`${which}.domain ${ep.domain} is excluded or not in allowedDomains; the path must start and end there`);
     }
   }
-  const includes = [...new Set(req.includeDomains ?? [])];
+  // The endpoints' domains are always crossed: including them constrains nothing.
+  const includes = [...new Set(req.includeDomains ?? [])].filter((d) => d !== req.from.domain && d !== req.to.domain);
   if (includes.length > 30) throw new InvalidArgumentError(`includeDomains lists ${includes.length} domains; at most 30`);
   includes.forEach((d, i) => {
     const di = knownDomain(d, 'includeDomains');
@@ -369,10 +391,29 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   const targetGen = p.targetGen;
 
   // Sources get their own stamp in the same array (they are disjoint from the targets):
-  // the reverse searches stop at the first source they settle.
-  const srcGen = ++ws.targetGen;
+  // the reverse searches stop at the first source they settle. With include-domains the
+  // first two also stamp the included domains' nodes and go on until all are settled.
   const srcMark = ws.isTarget;
+  const heurIncludes = Math.min(p.includes.length, INCLUDE_HEURISTIC_MAX);
+  const incNodes: number[][] = [];
+  for (let i = 0; i < heurIncludes; i++) {
+    const d = graph.domainIndex.get(p.includes[i]!)!;
+    const nodes: number[] = [];
+    for (let v = graph.domainFirstNode[d]!; v < graph.domainFirstNode[d + 1]!; v++) nodes.push(v);
+    incNodes.push(nodes);
+  }
+  let srcGen = ++ws.targetGen;
+  let stopNeeded = 1;
+  if (heurIncludes > 0) {
+    for (const nodes of incNodes) for (const v of nodes) srcMark[v] = srcGen;
+    stopNeeded = sources.length + incNodes.reduce((n, x) => n + x.length, 0);
+  }
   for (const s of sources) srcMark[s] = srcGen;
+  const minOverSources = (slot: DijkstraSlot): number => {
+    let best = Infinity;
+    for (const s of sources) if (slot.done[s] === slot.gen && slot.dist[s]! < best) best = slot.dist[s]!;
+    return best;
+  };
 
   const needCost = objective !== 'lowest-latency';
   const needLat = objective !== 'cheapest' || maxLat < Infinity;
@@ -382,14 +423,40 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   let cRef = 1;
   let lRef = 1;
   if (needCost) {
-    const s = dijkstra(ws, costSlot, backward(cg), nodeDomain, cg.rcost, p.targets, rate, srcMark, srcGen, Infinity);
-    if (s < 0 || Number.isNaN(srcPrice)) throw diagnose(graph, req, p, false, 0, checkIncludes, options);
-    cRef = srcPrice + costSlot.dist[s]!;
+    dijkstra(ws, costSlot, backward(cg), nodeDomain, cg.rcost, p.targets, rate, srcMark, srcGen, Infinity, stopNeeded);
+    const best = minOverSources(costSlot);
+    if (best === Infinity || Number.isNaN(srcPrice)) throw diagnose(graph, req, p, false, 0, checkIncludes, options);
+    cRef = srcPrice + best;
   }
   if (needLat) {
-    const s = dijkstra(ws, latSlot, backward(cg), nodeDomain, cg.rlatency, p.targets, rate, srcMark, srcGen, maxLat + EPS * Math.max(1, maxLat));
-    if (s < 0) throw diagnose(graph, req, p, false, 0, checkIncludes, options);
-    lRef = latSlot.dist[s]!;
+    dijkstra(ws, latSlot, backward(cg), nodeDomain, cg.rlatency, p.targets, rate, srcMark, srcGen, maxLat + EPS * Math.max(1, maxLat), stopNeeded);
+    lRef = minOverSources(latSlot);
+    if (lRef === Infinity || lRef > maxLat + EPS * Math.max(1, maxLat)) throw diagnose(graph, req, p, false, 0, checkIncludes, options);
+  }
+  // Include-aware bounds: for a label that has not crossed include i yet, the objective to go
+  // is at least min over i's nodes c of (v -> c) + (c -> destination): a Dijkstra seeded at
+  // i's nodes with their distances to the destination.
+  const incCost: DijkstraSlot[] = [];
+  const incLat: DijkstraSlot[] = [];
+  if (heurIncludes > 0) {
+    srcGen = ++ws.targetGen;
+    for (const s of sources) srcMark[s] = srcGen;
+    for (let i = 0; i < heurIncludes; i++) {
+      if (needCost) {
+        const slot = ws.includeSlot(2 * i);
+        if (dijkstra(ws, slot, backward(cg), nodeDomain, cg.rcost, incNodes[i]!, rate, srcMark, srcGen, Infinity, 1, costSlot) < 0) {
+          throw diagnose(graph, req, p, false, 0, checkIncludes, options);
+        }
+        incCost.push(slot);
+      }
+      if (needLat) {
+        const slot = ws.includeSlot(2 * i + 1);
+        if (dijkstra(ws, slot, backward(cg), nodeDomain, cg.rlatency, incNodes[i]!, rate, srcMark, srcGen, maxLat + EPS * Math.max(1, maxLat), 1, latSlot) < 0) {
+          throw diagnose(graph, req, p, false, 0, checkIncludes, options);
+        }
+        incLat.push(slot);
+      }
+    }
   }
   // Lower bounds on jitter and loss cost two more Dijkstras and most searches finish without
   // them: they are computed only once the search has settled more labels than a fraction of
@@ -405,8 +472,21 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   if (!(lRef > 0)) lRef = 1;
   const invC = objective === 'cheapest' ? 1 : objective === 'balanced' ? 1 / cRef : 0;
   const invL = objective === 'lowest-latency' ? 1 : objective === 'balanced' ? 1 / lRef : 0;
-  const hObj = (v: number): number =>
-    (invC !== 0 ? invC * costSlot.bound(v) : 0) + (invL !== 0 ? invL * latSlot.bound(v) : 0);
+  const hObj = (v: number, mask: number): number => {
+    let h = (invC !== 0 ? invC * costSlot.bound(v) : 0) + (invL !== 0 ? invL * latSlot.bound(v) : 0);
+    for (let i = 0; i < heurIncludes; i++) {
+      if (mask & (1 << i)) continue;
+      const hi = (invC !== 0 ? invC * incCost[i]!.bound(v) : 0) + (invL !== 0 ? invL * incLat[i]!.bound(v) : 0);
+      if (hi > h) h = hi;
+    }
+    return h;
+  };
+  /** Lower bound on the latency to go from v for a label with include mask `mask`. */
+  const latToGo = (v: number, mask: number): number => {
+    let h = latSlot.bound(v);
+    for (let i = 0; i < heurIncludes; i++) if (!(mask & (1 << i)) && incLat[i]!.bound(v) > h) h = incLat[i]!.bound(v);
+    return h;
+  };
   const useLatBound = maxLat < Infinity;
   const latTol = maxLat + EPS * Math.max(1, maxLat);
   const jitTol = maxJit + EPS * Math.max(1, maxJit);
@@ -466,6 +546,12 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
     for (let x = label; x >= 0; x = ws.lPrev[x]!) if (ws.lNode[x] === node) return true;
     return false;
   };
+  /** With includes the cap counts per include mask, so labels that crossed them are not crowded out. */
+  const sameMaskCount = (head: number, mask: number): number => {
+    let n = 0;
+    for (let x = head; x >= 0; x = ws.lNext[x]!) if (ws.lMask[x] === mask) n++;
+    return n;
+  };
   const headOf = (v: number): number => (nodeGenArr[v] === nodeGen ? nodeHead[v]! : -1);
 
   /**
@@ -513,7 +599,8 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
       if (blocked[nodeDomain[s]!]) continue;
       const c = srcPrice;
       const i = newLabel(s, -1, -1, domainBit[nodeDomain[s]!]!, c, 0, 0, 0);
-      heap.push(i, invC * c + hObj(s), tieKey(s, c, 0, 0, 0));
+      const m0 = domainBit[nodeDomain[s]!]!;
+      heap.push(i, invC * c + hObj(s, m0), tieKey(s, c, 0, 0, 0));
     }
     let restart = false;
     while (heap.size > 0) {
@@ -527,7 +614,7 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
       const h = headOf(v);
       if (h >= 0 && dominatedIn(h, c, l, j, lo, mask, L, -1)) continue;
       if (beatenByAnswer(v, c, l, j, lo)) continue;
-      if (h >= 0 && nodeCount[v]! >= maxPerNode) {
+      if (h >= 0 && nodeCount[v]! >= maxPerNode && (includeMask === 0 || sameMaskCount(h, mask) >= maxPerNode)) {
         dropped++;
         continue;
       }
@@ -573,20 +660,20 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
         const dw = nodeDomain[w]!;
         if (blocked[dw]) continue;
         const nl = l + eLat[e]!;
-        if (useLatBound && nl + latSlot.bound(w) > latTol) continue;
+        const nm = mask | domainBit[dw]!;
+        if (useLatBound && nl + (heurIncludes > 0 ? latToGo(w, nm) : latSlot.bound(w)) > latTol) continue;
         const nj = j + eJit[e]!;
         if (nj + (lazyReady ? jitSlot.bound(w) : 0) > jitTol) continue;
         const nlo = lo + eLoss[e]!;
         if (nlo + (lazyReady ? lossSlot.bound(w) : 0) > lossTol) continue;
         const nc = c + eCost[e]!;
-        const nm = mask | domainBit[dw]!;
         // Without includes a loop is always dominated by its own prefix; with them a loop can
         // pick up an included domain, so walk the label's path to keep border nodes unique.
         if (includeMask !== 0 && onPath(L, w)) continue;
         const hw = headOf(w);
         if (hw >= 0 && dominatedIn(hw, nc, nl, nj, nlo, nm, L, w)) continue;
         if (beatenByAnswer(w, nc, nl, nj, nlo)) continue;
-        const f = invC * nc + invL * nl + hObj(w);
+        const f = invC * nc + invL * nl + hObj(w, nm);
         if (f === Infinity) continue;
         const i = newLabel(w, L, e, nm, nc, nl, nj, nlo);
         heap.push(i, f, tieKey(w, nc, nl, nj, nlo));
@@ -825,12 +912,14 @@ function diagnose(graph: TopologyGraph, req: PathRequest, p: Prepared, capped: b
     // border twice. Search again without the bounds, each include alone, then all of them.
     // (This reuses the workspace, so it comes after every use of `p`'s stamps.)
     const { maxLatencyMs: _l, maxJitterMs: _j, maxLoss: _o, ...unbounded } = req;
+    // A search that hits its cap proves nothing: such an include counts as crossable.
+    const inner = { ...options, maxLabels: Math.min(options.maxLabels ?? PATH_SEARCH_DEFAULTS.maxLabels, INCLUDE_CHECK_MAX_LABELS) };
     const crossable = (includeDomains: string[]) => {
       try {
-        search(graph, { ...unbounded, includeDomains, k: 1 }, options, false);
+        search(graph, { ...unbounded, includeDomains, k: 1 }, inner, false);
         return true;
       } catch (e) {
-        if (e instanceof PathInfeasibleError) return false;
+        if (e instanceof PathInfeasibleError) return e.reason.kind === 'search-limit';
         throw e;
       }
     };

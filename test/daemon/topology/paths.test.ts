@@ -129,6 +129,8 @@ describe('topology/paths - four domains with alternative paths', () => {
       [{ maxLoss: 1 }, /maxLoss/],
       [{ excludeDomains: ['A'] }, /from.domain A is excluded/],
       [{ includeDomains: ['Q'] }, /includeDomains/],
+      [{ includeDomains: 'B' as never }, /includeDomains must be a list/],
+      [{ allowedDomains: ['A', 'B'] }, /to.domain D is excluded or not in allowedDomains/],
     ];
     for (const [patch, msg] of bad) {
       expect(() => computePaths(graph, { ...base, ...patch }), JSON.stringify(patch)).toThrow(InvalidArgumentError);
