@@ -13,6 +13,9 @@
  *    consistent. A source beyond a bound fails the request before any label is made. The
  *    jitter and loss bounds only prune, so they are computed lazily (see `lazyBounds`):
  *    most searches end long before they would pay for them.
+ *    With include-domains, the first four included domains each get a further reverse
+ *    Dijkstra seeded at their borders with the distance from there to the destination: a
+ *    label that has not crossed domain i yet needs at least (v -> i) + (i -> destination).
  * 2. Forward label-setting pops labels in order of objective-so-far plus its lower bound.
  *    A label is dropped if another label at its node weakly dominates it, if an answer
  *    already found weakly dominates its metrics plus their lower bounds (no completion of it

@@ -181,7 +181,9 @@ function check(ads: DomainAdvertisement[], req: PathRequest, label: string, lazy
 describe('topology/paths - property against brute force', () => {
   test('paths - matches brute-force enumeration on 3000 small random graphs', () => {
     const counts = new Map<string, number>();
-    for (let seed = 1; seed <= 3000; seed++) {
+    // QB_PROPERTY_SEEDS=20000 for a longer local run.
+    const seeds = Number(process.env.QB_PROPERTY_SEEDS ?? 3000);
+    for (let seed = 1; seed <= seeds; seed++) {
       const r = prng(seed);
       const ads = smallTopology(r);
       const req = smallRequest(r, ads);

@@ -76,7 +76,7 @@ export function smallRequest(r: () => number, ads: DomainAdvertisement[]): PathR
     if (r() < 0.6) req.maxLatencyMs = int(r, 2, 30);
     if (r() < 0.4) req.maxJitterMs = int(r, 0, 12);
     if (r() < 0.3) req.maxLoss = pick(r, [0.001, 0.02, 0.1]);
-    if (others.length > 0 && r() < 0.2) req.includeDomains = [pick(r, others)];
+    if (others.length > 0 && r() < 0.2) req.includeDomains = others.length > 1 && r() < 0.4 ? [...others].sort(() => r() - 0.5).slice(0, 2) : [pick(r, others)];
     else if (others.length > 0 && r() < 0.2) req.excludeDomains = [pick(r, others)];
     else if (others.length > 0 && r() < 0.15) req.allowedDomains = [a.origin, b.origin, ...others.filter(() => r() < 0.5)];
     return req;
