@@ -91,7 +91,7 @@ export class PeeringServer {
         const t0 = performance.now();
         const why = core.register(call.request, call.getAuthContext()?.sslPeerCertificate?.raw, call as never);
         observe('Registry.Register', why ? 'PERMISSION_DENIED' : 'OK', (performance.now() - t0) / 1000);
-        if (why) call.destroy(Object.assign(new Error(why), { code: grpc.status.PERMISSION_DENIED, details: why }) as never);
+        if (why) call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: why });
       },
     });
     const self = this;

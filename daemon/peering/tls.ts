@@ -40,7 +40,7 @@ export function certificateNames(cert: X509Certificate): string[] {
     const m = /^(DNS|URI):(.+)$/.exec(part);
     if (m) names.push(m[2]!);
   }
-  return names;
+  return [...new Set(names)];
 }
 
 /** Why `raw` (DER) is not the pinned identity of `pin`, or undefined if it is. */

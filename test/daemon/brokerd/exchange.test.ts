@@ -1,0 +1,92 @@
+/** An exchange and two providers as separate qos-brokerd processes: registrations reach the other providers. */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
+import { Cluster, inventory, metricValue, waitFor, type Daemon } from './harness.js';
+import { loadProtos, type RegistrationMsg } from '../../../daemon/peering/proto.js';
+import { clientCredentials } from '../../../daemon/peering/tls.js';
+import { rawPublicKey } from '../../../daemon/peering/advert.js';
+
+const cluster = new Cluster();
+let ex: Daemon, p1: Daemon, p2: Daemon;
+const peering = { 'hold-time-s': 3, 'backoff-initial-ms': 100, 'backoff-max-ms': 1000 };
+
+beforeAll(async () => {
+  await cluster.init();
+  const pki = cluster.pki;
+  const [fx, f1, f2] = [pki.domain('exchange-x'), pki.domain('prov-1'), pki.domain('prov-2')];
+  const ca = pki.caCert;
+  const [ax, a1, a2] = [await cluster.allocate(), await cluster.allocate(), await cluster.allocate()];
+  ex = await cluster.start(fx, ax, {
+    role: 'exchange',
+    peering,
+    peers: [{ 'domain-id': 'prov-1', 'ca-file': ca }, { 'domain-id': 'prov-2', 'ca-file': ca }],
+  });
+  const provider = (name: string) => ({
+    role: 'provider',
+    peering,
+    peers: [{ 'domain-id': 'exchange-x', 'ca-file': ca, address: ex.grpc, exchange: true }],
+    inventory: inventory(name, []),
+  });
+  p1 = await cluster.start(f1, a1, provider('prov-1'));
+  p2 = await cluster.start(f2, a2, provider('prov-2'));
+});
+
+afterAll(async () => {
+  await cluster.stopAll();
+});
+
+type DomainRow = { domain: string; registered: boolean; keySource: string | null; peeringAddress: string | null; classes: string[] };
+
+describe('qos-brokerd: exchange role', () => {
+  test('exchange - a provider registers and its registration reaches the other provider', async () => {
+    await waitFor('prov-2 knows prov-1 through the exchange', async () => ((await p2.get('/v1/domains')).domains as DomainRow[]).some((d) => d.domain === 'prov-1' && d.registered));
+    await waitFor('prov-1 knows prov-2 through the exchange', async () => ((await p1.get('/v1/domains')).domains as DomainRow[]).some((d) => d.domain === 'prov-2' && d.registered));
+    const row = ((await p2.get('/v1/domains')).domains as DomainRow[]).find((d) => d.domain === 'prov-1')!;
+    expect(row).toMatchObject({ registered: true, keySource: 'registration', peeringAddress: p1.grpc, classes: ['EF'] });
+    const exRows = (await ex.get('/v1/domains')).domains as DomainRow[];
+    expect(exRows.filter((d) => d.registered).map((d) => d.domain)).toEqual(['prov-1', 'prov-2']);
+    expect(metricValue(await ex.metricsText(), 'qos_broker_registrations')).toBe(2);
+    expect(metricValue(await ex.metricsText(), 'qos_broker_rpc_duration_seconds_count', { rpc: 'Registry.Register', code: 'OK' })).toBeGreaterThanOrEqual(2);
+    const peers = (await p1.get('/v1/peers')).peers as { domain: string; state: string }[];
+    expect(peers).toMatchObject([{ domain: 'exchange-x', state: 'established' }]);
+  });
+
+  test('exchange - a registration claiming another domain than its certificate is refused', async () => {
+    const f = cluster.pki.domain('prov-1', { cn: 'prov-2' }); // valid CA, certificate for prov-2
+    const { registry } = loadProtos();
+    const client = new registry(ex.grpc, clientCredentials({ certPem: f.certPem, keyPem: f.keyPem }, { domain: 'exchange-x', caPem: cluster.pki.caPem }));
+    try {
+      const call = (client as unknown as { Register(r: RegistrationMsg): grpc.ClientReadableStream<RegistrationMsg> }).Register({
+        domain: { domain_id: 'prov-1', broker_id: 'evil', public_key: rawPublicKey(f.advertKeyPem), peering_address: '127.0.0.1:1', borders: [] },
+        service: { classes: [], sites: [], currency: 'EUR', price_per_mbps_hour: {} },
+      });
+      const err = await new Promise<grpc.ServiceError>((res) => {
+        call.on('error', res);
+        call.on('data', () => {});
+      });
+      expect(err.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(err.details).toMatch(/the certificate presented for prov-1 is issued to prov-2, not to prov-1/);
+    } finally {
+      client.close();
+    }
+    const row = ((await p2.get('/v1/domains')).domains as DomainRow[]).find((d) => d.domain === 'prov-1')!;
+    expect(row.peeringAddress).toBe(p1.grpc);
+  });
+
+  test('exchange - health service answers SERVING over mutual TLS', async () => {
+    const { health } = loadProtos();
+    const f = cluster.pki.domain('prov-1');
+    const client = new health(ex.grpc, clientCredentials({ certPem: f.certPem, keyPem: f.keyPem }, { domain: 'exchange-x', caPem: cluster.pki.caPem }));
+    try {
+      const check = (service: string) =>
+        new Promise<{ status: string } | grpc.ServiceError>((res) =>
+          (client as unknown as { Check(r: unknown, cb: (e: grpc.ServiceError | null, r: { status: string }) => void): void }).Check({ service }, (e, r) => res(e ?? r)),
+        );
+      expect(await check('')).toEqual({ status: 'SERVING' });
+      expect(await check('qosbroker.v1.Registry')).toEqual({ status: 'SERVING' });
+      expect((await check('nope.Service')) as grpc.ServiceError).toMatchObject({ code: grpc.status.NOT_FOUND });
+    } finally {
+      client.close();
+    }
+  });
+});
