@@ -26,6 +26,8 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 export function createBrokerMetrics(getCore: () => PeeringCore | undefined, getStore: () => ResourceStore | undefined): BrokerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'qos_broker_' });
+  // prom-client names these gauges *_total, which promtool rightly flags; leave them out.
+  for (const n of ['active_handles_total', 'active_requests_total', 'active_resources_total']) registry.removeSingleMetric(`qos_broker_nodejs_${n}`);
   const core = getCore;
 
   const counterFrom = (name: string, help: string, labelNames: string[], read: (c: PeeringCore) => [Record<string, string>, number][]) =>
@@ -127,8 +129,9 @@ export function createBrokerMetrics(getCore: () => PeeringCore | undefined, getS
         for (const r of list) this.set({ link: r.link, class: r.cls }, value(r));
       },
     });
-  linkGauge('qos_broker_link_capacity_bits_per_second', 'Capacity of each link for each QoS class.', (r) => r.capacityBps);
-  linkGauge('qos_broker_link_used_bits_per_second', 'Bandwidth held or booked on each link for each QoS class in the current slot.', (r) => r.usedBps);
+  // Prometheus base unit for data is bytes: bit/s from the store are divided by 8.
+  linkGauge('qos_broker_link_capacity_bytes_per_second', 'Capacity of each link for each QoS class.', (r) => r.capacityBps / 8);
+  linkGauge('qos_broker_link_used_bytes_per_second', 'Bandwidth held or booked on each link for each QoS class in the current slot.', (r) => r.usedBps / 8);
   linkGauge('qos_broker_link_utilisation_ratio', 'Used over capacity of each link for each QoS class in the current slot (0-1).', (r) => r.utilisation);
   return {
     registry,

@@ -94,7 +94,7 @@ describe('qos-brokerd: three daemons on loopback', () => {
     expect(await efAt(b)).toBe(40);
     const text = await a.metricsText();
     expect(metricValue(text, 'qos_broker_link_utilisation_ratio', { link: 'dom-a-core', class: 'EF' })).toBeCloseTo(0.6, 5);
-    expect(metricValue(text, 'qos_broker_link_capacity_bits_per_second', { link: 'dom-a-core', class: 'EF' })).toBe(100_000_000);
+    expect(metricValue(text, 'qos_broker_link_capacity_bytes_per_second', { link: 'dom-a-core', class: 'EF' })).toBe(100_000_000 / 8);
     expect(metricValue(text, 'qos_broker_redis_duration_seconds_count', { op: 'utilisation' })).toBeGreaterThan(0);
   });
 
