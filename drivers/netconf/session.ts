@@ -38,11 +38,14 @@ export interface NetconfSessionOptions {
   /** Default time allowed for each RPC's reply, in ms. @default 60000 */
   rpcTimeoutMs?: number;
   /**
-   * Wait this long after sending our `<hello>` before the first RPC goes
-   * out, in ms. Some servers (yuma123 netconfd behind sshd) hold the reply to
-   * an RPC that arrives in the same read as the client's hello until more
-   * input comes; 20 ms avoids it. Off by default; the lab device profile turns
-   * it on.
+   * For servers with the yuma123 first-RPC quirk (netconfd behind sshd holds
+   * the reply to an RPC that arrives in the same read as the client's hello
+   * until more input comes): wait this long after sending our `<hello>`
+   * before the first RPC goes out, in ms; and should the first RPC still get
+   * no reply within 250 ms (a loaded server may read both at once anyway),
+   * send one harmless `<get-config>` with an empty filter as the "more
+   * input", its reply dropped. 20 ms suits the lab's netconfd. Off (0) by
+   * default: other servers need neither.
    * @default 0
    */
   helloSettleMs?: number;
@@ -53,6 +56,9 @@ export interface NetconfSessionOptions {
   /** Framing limits. @default DEFAULT_FRAMING_LIMITS */
   limits?: Partial<FramingLimits>;
 }
+
+/** How long the first RPC waits for its reply before a quirky server is nudged (see helloSettleMs). */
+const FIRST_RPC_NUDGE_MS = 250;
 
 export const NETCONF_SESSION_DEFAULTS = {
   device: 'device',
@@ -324,8 +330,22 @@ export class NetconfSession extends EventEmitter {
       }
       this.pending.set(id, p);
       this.channel.write(this.framing === 'chunked' ? encodeChunked(message) : encodeEom(message));
+      if (id === '1' && this.opts.helloSettleMs > 0) setTimeout(() => this.nudge(id), FIRST_RPC_NUDGE_MS).unref();
     });
   }
+
+  /** The first RPC is still unanswered: give the server the "more input" it waits for. */
+  private nudge(firstId: string): void {
+    if (this.status !== 'ready' || !this.pending.has(firstId)) return;
+    const id = String(this.nextId++);
+    this.abandoned.add(id);
+    this.nudges++;
+    const message = `<rpc message-id="${id}" xmlns="${NS_BASE}"><get-config><source><running/></source><filter type="subtree"/></get-config></rpc>`;
+    this.channel.write(this.framing === 'chunked' ? encodeChunked(message) : encodeEom(message));
+  }
+
+  /** How many times the first RPC had to be nudged (see helloSettleMs). */
+  nudges = 0;
 
   private onTimeout(id: string, p: Pending, timeoutMs: number): void {
     this.settle(id, p);

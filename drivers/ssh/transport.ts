@@ -31,6 +31,8 @@ export interface SshOptions extends HostKeyPolicy {
   keepaliveCountMax?: number;
   /** An already connected stream to run SSH over (tests, jump hosts). */
   sock?: Duplex;
+  /** Receives ssh2's protocol debug lines (packets, channel events). @default none */
+  debug?: (line: string) => void;
 }
 
 export const SSH_DEFAULTS = {
@@ -144,6 +146,7 @@ export class SshTransport {
           privateKey,
           passphrase: options.passphrase,
           readyTimeout: timeout,
+          debug: options.debug,
           keepaliveInterval: options.keepaliveIntervalMs ?? SSH_DEFAULTS.keepaliveIntervalMs,
           keepaliveCountMax: options.keepaliveCountMax ?? SSH_DEFAULTS.keepaliveCountMax,
           algorithms: { cipher: { prepend: CIPHERS } as never },
@@ -173,23 +176,28 @@ export class SshTransport {
     return this.channel('shell', (cb) => this.client.shell({ rows: window.rows ?? 200, cols: window.cols ?? 511, term: window.term ?? 'vt100' }, cb));
   }
 
-  /** Run one command; resolves with its output and exit code. */
-  async exec(command: string, timeoutMs = 30_000): Promise<{ stdout: string; stderr: string; code: number | null }> {
+  /** Run one command; resolves with its output and exit code (null if the server sent none; see drivers/cli/ssh-exec.ts). */
+  async exec(command: string, timeoutMs = 30_000): Promise<{ stdout: string; stderr: string; code: number | null; signal?: string }> {
     const ch = await this.channel(`exec`, (cb) => this.client.exec(command, cb));
     return new Promise((resolve, reject) => {
       let stdout = '';
       let stderr = '';
       let code: number | null = null;
+      let signal: string | undefined;
       const timer = setTimeout(() => {
         ch.close();
         reject(new TimeoutError('QB_SSH_EXEC_TIMEOUT', `command on ${this.label} did not finish within ${timeoutMs} ms: ${command}`));
       }, timeoutMs);
       ch.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
       ch.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-      ch.on('exit', (c: number | null) => (code = c));
+      ch.on('exit', (c: number | null, sig?: string) => {
+        code = c;
+        signal = sig ?? undefined;
+      });
+      // code stays null when the server closed the channel without an exit status
       ch.on('close', () => {
         clearTimeout(timer);
-        resolve({ stdout, stderr, code });
+        resolve({ stdout, stderr, code, ...(signal ? { signal } : {}) });
       });
     });
   }

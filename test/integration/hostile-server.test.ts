@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { NetconfClient, type NetconfClientOptions } from '../../drivers/netconf/client.js';
+import { SshTransport } from '../../drivers/ssh/transport.js';
 import { NetconfRpcError, ProtocolError, QosBrokerError, SessionClosedError, TimeoutError } from '../../drivers/errors.js';
 import { helloXml, okReply, startHostileServer, type HostileServer, type Scenario } from '../support/hostile-netconf-server.js';
 
@@ -243,10 +244,38 @@ describe('hello settle delay (the yuma123 first-RPC quirk, emulated)', () => {
   test('settle - with the setting on, the first RPC is answered', async () => {
     const c = await withServer(quirky, { helloSettleMs: 20, rpcTimeoutMs: 2000 });
     expect((await c.rpc('<get/>')).ok).toBe(true);
+    expect(c.session.nudges).toBe(0);
+  });
+  test('settle - a loaded server that holds the first reply anyway is nudged with one harmless RPC; its reply is dropped', async () => {
+    const seen: string[] = [];
+    const holdsFirst: Scenario = {
+      onRpc: (ctx) => {
+        seen.push(ctx.xml);
+        if (ctx.index === 0) void ctx.nextInput().then(() => ctx.send(okReply(ctx.id)));
+        else ctx.send(okReply(ctx.id));
+      },
+    };
+    const c = await withServer(holdsFirst, { helloSettleMs: 20, rpcTimeoutMs: 3000 });
+    expect((await c.rpc('<get/>')).ok).toBe(true);
+    expect(c.session.nudges).toBe(1);
+    expect(seen[1]).toContain('<get-config><source><running/></source><filter type="subtree"/></get-config>');
+    // the nudge's reply was dropped, not mistaken for anything; the session goes on
+    expect((await c.rpc('<get/>')).messageId).toBe('3');
+    expect(c.session.status).toBe('ready');
   });
 });
 
 describe('ssh transport', () => {
+  test('ssh - exec reports an exit status that comes after EOF', async () => {
+    server = await startHostileServer({});
+    const t = await SshTransport.connect({ host: '127.0.0.1', port: server.port, username: 'lab', password: 'secret', fingerprints: [server.fingerprint] });
+    try {
+      expect(await t.exec('tc qdisc show')).toEqual({ stdout: 'ran tc qdisc show\n', stderr: '', code: 3 });
+    } finally {
+      await t.close();
+    }
+  });
+
   test('ssh - password authentication; a wrong password is QB_SSH_AUTH_FAILED', async () => {
     const c = await withServer({});
     expect((await c.rpc('<get/>')).ok).toBe(true);

@@ -69,6 +69,19 @@ export async function startHostileServer(scenario: Scenario, auth: { password?: 
     });
     client.on('session', (acceptSession) => {
       const session = acceptSession();
+      // exec: prints the command, sends EOF, and only 200 ms later its exit status (as OpenSSH can)
+      session.on('exec', (accept, _reject, info) => {
+        const ch = accept();
+        ch.on('error', () => {});
+        ch.write(`ran ${info.command}\n`);
+        ch.eof();
+        setTimeout(() => {
+          // ssh2's Channel.exit() sends nothing after eof(); OpenSSH does, so send the request itself
+          const c = ch as unknown as { _client: { _protocol: { exitStatus(id: number, status: number): void } }; outgoing: { id: number } };
+          c._client._protocol.exitStatus(c.outgoing.id, 3);
+          ch.close();
+        }, 200);
+      });
       session.on('subsystem', (accept, reject, info) => {
         if (info.name !== 'netconf') return reject();
         const ch = accept();
