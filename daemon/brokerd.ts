@@ -84,7 +84,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       store: running.store,
       transport,
       log: log.child('peering'),
-      hooks: { convergence: metrics.observeConvergence },
+      hooks: { convergence: metrics.observeConvergence, frame: metrics.observeFrame },
     });
     running.core = core;
     const server = new PeeringServer(core, material.own, cfg.listen, metrics.observeRpc);

@@ -11,42 +11,13 @@
  *
  * Run alone: node dist/bench/peering/convergence.js
  */
-import { EventEmitter } from 'node:events';
 import { generateKeyPairSync } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { PeeringCore, type PeeringTransport, type PeerSpec } from '../../daemon/peering/broker.js';
+import { PeeringCore, type PeerSpec } from '../../daemon/peering/broker.js';
+import { MemoryTransport, memoryPair as pair, type MemoryStream as MemEnd } from '../../daemon/peering/memory.js';
 import { rawPublicKey } from '../../daemon/peering/advert.js';
-import type { FrameStream } from '../../daemon/peering/session.js';
 import type { PeerFrame } from '../../daemon/peering/proto.js';
 import type { Inventory } from '../../daemon/peering/origin.js';
-
-/** One end of an in-memory duplex: frames are delivered on a later turn (setImmediate), like a socket. */
-class MemEnd extends EventEmitter {
-  other!: MemEnd;
-  closed = false;
-  write(frame: PeerFrame): boolean {
-    if (this.closed) return false;
-    const o = this.other;
-    setImmediate(() => {
-      if (!o.closed) o.emit('data', frame);
-    });
-    return true;
-  }
-  end(): void {
-    if (this.closed) return;
-    this.closed = true;
-    const o = this.other;
-    setImmediate(() => o.emit('end'));
-  }
-}
-
-function pair(): [MemEnd, MemEnd] {
-  const a = new MemEnd();
-  const b = new MemEnd();
-  a.other = b;
-  b.other = a;
-  return [a, b];
-}
 
 /** Deterministic PRNG (mulberry32) so a run is repeatable. */
 function rng(seed: number): () => number {
@@ -123,23 +94,12 @@ async function runN(n: number, changes: number, seed: number): Promise<Convergen
   const keys = names.map(() => generateKeyPairSync('ed25519').privateKey);
   const originKeys = Object.fromEntries(names.map((d, i) => [d, rawPublicKey(keys[i]!)]));
   const cores: PeeringCore[] = [];
-  const byName = new Map<string, PeeringCore>();
   const neighbours = names.map(() => [] as number[]);
   for (const [a, b] of edges) {
     neighbours[a]!.push(b);
     neighbours[b]!.push(a);
   }
-  const transport: PeeringTransport = {
-    dialSession(peer: PeerSpec): FrameStream {
-      const [mine, theirs] = pair();
-      setImmediate(() => byName.get(peer.domain)!.acceptSession(theirs as unknown as FrameStream, undefined, false));
-      return mine as unknown as FrameStream;
-    },
-    dialRegistry() {
-      throw new Error('no registry in this bench');
-    },
-    dropPeer() {},
-  };
+  const transport = new MemoryTransport();
   for (let i = 0; i < n; i++) {
     const peers: PeerSpec[] = neighbours[i]!.map((j) => ({ domain: names[j]!, caPem: Buffer.alloc(0), address: j > i ? 'mem' : undefined }));
     const core = new PeeringCore({
@@ -154,7 +114,7 @@ async function runN(n: number, changes: number, seed: number): Promise<Convergen
       transport,
     });
     cores.push(core);
-    byName.set(names[i]!, core);
+    transport.cores.set(names[i]!, core);
   }
   for (const c of cores) await c.start();
   const deadline = Date.now() + 60_000;

@@ -18,6 +18,8 @@ export interface BrokerMetrics {
   observeRedis(op: string, seconds: number): void;
   /** An advertisement was accepted `seconds` after its origin issued it. */
   observeConvergence(seconds: number): void;
+  /** A frame of a peering session (Peering.Session stream) was handled. */
+  observeFrame(kind: string, seconds: number): void;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -138,6 +140,7 @@ export function createBrokerMetrics(getCore: () => PeeringCore | undefined, getS
     observeRpc: (name, code, s) => rpc.observe({ rpc: name, code }, s),
     observeRedis: (op, s) => redis.observe({ op }, s),
     observeConvergence: (s) => convergence.observe(s),
+    observeFrame: (kind, s) => rpc.observe({ rpc: `Peering.Session/${kind}`, code: 'OK' }, s),
   };
 }
 

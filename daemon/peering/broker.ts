@@ -57,6 +57,8 @@ export interface PeeringTransport {
 export interface PeeringHooks {
   /** An advertisement was accepted `seconds` after its origin issued it. */
   convergence?(seconds: number): void;
+  /** A frame received on a session was handled in `seconds`. */
+  frame?(kind: string, seconds: number): void;
 }
 
 /** Options of PeeringCore; see PEERING_DEFAULTS. */
@@ -415,6 +417,8 @@ export class PeeringCore {
     }
     this.log('info', 'peer established', { peer: rec.spec.domain, broker_id: open.broker_id, hold_time_s: s.holdTimeS });
     for (const a of this.table.entries()) this.sendAdvert(s, a);
+    // Withdrawals still valid: a peer that missed one would otherwise keep the advert until it expires.
+    for (const w of this.withdrawals.values()) if (w.envelope.expiresAt > this.now()) this.sendAdvert(s, w);
   }
 
   private sessionClosed(rec: PeerRecord | undefined, s: PeerSession, why: string): void {
@@ -455,6 +459,15 @@ export class PeeringCore {
 
   private onFrame(rec: PeerRecord, s: PeerSession, f: PeerFrame): void {
     const kind = frameKind(f);
+    const t0 = performance.now();
+    try {
+      this.handleFrame(rec, s, f, kind);
+    } finally {
+      this.opts.hooks?.frame?.(kind, (performance.now() - t0) / 1000);
+    }
+  }
+
+  private handleFrame(rec: PeerRecord, s: PeerSession, f: PeerFrame, kind: string): void {
     if (kind === 'advertisement' || kind === 'withdrawal') {
       const bytes = (f.advertisement ?? f.withdrawal)!.signed_advert;
       const refusal = this.receiveAdvert(Buffer.from(bytes), rec.spec.domain, kind);
