@@ -53,7 +53,9 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
   try {
     if (cfg.role === 'provider') {
       if (cfg.redis.embedded) {
-        running.embedded = await startEmbeddedRedis(cfg.dataDir, { log: (line) => log('info', String(line.msg), { ...line, msg: undefined, component: 'state' }) });
+        running.embedded = await startEmbeddedRedis(cfg.dataDir, {
+          log: ({ msg, ...fields }) => log('info', String(msg), { ...fields, component: 'state' }),
+        });
         running.redis = new Redis({ path: running.embedded.socketPath, maxRetriesPerRequest: 2 });
       } else {
         running.redis = redisClient(cfg.redis.url!);
@@ -63,7 +65,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       const raw = new RedisResourceStore({ domain: cfg.domainId, redis: running.redis, slotMs: cfg.redis.slotMs, keyPrefix: cfg.redis.keyPrefix });
       running.store = timedStore(raw, metrics.observeRedis);
     }
-    const transport = new GrpcPeeringTransport(material.own);
+    const transport = new GrpcPeeringTransport(material.own, Math.min(5000, cfg.peering.holdTimeS * 1000));
     running.transport = transport;
     const core = new PeeringCore({
       role: cfg.role,
@@ -199,6 +201,7 @@ async function main(): Promise<number> {
     log('error', 'qos-brokerd could not start', errorFields(err));
     return err instanceof ConfigError ? 2 : 1;
   }
+  process.on('unhandledRejection', (err) => log('error', 'unhandled rejection', errorFields(err)));
   let chain = Promise.resolve();
   process.on('SIGHUP', () => {
     log('info', 'SIGHUP: reloading the config', { file });

@@ -47,7 +47,11 @@ export interface RegistrationStream {
 
 /** How the core reaches other brokers (gRPC in the daemon, in-memory in the bench). */
 export interface PeeringTransport {
-  dialSession(peer: PeerSpec): FrameStream;
+  /**
+   * Connect to the peer (state `connecting`: TCP, TLS and the identity pin)
+   * and open a session stream; rejects if the peer cannot be reached or is not who it should be.
+   */
+  dialSession(peer: PeerSpec): Promise<FrameStream>;
   dialRegistry(peer: PeerSpec, registration: RegistrationMsg): RegistrationStream;
   /** Forget connections to a removed peer. */
   dropPeer(peer: PeerSpec): void;
@@ -116,6 +120,8 @@ interface PeerRecord {
   registryTimer: NodeJS.Timeout | undefined;
   registryAttempts: number;
   removed: boolean;
+  /** A dial is in progress (state connecting). */
+  dialing: boolean;
 }
 
 /** What `qos-broker peers` shows. */
@@ -262,6 +268,7 @@ export class PeeringCore {
       registryTimer: undefined,
       registryAttempts: 0,
       removed: false,
+      dialing: false,
     };
     this.peers.set(spec.domain, rec);
     if (this.timers.length) this.kick(rec);
@@ -315,18 +322,28 @@ export class PeeringCore {
   }
 
   private dial(rec: PeerRecord): void {
-    if (this.stopped || rec.removed) return;
+    if (this.stopped || rec.removed || rec.dialing) return;
     if (rec.session) return; // an inbound session is up: no need to dial
     this.setState(rec, 'connecting');
-    let stream: FrameStream;
-    try {
-      stream = this.opts.transport.dialSession(rec.spec);
-    } catch (err) {
-      rec.lastError = err instanceof Error ? err.message : String(err);
-      return this.scheduleRedial(rec);
-    }
-    const s = this.newSession(rec, stream, true, undefined);
-    if (s.state === 'open-sent' && !rec.session) this.setState(rec, 'open-sent');
+    rec.dialing = true;
+    this.opts.transport.dialSession(rec.spec).then(
+      (stream) => {
+        rec.dialing = false;
+        if (this.stopped || rec.removed || rec.session) {
+          stream.end();
+          stream.cancel?.();
+          return;
+        }
+        const s = this.newSession(rec, stream, true, undefined);
+        if (s.state === 'open-sent' && !rec.session) this.setState(rec, 'open-sent');
+      },
+      (err: unknown) => {
+        rec.dialing = false;
+        rec.lastError = err instanceof Error ? err.message : String(err);
+        if (!rec.session) this.setState(rec, 'idle');
+        this.scheduleRedial(rec);
+      },
+    );
   }
 
   private scheduleRedial(rec: PeerRecord): void {
@@ -826,7 +843,7 @@ export class PeeringCore {
   async stop(): Promise<void> {
     if (this.stopped) return;
     if (this.opts.role === 'provider' && this.opts.inventory && this.lastOriginated) {
-      const w = this.sign({ withdrawn: true }, Math.min(this.lifetimeMs, 60_000));
+      const w = this.sign({ withdrawn: true }, this.lifetimeMs);
       this.table.offer(w);
       this.table.withdraw(this.opts.domain);
       this.flood(w, undefined);

@@ -45,13 +45,10 @@ export class MemoryTransport implements PeeringTransport {
   readonly cores = new Map<string, PeeringCore>();
   /** Domains whose dials fail (a broker that is down). */
   readonly down = new Set<string>();
-  dialSession(peer: PeerSpec): FrameStream {
-    const [mine, theirs] = memoryPair();
+  async dialSession(peer: PeerSpec): Promise<FrameStream> {
     const target = this.cores.get(peer.domain);
-    if (!target || this.down.has(peer.domain)) {
-      setImmediate(() => mine.emit('error', new Error(`${peer.domain} is unreachable`)));
-      return mine as unknown as FrameStream;
-    }
+    if (!target || this.down.has(peer.domain)) throw new Error(`${peer.domain} is unreachable`);
+    const [mine, theirs] = memoryPair();
     setImmediate(() => target.acceptSession(theirs as unknown as FrameStream, undefined, false));
     return mine as unknown as FrameStream;
   }

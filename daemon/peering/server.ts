@@ -17,7 +17,13 @@ const SERVICES = ['', 'qosbroker.v1.Peering', 'qosbroker.v1.Registry'];
 /** Dials peers over gRPC with mutual TLS and the identity pin of each peer. */
 export class GrpcPeeringTransport implements PeeringTransport {
   private readonly clients = new Map<string, { peering: grpc.Client; registry: grpc.Client }>();
-  constructor(private own: OwnTls) {}
+  /**
+   * @param connectTimeoutMs how long one connection attempt may take (TCP + TLS). @default 5000
+   */
+  constructor(
+    private own: OwnTls,
+    private readonly connectTimeoutMs = 5000,
+  ) {}
 
   private client(peer: PeerSpec) {
     let c = this.clients.get(peer.domain);
@@ -31,9 +37,17 @@ export class GrpcPeeringTransport implements PeeringTransport {
     return c;
   }
 
-  dialSession(peer: PeerSpec): FrameStream {
-    const c = this.client(peer).peering as unknown as { Session(): grpc.ClientDuplexStream<PeerFrame, PeerFrame> };
-    return c.Session() as unknown as FrameStream;
+  /** Wait for the channel to be ready (TCP + TLS + identity pin), then open Peering.Session. */
+  async dialSession(peer: PeerSpec): Promise<FrameStream> {
+    const c = this.client(peer).peering;
+    await new Promise<void>((res, rej) =>
+      c.waitForReady(Date.now() + this.connectTimeoutMs, (err) => {
+        if (!err) return res();
+        // grpc-js reports only "Failed to connect before the deadline"; add what the channel last saw.
+        rej(new Error(`cannot connect to ${peer.domain} at ${peer.address}: ${err.message}`));
+      }),
+    );
+    return (c as unknown as { Session(): grpc.ClientDuplexStream<PeerFrame, PeerFrame> }).Session() as unknown as FrameStream;
   }
 
   dialRegistry(peer: PeerSpec, registration: RegistrationMsg): RegistrationStream {
@@ -132,10 +146,11 @@ export class PeeringServer {
     const s = this.server;
     if (!s) return;
     await new Promise<void>((res) => {
+      // sessions were closed with a notification already; do not wait long for stragglers
       const t = setTimeout(() => {
         s.forceShutdown();
         res();
-      }, 2000);
+      }, 500);
       s.tryShutdown(() => {
         clearTimeout(t);
         res();

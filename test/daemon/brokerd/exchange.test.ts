@@ -26,6 +26,7 @@ beforeAll(async () => {
     peering,
     peers: [{ 'domain-id': 'exchange-x', 'ca-file': ca, address: ex.grpc, exchange: true }],
     inventory: inventory(name, []),
+    redis: { embedded: true }, // each provider starts its own redis-server under its data dir
   });
   p1 = await cluster.start(f1, a1, provider('prov-1'));
   p2 = await cluster.start(f2, a2, provider('prov-2'));
@@ -38,6 +39,22 @@ afterAll(async () => {
 type DomainRow = { domain: string; registered: boolean; keySource: string | null; peeringAddress: string | null; classes: string[] };
 
 describe('qos-brokerd: exchange role', () => {
+  test('exchange - SIGTERM of a provider stops its embedded redis-server too', async () => {
+    const f = cluster.pki.domain('prov-3');
+    const p3 = await cluster.start(f, await cluster.allocate(), {
+      role: 'provider',
+      peering,
+      peers: [{ 'domain-id': 'exchange-x', 'ca-file': cluster.pki.caCert, address: ex.grpc, exchange: true }],
+      inventory: inventory('prov-3', []),
+      redis: { embedded: true },
+    });
+    const pid = p3.logs.find((l) => l.msg === 'no Redis configured: started an embedded redis-server')!.pid as number;
+    expect(() => process.kill(pid, 0)).not.toThrow();
+    p3.proc.kill('SIGTERM');
+    expect(await p3.exited).toBe(0);
+    expect(() => process.kill(pid, 0)).toThrow();
+  });
+
   test('exchange - a provider registers and its registration reaches the other provider', async () => {
     await waitFor('prov-2 knows prov-1 through the exchange', async () => ((await p2.get('/v1/domains')).domains as DomainRow[]).some((d) => d.domain === 'prov-1' && d.registered));
     await waitFor('prov-1 knows prov-2 through the exchange', async () => ((await p1.get('/v1/domains')).domains as DomainRow[]).some((d) => d.domain === 'prov-2' && d.registered));
@@ -49,6 +66,7 @@ describe('qos-brokerd: exchange role', () => {
     expect(metricValue(await ex.metricsText(), 'qos_broker_rpc_duration_seconds_count', { rpc: 'Registry.Register', code: 'OK' })).toBeGreaterThanOrEqual(2);
     const peers = (await p1.get('/v1/peers')).peers as { domain: string; state: string }[];
     expect(peers).toMatchObject([{ domain: 'exchange-x', state: 'established' }]);
+    for (const p of [p1, p2]) expect(p.logs.some((l) => l.msg === 'no Redis configured: started an embedded redis-server' && l.component === 'state')).toBe(true);
   });
 
   test('exchange - a registration claiming another domain than its certificate is refused', async () => {

@@ -40,7 +40,7 @@ export async function startBroker(
     advertLifetimeS: opts.lifetimeS ?? 30,
     backoff: { initialMs: 100, maxMs: 500 },
     inventory: opts.inventory,
-    transport: new GrpcPeeringTransport(own),
+    transport: new GrpcPeeringTransport(own, 1000),
   });
   const server = new PeeringServer(core, own, '127.0.0.1:0');
   await server.start(opts.peers);
