@@ -3,6 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { makePki, type TestPki } from './pki.js';
 import { inventoryFor, pin, startBroker, waitFor, type TestBroker } from './cores.js';
 import { backoffDelay } from '../../../daemon/peering/session.js';
+import { checkPeerCertificate, normaliseFingerprint } from '../../../daemon/peering/tls.js';
 import { rawPublicKey, signAdvert } from '../../../daemon/peering/advert.js';
 
 let pki: TestPki;
@@ -99,6 +100,25 @@ describe('peering sessions over gRPC with mutual TLS', () => {
     expect(x.core.table.get('dom-y')!.signature).toBe(held.signature);
     expect(x.core.peerViews()[0]!.state).toBe('established');
     void y;
+  });
+
+  test('session - a pinned certificate fingerprint admits that certificate only', async () => {
+    const a = pki.domain('dom-f');
+    const good = pki.domain('dom-g');
+    const sameNameOtherCert = pki.domain('dom-g'); // same CA and name, another key pair
+    const fp = new X509Certificate(good.certPem).fingerprint256; // AB:CD:... as operators copy it
+    expect(normaliseFingerprint(`sha256:${fp}`)).toBe(fp.replace(/:/g, '').toLowerCase());
+    expect(normaliseFingerprint('abc')).toBeUndefined();
+    const srv = await start(a, { peers: [pin(pki, good, undefined, { certSha256: normaliseFingerprint(fp) })] });
+    const other = await start(sameNameOtherCert, { peers: [pin(pki, a, srv.address)] });
+    await waitFor('the other certificate refused', () => (srv.core.stats.sessionsRefused['identity-mismatch'] ?? 0) >= 1);
+    expect(other.core.peerViews()[0]!.state).not.toBe('established');
+    await other.stop();
+    const ok = await start(good, { peers: [pin(pki, a, srv.address)] });
+    await waitFor('the pinned certificate established', () => srv.core.peerViews()[0]!.state === 'established');
+    expect(ok.core.peerViews()[0]!.state).toBe('established');
+    expect(checkPeerCertificate(new X509Certificate(sameNameOtherCert.certPem).raw, { domain: 'dom-g', caPem: pki.caPem, certSha256: normaliseFingerprint(fp) })).toMatch(/not the pinned sha256:/);
+    expect(checkPeerCertificate(undefined, { domain: 'dom-g', caPem: pki.caPem })).toMatch(/presented no TLS certificate/);
   });
 
   test('session - reconnect backoff is capped, exponential and jittered', () => {
