@@ -18,8 +18,8 @@ beforeAll(async () => {
   const [ax, a1, a2] = [await cluster.allocate(), await cluster.allocate(), await cluster.allocate()];
   ex = await cluster.start(fx, ax, {
     role: 'exchange',
-    peering,
-    peers: [{ 'domain-id': 'prov-1', 'ca-file': ca }, { 'domain-id': 'prov-2', 'ca-file': ca }],
+    peering: { ...peering, 'registration-ttl-s': 1 },
+    peers: [{ 'domain-id': 'prov-1', 'ca-file': ca }, { 'domain-id': 'prov-2', 'ca-file': ca }, { 'domain-id': 'prov-3', 'ca-file': ca }],
   });
   const provider = (name: string) => ({
     role: 'provider',
@@ -39,7 +39,7 @@ afterAll(async () => {
 type DomainRow = { domain: string; registered: boolean; keySource: string | null; peeringAddress: string | null; classes: string[] };
 
 describe('qos-brokerd: exchange role', () => {
-  test('exchange - SIGTERM of a provider stops its embedded redis-server too', async () => {
+  test('exchange - a provider that goes away: its embedded redis-server stops, its registration expires everywhere', async () => {
     const f = cluster.pki.domain('prov-3');
     const p3 = await cluster.start(f, await cluster.allocate(), {
       role: 'provider',
@@ -49,10 +49,16 @@ describe('qos-brokerd: exchange role', () => {
       redis: { embedded: true },
     });
     const pid = p3.logs.find((l) => l.msg === 'no Redis configured: started an embedded redis-server')!.pid as number;
+    const registered = async (who: Daemon) => ((await who.get('/v1/domains')).domains as { domain: string; registered: boolean }[]).some((x) => x.domain === 'prov-3' && x.registered);
+    await waitFor('prov-1 learns prov-3', () => registered(p1));
     expect(() => process.kill(pid, 0)).not.toThrow();
     p3.proc.kill('SIGTERM');
     expect(await p3.exited).toBe(0);
     expect(() => process.kill(pid, 0)).toThrow();
+    // registration-ttl-s is 1 at the exchange: gone there and, through the exchange, at prov-1
+    await waitFor('the exchange forgets prov-3', async () => !(await registered(ex)));
+    await waitFor('prov-1 forgets prov-3', async () => !(await registered(p1)));
+    expect(ex.logs.some((l) => l.msg === 'registration expired' && l.domain === 'prov-3')).toBe(true);
   });
 
   test('exchange - a provider registers and its registration reaches the other provider', async () => {
