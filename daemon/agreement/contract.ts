@@ -14,6 +14,8 @@ import { QosBrokerError } from '../../drivers/errors.js';
 import { canonicalJson, rawPublicKey, toPrivateKey, toPublicKey, type KeyInput } from '../peering/advert.js';
 
 const SIGNING_CONTEXT = 'qos-broker/contract/v1\n';
+/** Deepest nesting a contract body may have (a real one has 4 levels). */
+const MAX_DEPTH = 16;
 
 /** One provider's part of the path. */
 export interface ContractSegment {
@@ -76,14 +78,15 @@ function pointerEscape(k: string): string {
 /** Digest of every leaf value, keyed by JSON pointer. Empty objects and arrays count as leaves. */
 export function manifestOf(body: unknown): Record<string, string> {
   const out: Record<string, string> = {};
-  const walk = (v: unknown, ptr: string) => {
+  const walk = (v: unknown, ptr: string, depth: number) => {
+    if (depth > MAX_DEPTH) throw new ContractError('QB_CONTRACT_MALFORMED', `contract field /body${ptr} is nested deeper than ${MAX_DEPTH} levels`, { field: `/body${ptr}` });
     if (v !== null && typeof v === 'object' && Object.keys(v as object).length > 0) {
-      for (const [k, child] of Object.entries(v as Record<string, unknown>)) walk(child, `${ptr}/${pointerEscape(k)}`);
+      for (const [k, child] of Object.entries(v as Record<string, unknown>)) walk(child, `${ptr}/${pointerEscape(k)}`, depth + 1);
       return;
     }
     out[ptr] = createHash('sha256').update(canonicalJson(v)).digest('hex');
   };
-  walk(body, '');
+  walk(body, '', 0);
   return out;
 }
 
@@ -170,6 +173,12 @@ export function verifyContract(input: unknown, trusted?: Record<string, string>)
   const current = manifestOf(c.body);
   c.body.parties.forEach((party, i) => {
     const anchor = trusted?.[party.domain];
+    if (trusted && anchor === undefined) {
+      throw new ContractError('QB_CONTRACT_UNTRUSTED_KEY', `the trust file has no key for party ${party.domain}: add it, or verify without --trust to accept the keys the contract lists`, {
+        domain: party.domain,
+        field: `/body/parties/${i}/publicKey`,
+      });
+    }
     if (anchor !== undefined && rawPublicKey(anchor) !== party.publicKey) {
       throw new ContractError('QB_CONTRACT_UNTRUSTED_KEY', `the contract lists a key for ${party.domain} that is not its trusted key`, {
         domain: party.domain,

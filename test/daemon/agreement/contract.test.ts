@@ -49,7 +49,9 @@ describe('contract', () => {
     expect(s.signedBy).toEqual(['a', 'b', 'c']);
     expect(s.selfAsserted).toBe(true);
     expect(s.lines.join('\n')).toContain('b: b-a1 -> b-c1, latency 10 ms, jitter 2 ms, loss 0.02%, price 25.00 EUR, signed');
-    expect(verifyContract(c, { a: keys.a.publicKeyRaw, b: keys.b.publicKeyRaw }).selfAsserted).toBe(false);
+    expect(verifyContract(c, { a: keys.a.publicKeyRaw, b: keys.b.publicKeyRaw, c: keys.c.publicKeyRaw }).selfAsserted).toBe(false);
+    // with trust anchors, a party without one is refused, not taken on the contract's word
+    expect(errorOf(() => verifyContract(c, { a: keys.a.publicKeyRaw, b: keys.b.publicKeyRaw }))).toMatchObject({ code: 'QB_CONTRACT_UNTRUSTED_KEY', domain: 'c', field: '/body/parties/2/publicKey' });
   });
 
   test('contract - a tampered price fails naming the field that changed', () => {
@@ -88,7 +90,7 @@ describe('contract', () => {
     c.body.parties[1] = { domain: 'b', publicKey: evil.publicKeyRaw };
     for (const [d, k] of [['a', keys.a], ['b', evil], ['c', keys.c]] as const) c = signContract(c, d, k.privateKey);
     expect(verifyContract(c).signedBy).toContain('b'); // consistent on its own
-    expect(errorOf(() => verifyContract(c, { b: keys.b.publicKeyRaw }))).toMatchObject({ code: 'QB_CONTRACT_UNTRUSTED_KEY', field: '/body/parties/1/publicKey' });
+    expect(errorOf(() => verifyContract(c, { a: keys.a.publicKeyRaw, b: keys.b.publicKeyRaw, c: keys.c.publicKeyRaw }))).toMatchObject({ code: 'QB_CONTRACT_UNTRUSTED_KEY', field: '/body/parties/1/publicKey' });
   });
 
   test('contract - malformed contracts are typed errors naming the field', () => {
@@ -102,6 +104,11 @@ describe('contract', () => {
     w.body.window.end = w.body.window.start;
     expect(errorOf(() => verifyContract(w)).field).toBe('/body/window');
     expect(errorOf(() => verifyContract('nope')).code).toBe('QB_CONTRACT_MALFORMED');
+    const deep = signedByAll();
+    let nest: unknown[] = [];
+    (deep.body as unknown as Record<string, unknown>).extra = nest;
+    for (let i = 0; i < 20_000; i++) nest = (nest.push([]), nest[0] as unknown[]);
+    expect(errorOf(() => verifyContract(deep))).toMatchObject({ code: 'QB_CONTRACT_MALFORMED' });
     expect(errorOf(() => signContract(draft(), 'z', keys.a.privateKey)).code).toBe('QB_CONTRACT_NOT_A_PARTY');
     expect(errorOf(() => signContract(draft(), 'a', keys.b.privateKey)).code).toBe('QB_CONTRACT_WRONG_KEY');
   });
