@@ -65,6 +65,25 @@ export class AgreementFailedError extends QosBrokerError {
   }
 }
 
+/** Wait for every promise; then resolve with all values or reject with the first failure. */
+async function settledAll<T>(ps: Promise<T>[]): Promise<T[]> {
+  const rs = await Promise.allSettled(ps);
+  const bad = rs.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (bad) throw bad.reason;
+  return rs.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+/** Reject with QB_AGREEMENT_TIMEOUT if `p` has not settled within ms. */
+function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new QosBrokerError('QB_AGREEMENT_TIMEOUT', `${what} did not answer within ${ms} ms (the hold TTL)`)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}
+
 export class AgreementCoordinator {
   private readonly holdTtlMs: number;
 
@@ -106,22 +125,23 @@ export class AgreementCoordinator {
         continue;
       }
       const involved = [...new Set(parts)] as AgreementParticipant[];
+      const ttl = this.holdTtlMs;
       try {
-        const quotes = await Promise.all(orders.map((o, i) => parts[i]!.quote(o)));
+        const quotes = await settledAll(orders.map((o, i) => deadline(parts[i]!.quote(o), ttl, `quote from ${o.domain}`)));
         const currency = quotes[0]!.currency;
         const odd = quotes.find((q) => q.currency !== currency);
         if (odd) throw new QosBrokerError('QB_AGREEMENT_CURRENCY_MISMATCH', `${odd.domain} quotes in ${odd.currency}, ${quotes[0]!.domain} in ${currency}`);
-        const held = await Promise.allSettled(orders.map((o, i) => parts[i]!.reserve(o, this.holdTtlMs)));
-        const failed = held.find((h): h is PromiseRejectedResult => h.status === 'rejected');
-        if (failed) throw failed.reason;
+        await settledAll(orders.map((o, i) => deadline(parts[i]!.reserve(o, ttl), ttl, `reserve at ${o.domain}`)));
         const body = this.contractBody(agreementId, req, path, quotes, involved);
-        const signatures = await Promise.all(involved.map((p) => p.commit(agreementId, body)));
+        const signatures = await settledAll(involved.map((p) => deadline(p.commit(agreementId, body), ttl, `commit at ${p.domain}`)));
         const contract: SignedContract = { body, signatures };
         verifyContract(contract);
         return { contract, path, quotes, refused };
       } catch (err) {
-        await Promise.allSettled(involved.map((p) => p.abort(agreementId)));
-        refused.push({ domains: path.domains, reason: err instanceof Error ? err.message : String(err) });
+        // every call has settled (or timed out) here: abort on every domain, releasing what a late commit booked
+        const aborts = await Promise.allSettled(involved.map((p) => p.abort(agreementId)));
+        const stuck = aborts.flatMap((a) => (a.status === 'rejected' ? [(a.reason as Error).message] : []));
+        refused.push({ domains: path.domains, reason: (err instanceof Error ? err.message : String(err)) + (stuck.length ? `; abort failed: ${stuck.join('; ')}` : '') });
       }
     }
     throw new AgreementFailedError(agreementId, refused);

@@ -86,7 +86,10 @@ export function segmentOrders(path: ComputedPath, base: Omit<SegmentOrder, 'inde
 export class LocalParticipant implements AgreementParticipant {
   readonly domain: string;
   readonly publicKey: string;
-  private readonly reservations = new Map<string, string[]>();
+  /** Per agreement: the segments held (reservation id, order, the quote given for it). */
+  private readonly held = new Map<string, Array<{ id: string; order: SegmentOrder; quote?: SegmentQuote }>>();
+  /** Quotes given, by `agreementId:alternative:index`, until the segment is held. */
+  private readonly quotes = new Map<string, SegmentQuote>();
 
   constructor(
     private readonly store: ResourceStore,
@@ -112,7 +115,9 @@ export class LocalParticipant implements AgreementParticipant {
       score: 0,
     };
     const price = pricePath(this.graph(), path, { qosClass: order.qosClass, rateMbps: order.rateMbps, durationHours: (order.end - order.start) / 3_600_000 }, this.terms);
-    return { domain: this.domain, index: order.index, priceMinor: Math.round(price.total * 100), currency: price.currency, validUntil: Date.now() + this.quoteValidityMs };
+    const quote = { domain: this.domain, index: order.index, priceMinor: Math.round(price.total * 100), currency: price.currency, validUntil: Date.now() + this.quoteValidityMs };
+    this.quotes.set(`${order.agreementId}:${order.alternative}:${order.index}`, quote);
+    return quote;
   }
 
   async reserve(order: SegmentOrder, holdTtlMs: number): Promise<void> {
@@ -135,26 +140,64 @@ export class LocalParticipant implements AgreementParticipant {
           `${(s.shortfallBps / 1e6).toFixed(3)} Mbit/s short in the slot starting ${new Date(s.slotStart).toISOString()}`,
       );
     }
-    const ids = this.reservations.get(order.agreementId) ?? [];
-    if (!ids.includes(id)) ids.push(id);
-    this.reservations.set(order.agreementId, ids);
+    const list = this.held.get(order.agreementId) ?? [];
+    if (!list.some((h) => h.id === id)) list.push({ id, order, quote: this.quotes.get(id) });
+    this.quotes.delete(id);
+    this.held.set(order.agreementId, list);
   }
 
   async commit(agreementId: string, body: ContractBody): Promise<ContractSignature> {
-    const ids = this.reservations.get(agreementId);
-    if (!ids || ids.length === 0) throw new QosBrokerError('QB_AGREEMENT_NOTHING_HELD', `${this.domain} holds nothing for agreement ${agreementId}: reserve first`);
-    for (const id of ids) await this.store.commit(id);
+    const list = this.held.get(agreementId);
+    if (!list || list.length === 0) throw new QosBrokerError('QB_AGREEMENT_NOTHING_HELD', `${this.domain} holds nothing for agreement ${agreementId}: reserve first`);
+    this.checkBody(agreementId, body, list);
+    for (const h of list) await this.store.commit(h.id);
     const signed = signContract({ body, signatures: [] }, this.domain, this.signingKey);
     return signed.signatures[0]!;
   }
 
+  /** The body must say what this domain quoted and holds: a provider signs nothing else. */
+  private checkBody(agreementId: string, body: ContractBody, list: Array<{ order: SegmentOrder; quote?: SegmentQuote }>): void {
+    const mismatch = (field: string, want: unknown, got: unknown): never => {
+      throw new QosBrokerError('QB_AGREEMENT_BODY_MISMATCH', `${this.domain} will not sign agreement ${agreementId}: ${field} is ${JSON.stringify(got)}, but it agreed to ${JSON.stringify(want)}`);
+    };
+    if (body.agreementId !== agreementId) mismatch('agreementId', agreementId, body.agreementId);
+    const party = body.parties.find((p) => p.domain === this.domain);
+    if (party?.publicKey !== this.publicKey) mismatch(`the key of party ${this.domain}`, this.publicKey, party?.publicKey);
+    const mine = body.segments.filter((s) => s.domain === this.domain);
+    if (mine.length !== list.length) mismatch(`the number of ${this.domain} segments`, list.length, mine.length);
+    list.forEach(({ order, quote }, k) => {
+      const seg = mine[k]!;
+      if (!quote) mismatch(`segment ${order.index}`, 'a quote first', 'no quote');
+      if (quote!.validUntil < Date.now()) mismatch(`the quote for segment ${order.index}`, `use before ${new Date(quote!.validUntil).toISOString()}`, 'expired');
+      if (seg.priceMinor !== quote!.priceMinor) mismatch(`the price of segment ${order.index}`, quote!.priceMinor, seg.priceMinor);
+      if (body.currency !== quote!.currency) mismatch('currency', quote!.currency, body.currency);
+      if (seg.ingress !== order.ingress) mismatch(`the ingress of segment ${order.index}`, order.ingress, seg.ingress);
+      if (seg.egress !== order.egress) mismatch(`the egress of segment ${order.index}`, order.egress, seg.egress);
+    });
+    const o = list[0]!.order;
+    if (body.service.qosClass !== o.qosClass) mismatch('service.qosClass', o.qosClass, body.service.qosClass);
+    if (body.service.rateMbps !== o.rateMbps) mismatch('service.rateMbps', o.rateMbps, body.service.rateMbps);
+    if (Date.parse(body.window.start) !== o.start) mismatch('window.start', new Date(o.start).toISOString(), body.window.start);
+    if (Date.parse(body.window.end) !== o.end) mismatch('window.end', new Date(o.end).toISOString(), body.window.end);
+  }
+
   async abort(agreementId: string): Promise<void> {
-    for (const id of this.reservations.get(agreementId) ?? []) {
-      const r = await this.store.get(id);
-      if (r?.state === 'committed') await this.store.release(id);
-      else await this.store.abort(id);
+    const failed: string[] = [];
+    for (const { id } of this.held.get(agreementId) ?? []) {
+      try {
+        const r = await this.store.abort(id).catch(async (err: unknown) => {
+          // a commit that landed while the coordinator gave up: give the booking back
+          if ((err as QosBrokerError).code === 'QB_STATE_RESERVATION_COMMITTED') return this.store.release(id);
+          throw err;
+        });
+        void r;
+      } catch (err) {
+        failed.push(`${id}: ${(err as Error).message}`);
+      }
     }
-    this.reservations.delete(agreementId);
+    this.held.delete(agreementId);
+    for (const k of this.quotes.keys()) if (k.startsWith(`${agreementId}:`)) this.quotes.delete(k);
+    if (failed.length) throw new QosBrokerError('QB_AGREEMENT_ABORT_FAILED', `${this.domain} could not release ${failed.length} reservation(s) of ${agreementId}: ${failed.join('; ')}`);
   }
 
   private check(order: SegmentOrder): void {

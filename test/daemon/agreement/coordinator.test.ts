@@ -96,6 +96,52 @@ describe('agreement', () => {
     expect(e.refused.map((r) => r.reason)).toEqual(expect.arrayContaining([expect.stringMatching(/no agreement with domain provider-(y|w)/)]));
   });
 
+  test('agreement - a provider refuses to sign terms it did not quote', async () => {
+    const start = Date.now() + 40 * HOUR;
+    let tampered = false;
+    const cheat = (d: string): AgreementParticipant | undefined => {
+      const p = participants.get(d)!;
+      if (d !== 'provider-y') return p;
+      return {
+        domain: p.domain,
+        publicKey: p.publicKey,
+        quote: (o) => p.quote(o),
+        reserve: (o, ttl) => p.reserve(o, ttl),
+        abort: (id) => p.abort(id),
+        commit: (id, body) => {
+          tampered = true;
+          const seg = body.segments.find((x) => x.domain === 'provider-y')!;
+          return p.commit(id, { ...body, segments: body.segments.map((x) => (x === seg ? { ...x, priceMinor: x.priceMinor - 1 } : x)), totalPriceMinor: body.totalPriceMinor - 1 });
+        },
+      };
+    };
+    const e = (await coordinator(cheat).agree(request({ start, end: start + HOUR, excludeDomains: ['provider-w'] })).catch((x: unknown) => x)) as AgreementFailedError;
+    expect(tampered).toBe(true);
+    expect(e).toBeInstanceOf(AgreementFailedError);
+    expect(e.refused[0]!.reason).toMatch(/provider-y will not sign agreement .*: the price of segment 1 is \d+, but it agreed to \d+/);
+  });
+
+  test('agreement - a commit that fails at one domain releases what the others booked', async () => {
+    const start = Date.now() + 50 * HOUR;
+    const failing = (d: string): AgreementParticipant | undefined => {
+      const p = participants.get(d)!;
+      if (d !== 'provider-z') return p;
+      return { domain: p.domain, publicKey: p.publicKey, quote: (o) => p.quote(o), reserve: (o, t) => p.reserve(o, t), abort: (id) => p.abort(id), commit: async () => {
+        await new Promise((r) => setTimeout(r, 100)); // the others have committed by now
+        throw new Error('provider-z commit failed');
+      } };
+    };
+    const e = (await coordinator(failing).agree(request({ start, end: start + HOUR, k: 1 })).catch((x: unknown) => x)) as AgreementFailedError;
+    expect(e).toBeInstanceOf(AgreementFailedError);
+    expect(e.refused[0]!.reason).toContain('provider-z commit failed');
+    expect(e.refused[0]!.reason).not.toContain('abort failed');
+    for (const store of stores.values()) {
+      for (const cap of await store.capacities()) {
+        for (const u of await store.usage(cap.link, cap.cls, start, start + HOUR)) expect(u.usedBps, `${store.domain} ${cap.link}`).toBe(0);
+      }
+    }
+  });
+
   test('agreement - 500 concurrent requests on a bottleneck: never over capacity, each committed or cleanly rejected, no hold left', async () => {
     const start = Date.now() + 20 * HOUR;
     const end = start + HOUR;
@@ -116,8 +162,7 @@ describe('agreement', () => {
       }
     }
     // no hold leaked: every reservation of the burst is committed or a tombstone
-    const c = new Redis({ path: redis.socketPath });
-    try {
+    {
       for (const [domain, store] of stores) {
         for (let i = 0; i < 500; i++) {
           for (const alt of [0, 1]) {
@@ -130,8 +175,6 @@ describe('agreement', () => {
       }
       const used = (await stores.get('provider-x')!.usage(edgeId({ from: 'provider-x/x1', to: 'provider-x/x2' }), 'EF', start, start + 1))[0]!.usedBps;
       expect(used).toBe(ok * 1e6);
-    } finally {
-      c.disconnect();
     }
   }, 120_000);
 
