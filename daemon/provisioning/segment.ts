@@ -80,21 +80,34 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
     for (const step of plan) {
       await withDevice(step.device, async (c, platform) => {
         await applyPolicy(c, platform, step.policy, { confirmTimeoutS: 30 });
+        // confirmed on the device from here on: undo it on any later failure
+        done.push(step);
         const diff = await verifyPolicy(c, platform, step.policy);
         if (diff.length) throw new ProvisioningError('QB_PROVISION_VERIFY_FAILED', `${step.device.inventory.name}: running config differs after apply: ${diff.slice(0, 3).join('; ')}`);
       });
-      done.push(step);
     }
     return done;
   } catch (err) {
-    await unprovisionSegment(done).catch(() => undefined);
-    throw err instanceof QosBrokerError ? err : new ProvisioningError('QB_PROVISION_FAILED', (err as Error).message, { cause: err });
+    const what = err instanceof QosBrokerError ? `${err.code}: ${err.message}` : (err as Error).message;
+    let rollback = done.length ? `rolled back on ${done.map((d) => d.device.inventory.name).join(', ')}` : 'nothing had been applied';
+    try {
+      await unprovisionSegment(done);
+    } catch (undo) {
+      rollback = `ROLLBACK FAILED: ${(undo as Error).message}`;
+    }
+    throw new ProvisioningError(err instanceof QosBrokerError ? err.code : 'QB_PROVISION_FAILED', `${what}; ${rollback}`, { cause: err });
   }
 }
 
-/** Remove what provisionSegment applied, leaving each device as it was. */
+/** Remove what provisionSegment applied, leaving each device as it was; tries every device, then reports those that failed. */
 export async function unprovisionSegment(done: ProvisionedPolicy[]): Promise<void> {
+  const failed: string[] = [];
   for (const step of [...done].reverse()) {
-    await withDevice(step.device, (c, platform) => removePolicy(c, platform, step.policy, { confirmTimeoutS: 30 }));
+    try {
+      await withDevice(step.device, (c, platform) => removePolicy(c, platform, step.policy, { confirmTimeoutS: 30 }));
+    } catch (err) {
+      failed.push(`${step.device.inventory.name}: ${(err as Error).message}`);
+    }
   }
+  if (failed.length) throw new ProvisioningError('QB_PROVISION_REMOVE_FAILED', `removal failed on ${failed.length} device(s): ${failed.join('; ')}`);
 }

@@ -1,0 +1,71 @@
+/** Provisioning a segment on two real lab routers (netconfd behind sshd): all or nothing. */
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { NetconfClient } from '../../../drivers/netconf/client.js';
+import { ProvisioningError } from '../../../drivers/errors.js';
+import type { QosPolicy } from '../../../drivers/policy/index.js';
+import { provisionSegment, unprovisionSegment, type ManagedDevice } from '../../../daemon/provisioning/segment.js';
+import { startNetconfDevice, type NetconfDevice } from '../../../lab/netconf-device.js';
+
+const NS = 'urn:qos-broker:yang:lab-device';
+let devs: NetconfDevice[] = [];
+let routers: ManagedDevice[] = [];
+
+async function onDevice<T>(d: ManagedDevice, fn: (c: NetconfClient) => Promise<T>): Promise<T> {
+  const c = await NetconfClient.connect(d.connection);
+  try {
+    return await fn(c);
+  } finally {
+    await c.close();
+  }
+}
+const running = (d: ManagedDevice) => onDevice(d, (c) => c.getConfig({}));
+
+beforeAll(async () => {
+  devs = await Promise.all([startNetconfDevice(), startNetconfDevice()]);
+  routers = devs.map((dev, i) => ({
+    border: `r${i}`,
+    egressInterface: 'eth2',
+    inventory: { name: `r${i}`, platform: 'lab_device', interfaces: [{ name: 'eth2', speedMbps: 1000 }] },
+    connection: { host: dev.host, port: dev.port, username: dev.username, privateKeyFile: dev.privateKeyFile, knownHostsFile: dev.knownHostsFile, helloSettleMs: 20, device: `r${i}` },
+  }));
+  // r0 has its interface; r1 does not, so a policy bound to eth2 fails there (leafref)
+  await onDevice(routers[0]!, async (c) => {
+    await c.editConfig({ config: `<device xmlns="${NS}"><interfaces><interface><name>eth2</name></interface></interfaces></device>` });
+    await c.commit();
+  });
+});
+afterAll(async () => {
+  await Promise.all(devs.map((d) => d.stop()));
+});
+
+const policy = (device: string): QosPolicy => ({
+  serviceId: `svc-prov-${device}`,
+  owner: { provider: 'provider-x', customer: 'acme' },
+  device,
+  classifier: { egressInterface: 'eth2' },
+  trafficClass: 'EF',
+  rates: { committedKbps: 5000 },
+  validity: { start: '2026-01-01T00:00:00Z', end: '2027-01-01T00:00:00Z' },
+});
+
+test('provisioning - a failure on the second device rolls the first back; both routers end as they were', async () => {
+  const before = await Promise.all(routers.map(running));
+  const e = await provisionSegment([policy('r0'), policy('r1')], routers).catch((x: unknown) => x);
+  expect(e).toBeInstanceOf(ProvisioningError);
+  expect((e as Error).message).toMatch(/rolled back on r0/);
+  const after = await Promise.all(routers.map(running));
+  expect(after).toEqual(before);
+});
+
+test('provisioning - apply then remove leaves the router exactly as before', async () => {
+  const before = await running(routers[0]!);
+  const done = await provisionSegment([policy('r0')], routers);
+  expect(await running(routers[0]!)).toContain('<name>svc-prov-r0</name>');
+  await unprovisionSegment(done);
+  expect(await running(routers[0]!)).toBe(before);
+});
+
+test('provisioning - a policy for an unmanaged device or outside the inventory is refused before anything is sent', async () => {
+  await expect(provisionSegment([policy('r9')], routers)).rejects.toMatchObject({ code: 'QB_PROVISION_NO_DEVICE' });
+  await expect(provisionSegment([{ ...policy('r0'), classifier: { egressInterface: 'eth7' } }], routers)).rejects.toMatchObject({ name: 'PolicyInvalidError' });
+});
