@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { NetconfClient, type NetconfClientOptions } from '../../drivers/netconf/client.js';
-import { InvalidArgumentError } from '../../drivers/errors.js';
+import { InvalidArgumentError, TimeoutError } from '../../drivers/errors.js';
 import type { Filter, WithDefaults } from '../../drivers/netconf/operations.js';
 
 export const DEVICE_USAGE = `qos-broker device <operation> [options]
@@ -30,7 +30,7 @@ operations:
   subscribe                   [--stream NETCONF] [--count N] [--seconds S]  print notifications
 
 connection:
-  --host H  --port P (830)  --user U  --key FILE | --password PW
+  --host H  --port P (830)  --user U  --key FILE | --password PW (or env QOS_BROKER_SSH_PASSWORD)
   --known-hosts FILE | --fingerprint SHA256:...   [--trust-on-first-use]
   --hello-settle-ms MS (0; 20 for lab netconfd)  --timeout-ms MS (60000)
 filters (get, get-config):  --filter XML|@FILE (subtree)  --xpath EXPR [--ns prefix=uri ...]
@@ -52,6 +52,11 @@ function int(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`--${name} must be a whole number, not "${v}"`);
   return Number(v);
+}
+
+function positive(name: string, v: number | undefined): number | undefined {
+  if (v !== undefined && v < 1) throw new InvalidArgumentError(`--${name} must be at least 1`);
+  return v;
 }
 
 export async function deviceCommand(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s + '\n')): Promise<void> {
@@ -103,12 +108,12 @@ export async function deviceCommand(argv: string[], out: (s: string) => void = (
     port: int('port', values.port) ?? 830,
     username: values.user,
     privateKeyFile: values.key,
-    password: values.password,
+    password: values.password ?? process.env.QOS_BROKER_SSH_PASSWORD,
     knownHostsFile: values['known-hosts'],
     fingerprints: values.fingerprint,
     trustOnFirstUse: values['trust-on-first-use'],
     helloSettleMs: int('hello-settle-ms', values['hello-settle-ms']),
-    rpcTimeoutMs: int('timeout-ms', values['timeout-ms']),
+    rpcTimeoutMs: positive('timeout-ms', int('timeout-ms', values['timeout-ms'])),
   };
   const filter: Filter | undefined = values.xpath
     ? {
@@ -200,10 +205,29 @@ export async function deviceCommand(argv: string[], out: (s: string) => void = (
       case 'subscribe': {
         const count = int('count', values.count) ?? 1;
         const seconds = int('seconds', values.seconds) ?? 30;
-        await client.createSubscription({ stream: values.stream });
-        for (let i = 0; i < count; i++) {
-          const n = await client.nextNotification(seconds * 1000);
-          out(n.xml.trim());
+        // notifications of one read arrive together: queue them, then print in order
+        const queue: string[] = [];
+        let wake: (() => void) | undefined;
+        const off = client.onNotification((n) => {
+          queue.push(n.xml.trim());
+          wake?.();
+        });
+        try {
+          await client.createSubscription({ stream: values.stream });
+          const end = Date.now() + seconds * 1000;
+          for (let i = 0; i < count; i++) {
+            while (queue.length === 0) {
+              const left = end - Date.now();
+              if (left <= 0) throw new TimeoutError('QB_NETCONF_NOTIFICATION_TIMEOUT', `only ${i} of ${count} notifications arrived within ${seconds} s (--seconds)`);
+              await new Promise<void>((r) => {
+                wake = r;
+                setTimeout(r, left);
+              });
+            }
+            out(queue.shift()!);
+          }
+        } finally {
+          off();
         }
         break;
       }

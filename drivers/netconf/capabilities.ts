@@ -23,6 +23,15 @@ export interface Capability {
   deviations: string[];
 }
 
+/** Percent-decoded, or as it is when the server's escaping is broken. */
+function decodeOrRaw(v: string): string {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return v;
+  }
+}
+
 export function parseCapability(raw: string): Capability {
   const uri = unescapeXml(raw.trim());
   const q = uri.indexOf('?');
@@ -33,7 +42,7 @@ export function parseCapability(raw: string): Capability {
       if (!kv) continue;
       const eq = kv.indexOf('=');
       const k = eq < 0 ? kv : kv.slice(0, eq);
-      params[decodeURIComponent(k)] = eq < 0 ? '' : decodeURIComponent(kv.slice(eq + 1));
+      params[decodeOrRaw(k)] = eq < 0 ? '' : decodeOrRaw(kv.slice(eq + 1));
     }
   }
   const list = (v?: string) => (v ? v.split(',').filter(Boolean) : []);

@@ -46,8 +46,11 @@ function filterXml(f: Filter | undefined, requires: string[][]): string {
   return `<filter type="xpath"${ns} select="${escapeXml(f.select)}"/>`;
 }
 
+const WITH_DEFAULTS_MODES: readonly string[] = ['report-all', 'report-all-tagged', 'trim', 'explicit'];
+
 function withDefaultsXml(w: WithDefaults | undefined, requires: string[][]): string {
   if (!w) return '';
+  if (!WITH_DEFAULTS_MODES.includes(w)) throw new InvalidArgumentError(`with-defaults must be one of ${WITH_DEFAULTS_MODES.join(', ')} (RFC 6243), not "${w}"`);
   requires.push([':with-defaults']);
   return `<with-defaults xmlns="${NS_WITH_DEFAULTS}">${w}</with-defaults>`;
 }

@@ -305,7 +305,7 @@ export class NetconfSession extends EventEmitter {
         ? new SessionClosedError('QB_NETCONF_SESSION_CLOSED', `cannot send ${operation} to ${this.device}: session closed (${this.closeError.message})`, { cause: this.closeError })
         : new SessionClosedError('QB_NETCONF_SESSION_CLOSED', `cannot send ${operation} to ${this.device}: session is ${this.status}`);
     }
-    options.signal?.throwIfAborted();
+    if (options.signal?.aborted) throw new QosBrokerError('QB_ABORTED', `${operation} to ${this.device} was cancelled before it was sent`, { cause: options.signal.reason });
     const id = String(this.nextId++);
     const message = `<rpc message-id="${id}" xmlns="${NS_BASE}">${body}</rpc>`;
     if (this.framing === 'eom' && message.includes(EOM)) {
@@ -394,6 +394,7 @@ export class NetconfSession extends EventEmitter {
    */
   async close(timeoutMs = 5000): Promise<void> {
     const end = Date.now() + timeoutMs;
+    let drainTimer: NodeJS.Timeout | undefined;
     if (this.status === 'ready' && this.pending.size > 0) {
       this.status = 'closing';
       await Promise.race([
@@ -402,8 +403,11 @@ export class NetconfSession extends EventEmitter {
           p.resolve = (v) => (resolve(v), r());
           p.reject = (e) => (reject(e), r());
         }))),
-        new Promise((r) => setTimeout(r, timeoutMs)),
+        new Promise((r) => {
+          drainTimer = setTimeout(r, timeoutMs);
+        }),
       ]);
+      clearTimeout(drainTimer);
       if (this.status === 'closing') this.status = 'ready';
     }
     if (this.status === 'ready') {

@@ -35,7 +35,13 @@ export function unescapeXml(text: string): string {
       case 'amp': return '&';
       case 'quot': return '"';
       case 'apos': return "'";
-      default: return String.fromCodePoint(e[1] === 'x' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
+      default: {
+        const cp = e[1] === 'x' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
+        if (!(cp >= 1 && cp <= 0x10ffff) || (cp >= 0xd800 && cp <= 0xdfff)) {
+          throw new ProtocolError('QB_NETCONF_BAD_XML', `character reference &${e}; is not a valid XML character`);
+        }
+        return String.fromCodePoint(cp);
+      }
     }
   });
 }

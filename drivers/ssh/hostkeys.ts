@@ -111,7 +111,12 @@ export function checkHostKey(policy: HostKeyPolicy, host: string, port: number, 
   }
   const file = policy.knownHostsFile;
   const name = knownHostsName(host, port);
-  const entries = existsSync(file) ? parseKnownHosts(readFileSync(file, 'utf8')) : [];
+  let entries: KnownHostEntry[];
+  try {
+    entries = existsSync(file) ? parseKnownHosts(readFileSync(file, 'utf8')) : [];
+  } catch (err) {
+    throw new HostKeyError('QB_SSH_KNOWN_HOSTS_UNREADABLE', `cannot read known_hosts file ${file}: ${(err as Error).message}`, host, fp);
+  }
   const forHost = entries.filter((e) => e.marker !== '@cert-authority' && hostMatches(e.patterns, name));
   const revoked = entries.find((e) => e.marker === '@revoked' && e.key.equals(keyBlob));
   if (revoked) {
@@ -130,7 +135,11 @@ export function checkHostKey(policy: HostKeyPolicy, host: string, port: number, 
     );
   }
   if (policy.trustOnFirstUse) {
-    appendFileSync(file, `${name} ${type} ${keyBlob.toString('base64')}\n`, { mode: 0o600 });
+    try {
+      appendFileSync(file, `${name} ${type} ${keyBlob.toString('base64')}\n`, { mode: 0o600 });
+    } catch (err) {
+      throw new HostKeyError('QB_SSH_KNOWN_HOSTS_UNWRITABLE', `cannot record the host key of ${where} (${fp}) in ${file}: ${(err as Error).message}`, host, fp);
+    }
     return;
   }
   throw new HostKeyError(

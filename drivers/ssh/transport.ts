@@ -60,6 +60,8 @@ export class SshTransport {
   readonly port: number;
   private readonly client: Client;
   private closeError: Error | undefined;
+  /** How long opening a channel may take (the connect timeout). */
+  private channelTimeoutMs: number = SSH_DEFAULTS.connectTimeoutMs;
 
   private constructor(client: Client, host: string, port: number) {
     this.client = client;
@@ -95,6 +97,7 @@ export class SshTransport {
     }
     const client = new Client();
     const transport = new SshTransport(client, options.host, port);
+    transport.channelTimeoutMs = timeout;
     return new Promise<SshTransport>((resolve, reject) => {
       let hostKeyError: HostKeyError | undefined;
       let settled = false;
@@ -155,7 +158,7 @@ export class SshTransport {
               checkHostKey(options, options.host, port, key);
               return true;
             } catch (err) {
-              hostKeyError = err as HostKeyError;
+              hostKeyError = err instanceof HostKeyError ? err : new HostKeyError('QB_SSH_HOST_KEY_CHECK_FAILED', `checking the host key of ${where} failed: ${(err as Error).message}`, options.host, '');
               return false;
             }
           },
@@ -207,7 +210,11 @@ export class SshTransport {
       return Promise.reject(this.closeError ?? new SessionClosedError('QB_SSH_CLOSED', `SSH connection to ${this.label} is ${this.status}`));
     }
     return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new TimeoutError('QB_SSH_CHANNEL_TIMEOUT', `${this.label} did not open ${what} within ${this.channelTimeoutMs} ms`));
+      }, this.channelTimeoutMs);
       open((err, ch) => {
+        clearTimeout(timer);
         if (err) reject(new TransportError('QB_SSH_CHANNEL_FAILED', `cannot open ${what} on ${this.label}: ${err.message}`, { cause: err }));
         else resolve(ch);
       });

@@ -132,6 +132,17 @@ describe('hostile devices', () => {
     expect(e.message).toContain('session-id');
   });
 
+  test('hostile - broken escapes in a hello: a bad percent-escape is kept raw, an invalid character reference is a typed error', async () => {
+    server = await startHostileServer({ hello: helloXml(['urn:ietf:params:netconf:base:1.0', 'urn:x:y?module=a%zz&amp;revision=2020-01-01']) });
+    const c = await NetconfClient.connect({ host: '127.0.0.1', port: server.port, username: 'lab', password: 'secret', fingerprints: [server.fingerprint] });
+    clients.push(c);
+    expect(c.capabilities.get('urn:x:y')?.module).toBe('a%zz');
+    await server.close();
+    server = await startHostileServer({ hello: helloXml(undefined, '&#x110000;') });
+    const e = await failure(NetconfClient.connect({ host: '127.0.0.1', port: server.port, username: 'lab', password: 'secret', fingerprints: [server.fingerprint] }));
+    expect(e.code).toBe('QB_NETCONF_BAD_XML');
+  });
+
   test('hostile - a device that never says hello times out', async () => {
     server = await startHostileServer({ hello: null });
     const e = await failure(NetconfClient.connect({ host: '127.0.0.1', port: server.port, username: 'lab', password: 'secret', fingerprints: [server.fingerprint], helloTimeoutMs: 300 }));

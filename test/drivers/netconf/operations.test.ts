@@ -33,12 +33,9 @@ describe('operations - request builders', () => {
     expect(() => op.editConfig({ config: '<a/>', defaultOperation: 'merg' as 'merge' })).toThrow(/default-operation must be/);
     expect(() => op.getConfig({ source: 'foo' as 'running' })).toThrow(/unknown source datastore "foo"/);
     expect(() => op.createSubscription({ stopTime: '2026-01-01T00:00:00Z' })).toThrow(/stopTime needs startTime/);
-    for (const f of [() => op.commit({ confirmTimeoutS: 5 }), () => op.killSession(-1)]) {
-      try {
-        f();
-      } catch (e) {
-        expect((e as { code: string }).code).toBe('QB_INVALID_ARGUMENT');
-      }
+    expect(() => op.getConfig({ withDefaults: 'x</with-defaults><evil/>' as 'trim' })).toThrow(/with-defaults must be one of/);
+    for (const f of [() => op.commit({ confirmTimeoutS: 5 }), () => op.killSession(-1), () => op.get({ withDefaults: 'all' as 'trim' })]) {
+      expect(f).toThrow(expect.objectContaining({ code: 'QB_INVALID_ARGUMENT' }));
     }
   });
   test('operations - create-subscription body', () => {
