@@ -178,7 +178,8 @@ describe('netconf client against netconfd', () => {
     await c.editConfig({ config: hostname('confirmed-ok') });
     await c.commit({ confirmed: true, confirmTimeoutS: 2 });
     await c.commit();
-    await sleep(3000);
+    // quiet for longer than the rollback test needs (netconfd's timers run when it is idle)
+    await sleep(4500);
     expect(await runningHostname(c)).toBe('confirmed-ok');
     await c.close();
   });
