@@ -5,13 +5,18 @@
  *              QoS policies (drivers/policy);
  *   policy   - admitted against the device inventory and its partitions,
  *              rendered per platform (drivers/platforms);
- *   network  - applied transactionally and verified on the device.
+ *   network  - applied transactionally and verified on the device: NETCONF
+ *              with a confirmed commit, or a shell CLI (linux_tc) with the
+ *              undo lines recorded before the first line is sent.
  * A failure on any device removes what was applied on the others.
  */
 import { NetconfClient, type NetconfClientOptions } from '../../drivers/netconf/client.js';
 import { ProvisioningError, QosBrokerError } from '../../drivers/errors.js';
 import { admitPolicy, type DeviceInventory, type QosPolicy, type ResolvedPolicy, type TrafficClass } from '../../drivers/policy/index.js';
-import { platformById, type NetconfPayload, type Platform } from '../../drivers/platforms/index.js';
+import { platformById, type CliPayload, type NetconfPayload, type Platform } from '../../drivers/platforms/index.js';
+import { applyCli, removeCli, type CliExec } from '../../drivers/platforms/cli-apply.js';
+import { execLine } from '../../drivers/cli/ssh-exec.js';
+import { SshTransport } from '../../drivers/ssh/transport.js';
 import { applyPolicy, removePolicy, verifyPolicy } from '../../drivers/platforms/netconf-apply.js';
 import type { ContractBody, ContractSegment } from '../agreement/contract.js';
 
@@ -22,6 +27,7 @@ export interface ManagedDevice {
   border: string;
   /** Interface that leaves the domain at this border (towards the next domain or the customer). */
   egressInterface: string;
+  /** NETCONF over SSH for NETCONF platforms; the same SSH settings for shell CLI platforms (linux_tc). */
   connection: NetconfClientOptions;
 }
 
@@ -52,17 +58,59 @@ export interface ProvisionedPolicy {
   policy: ResolvedPolicy;
 }
 
-async function withDevice<T>(d: ManagedDevice, fn: (c: NetconfClient, p: Platform<NetconfPayload>) => Promise<T>): Promise<T> {
-  const platform = platformById(d.inventory.platform);
-  if (platform.transport !== 'netconf') {
-    throw new ProvisioningError('QB_PROVISION_TRANSPORT', `${d.inventory.name} is a ${platform.id} device (${platform.transport}); this step drives NETCONF devices`);
-  }
+/** Platforms whose CLI is a POSIX shell: one SSH exec channel per line. The others need an interactive channel (prompts, paging), which does not exist yet: they render only. */
+const SHELL_CLI: ReadonlySet<string> = new Set(['linux_tc']);
+
+async function withNetconf<T>(d: ManagedDevice, platform: Platform<NetconfPayload>, fn: (c: NetconfClient, p: Platform<NetconfPayload>) => Promise<T>): Promise<T> {
   const client = await NetconfClient.connect({ device: d.inventory.name, ...d.connection });
   try {
-    return await fn(client, platform as Platform<NetconfPayload>);
+    return await fn(client, platform);
   } finally {
     await client.close();
   }
+}
+
+async function withShell<T>(d: ManagedDevice, fn: (exec: CliExec) => Promise<T>): Promise<T> {
+  const ssh = await SshTransport.connect({ ...d.connection, port: d.connection.port ?? 22 });
+  try {
+    return await fn((line) => execLine(ssh, line));
+  } finally {
+    await ssh.close();
+  }
+}
+
+function platformOf(d: ManagedDevice): Platform {
+  const platform = platformById(d.inventory.platform);
+  if (platform.transport === 'cli' && !SHELL_CLI.has(platform.id)) {
+    throw new ProvisioningError('QB_PROVISION_TRANSPORT', `${d.inventory.name} is a ${platform.id} device: its CLI needs an interactive channel (prompts, paging) that qos-broker does not have yet; ${platform.id} renders only`);
+  }
+  return platform;
+}
+
+/** Apply (and for NETCONF, verify) one policy on its device. */
+async function applyOne(step: ProvisionedPolicy, applied: () => void): Promise<void> {
+  const platform = platformOf(step.device);
+  if (platform.transport === 'cli') {
+    await withShell(step.device, (exec) => applyCli(exec, (platform as Platform<CliPayload>).render(step.policy), step.device.inventory.name));
+    applied();
+    return;
+  }
+  await withNetconf(step.device, platform as Platform<NetconfPayload>, async (c, p) => {
+    await applyPolicy(c, p, step.policy, { confirmTimeoutS: 30 });
+    // confirmed on the device from here on: undo it on any later failure
+    applied();
+    const diff = await verifyPolicy(c, p, step.policy);
+    if (diff.length) throw new ProvisioningError('QB_PROVISION_VERIFY_FAILED', `${step.device.inventory.name}: running config differs after apply: ${diff.slice(0, 3).join('; ')}`);
+  });
+}
+
+async function removeOne(step: ProvisionedPolicy): Promise<void> {
+  const platform = platformOf(step.device);
+  if (platform.transport === 'cli') {
+    await withShell(step.device, (exec) => removeCli(exec, (platform as Platform<CliPayload>).render(step.policy), step.device.inventory.name));
+    return;
+  }
+  await withNetconf(step.device, platform as Platform<NetconfPayload>, (c, p) => removePolicy(c, p, step.policy, { confirmTimeoutS: 30 }));
 }
 
 /**
@@ -73,19 +121,12 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
   const plan = policies.map((p) => {
     const device = devices.find((d) => d.inventory.name === p.device);
     if (!device) throw new ProvisioningError('QB_PROVISION_NO_DEVICE', `policy ${p.serviceId} names device ${p.device}, which is not managed`);
+    platformOf(device);
     return { device, policy: admitPolicy(p, device.inventory, installed(p.device)) };
   });
   const done: ProvisionedPolicy[] = [];
   try {
-    for (const step of plan) {
-      await withDevice(step.device, async (c, platform) => {
-        await applyPolicy(c, platform, step.policy, { confirmTimeoutS: 30 });
-        // confirmed on the device from here on: undo it on any later failure
-        done.push(step);
-        const diff = await verifyPolicy(c, platform, step.policy);
-        if (diff.length) throw new ProvisioningError('QB_PROVISION_VERIFY_FAILED', `${step.device.inventory.name}: running config differs after apply: ${diff.slice(0, 3).join('; ')}`);
-      });
-    }
+    for (const step of plan) await applyOne(step, () => done.push(step));
     return done;
   } catch (err) {
     const what = err instanceof QosBrokerError ? `${err.code}: ${err.message}` : (err as Error).message;
@@ -104,7 +145,7 @@ export async function unprovisionSegment(done: ProvisionedPolicy[]): Promise<voi
   const failed: string[] = [];
   for (const step of [...done].reverse()) {
     try {
-      await withDevice(step.device, (c, platform) => removePolicy(c, platform, step.policy, { confirmTimeoutS: 30 }));
+      await removeOne(step);
     } catch (err) {
       failed.push(`${step.device.inventory.name}: ${(err as Error).message}`);
     }

@@ -1,7 +1,8 @@
 /**
  * End to end in the two-domain lab: a 10 Mbit/s linux_tc policy for
- * host-a -> host-b traffic is rendered, admitted and applied over the
- * border router's SSH CLI (undo recorded); iperf3 measures it within 10 %;
+ * host-a -> host-b traffic is provisioned by the broker's provisioning step
+ * (admitted, rendered, applied over the border router's SSH CLI with the
+ * undo recorded); iperf3 measures it within 10 %;
  * best-effort traffic to another destination still flows; remove restores
  * the full rate and the router's tc state as it was.
  */
@@ -11,9 +12,9 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SshTransport } from '../../drivers/ssh/transport.js';
 import { execLine } from '../../drivers/cli/ssh-exec.js';
-import { applyCli, removeCli, type CliExec } from '../../drivers/platforms/cli-apply.js';
-import { platformById, type CliPayload, type Platform } from '../../drivers/platforms/index.js';
-import { admitPolicy, type DeviceInventory } from '../../drivers/policy/index.js';
+import type { CliExec } from '../../drivers/platforms/cli-apply.js';
+import type { DeviceInventory, QosPolicy } from '../../drivers/policy/index.js';
+import { provisionSegment, unprovisionSegment, type ManagedDevice } from '../../daemon/provisioning/segment.js';
 import { labDown, labTraffic, labUp, type LabOptions, type LabUpResult } from '../../lab/runner.js';
 
 const FILE = resolve(import.meta.dirname, '../../containerlab/two-domain.clab.yml');
@@ -25,9 +26,11 @@ describe.skipIf(!isRoot)('e2e linux_tc in the two-domain lab (needs root: networ
   let up: LabUpResult;
   let ssh: SshTransport;
   let exec: CliExec;
+  let access: LabUpResult['routers'][number];
   beforeAll(async () => {
     up = await labUp(FILE, opts);
     const r = up.routers.find((x) => x.node === 'a-border')!;
+    access = r;
     ssh = await SshTransport.connect({ host: r.host, port: r.port, username: r.username, privateKeyFile: r.privateKeyFile, knownHostsFile: up.knownHostsFile });
     exec = (line) => execLine(ssh, line);
   }, 60_000);
@@ -41,7 +44,7 @@ describe.skipIf(!isRoot)('e2e linux_tc in the two-domain lab (needs root: networ
     const tcState = async () => (await exec('tc qdisc show dev eth2; tc class show dev eth2; tc filter show dev eth2')).output;
     const before = await tcState();
     const device: DeviceInventory = { name: 'a-border', platform: 'linux_tc', interfaces: [{ name: 'eth1', speedMbps: 10000 }, { name: 'eth2', speedMbps: 10000 }] };
-    const policy = admitPolicy(
+    const policy: QosPolicy =
       {
         serviceId: 'svc-e2e-10m',
         owner: { provider: 'domain-a', customer: 'acme' },
@@ -51,12 +54,14 @@ describe.skipIf(!isRoot)('e2e linux_tc in the two-domain lab (needs root: networ
         rates: { committedKbps: 10_000 },
         action: 'shape',
         validity: { start: '2026-01-01T00:00:00Z', end: '2027-01-01T00:00:00Z' },
-      },
-      device,
-    );
-    const platform = platformById('linux_tc') as Platform<CliPayload>;
-    const payload = platform.render(policy);
-    await applyCli(exec, payload, 'a-border');
+      };
+    const router: ManagedDevice = {
+      inventory: device,
+      border: 'a-border',
+      egressInterface: 'eth2',
+      connection: { host: access.host, port: access.port, username: access.username, privateKeyFile: access.privateKeyFile, knownHostsFile: up.knownHostsFile },
+    };
+    const done = await provisionSegment([policy], [router]);
     try {
       const shaped = await labTraffic(FILE, { from: 'host-a', to: 'host-b', seconds: 3 }, opts);
       const err = (shaped.receivedBitsPerSecond - 10e6) / 10e6;
@@ -66,7 +71,7 @@ describe.skipIf(!isRoot)('e2e linux_tc in the two-domain lab (needs root: networ
       const other = await labTraffic(FILE, { from: 'host-a', to: 'b-edge', seconds: 1 }, opts);
       expect(other.receivedBitsPerSecond).toBeGreaterThan(30e6);
     } finally {
-      await removeCli(exec, payload, 'a-border');
+      await unprovisionSegment(done);
     }
     expect(await tcState()).toBe(before);
     const full = await labTraffic(FILE, { from: 'host-a', to: 'host-b', seconds: 1 }, opts);

@@ -69,3 +69,8 @@ test('provisioning - a policy for an unmanaged device or outside the inventory i
   await expect(provisionSegment([policy('r9')], routers)).rejects.toMatchObject({ code: 'QB_PROVISION_NO_DEVICE' });
   await expect(provisionSegment([{ ...policy('r0'), classifier: { egressInterface: 'eth7' } }], routers)).rejects.toMatchObject({ name: 'PolicyInvalidError' });
 });
+
+test('provisioning - a CLI platform without its interactive channel is refused before anything is sent, naming why', async () => {
+  const xr: ManagedDevice = { ...routers[0]!, inventory: { name: 'xr1', platform: 'cisco_iosxr', interfaces: [{ name: 'eth2', speedMbps: 1000 }] } };
+  await expect(provisionSegment([policy('xr1')], [xr])).rejects.toMatchObject({ code: 'QB_PROVISION_TRANSPORT', message: expect.stringMatching(/cisco_iosxr renders only/) });
+});
