@@ -122,6 +122,8 @@ function startProcess(netns: string | undefined, cmd: string, args: string[], lo
   const fd = openSync(logFile, 'a');
   const child = spawn(c, a, { stdio: ['ignore', fd, fd], env: env ?? process.env, cwd, detached });
   closeSync(fd);
+  // a spawn failure (missing binary, bad cwd) shows as exitCode below; never as an unhandled 'error' event
+  child.on('error', (err) => writeFileSync(logFile, `spawn ${c} failed: ${err.message}\n`, { flag: 'a' }));
   if (detached) {
     child.unref();
   } else {
@@ -224,11 +226,6 @@ export async function startNetconfDevice(options: NetconfDeviceOptions = {}): Pr
       ),
     );
     children.push(startProcess(options.netns, '/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], logs.sshd, dir, undefined, options.detached));
-    for (const c of children) {
-      c.once('exit', (code, sig) => {
-        if (code !== 0 && sig === null) c.emit('qb-failed');
-      });
-    }
     await waitFor(`netconfd (socket ${sock})`, timeoutMs, () => {
       if (children[0]!.exitCode !== null) throw new QosBrokerError('QB_LAB_START_FAILED', `netconfd exited with ${children[0]!.exitCode}: ${readFileSync(join(dir, 'netconfd.out'), 'utf8').slice(-1500)}`);
       return existsSync(sock);

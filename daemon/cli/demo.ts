@@ -72,8 +72,11 @@ export async function demoCommand(_argv: string[], out: (s: string) => void = (s
     // lab routers: one per provider, at the border where the X -> Z direction leaves the domain
     const routers = new Map<string, ManagedDevice>();
     const egressBorder: Record<string, string> = { 'provider-x': 'x2', 'provider-y': 'y2', 'provider-w': 'w2', 'provider-z': 'z2' };
-    const devs = await Promise.all(domains.map((d) => startNetconfDevice({ stateDir: join(dir, `router-${d}`) })));
-    devs.forEach((dev) => cleanup.push(() => dev.stop()));
+    const started = await Promise.allSettled(domains.map((d) => startNetconfDevice({ stateDir: join(dir, `router-${d}`) })));
+    for (const r of started) if (r.status === 'fulfilled') cleanup.push(() => r.value.stop());
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const devs = started.map((r) => (r as PromiseFulfilledResult<NetconfDevice>).value);
     await Promise.all(domains.map((d, i) => bootstrapRouter(d, devs[i]!)));
     domains.forEach((d, i) => {
       const dev = devs[i]!;
@@ -112,23 +115,23 @@ export async function demoCommand(_argv: string[], out: (s: string) => void = (s
 
       // 3. provision each provider's segment on its router
       const provisioned: ProvisionedPolicy[] = [];
+      const before = new Map<string, string>();
       for (const seg of c.body.segments) {
         const router = routers.get(seg.domain)!;
-        const before = await runningQos(router);
+        before.set(seg.domain, await runningConfig(router));
         const done = await provisionSegment(designSegment(c.body, seg, [router]), [router]);
         provisioned.push(...done);
         out(`  provisioned ${seg.domain}: policy ${done[0]!.policy.serviceId} on ${router.inventory.name} ${router.egressInterface}, ` +
-          `${done[0]!.policy.rates.committedKbps} kbit/s ${done[0]!.policy.trafficClass} (confirmed commit, verified; ${before ? 'router had config' : 'router was empty'})`);
+          `${done[0]!.policy.rates.committedKbps} kbit/s ${done[0]!.policy.trafficClass} (confirmed commit, verified)`);
       }
 
-      // 4. tear down this service
+      // 4. tear down this service: every router's running config must be what it was
       await unprovisionSegment(provisioned);
       for (const seg of c.body.segments) {
-        const left = await runningQos(routers.get(seg.domain)!);
-        if (left) throw new Error(`policy left on ${seg.domain}'s router after removal: ${left}`);
+        if ((await runningConfig(routers.get(seg.domain)!)) !== before.get(seg.domain)) throw new Error(`${seg.domain}'s router differs from before the service after removal`);
       }
       for (const p of new Set(agreement.path.domains)) await participants.get(p)!.abort(c.body.agreementId);
-      out(`  service removed: routers back as before, bookings released`);
+      out(`  service removed: running config of every router as before, bookings released`);
     }
     out(`demo done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   } finally {
@@ -150,12 +153,11 @@ async function bootstrapRouter(domain: string, dev: NetconfDevice): Promise<void
   }
 }
 
-/** The QoS policies in the router's running config ('' when none). */
-async function runningQos(router: ManagedDevice): Promise<string> {
+/** The router's whole running config. */
+async function runningConfig(router: ManagedDevice): Promise<string> {
   const c = await NetconfClient.connect({ ...router.connection, device: router.inventory.name });
   try {
-    const data = await c.getConfig({ filter: { type: 'subtree', xml: `<device xmlns="${NS_LAB}"><qos/></device>` } });
-    return /<policy>/.test(data) ? data.trim() : '';
+    return await c.getConfig({});
   } finally {
     await c.close();
   }
