@@ -147,6 +147,18 @@ async function stopProcess(child: ChildProcess): Promise<void> {
 
 /** Start sshd + netconfd; resolves when both accept connections. */
 export async function startNetconfDevice(options: NetconfDeviceOptions = {}): Promise<NetconfDevice> {
+  // a port picked free can be taken by someone else before sshd binds it: pick again
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (err) {
+      const raced = !options.port && !options.netns && err instanceof QosBrokerError && err.code === 'QB_LAB_START_FAILED' && /Address already in use/.test(err.message);
+      if (!raced || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startOnce(options: NetconfDeviceOptions): Promise<NetconfDevice> {
   checkNetconfDeviceBinaries();
   const address = options.address ?? '127.0.0.1';
   const ownDir = !options.stateDir;
