@@ -86,6 +86,8 @@ const TIE_WEIGHT = 1e-6;
 /** The jitter and loss bound searches run once labels settled reach FACTOR x nodes the first bound searches settled, + MIN. */
 const LAZY_BOUND_FACTOR = 0.15;
 const LAZY_BOUND_MIN = 32;
+/** The up-front try of a jitter bound may settle FACTOR x nodes the first bound searches settled, + LAZY_BOUND_MIN. */
+const EAGER_JITTER_FACTOR = 0.25;
 /** Include-domains (the first ones listed) that get include-aware lower bounds. */
 const INCLUDE_HEURISTIC_MAX = 4;
 /** Label cap of the searches that check, on failure, whether include-domains alone are the cause. */
@@ -102,6 +104,8 @@ class DijkstraSlot {
   radius = 0;
   /** Nodes settled by the last run. */
   settled = 0;
+  /** The last run stopped at its cutoff (and left its heap ready to resume). */
+  cutoffHit = false;
   constructor(n: number) {
     this.dist = new Float64Array(n);
     this.seen = new Uint32Array(n);
@@ -230,16 +234,22 @@ function dijkstra(
   cutoff: number,
   stopNeeded = 1,
   seed: DijkstraSlot | null = null,
+  resume = false,
+  maxSettled = Infinity,
 ): number {
   const heap = ws.heap;
-  heap.clear();
-  const gen = ++slot.gen;
-  slot.settled = 0;
   const { dist, seen, done } = slot;
   const blocked = ws.blocked;
   const { off, other, available: avail } = dir;
   let stops = 0;
-  for (const s of starts) {
+  if (!resume) {
+    heap.clear();
+    slot.gen++;
+    slot.settled = 0;
+  }
+  const gen = slot.gen;
+  slot.cutoffHit = false;
+  if (!resume) for (const s of starts) {
     if (blocked[nodeDomain[s]!]) continue;
     const d0 = seed === null ? 0 : seed.done[s] === seed.gen ? seed.dist[s]! : Infinity;
     if (d0 === Infinity || (seen[s] === gen && dist[s]! <= d0)) continue;
@@ -252,6 +262,13 @@ function dijkstra(
     const d = heap.lastKey;
     if (done[v] === gen) continue;
     if (d > cutoff) {
+      // Put it back, so that a `resume` call can carry on from here.
+      heap.push(v, d);
+      slot.radius = d;
+      slot.cutoffHit = true;
+      return -1;
+    }
+    if (slot.settled >= maxSettled) {
       slot.radius = d;
       return -1;
     }
@@ -412,6 +429,17 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
     stopNeeded = sources.length + incNodes.reduce((n, x) => n + x.length, 0);
   }
   for (const s of sources) srcMark[s] = srcGen;
+  /**
+   * A reverse search stopped at its bound: carry on past it. If it then reaches a source,
+   * the route exists with the bandwidth and policy and this bound alone fails: that is the
+   * answer, found for the price of finishing one Dijkstra. (Without includes only: with them
+   * the stamps also mark included nodes.)
+   */
+  const beyondBound = (slot: DijkstraSlot, weight: Float64Array, kind: 'latency' | 'jitter' | 'loss'): PathInfeasibleError | undefined => {
+    if (!slot.cutoffHit || heurIncludes > 0) return undefined;
+    const s = dijkstra(ws, slot, backward(cg), nodeDomain, weight, p.targets, rate, srcMark, srcGen, Infinity, 1, null, true);
+    return s < 0 ? undefined : boundError(req, p, kind, slot.dist[s]!);
+  };
   const minOverSources = (slot: DijkstraSlot): number => {
     let best = Infinity;
     for (const s of sources) if (slot.done[s] === slot.gen && slot.dist[s]! < best) best = slot.dist[s]!;
@@ -434,7 +462,9 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   if (needLat) {
     dijkstra(ws, latSlot, backward(cg), nodeDomain, cg.rlatency, p.targets, rate, srcMark, srcGen, maxLat + EPS * Math.max(1, maxLat), stopNeeded);
     lRef = minOverSources(latSlot);
-    if (lRef === Infinity || lRef > maxLat + EPS * Math.max(1, maxLat)) throw diagnose(graph, req, p, false, 0, checkIncludes, options);
+    if (lRef === Infinity || lRef > maxLat + EPS * Math.max(1, maxLat)) {
+      throw beyondBound(latSlot, cg.rlatency, 'latency') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
+    }
   }
   // Include-aware bounds: for a label that has not crossed include i yet, the objective to go
   // is at least min over i's nodes c of (v -> c) + (c -> destination): a Dijkstra seeded at
@@ -466,11 +496,21 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   // the nodes the first bound searches settled, and the search then restarts with them.
   const jitSlot = ws.jitSlot;
   let lazyReady = false;
+  let jitReady = false;
   const lossSlot = ws.lossSlot;
+  const useLossBound = maxLossLog < Infinity;
   // Price and latency bounds the objective did not need join the lazy ones (for target pruning).
   let haveCost = needCost;
   let haveLat = needLat;
   const lazyBudget = options.lazyBounds === 'eager' ? 0 : LAZY_BOUND_FACTOR * ((needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0)) + LAZY_BOUND_MIN;
+  // A jitter bound is worth a try up front, within a small budget: a tight bound explores
+  // little and then prunes well, or proves the bound out of reach at once.
+  if (maxJit < Infinity && options.lazyBounds !== 'eager') {
+    const budget = EAGER_JITTER_FACTOR * ((needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0)) + LAZY_BOUND_MIN;
+    const s = dijkstra(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, maxJit + EPS * Math.max(1, maxJit), 1, null, false, budget);
+    if (s >= 0) jitReady = true;
+    else if (jitSlot.cutoffHit) throw beyondBound(jitSlot, cg.rjitter, 'jitter') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
+  }
   if (!(cRef > 0)) cRef = 1;
   if (!(lRef > 0)) lRef = 1;
   const invC = objective === 'cheapest' ? 1 : objective === 'balanced' ? 1 / cRef : 0;
@@ -579,8 +619,8 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
       resultsHead,
       c + (haveCost ? costSlot.bound(w) : 0),
       l + (haveLat ? latSlot.bound(w) : 0),
-      j + (lazyReady ? jitSlot.bound(w) : 0),
-      lo + (lazyReady ? lossSlot.bound(w) : 0),
+      j + (jitReady ? jitSlot.bound(w) : 0),
+      lo + (lazyReady && useLossBound ? lossSlot.bound(w) : 0),
       0,
       RESULTS,
       -1,
@@ -666,9 +706,9 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
         const nm = mask | domainBit[dw]!;
         if (useLatBound && nl + (heurIncludes > 0 ? latToGo(w, nm) : latSlot.bound(w)) > latTol) continue;
         const nj = j + eJit[e]!;
-        if (nj + (lazyReady ? jitSlot.bound(w) : 0) > jitTol) continue;
+        if (nj + (jitReady ? jitSlot.bound(w) : 0) > jitTol) continue;
         const nlo = lo + eLoss[e]!;
-        if (nlo + (lazyReady ? lossSlot.bound(w) : 0) > lossTol) continue;
+        if (nlo + (lazyReady && useLossBound ? lossSlot.bound(w) : 0) > lossTol) continue;
         const nc = c + eCost[e]!;
         // Without includes a loop is always dominated by its own prefix; with them a loop can
         // pick up an included domain, so walk the label's path to keep border nodes unique.
@@ -684,11 +724,14 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
     }
     if (!restart) break;
     lazyReady = true;
-    if (
-      dijkstra(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, jitTol) < 0 ||
-      dijkstra(ws, lossSlot, backward(cg), nodeDomain, cg.rlossLog, p.targets, rate, srcMark, srcGen, lossTol) < 0
-    ) {
-      throw diagnose(graph, req, p, false, 0, checkIncludes, options);
+    if (!jitReady && dijkstra(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, jitTol) < 0) {
+      throw beyondBound(jitSlot, cg.rjitter, 'jitter') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
+    }
+    jitReady = true;
+    // Loss is 0 on many edges: its reverse search crosses large zero-loss plateaus, so it
+    // runs only when a loss bound asks for it.
+    if (useLossBound && dijkstra(ws, lossSlot, backward(cg), nodeDomain, cg.rlossLog, p.targets, rate, srcMark, srcGen, lossTol) < 0) {
+      throw beyondBound(lossSlot, cg.rlossLog, 'loss') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
     }
     if (!haveCost) dijkstra(ws, costSlot, backward(cg), nodeDomain, cg.rcost, p.targets, rate, srcMark, srcGen, Infinity);
     if (!haveLat) dijkstra(ws, latSlot, backward(cg), nodeDomain, cg.rlatency, p.targets, rate, srcMark, srcGen, Infinity);
@@ -814,6 +857,18 @@ function widest(cg: ClassGraph, nodeDomain: Int32Array, sources: readonly number
   return 0;
 }
 
+/** The error for one bound out of reach; `best` is the best achievable value (for loss: its -ln(1 - loss) form). */
+function boundError(req: PathRequest, p: Prepared, kind: 'latency' | 'jitter' | 'loss', best: number): PathInfeasibleError {
+  const where = `from ${req.from.domain} to ${req.to.domain} in class ${req.qosClass} at ${fmt(p.rate)} Mbit/s`;
+  if (kind === 'loss') {
+    const bestLoss = -Math.expm1(-best);
+    const bound = req.maxLoss!;
+    return new PathInfeasibleError({ kind, best: bestLoss, bound }, `loss bound ${bound} cannot be met ${where}: the best achievable is ${bestLoss.toPrecision(3)}`);
+  }
+  const bound = kind === 'latency' ? p.maxLat : p.maxJit;
+  return new PathInfeasibleError({ kind, bestMs: best, boundMs: bound }, `${kind} bound ${fmt(bound)} ms cannot be met ${where}: the best achievable is ${fmt(best)} ms`);
+}
+
 const fmt = (x: number) => (Number.isFinite(x) ? String(Math.round(x * 1000) / 1000) : String(x));
 
 /**
@@ -883,29 +938,10 @@ function diagnose(graph: TopologyGraph, req: PathRequest, p: Prepared, capped: b
     }
     return v;
   };
-  if (p.maxLat < Infinity && best(cg.latency) > p.maxLat * (1 + EPS)) {
-    const bestLat = best(cg.latency);
-    return new PathInfeasibleError(
-      { kind: 'latency', bestMs: bestLat, boundMs: p.maxLat },
-      `latency bound ${fmt(p.maxLat)} ms cannot be met ${where} in class ${cls} at ${fmt(rate)} Mbit/s: the best achievable is ${fmt(bestLat)} ms`,
-    );
-  }
-  if (p.maxJit < Infinity && best(cg.jitter) > p.maxJit * (1 + EPS)) {
-    const bestJit = best(cg.jitter);
-    return new PathInfeasibleError(
-      { kind: 'jitter', bestMs: bestJit, boundMs: p.maxJit },
-      `jitter bound ${fmt(p.maxJit)} ms cannot be met ${where} in class ${cls} at ${fmt(rate)} Mbit/s: the best achievable is ${fmt(bestJit)} ms`,
-    );
-  }
-  const maxLoss = req.maxLoss ?? 1;
-  if (req.maxLoss !== undefined) {
-    const bestLoss = -Math.expm1(-best(cg.lossLog));
-    if (bestLoss > maxLoss * (1 + EPS) + 1e-15) {
-      return new PathInfeasibleError(
-        { kind: 'loss', best: bestLoss, bound: maxLoss },
-        `loss bound ${maxLoss} cannot be met ${where} in class ${cls} at ${fmt(rate)} Mbit/s: the best achievable is ${bestLoss.toPrecision(3)}`,
-      );
-    }
+  if (p.maxLat < Infinity && best(cg.latency) > p.maxLat * (1 + EPS)) return boundError(req, p, 'latency', best(cg.latency));
+  if (p.maxJit < Infinity && best(cg.jitter) > p.maxJit * (1 + EPS)) return boundError(req, p, 'jitter', best(cg.jitter));
+  if (req.maxLoss !== undefined && -Math.expm1(-best(cg.lossLog)) > req.maxLoss * (1 + EPS) + 1e-15) {
+    return boundError(req, p, 'loss', best(cg.lossLog));
   }
   const bestLat = best(cg.latency);
   const bestJit = best(cg.jitter);
