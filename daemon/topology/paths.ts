@@ -88,6 +88,8 @@ const LAZY_BOUND_FACTOR = 0.15;
 const LAZY_BOUND_MIN = 32;
 /** The up-front try of a jitter bound may settle FACTOR x nodes the first bound searches settled, + LAZY_BOUND_MIN. */
 const EAGER_JITTER_FACTOR = 0.25;
+/** Without a jitter (loss) bound, the lazy jitter (loss) bound search may settle FACTOR x nodes the first bound searches settled, + LAZY_BOUND_MIN. */
+const LOSS_BOUND_FACTOR = 0.25;
 /** Include-domains (the first ones listed) that get include-aware lower bounds. */
 const INCLUDE_HEURISTIC_MAX = 4;
 /** Label cap of the searches that check, on failure, whether include-domains alone are the cause. */
@@ -497,6 +499,8 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   const jitSlot = ws.jitSlot;
   let lazyReady = false;
   let jitReady = false;
+  let jitFull = false;
+  let lossReady = false;
   const lossSlot = ws.lossSlot;
   const useLossBound = maxLossLog < Infinity;
   // Price and latency bounds the objective did not need join the lazy ones (for target pruning).
@@ -508,8 +512,10 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   if (maxJit < Infinity && options.lazyBounds !== 'eager') {
     const budget = EAGER_JITTER_FACTOR * ((needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0)) + LAZY_BOUND_MIN;
     const s = dijkstra(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, maxJit + EPS * Math.max(1, maxJit), 1, null, false, budget);
-    if (s >= 0) jitReady = true;
-    else if (jitSlot.cutoffHit) throw beyondBound(jitSlot, cg.rjitter, 'jitter') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
+    if (s < 0 && jitSlot.cutoffHit) throw beyondBound(jitSlot, cg.rjitter, 'jitter') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
+    // Stopped by its budget, it still bounds: unsettled nodes are at least its radius away.
+    jitReady = true;
+    jitFull = s >= 0;
   }
   if (!(cRef > 0)) cRef = 1;
   if (!(lRef > 0)) lRef = 1;
@@ -620,7 +626,7 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
       c + (haveCost ? costSlot.bound(w) : 0),
       l + (haveLat ? latSlot.bound(w) : 0),
       j + (jitReady ? jitSlot.bound(w) : 0),
-      lo + (lazyReady && useLossBound ? lossSlot.bound(w) : 0),
+      lo + (lossReady ? lossSlot.bound(w) : 0),
       0,
       RESULTS,
       -1,
@@ -708,7 +714,7 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
         const nj = j + eJit[e]!;
         if (nj + (jitReady ? jitSlot.bound(w) : 0) > jitTol) continue;
         const nlo = lo + eLoss[e]!;
-        if (nlo + (lazyReady && useLossBound ? lossSlot.bound(w) : 0) > lossTol) continue;
+        if (nlo + (lossReady ? lossSlot.bound(w) : 0) > lossTol) continue;
         const nc = c + eCost[e]!;
         // Without includes a loop is always dominated by its own prefix; with them a loop can
         // pick up an included domain, so walk the label's path to keep border nodes unique.
@@ -724,15 +730,19 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
     }
     if (!restart) break;
     lazyReady = true;
-    if (!jitReady && dijkstra(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, jitTol) < 0) {
+    // Without a jitter bound the jitter lower bound only serves target pruning: budgeted too.
+    const jitBudget = maxJit < Infinity ? Infinity : LOSS_BOUND_FACTOR * ((needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0)) + LAZY_BOUND_MIN;
+    if (!jitFull && dijkstra(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, jitTol, 1, null, false, jitBudget) < 0 && maxJit < Infinity) {
       throw beyondBound(jitSlot, cg.rjitter, 'jitter') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
     }
-    jitReady = true;
-    // Loss is 0 on many edges: its reverse search crosses large zero-loss plateaus, so it
-    // runs only when a loss bound asks for it.
-    if (useLossBound && dijkstra(ws, lossSlot, backward(cg), nodeDomain, cg.rlossLog, p.targets, rate, srcMark, srcGen, lossTol) < 0) {
+    jitReady = jitFull = true;
+    // Loss is 0 on many edges: its reverse search can cross large zero-loss plateaus, so
+    // without a loss bound to enforce it gets a budget (a partial search still bounds).
+    const lossBudget = useLossBound ? Infinity : LOSS_BOUND_FACTOR * ((needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0)) + LAZY_BOUND_MIN;
+    if (dijkstra(ws, lossSlot, backward(cg), nodeDomain, cg.rlossLog, p.targets, rate, srcMark, srcGen, lossTol, 1, null, false, lossBudget) < 0 && useLossBound) {
       throw beyondBound(lossSlot, cg.rlossLog, 'loss') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
     }
+    lossReady = true;
     if (!haveCost) dijkstra(ws, costSlot, backward(cg), nodeDomain, cg.rcost, p.targets, rate, srcMark, srcGen, Infinity);
     if (!haveLat) dijkstra(ws, latSlot, backward(cg), nodeDomain, cg.rlatency, p.targets, rate, srcMark, srcGen, Infinity);
     haveCost = haveLat = true;
