@@ -10,8 +10,10 @@
  *    request needs: the objective's metrics and the bounded ones) gives lower bounds to the
  *    destination. Each stops as soon as it settles a source node (or passes its bound); an
  *    unsettled node gets the search radius as its bound, which is still admissible and
- *    consistent. A source beyond a bound fails the request before any label is made. The
- *    jitter and loss bounds only prune, so they are computed lazily (see `lazyBounds`):
+ *    consistent. A source beyond a bound fails the request before any label is made (the
+ *    search carries on past the bound to report the best achievable value). The jitter and
+ *    loss bounds only prune, so they are computed lazily (see `lazyBounds`) and, when no
+ *    bound on that metric asks for them, within a budget (a partial search still bounds):
  *    most searches end long before they would pay for them.
  *    With include-domains, the first four included domains each get a further reverse
  *    Dijkstra seeded at their borders with the distance from there to the destination: a
@@ -20,9 +22,10 @@
  *    A label is dropped if another label at its node weakly dominates it, if an answer
  *    already found weakly dominates its metrics plus their lower bounds (no completion of it
  *    could be an answer), or if latency or jitter so far plus its lower bound, or loss so
- *    far, exceeds its bound. Labels reaching the destination are the answers, best objective first;
- *    the search stops after the k-th. Because the bound is consistent, nothing found
- *    later can beat or dominate an answer already taken.
+ *    far, exceeds its bound. Labels reaching the destination are the answers, best
+ *    objective first; the search stops after the k-th. Because the bound is consistent
+ *    and ties go to the label with the smaller other metrics, nothing found later can beat
+ *    or dominate an answer already taken.
  *
  * What comes back: the k best feasible paths by the objective among the non-dominated
  * ones (a path worse than another on every metric is never offered; among paths with
@@ -414,7 +417,8 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
 
   // Sources get their own stamp in the same array (they are disjoint from the targets):
   // the reverse searches stop at the first source they settle. With include-domains the
-  // first two also stamp the included domains' nodes and go on until all are settled.
+  // price and latency searches also stamp the included domains' nodes and go on until all
+  // are settled (the include-aware bounds start from there).
   const srcMark = ws.isTarget;
   const heurIncludes = Math.min(p.includes.length, INCLUDE_HEURISTIC_MAX);
   const incNodes: number[][] = [];
@@ -494,8 +498,10 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
     }
   }
   // Lower bounds on jitter and loss cost two more Dijkstras and most searches finish without
-  // them: they are computed only once the search has settled more labels than a fraction of
-  // the nodes the first bound searches settled, and the search then restarts with them.
+  // them: they are computed (with the price/latency bound the objective did not need) only
+  // once the search has settled more labels than a fraction of the nodes the first bound
+  // searches settled, and the search then restarts with them. A jitter bound gets a budgeted
+  // try up front.
   const jitSlot = ws.jitSlot;
   let lazyReady = false;
   let jitReady = false;
