@@ -63,6 +63,11 @@ export class GrpcPeeringTransport implements PeeringTransport {
     c.registry.close();
   }
 
+  /** The mutually authenticated channel to `peer` (the one peering sessions use), for other services to the same broker. */
+  channelFor(peer: PeerSpec): ReturnType<grpc.Client['getChannel']> {
+    return this.client(peer).peering.getChannel();
+  }
+
   /** Our certificate changed (reload): new connections use it. */
   setOwn(own: OwnTls): void {
     this.own = own;
@@ -81,6 +86,8 @@ export class PeeringServer {
   /** Bound port (useful with port 0). */
   port = 0;
   private serving = true;
+  /** Further services to serve on the same port and credentials (e.g. Agreement); added on every (re)bind. */
+  readonly extraServices: Array<(server: grpc.Server) => void> = [];
 
   constructor(
     private readonly core: PeeringCore,
@@ -122,6 +129,7 @@ export class PeeringServer {
         call.write({ status: known ? (self.serving ? 'SERVING' : 'NOT_SERVING') : 'SERVICE_UNKNOWN' });
       },
     });
+    for (const add of this.extraServices) add(server);
     this.port = await new Promise<number>((res, rej) =>
       server.bindAsync(this.listen, serverCredentials(this.own, pins), (err, port) => (err ? rej(err) : res(port))),
     );

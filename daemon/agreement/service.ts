@@ -1,0 +1,153 @@
+/**
+ * Our own domain's side of agreements inside the daemon: a LocalParticipant
+ * on the domain's ResourceStore and advertisement key, served to peers over
+ * gRPC (remote.ts) and used directly by our own coordinator.
+ *
+ * Around the participant it keeps the store's capacities in step with the
+ * advertised graph (seedCapacities whenever the graph changes, before a
+ * quote or hold) and watches its holds: a hold whose TTL ran out without a
+ * Commit belongs to a coordinator that went away. The sweep returns its
+ * capacity and logs the agreement once as `agreement-abandoned`.
+ */
+import type { ResourceStore } from '../state/store.js';
+import type { TopologyGraph } from '../topology/graph.js';
+import type { KeyInput } from '../peering/advert.js';
+import type { Logger } from '../peering/broker.js';
+import type { ContractBody, ContractSignature } from './contract.js';
+import { LocalParticipant, seedCapacities, type AgreementParticipant, type SegmentOrder, type SegmentQuote } from './participant.js';
+import type { PricingTerms } from './pricing.js';
+import type { ServedParticipant } from './remote.js';
+
+export interface AgreementServiceOptions {
+  store: ResourceStore;
+  signingKey: KeyInput;
+  /** The advertised graph now, and a key that changes whenever it does (e.g. origins and sequence numbers). */
+  graph: () => { graph: TopologyGraph; key: string };
+  terms?: PricingTerms;
+  log?: Logger;
+  /** How often holds are checked for expiry, ms. @default 1000 */
+  sweepIntervalMs?: number;
+}
+
+interface Tracked {
+  caller: string;
+  /** Latest hold expiry among the agreement's segments (ms since the epoch). */
+  expiresAt: number;
+  /** `alternative:index` of every segment held. */
+  segments: Set<string>;
+}
+
+export class AgreementService implements ServedParticipant, AgreementParticipant {
+  readonly domain: string;
+  readonly publicKey: string;
+  private readonly local: LocalParticipant;
+  private readonly log: Logger;
+  private seededKey: string | undefined;
+  private seeding: Promise<void> | undefined;
+  private readonly holds = new Map<string, Tracked>();
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping = false;
+
+  constructor(private readonly opts: AgreementServiceOptions) {
+    this.log = opts.log ?? (() => {});
+    this.local = new LocalParticipant(opts.store, opts.signingKey, () => opts.graph().graph, opts.terms);
+    this.domain = this.local.domain;
+    this.publicKey = this.local.publicKey;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.sweep(), this.opts.sweepIntervalMs ?? 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Set the store's capacities from the advertised graph if it changed since the last time. */
+  async seed(): Promise<void> {
+    const { graph, key } = this.opts.graph();
+    if (key === this.seededKey) return;
+    while (this.seeding) await this.seeding;
+    if (key === this.seededKey) return;
+    this.seeding = seedCapacities(this.opts.store, graph).then((n) => {
+      this.seededKey = key;
+      this.log('debug', 'agreement capacities seeded from the advertised graph', { entries: n });
+    });
+    try {
+      await this.seeding;
+    } finally {
+      this.seeding = undefined;
+    }
+  }
+
+  async quote(order: SegmentOrder, _caller = this.domain): Promise<SegmentQuote> {
+    await this.seed();
+    return this.local.quote(order);
+  }
+
+  async reserve(order: SegmentOrder, holdTtlMs: number, caller = this.domain): Promise<void> {
+    await this.seed();
+    await this.local.reserve(order, holdTtlMs);
+    const t = this.holds.get(order.agreementId);
+    const expiresAt = Date.now() + holdTtlMs;
+    if (t) {
+      t.expiresAt = Math.max(t.expiresAt, expiresAt);
+      t.segments.add(`${order.alternative}:${order.index}`);
+    } else {
+      this.holds.set(order.agreementId, { caller, expiresAt, segments: new Set([`${order.alternative}:${order.index}`]) });
+    }
+    this.log('debug', 'agreement hold', { event: 'agreement-hold', agreement_id: order.agreementId, alternative: order.alternative, segment: order.index, caller, hold_ttl_ms: holdTtlMs });
+  }
+
+  async commit(agreementId: string, body: ContractBody, caller = this.domain): Promise<ContractSignature> {
+    const sig = await this.local.commit(agreementId, body);
+    this.holds.delete(agreementId);
+    this.log('info', 'agreement committed', { event: 'agreement-committed', agreement_id: agreementId, caller, price_minor: body.segments.filter((s) => s.domain === this.domain).reduce((s, x) => s + x.priceMinor, 0) });
+    return sig;
+  }
+
+  async abort(agreementId: string, caller = this.domain): Promise<void> {
+    const had = this.holds.delete(agreementId);
+    await this.local.abort(agreementId);
+    if (had) this.log('info', 'agreement aborted', { event: 'agreement-aborted', agreement_id: agreementId, caller });
+  }
+
+  /** Agreements with holds still tracked here (held, not committed or aborted). */
+  pending(): string[] {
+    return [...this.holds.keys()];
+  }
+
+  /** Return the capacity of expired holds and log each abandoned agreement once. Returns their ids. */
+  async sweep(now = Date.now()): Promise<string[]> {
+    if (this.sweeping) return [];
+    const due = [...this.holds].filter(([, t]) => t.expiresAt <= now);
+    if (due.length === 0) return [];
+    this.sweeping = true;
+    try {
+      const returned = await this.opts.store.sweepExpired();
+      const out: string[] = [];
+      for (const [id, t] of due) {
+        if (this.holds.get(id) !== t) continue; // committed or aborted meanwhile
+        this.holds.delete(id);
+        // forget the participant's memory of the agreement; its holds are tombstones now, so this changes no capacity
+        await this.local.abort(id).catch(() => {});
+        out.push(id);
+        this.log('warn', 'agreement abandoned: its holds expired without a commit', {
+          event: 'agreement-abandoned',
+          agreement_id: id,
+          caller: t.caller,
+          segments: [...t.segments],
+          expired_at: new Date(t.expiresAt).toISOString(),
+          holds_returned: returned,
+        });
+      }
+      return out;
+    } catch (err) {
+      this.log('warn', 'agreement sweep failed', { error: err instanceof Error ? err.message : String(err) });
+      return [];
+    } finally {
+      this.sweeping = false;
+    }
+  }
+}
