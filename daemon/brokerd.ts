@@ -24,6 +24,11 @@ import { createBrokerMetrics, timedStore } from './metrics/index.js';
 import { RedisResourceStore } from './state/redis-store.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './state/embedded-redis.js';
 import type { ResourceStore } from './state/store.js';
+import { AgreementService } from './agreement/service.js';
+import { RemoteParticipant, addAgreementService, agreementClientOn } from './agreement/remote.js';
+import { orderDesk } from './agreement/orders.js';
+import type { AgreementParticipant } from './agreement/participant.js';
+import { buildTopology, type TopologyGraph } from './topology/index.js';
 
 interface Running {
   cfg: BrokerConfig;
@@ -32,6 +37,7 @@ interface Running {
   server: PeeringServer;
   transport: GrpcPeeringTransport;
   store?: ResourceStore;
+  agreement?: AgreementService;
   redis?: Redis;
   embedded?: EmbeddedRedis;
   http: Server[];
@@ -91,6 +97,23 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
     running.core = core;
     const server = new PeeringServer(core, material.own, cfg.listen, metrics.observeRpc);
     running.server = server;
+    let post = {};
+    if (running.store) {
+      // agreements: our own domain's participant on the store and advert key, served to peers and used by our coordinator
+      const graph = advertisedGraph(core);
+      const service = new AgreementService({ store: running.store, signingKey: material.signingKey, graph, log: log.child('agreement') });
+      running.agreement = service;
+      server.extraServices.push((s) => addAgreementService(s, service, () => [...core.peers.values()].map((r) => r.spec), metrics.observeRpc));
+      const participant = (d: string): AgreementParticipant | undefined => {
+        if (d === cfg.domainId) return service;
+        const rec = core.peers.get(d);
+        const key = core.table.get(d)?.envelope.key;
+        if (!rec || rec.state !== 'established' || !rec.spec.address || !key) return undefined;
+        return new RemoteParticipant(d, key, agreementClientOn(transport.channelFor(rec.spec)));
+      };
+      post = orderDesk({ domain: cfg.domainId, graph: () => graph().graph, participant });
+      service.start();
+    }
     await server.start(material.peers);
     await core.start();
     const listening: Record<string, unknown> = { grpc: cfg.listen };
@@ -102,7 +125,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       listening.metrics = cfg.metrics.listen;
     }
     if (cfg.admin) {
-      const route = adminHandler(() => running.core, () => ({ domain: cfg.domainId, role: cfg.role, brokerId: cfg.brokerId, pid: process.pid }));
+      const route = adminHandler(() => running.core, () => ({ domain: cfg.domainId, role: cfg.role, brokerId: cfg.brokerId, pid: process.pid }), post);
       const a = await listenHttp(cfg.admin.listen, route);
       running.http!.push(a.server);
       listening.admin = cfg.admin.listen;
@@ -148,7 +171,19 @@ async function reload(r: Running, configFile: string, log: JsonLogger): Promise<
   log('info', 'config reloaded', { peers_added: d.peersAdded, peers_removed: d.peersRemoved, peers_changed: d.peersChanged, inventory_changed: d.inventoryChanged, grpc_rebound: rebound });
 }
 
+/** The advertised graph (cached until an advertisement changes) and its key. */
+function advertisedGraph(core: PeeringCore): () => { graph: TopologyGraph; key: string } {
+  let last: { graph: TopologyGraph; key: string } | undefined;
+  return () => {
+    const ads = core.adverts();
+    const key = ads.map((a) => `${a.envelope.origin}:${a.envelope.seq}`).sort().join(',');
+    if (last?.key !== key) last = { graph: buildTopology(ads.map((a) => a.envelope.body)), key };
+    return last;
+  };
+}
+
 async function stop(r: Partial<Running>, log: JsonLogger): Promise<void> {
+  r.agreement?.stop();
   await r.core?.stop();
   await new Promise((res) => setTimeout(res, 150)); // let the withdrawal and close notifications go out
   await r.server?.stop();
