@@ -9,6 +9,7 @@ import { demoCommand } from './demo.js';
 import { labCommand } from './lab.js';
 import { advertsCommand, domainsCommand, peersCommand } from './broker.js';
 import { contractCommand } from './contract.js';
+import { orderCommand, quoteCommand } from './order.js';
 
 const USAGE = `qos-broker <command> [options]
 
@@ -20,6 +21,8 @@ commands:
   domains              domains a running qos-brokerd knows (--admin HOST:PORT, --json)
   adverts              advertisements a running qos-brokerd holds (--admin HOST:PORT, --json)
   contract verify FILE check an electronic contract's signatures offline
+  quote                priced options for a service (--from D/SITE --to D/SITE --class EF --rate 10M --for 2h)
+  order                agree a service with every provider on the path; writes the signed contract (--out FILE)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -45,6 +48,12 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'contract':
       await contractCommand(rest);
+      return 0;
+    case 'quote':
+      await quoteCommand(rest);
+      return 0;
+    case 'order':
+      await orderCommand(rest);
       return 0;
     case undefined:
     case 'help':
