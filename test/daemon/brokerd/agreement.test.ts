@@ -1,0 +1,181 @@
+/**
+ * Agreements across three qos-brokerd processes on loopback (dom-a -> dom-b
+ * -> dom-c, mutual TLS, one redis-server): `qos-broker quote` and `order`
+ * through dom-a's admin endpoint, the contract checked with every provider's
+ * key; a test-side coordinator (pinned as peer dom-t) that reserves over gRPC
+ * and then goes away leaves holds that expire, give their capacity back and
+ * are logged as abandoned by the providers.
+ */
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Cluster, CLI, inventory, waitFor, type Daemon } from './harness.js';
+import { verifyContract, type SignedContract } from '../../../daemon/agreement/contract.js';
+import { edgeId, segmentOrders, SegmentRejectedError } from '../../../daemon/agreement/participant.js';
+import { loadAgreementProto, RemoteParticipant } from '../../../daemon/agreement/remote.js';
+import { rawPublicKey, type SignedAdvert } from '../../../daemon/peering/advert.js';
+import { clientCredentials } from '../../../daemon/peering/tls.js';
+import { RedisResourceStore } from '../../../daemon/state/redis-store.js';
+import { buildTopology } from '../../../daemon/topology/graph.js';
+import { computePaths } from '../../../daemon/topology/paths.js';
+import type { DomainAdvertisement } from '../../../daemon/topology/types.js';
+import type { DomainFiles } from '../peering/pki.js';
+
+const run = promisify(execFile);
+const cluster = new Cluster();
+let a: Daemon, b: Daemon, c: Daemon;
+let ft: DomainFiles, fx: DomainFiles;
+const stores: RedisResourceStore[] = [];
+const clients: grpc.Client[] = [];
+const HOUR = 3_600_000;
+const peering = { 'hold-time-s': 3, 'advert-lifetime-s': 30, 'poll-interval-ms': 500, 'backoff-initial-ms': 100, 'backoff-max-ms': 1000 };
+
+beforeAll(async () => {
+  await cluster.init();
+  const pki = cluster.pki;
+  const [fa, fb, fc] = [pki.domain('dom-a'), pki.domain('dom-b'), pki.domain('dom-c')];
+  ft = pki.domain('dom-t');
+  fx = pki.domain('dom-x');
+  const ca = pki.caCert;
+  const [xa, xb, xc] = [await cluster.allocate(), await cluster.allocate(), await cluster.allocate()];
+  // dom-c and dom-b accept; dom-a dials both (it agrees with both), dom-b dials dom-c. dom-t is the test coordinator.
+  c = await cluster.start(fc, xc, {
+    role: 'provider',
+    peering,
+    peers: [{ 'domain-id': 'dom-a', 'ca-file': ca }, { 'domain-id': 'dom-b', 'ca-file': ca }, { 'domain-id': 'dom-t', 'ca-file': ca }],
+    inventory: inventory('dom-c', ['dom-b']),
+  });
+  b = await cluster.start(fb, xb, {
+    role: 'provider',
+    peering,
+    peers: [{ 'domain-id': 'dom-a', 'ca-file': ca }, { 'domain-id': 'dom-c', 'ca-file': ca, address: c.grpc }, { 'domain-id': 'dom-t', 'ca-file': ca }],
+    inventory: inventory('dom-b', ['dom-a', 'dom-c']),
+  });
+  a = await cluster.start(fa, xa, {
+    role: 'provider',
+    peering,
+    peers: [{ 'domain-id': 'dom-b', 'ca-file': ca, address: b.grpc }, { 'domain-id': 'dom-c', 'ca-file': ca, address: c.grpc }],
+    inventory: inventory('dom-a', ['dom-b']),
+  });
+  for (const d of [a, b, c]) {
+    await waitFor(`${d.domain} holds all three adverts`, async () => ((await d.get('/v1/adverts')).adverts as unknown[]).length === 3);
+  }
+  await waitFor('dom-a established with dom-b and dom-c', async () => ((await a.get('/v1/peers')).peers as { state: string }[]).every((p) => p.state === 'established'));
+}, 60_000);
+
+afterAll(async () => {
+  for (const cl of clients) cl.close();
+  for (const s of stores) await s.close().catch(() => {});
+  await cluster.stopAll();
+});
+
+const cli = (...args: string[]) => run(process.execPath, [CLI, ...args]);
+const flags = (start: number) => ['--from', 'dom-a/dom-a-site', '--to', 'dom-c/dom-c-site', '--class', 'EF', '--rate', '10M', '--latency', '30ms', '--for', '2h', '--start', new Date(start).toISOString(), '--admin', a.admin];
+const store = (domain: string) => {
+  const s = new RedisResourceStore({ domain, redis: cluster.redis.client() });
+  stores.push(s);
+  return s;
+};
+const maxUsed = async (s: RedisResourceStore, link: string, start: number, end: number) => Math.max(...(await s.usage(link, 'EF', start, end)).map((u) => u.usedBps));
+/** A RemoteParticipant for `d`, dialed with the certificate of `as` (not through a daemon). */
+const remote = (d: Daemon, as: DomainFiles) => {
+  const Agreement = loadAgreementProto();
+  const client = new Agreement(d.grpc, clientCredentials({ certPem: as.certPem, keyPem: as.keyPem }, { domain: d.domain, caPem: cluster.pki.caPem }), {
+    'grpc.ssl_target_name_override': d.domain,
+    'grpc.default_authority': d.domain,
+  });
+  clients.push(client);
+  return new RemoteParticipant(d.domain, rawPublicKey(d.files.advertKeyPem), client, { callTimeoutMs: 5000 });
+};
+
+describe('qos-brokerd: agreements across three daemons', () => {
+  test('agreement - quote prints priced options; order agrees across dom-a, dom-b, dom-c; the contract verifies with every provider key', async () => {
+    const start = Date.now() + HOUR;
+    const q = await cli('quote', ...flags(start));
+    expect(q.stdout).toMatch(/1\. \[cheapest, fastest, balanced\] dom-a > dom-b > dom-c: 30\.00 EUR, latency \d+(\.\d+)? ms/);
+    const file = join(cluster.dir, 'contract.json');
+    const o = await cli('order', ...flags(start), '--objective', 'cheapest', '--customer', 'acme', '--out', file);
+    expect(o.stdout).toMatch(/^agreed agr-[0-9a-f-]+: dom-a > dom-b > dom-c, total 30\.00 EUR/);
+    expect(o.stdout).toMatch(/signed by dom-a, dom-b, dom-c; written to/);
+    // offline, keys pinned to each provider's own advert key
+    const trust = join(cluster.dir, 'trust.json');
+    writeFileSync(trust, JSON.stringify(Object.fromEntries([a, b, c].map((d) => [d.domain, rawPublicKey(d.files.advertKeyPem)]))));
+    const v = await cli('contract', 'verify', file, '--trust', trust);
+    expect(v.stdout).toMatch(/^OK: signed by dom-a, dom-b, dom-c \(keys match the trust file\)/);
+    const contract = JSON.parse((await import('node:fs')).readFileSync(file, 'utf8')) as SignedContract;
+    expect(contract.body.totalPriceMinor).toBe(3000); // 3 domains x 0.50 EUR/Mbit/s-h x 10 Mbit/s x 2 h
+    expect(contract.body.originator).toEqual({ domain: 'dom-a', customer: 'acme' });
+    // a key that is not dom-b's makes verification fail naming dom-b
+    const wrong = { ...Object.fromEntries([a, b, c].map((d) => [d.domain, rawPublicKey(d.files.advertKeyPem)])), 'dom-b': rawPublicKey(ft.advertKeyPem) };
+    expect(() => verifyContract(contract, wrong)).toThrow(/dom-b/);
+    // each provider booked its segment in its own store (dom-c sells the link entering it)
+    const id = contract.body.agreementId;
+    expect((await store('dom-b').get(`${id}:0:1`))?.state).toBe('committed');
+    expect((await store('dom-c').get(`${id}:0:2`))?.state).toBe('committed');
+    expect(await maxUsed(store('dom-c'), edgeId({ from: 'dom-b/b2', to: 'dom-c/b1' }), start, start + 2 * HOUR)).toBe(10e6);
+    for (const d of [b, c]) await waitFor(`${d.domain} logs the commit`, () => d.logs.some((l) => l.event === 'agreement-committed' && l.agreement_id === id && l.caller === 'dom-a'));
+  });
+
+  test('agreement - bad flags and unmeetable orders are typed errors with exit codes', async () => {
+    const start = Date.now() + HOUR;
+    const bad = await cli('order', ...flags(start).map((x) => (x === '10M' ? '10X' : x))).catch((e: { code: number; stderr: string }) => e);
+    expect((bad as { code: number }).code).toBe(2);
+    expect((bad as { stderr: string }).stderr).toMatch(/QB_INVALID_ARGUMENT: --rate must be .* unit M or G/);
+    const dur = await cli('quote', ...flags(start).map((x) => (x === '2h' ? '2d' : x))).catch((e: { code: number; stderr: string }) => e);
+    expect((dur as { stderr: string }).stderr).toMatch(/--for must be .* unit m \(minutes\) or h \(hours\)/);
+    const far = await cli('order', ...flags(start).map((x) => (x === '30ms' ? '1ms' : x))).catch((e: { code: number; stderr: string }) => e);
+    expect((far as { code: number }).code).toBe(1);
+    expect((far as { stderr: string }).stderr).toMatch(/QB_PATH_LATENCY_BOUND: .*latency/i);
+    const big = await cli('order', ...flags(start).map((x) => (x === '10M' ? '1G' : x))).catch((e: { code: number; stderr: string }) => e);
+    expect((big as { stderr: string }).stderr).toMatch(/QB_PATH_NO_BANDWIDTH: /);
+  });
+
+  test('agreement - a caller that is not a configured peer is refused (PERMISSION_DENIED -> QB_AGREEMENT_NOT_A_PEER)', async () => {
+    const e = await remote(b, fx).abort('agr-nobody').catch((x: unknown) => x);
+    expect((e as { code: string }).code).toBe('QB_AGREEMENT_NOT_A_PEER');
+  });
+
+  test('agreement - coordinator gone between Reserve and Commit: holds expire, capacity returns, providers log the abandoned agreement', async () => {
+    const ads = ((await a.get('/v1/adverts')).adverts as SignedAdvert<DomainAdvertisement>[]).map((x) => x.envelope.body);
+    const path = computePaths(buildTopology(ads), { from: { domain: 'dom-a', site: 'dom-a-site' }, to: { domain: 'dom-c', site: 'dom-c-site' }, qosClass: 'EF', rateMbps: 40 }).paths[0]!;
+    const start = Date.now() + 10 * HOUR;
+    const end = start + HOUR;
+    const agreementId = `agr-gone-${process.pid}`;
+    const orders = segmentOrders(path, { agreementId, alternative: 0, qosClass: 'EF', rateMbps: 40, start, end });
+    const [ob, oc] = [orders.find((o) => o.domain === 'dom-b')!, orders.find((o) => o.domain === 'dom-c')!];
+    const [pb, pc] = [remote(b, ft), remote(c, ft)];
+    expect((await pb.quote(ob)).priceMinor).toBe(2000); // 0.50 x 40 Mbit/s x 1 h
+    await pb.reserve(ob, 1500);
+    await pb.reserve(ob, 1500); // a retried Reserve does not book twice
+    await pc.reserve(oc, 1500);
+    const bLink = edgeId({ from: 'dom-a/b2', to: 'dom-b/b1' });
+    const cLink = edgeId({ from: 'dom-b/b2', to: 'dom-c/b1' });
+    const [sb, sc] = [store('dom-b'), store('dom-c')];
+    expect(await maxUsed(sb, bLink, start, end)).toBe(40e6);
+    expect(await maxUsed(sc, cLink, start, end)).toBe(40e6);
+    // more than what is left is refused with the domain and the link that lacks it
+    const tooMuch = await pb.reserve({ ...ob, agreementId: `${agreementId}-2`, rateMbps: 70 }, 1500).catch((x: unknown) => x);
+    expect(tooMuch).toBeInstanceOf(SegmentRejectedError);
+    expect((tooMuch as SegmentRejectedError).domain).toBe('dom-b');
+    expect((tooMuch as Error).message).toMatch(/dom-b cannot hold 70 Mbit\/s of EF on (dom-a\/b2:dom-b\/b1|dom-b\/b1:dom-b\/b2): 10\.000 Mbit\/s short/);
+    // ... and the coordinator disappears without Commit or Abort
+    for (const d of [b, c]) {
+      await waitFor(`${d.domain} logs ${agreementId} as abandoned`, () => d.logs.some((l) => l.event === 'agreement-abandoned' && l.agreement_id === agreementId), 15_000);
+      const line = d.logs.find((l) => l.event === 'agreement-abandoned' && l.agreement_id === agreementId)!;
+      expect(line).toMatchObject({ level: 'warn', component: 'agreement', caller: 'dom-t' });
+    }
+    expect((await sb.get(`${agreementId}:0:1`))?.state).toBe('expired');
+    expect((await sc.get(`${agreementId}:0:2`))?.state).toBe('expired');
+    expect(await maxUsed(sb, bLink, start, end)).toBe(0);
+    expect(await maxUsed(sc, cLink, start, end)).toBe(0);
+    // a Commit that comes too late is refused with the typed error, not signed
+    const late = await pb.commit(agreementId, {} as never).catch((x: unknown) => x);
+    expect((late as { code: string }).code).toBe('QB_AGREEMENT_NOTHING_HELD');
+    // logged once, not on every sweep
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(b.logs.filter((l) => l.event === 'agreement-abandoned' && l.agreement_id === agreementId)).toHaveLength(1);
+  });
+});
