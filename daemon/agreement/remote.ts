@@ -132,6 +132,7 @@ const STATUS_BY_CODE: Record<string, grpc.status> = {
   QB_AGREEMENT_BODY_MISMATCH: grpc.status.FAILED_PRECONDITION,
   QB_STATE_HOLD_EXPIRED: grpc.status.FAILED_PRECONDITION,
   QB_AGREEMENT_NOT_A_PEER: grpc.status.PERMISSION_DENIED,
+  QB_AGREEMENT_NOT_OWNER: grpc.status.PERMISSION_DENIED,
 };
 
 /** A thrown error as a gRPC status with the stable code and domain in metadata. */

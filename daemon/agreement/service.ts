@@ -9,6 +9,7 @@
  * Commit belongs to a coordinator that went away. The sweep returns its
  * capacity and logs the agreement once as `agreement-abandoned`.
  */
+import { QosBrokerError } from '../../drivers/errors.js';
 import type { ResourceStore } from '../state/store.js';
 import type { TopologyGraph } from '../topology/graph.js';
 import type { KeyInput } from '../peering/advert.js';
@@ -45,6 +46,8 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
   private seededKey: string | undefined;
   private seeding: Promise<void> | undefined;
   private readonly holds = new Map<string, Tracked>();
+  /** Who reserved each agreement (until it is aborted or abandoned): only that caller may commit or abort it. */
+  private readonly owners = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private sweeping = false;
 
@@ -86,9 +89,19 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
     return this.local.quote(order);
   }
 
+  /** Refuse a caller that is not the one that reserved the agreement (a peer cannot commit or abort another's agreement). */
+  private checkOwner(agreementId: string, caller: string): void {
+    const owner = this.owners.get(agreementId);
+    if (owner !== undefined && owner !== caller) {
+      throw new QosBrokerError('QB_AGREEMENT_NOT_OWNER', `agreement ${agreementId} at ${this.domain} was reserved by ${owner}; ${caller} may not act on it`);
+    }
+  }
+
   async reserve(order: SegmentOrder, holdTtlMs: number, caller = this.domain): Promise<void> {
+    this.checkOwner(order.agreementId, caller);
     await this.seed();
     await this.local.reserve(order, holdTtlMs);
+    this.owners.set(order.agreementId, caller);
     const t = this.holds.get(order.agreementId);
     const expiresAt = Date.now() + holdTtlMs;
     if (t) {
@@ -101,6 +114,7 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
   }
 
   async commit(agreementId: string, body: ContractBody, caller = this.domain): Promise<ContractSignature> {
+    this.checkOwner(agreementId, caller);
     const sig = await this.local.commit(agreementId, body);
     this.holds.delete(agreementId);
     this.log('info', 'agreement committed', { event: 'agreement-committed', agreement_id: agreementId, caller, price_minor: body.segments.filter((s) => s.domain === this.domain).reduce((s, x) => s + x.priceMinor, 0) });
@@ -108,8 +122,10 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
   }
 
   async abort(agreementId: string, caller = this.domain): Promise<void> {
+    this.checkOwner(agreementId, caller);
     const had = this.holds.delete(agreementId);
     await this.local.abort(agreementId);
+    this.owners.delete(agreementId);
     if (had) this.log('info', 'agreement aborted', { event: 'agreement-aborted', agreement_id: agreementId, caller });
   }
 
@@ -130,8 +146,12 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
       for (const [id, t] of due) {
         if (this.holds.get(id) !== t) continue; // committed or aborted meanwhile
         this.holds.delete(id);
+        // only what really ran out counts (a retried Reserve of a committed agreement is tracked again, but is booked)
+        const states = await Promise.all([...t.segments].map(async (seg) => (await this.opts.store.get(`${id}:${seg}`))?.state));
+        if (!states.includes('expired')) continue;
         // forget the participant's memory of the agreement; its holds are tombstones now, so this changes no capacity
         await this.local.abort(id).catch(() => {});
+        this.owners.delete(id);
         out.push(id);
         this.log('warn', 'agreement abandoned: its holds expired without a commit', {
           event: 'agreement-abandoned',
