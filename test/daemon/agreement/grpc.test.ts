@@ -1,0 +1,184 @@
+/**
+ * The Agreement service over real gRPC with mutual TLS, in process: the
+ * coordinator of provider-x reaches provider-y/-w/-z through
+ * RemoteParticipants, each served by an AgreementService on its own store
+ * (one real redis-server). Covers the error mapping both ways, idempotent
+ * retries over the wire, ownership of an agreement, deadlines, and the CLI
+ * unit parsers.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { InvalidArgumentError, TimeoutError, TransportError } from '../../../drivers/errors.js';
+import { AgreementCoordinator } from '../../../daemon/agreement/coordinator.js';
+import { verifyContract } from '../../../daemon/agreement/contract.js';
+import { edgeId, segmentOrders, type AgreementParticipant } from '../../../daemon/agreement/participant.js';
+import { addAgreementService, loadAgreementProto, orderFromMsg, orderToMsg, RemoteParticipant } from '../../../daemon/agreement/remote.js';
+import { AgreementService } from '../../../daemon/agreement/service.js';
+import { parseDuration, parseLatency, parseRate } from '../../../daemon/cli/order.js';
+import { demoNetwork } from '../../../daemon/cli/demo-network.js';
+import { rawPublicKey } from '../../../daemon/peering/advert.js';
+import { clientCredentials, serverCredentials } from '../../../daemon/peering/tls.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../../../daemon/state/embedded-redis.js';
+import { RedisResourceStore } from '../../../daemon/state/redis-store.js';
+import { buildTopology } from '../../../daemon/topology/graph.js';
+import { makePki, type DomainFiles, type TestPki } from '../peering/pki.js';
+
+const HOUR = 3_600_000;
+const dir = mkdtempSync(join(tmpdir(), 'qb-agree-grpc-'));
+const graph = buildTopology(demoNetwork());
+const graphKeyed = () => ({ graph, key: 'demo' });
+let pki: TestPki;
+let redis: EmbeddedRedis;
+const files = new Map<string, DomainFiles>();
+const services = new Map<string, AgreementService>();
+const stores = new Map<string, RedisResourceStore>();
+const servers: grpc.Server[] = [];
+const clients: grpc.Client[] = [];
+const addresses = new Map<string, string>();
+const logs: Array<{ domain: string; msg: string } & Record<string, unknown>> = [];
+
+async function serve(add: (s: grpc.Server) => void, own: DomainFiles, pinned: DomainFiles[]): Promise<string> {
+  const server = new grpc.Server();
+  add(server);
+  const port = await new Promise<number>((res, rej) =>
+    server.bindAsync('127.0.0.1:0', serverCredentials({ certPem: own.certPem, keyPem: own.keyPem }, pinned.map((p) => ({ domain: p.domain, caPem: pki.caPem }))), (e, p) => (e ? rej(e) : res(p))),
+  );
+  servers.push(server);
+  return `127.0.0.1:${port}`;
+}
+
+/** A RemoteParticipant for `domain`, dialed as `as`. */
+function remote(domain: string, as: string, opts: { callTimeoutMs?: number; address?: string } = {}): RemoteParticipant {
+  const me = files.get(as)!;
+  const Agreement = loadAgreementProto();
+  const client = new Agreement(opts.address ?? addresses.get(domain)!, clientCredentials({ certPem: me.certPem, keyPem: me.keyPem }, { domain, caPem: pki.caPem }), {
+    'grpc.ssl_target_name_override': domain,
+    'grpc.default_authority': domain,
+  });
+  clients.push(client);
+  return new RemoteParticipant(domain, rawPublicKey(files.get(domain)!.advertKeyPem), client, { callTimeoutMs: opts.callTimeoutMs ?? 5000 });
+}
+
+beforeAll(async () => {
+  pki = makePki();
+  redis = await startEmbeddedRedis(join(dir, 'redis'), { log: () => {} });
+  for (const d of [...graph.domains, 'provider-q']) files.set(d, pki.domain(d));
+  for (const domain of graph.domains) {
+    const store = new RedisResourceStore({ domain, redis: new Redis({ path: redis.socketPath }) });
+    stores.set(domain, store);
+    const svc = new AgreementService({ store, signingKey: files.get(domain)!.advertKeyPem, graph: graphKeyed, sweepIntervalMs: 200, log: (_l, msg, f) => logs.push({ domain, msg, ...f }) });
+    services.set(domain, svc);
+    svc.start();
+    if (domain === 'provider-x') continue;
+    // x (the coordinator) and q (another peer) are pinned callers
+    const pins = [files.get('provider-x')!, files.get('provider-q')!];
+    addresses.set(domain, await serve((s) => addAgreementService(s, svc, () => pins.map((p) => ({ domain: p.domain, caPem: pki.caPem }))), files.get(domain)!, pins));
+  }
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  for (const s of servers) s.forceShutdown();
+  for (const s of services.values()) s.stop();
+  for (const s of stores.values()) await s.close();
+  await redis?.stop();
+  pki?.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const participants = (as = 'provider-x') => (d: string): AgreementParticipant | undefined => (d === 'provider-x' ? services.get(d) : remote(d, as));
+const request = (over: Record<string, unknown> = {}) => {
+  const start = Date.now() + HOUR;
+  return { customer: 'acme', from: { domain: 'provider-x', site: 'site-x' }, to: { domain: 'provider-z', site: 'site-z' }, qosClass: 'EF', rateMbps: 10, start, end: start + 2 * HOUR, ...over };
+};
+const used = async (domain: string, link: string, start: number, end: number) => Math.max(...(await stores.get(domain)!.usage(link, 'EF', start, end)).map((u) => u.usedBps));
+
+describe('agreement over gRPC', () => {
+  test('grpc - the coordinator agrees through remote participants; retried Reserve and Commit do not double-book', async () => {
+    const req = request({ objective: 'cheapest' });
+    const a = await new AgreementCoordinator('provider-x', () => graph, participants()).agree(req);
+    expect(a.path.domains).toEqual(['provider-x', 'provider-y', 'provider-z']);
+    expect(verifyContract(JSON.parse(JSON.stringify(a.contract))).signedBy).toEqual(['provider-x', 'provider-y', 'provider-z']);
+    const id = a.contract.body.agreementId;
+    const yLink = edgeId({ from: 'provider-y/y1', to: 'provider-y/y2' });
+    expect(await used('provider-y', yLink, req.start, req.end)).toBe(10e6);
+    // a coordinator that lost the answers retries both phases
+    const y = remote('provider-y', 'provider-x');
+    const order = segmentOrders(a.path, { agreementId: id, alternative: 0, qosClass: 'EF', rateMbps: 10, start: req.start, end: req.end })[1]!;
+    await y.reserve(order, 300);
+    const again = await y.commit(id, a.contract.body);
+    expect(again.domain).toBe('provider-y');
+    expect(verifyContract({ body: a.contract.body, signatures: a.contract.signatures.map((s) => (s.domain === 'provider-y' ? again : s)) }).signedBy).toContain('provider-y');
+    expect(await used('provider-y', yLink, req.start, req.end)).toBe(10e6);
+    // a retried Reserve after Commit is no hold that could be abandoned: the sweep leaves the booking alone
+    await y.reserve(order, 300);
+    await new Promise((r) => setTimeout(r, 400));
+    await services.get('provider-y')!.sweep();
+    expect(logs.filter((l) => l.agreement_id === id).map((l) => `${l.domain} ${String(l.event)}`)).not.toContain('provider-y agreement-abandoned');
+    expect(logs.filter((l) => l.agreement_id === id).map((l) => `${l.domain} ${String(l.event)}`)).toContain('provider-y agreement-committed');
+    expect((await stores.get('provider-y')!.get(`${id}:0:1`))?.state).toBe('committed');
+    expect(await used('provider-y', yLink, req.start, req.end)).toBe(10e6);
+  });
+
+  test('grpc - a body that differs from the quote comes back as the typed QB_AGREEMENT_BODY_MISMATCH; another peer may not commit or abort the agreement', async () => {
+    const req = request({ objective: 'cheapest', start: Date.now() + 5 * HOUR, end: Date.now() + 6 * HOUR });
+    const a = await new AgreementCoordinator('provider-x', () => graph, participants()).agree(req);
+    const id = a.contract.body.agreementId;
+    const y = remote('provider-y', 'provider-x');
+    const cheaper = { ...a.contract.body, segments: a.contract.body.segments.map((s) => (s.domain === 'provider-y' ? { ...s, priceMinor: s.priceMinor - 1 } : s)) };
+    const e = await y.commit(id, cheaper).catch((x: unknown) => x);
+    expect((e as { code: string }).code).toBe('QB_AGREEMENT_BODY_MISMATCH');
+    expect((e as Error).message).toMatch(/price of segment 1/);
+    const q = remote('provider-y', 'provider-q');
+    const denied = await q.abort(id).catch((x: unknown) => x);
+    expect((denied as { code: string }).code).toBe('QB_AGREEMENT_NOT_OWNER');
+    expect((await stores.get('provider-y')!.get(`${id}:0:1`))?.state).toBe('committed');
+    // the owner may abort: the booking is released
+    await y.abort(id);
+    expect((await stores.get('provider-y')!.get(`${id}:0:1`))?.state).toBe('released');
+  });
+
+  test('grpc - malformed orders are INVALID_ARGUMENT naming the field; wire conversion round-trips', async () => {
+    const start = Date.now() + HOUR;
+    const o = { agreementId: 'agr-bad', alternative: 0, index: 1, domain: 'provider-y', ingress: 'y1', egress: 'y2', qosClass: 'EF', rateMbps: 10, start, end: start + HOUR, hops: [{ from: 'provider-y/y1', to: 'provider-y/y2', kind: 'transit' as const, metrics: { availableMbps: 400, latencyMs: 14, jitterMs: 2, loss: 0.0005 } }] };
+    expect(orderFromMsg(orderToMsg(o))).toEqual(o);
+    const y = remote('provider-y', 'provider-x');
+    const bad = await y.quote({ ...o, hops: [{ ...o.hops[0]!, kind: 'tunnel' as never }] }).catch((x: unknown) => x);
+    expect(bad).toBeInstanceOf(InvalidArgumentError);
+    expect((bad as Error).message).toMatch(/SegmentOrder\.hops\[0\]\.kind must be "transit" or "link"/);
+    const wrong = await y.quote({ ...o, domain: 'provider-w' }).catch((x: unknown) => x);
+    expect((wrong as { code: string }).code).toBe('QB_AGREEMENT_WRONG_DOMAIN');
+  });
+
+  test('grpc - a broker that does not answer within the deadline is QB_AGREEMENT_TIMEOUT; one that is down is QB_AGREEMENT_UNREACHABLE', async () => {
+    const Agreement = loadAgreementProto();
+    const hang = () => {}; // never calls back
+    const silent = await serve((s) => s.addService(Agreement.service, { Quote: hang, Reserve: hang, Commit: hang, Abort: hang }), files.get('provider-w')!, [files.get('provider-x')!]);
+    const w = remote('provider-w', 'provider-x', { callTimeoutMs: 300, address: silent });
+    const t = await w.abort('agr-x').catch((x: unknown) => x);
+    expect(t).toBeInstanceOf(TimeoutError);
+    expect((t as { code: string }).code).toBe('QB_AGREEMENT_TIMEOUT');
+    // a port nothing listens on (bound, then closed)
+    const gone = await serve(() => {}, files.get('provider-w')!, [files.get('provider-x')!]);
+    servers.pop()!.forceShutdown();
+    const down = await remote('provider-w', 'provider-x', { callTimeoutMs: 2000, address: gone }).abort('agr-x').catch((x: unknown) => x);
+    expect(down).toBeInstanceOf(TransportError);
+    expect((down as { code: string }).code).toBe('QB_AGREEMENT_UNREACHABLE');
+  });
+
+  test('grpc - CLI units: rate M/G, latency ms, duration m/h; anything else is a typed error', () => {
+    expect(parseRate('10M')).toBe(10);
+    expect(parseRate('1.5G')).toBe(1500);
+    expect(parseRate('100Mbps')).toBe(100);
+    expect(parseLatency('30ms')).toBe(30);
+    expect(parseDuration('2h')).toBe(2 * HOUR);
+    expect(parseDuration('90m')).toBe(90 * 60_000);
+    for (const [f, bad] of [[parseRate, '10'], [parseRate, '-1M'], [parseRate, '0G'], [parseLatency, '30'], [parseLatency, '1s'], [parseDuration, '2d'], [parseDuration, '0h']] as const) {
+      expect(() => f(bad)).toThrow(InvalidArgumentError);
+    }
+  });
+});
