@@ -249,9 +249,26 @@ export class RemoteParticipant implements AgreementParticipant {
 /** Who may call: the pinned identities of our configured peers. */
 export type PinSource = () => PeerPin[];
 
-/** The caller's domain if its certificate is the pinned identity of one of our peers. */
+/** Certificates already matched (DER, base64) -> the pin they matched; parsing and checking X.509 on every call was most of a call's cost. */
+const matched = new Map<string, PeerPin>();
+
+/**
+ * The caller's domain if its certificate is the pinned identity of one of our
+ * peers. A match is remembered only while that same pin object is configured
+ * (a reload that changes or removes the peer makes a new one); validity dates
+ * and the chain were checked by the TLS handshake.
+ */
 export function callerDomain(certRaw: Buffer | undefined, pins: PeerPin[]): string | undefined {
-  return pins.find((p) => checkPeerCertificate(certRaw, p) === undefined)?.domain;
+  if (!certRaw || certRaw.length === 0) return undefined;
+  const k = certRaw.toString('base64');
+  const hit = matched.get(k);
+  if (hit && pins.includes(hit)) return hit.domain;
+  const pin = pins.find((p) => checkPeerCertificate(certRaw, p) === undefined);
+  if (pin) {
+    if (matched.size >= 1024) matched.clear();
+    matched.set(k, pin);
+  }
+  return pin?.domain;
 }
 
 /** What the server side adapts: our participant, told who is calling. */
