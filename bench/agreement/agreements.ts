@@ -1,0 +1,268 @@
+/**
+ * bench/agreement, agreements part: whole agreements (path, Quote, Reserve,
+ * Commit on every provider, signed contract) per second and their latency,
+ * with 50 orders in flight, across three qos-brokerd processes on loopback
+ * (dom-a -> dom-b -> dom-c, mutual TLS, an embedded redis-server each). Orders
+ * go to dom-a's admin endpoint (POST /v1/order), whose coordinator reaches
+ * dom-b and dom-c over the Agreement gRPC service.
+ *
+ * Reference, same run, interleaved rounds: the raw gRPC unary round-trip rate
+ * (grpc.health.v1.Health/Check to dom-b over the same kind of mTLS channel,
+ * the same concurrency). One agreement costs 4 remote unary calls in 3
+ * sequential phases (Quote, Reserve, Commit at dom-b and dom-c) plus Redis
+ * and signing, so a ratio of 1/4 would mean the agreement adds nothing to the
+ * RPCs it needs.
+ *
+ * Usage: node dist/bench/agreement/agreements.js [--concurrency 50] [--rounds 3] [--seconds 4]
+ * Last line: one JSON object.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { stringify } from 'yaml';
+import { loadProtos } from '../../daemon/peering/proto.js';
+import { clientCredentials } from '../../daemon/peering/tls.js';
+
+const BROKERD = resolve(dirname(fileURLToPath(import.meta.url)), '../../daemon/brokerd.js');
+const DOMAINS = ['dom-a', 'dom-b', 'dom-c'] as const;
+
+export interface AgreementsResult {
+  bench: 'agreement-agreements';
+  concurrency: number;
+  agreements: number;
+  failed: number;
+  agreements_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  grpc_unary_per_s: number;
+  grpc_unary_p99_ms: number;
+  /** Median over rounds of agreements/s divided by gRPC unary calls/s. */
+  ratio_vs_grpc_unary: number;
+  target: { agreements_per_s: 300; p99_ms: 50 };
+  met: boolean;
+}
+
+const quantile = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))]! : NaN;
+};
+const median = (xs: number[]) => quantile(xs, 0.5);
+const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+
+async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, host, () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+/** One CA, a TLS certificate (CN and SAN = name) and an Ed25519 advert key per name, made with openssl. */
+function makePki(dir: string, names: string[]): void {
+  const ssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=bench-ca',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
+  for (const n of names) {
+    writeFileSync(join(dir, `${n}.ext`), `subjectAltName=DNS:${n}\nextendedKeyUsage=serverAuth,clientAuth\n`);
+    ssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${n}.key`, '-out', `${n}.csr`, '-subj', `/CN=${n}`]);
+    ssl(['x509', '-req', '-in', `${n}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${n}.pem`, '-days', '2', '-extfile', `${n}.ext`]);
+    ssl(['genpkey', '-algorithm', 'ed25519', '-out', `${n}-advert.key`]);
+  }
+}
+
+function inventory(domain: string, neighbours: string[]): Record<string, unknown> {
+  const cls = { 'capacity-mbps': 100_000, 'latency-ms': 2, 'jitter-ms': 0.5, loss: 0 };
+  return {
+    borders: ['b1', 'b2'],
+    sites: [{ id: `${domain}-site`, borders: ['b1'] }],
+    transits: [{ id: `${domain}-core`, from: 'b1', to: 'b2', bidirectional: true, classes: { EF: cls } }],
+    links: neighbours.map((n) => ({ id: `${domain}-${n}`, border: 'b2', 'peer-domain': n, 'peer-border': 'b1', classes: { EF: cls } })),
+    prices: { currency: 'EUR', 'per-mbps-hour': { EF: 0.5 } },
+  };
+}
+
+interface Daemon {
+  domain: string;
+  grpc: string;
+  admin: string;
+  proc: ChildProcess;
+  exited: Promise<unknown>;
+}
+
+async function startCluster(dir: string): Promise<Daemon[]> {
+  const addr: Record<string, { grpc: string; admin: string }> = {};
+  for (const d of DOMAINS) addr[d] = { grpc: `127.0.0.1:${await freePort()}`, admin: `127.0.0.1:${await freePort()}` };
+  const ca = join(dir, 'ca.pem');
+  const peers: Record<string, unknown[]> = {
+    // dom-a originates and agrees with both; dom-b dials dom-c; "bench" is the reference client
+    'dom-a': [{ 'domain-id': 'dom-b', 'ca-file': ca, address: addr['dom-b']!.grpc }, { 'domain-id': 'dom-c', 'ca-file': ca, address: addr['dom-c']!.grpc }],
+    'dom-b': [{ 'domain-id': 'dom-a', 'ca-file': ca }, { 'domain-id': 'dom-c', 'ca-file': ca, address: addr['dom-c']!.grpc }, { 'domain-id': 'bench', 'ca-file': ca }],
+    'dom-c': [{ 'domain-id': 'dom-a', 'ca-file': ca }, { 'domain-id': 'dom-b', 'ca-file': ca }],
+  };
+  const neighbours: Record<string, string[]> = { 'dom-a': ['dom-b'], 'dom-b': ['dom-a', 'dom-c'], 'dom-c': ['dom-b'] };
+  const daemons: Daemon[] = [];
+  for (const d of [...DOMAINS].reverse()) {
+    const file = join(dir, `${d}.yaml`);
+    writeFileSync(
+      file,
+      stringify({
+        role: 'provider',
+        'domain-id': d,
+        listen: addr[d]!.grpc,
+        'data-dir': join(dir, `${d}-data`),
+        keys: { 'advert-key': join(dir, `${d}-advert.key`), 'tls-cert': join(dir, `${d}.pem`), 'tls-key': join(dir, `${d}.key`) },
+        peering: { 'hold-time-s': 9, 'advert-lifetime-s': 60, 'backoff-initial-ms': 100, 'backoff-max-ms': 1000, 'readvertise-min-interval-ms': 5000 },
+        peers: peers[d],
+        redis: { embedded: true },
+        inventory: inventory(d, neighbours[d]!),
+        admin: { listen: addr[d]!.admin },
+        log: { level: 'warn' },
+      }),
+    );
+    // e.g. QB_BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the daemons
+    const nodeArgs = (process.env.QB_BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const proc = spawn(process.execPath, [...nodeArgs, BROKERD, '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+    daemons.push({ domain: d, ...addr[d]!, proc, exited: new Promise((r) => proc.once('exit', r)) });
+  }
+  const get = async (d: Daemon, path: string) => (await (await fetch(`http://${d.admin}${path}`)).json()) as Record<string, unknown>;
+  const deadline = Date.now() + 30_000;
+  for (const d of daemons) {
+    for (;;) {
+      if (d.proc.exitCode !== null) throw new Error(`${d.domain} exited with ${d.proc.exitCode}`);
+      const ok = await get(d, '/v1/adverts').then((b) => (b.adverts as unknown[]).length === 3, () => false);
+      const peersUp = d.domain !== 'dom-a' || (await get(d, '/v1/peers').then((b) => (b.peers as { state: string }[]).every((p) => p.state === 'established'), () => false));
+      if (ok && peersUp) break;
+      if (Date.now() > deadline) throw new Error(`${d.domain} did not converge within 30 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  return daemons;
+}
+
+/** Run `one` from `concurrency` workers for `seconds`; per-call latency in ms. */
+async function closedLoop(concurrency: number, seconds: number, one: () => Promise<boolean>): Promise<{ ok: number; failed: number; perS: number; lat: number[] }> {
+  const lat: number[] = [];
+  let ok = 0;
+  let failed = 0;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const s = performance.now();
+        if (await one()) {
+          ok++;
+          lat.push(performance.now() - s);
+        } else failed++;
+      }
+    }),
+  );
+  return { ok, failed, perS: ok / ((performance.now() - t0) / 1000), lat };
+}
+
+export async function runAgreements(opts: { concurrency?: number; rounds?: number; seconds?: number } = {}): Promise<AgreementsResult> {
+  const concurrency = opts.concurrency ?? 50;
+  const rounds = opts.rounds ?? 3;
+  const seconds = opts.seconds ?? 4;
+  const dir = mkdtempSync(join(tmpdir(), 'qb-bench-agreements-'));
+  let daemons: Daemon[] = [];
+  let client: grpc.Client | undefined;
+  try {
+    makePki(dir, [...DOMAINS, 'bench']);
+    daemons = await startCluster(dir);
+    const a = daemons.find((d) => d.domain === 'dom-a')!;
+    const b = daemons.find((d) => d.domain === 'dom-b')!;
+    const { health: Health } = loadProtos();
+    client = new Health(b.grpc, clientCredentials({ certPem: readFileSync(join(dir, 'bench.pem')), keyPem: readFileSync(join(dir, 'bench.key')) }, { domain: 'dom-b', caPem: readFileSync(join(dir, 'ca.pem')) }), {
+      'grpc.ssl_target_name_override': 'dom-b',
+      'grpc.default_authority': 'dom-b',
+    });
+    const check = (client as unknown as { Check(r: { service: string }, cb: (e: Error | null) => void): void }).Check.bind(client);
+    const unary = () => new Promise<boolean>((res) => check({ service: '' }, (e) => res(!e)));
+    // one-minute windows spread over 30 days (1-2 slots each), 1 Mbit/s: capacity never runs out
+    let n = 0;
+    const base = Math.ceil(Date.now() / 60_000) * 60_000 + 3_600_000;
+    let firstError: string | undefined;
+    const order = async () => {
+      const start = base + ((n++ * 7919) % 43_200) * 60_000;
+      const body = { from: 'dom-a/dom-a-site', to: 'dom-c/dom-c-site', qosClass: 'EF', rateMbps: 1, start, durationMs: 60_000, customer: 'bench' };
+      try {
+        const r = await fetch(`http://${a.admin}/v1/order`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+        const out = (await r.json()) as { error?: string };
+        if (!r.ok) firstError ??= out.error;
+        return r.ok;
+      } catch (err) {
+        firstError ??= (err as Error).message;
+        return false;
+      }
+    };
+    await closedLoop(concurrency, 1, unary); // warm-up: channels, JIT, Lua scripts loaded
+    await closedLoop(concurrency, 1, order);
+    const refs: Awaited<ReturnType<typeof closedLoop>>[] = [];
+    const ags: Awaited<ReturnType<typeof closedLoop>>[] = [];
+    const ratios: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const ref = await closedLoop(concurrency, Math.max(1, seconds / 2), unary);
+      const ag = await closedLoop(concurrency, seconds, order);
+      refs.push(ref);
+      ags.push(ag);
+      ratios.push(ag.perS / ref.perS);
+      console.log(`round ${i + 1}: ${ag.perS.toFixed(0)} agreements/s (p99 ${quantile(ag.lat, 0.99).toFixed(1)} ms, ${ag.failed} failed), gRPC unary ${ref.perS.toFixed(0)}/s (p99 ${quantile(ref.lat, 0.99).toFixed(2)} ms): ratio ${(ag.perS / ref.perS).toFixed(4)}`);
+    }
+    if (firstError) console.log(`first failure: ${firstError}`);
+    const lat = ags.flatMap((x) => x.lat);
+    const perS = median(ags.map((x) => x.perS));
+    const p99 = quantile(lat, 0.99);
+    return {
+      bench: 'agreement-agreements',
+      concurrency,
+      agreements: ags.reduce((s, x) => s + x.ok, 0),
+      failed: ags.reduce((s, x) => s + x.failed, 0),
+      agreements_per_s: round(perS, 1),
+      p50_ms: round(quantile(lat, 0.5)),
+      p99_ms: round(p99),
+      grpc_unary_per_s: round(median(refs.map((x) => x.perS)), 1),
+      grpc_unary_p99_ms: round(quantile(refs.flatMap((x) => x.lat), 0.99)),
+      ratio_vs_grpc_unary: round(median(ratios), 4),
+      target: { agreements_per_s: 300, p99_ms: 50 },
+      met: perS >= 300 && p99 < 50,
+    };
+  } finally {
+    client?.close();
+    for (const d of daemons) if (d.proc.exitCode === null && d.proc.signalCode === null) d.proc.kill('SIGTERM');
+    await Promise.all(
+      daemons.map(async (d) => {
+        const t = setTimeout(() => d.proc.kill('SIGKILL'), 5000);
+        await d.exited;
+        clearTimeout(t);
+      }),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({ options: { concurrency: { type: 'string' }, rounds: { type: 'string' }, seconds: { type: 'string' } } });
+  const num = (v: string | undefined, name: string) => {
+    if (v === undefined) return undefined;
+    const x = Number(v);
+    if (!(x > 0)) throw new Error(`--${name} must be a positive number, got ${v}`);
+    return x;
+  };
+  runAgreements({ concurrency: num(values.concurrency, 'concurrency'), rounds: num(values.rounds, 'rounds'), seconds: num(values.seconds, 'seconds') }).then(
+    (r) => console.log(JSON.stringify(r)),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
