@@ -27,7 +27,10 @@ export function adminHandler(getCore: () => PeeringCore | undefined, status: () 
     if (!core) return { status: 503, body: { error: 'starting' } };
     const op = post[path];
     if (req.method === 'POST' || op) {
-      if (!op) return { status: 405, body: { error: `${path} takes GET` } };
+      if (!op) {
+        const known = ['/v1/peers', '/v1/domains', '/v1/adverts', '/v1/status'].includes(path);
+        return known ? { status: 405, body: { error: `${path} takes GET` } } : { status: 404, body: { error: `no POST operation at ${path} on this daemon (orders and quotes are taken by provider daemons: POST /v1/order, /v1/quote)` } };
+      }
       if (req.method !== 'POST') return { status: 405, body: { error: `${path} takes POST with a JSON body` } };
       let parsed: unknown;
       try {
