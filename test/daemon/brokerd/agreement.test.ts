@@ -131,6 +131,16 @@ describe('qos-brokerd: agreements across three daemons', () => {
     expect((far as { stderr: string }).stderr).toMatch(/QB_PATH_LATENCY_BOUND: .*latency/i);
     const big = await cli('order', ...flags(start).map((x) => (x === '10M' ? '1G' : x))).catch((e: { code: number; stderr: string }) => e);
     expect((big as { stderr: string }).stderr).toMatch(/QB_PATH_NO_BANDWIDTH: /);
+    // the admin edge: JSON body required, each path takes its own method, bad fields named
+    const post = async (path: string, body: string) => {
+      const r = await fetch(`http://${a.admin}${path}`, { method: 'POST', body });
+      return { status: r.status, body: (await r.json()) as { error: string; code?: string } };
+    };
+    expect(await post('/v1/order', '{not json')).toMatchObject({ status: 400, body: { code: 'QB_INVALID_ARGUMENT' } });
+    expect(await post('/v1/order', JSON.stringify({ from: 'dom-a', to: 'dom-c/dom-c-site', qosClass: 'EF', rateMbps: 1, durationMs: 60_000 }))).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^from must be DOMAIN\/SITE/) } });
+    expect((await post('/v1/peers', '{}')).status).toBe(405);
+    expect((await post('/v1/nothing', '{}')).status).toBe(404);
+    expect((await fetch(`http://${a.admin}/v1/order`)).status).toBe(405);
   });
 
   test('agreement - a caller that is not a configured peer is refused (PERMISSION_DENIED -> QB_AGREEMENT_NOT_A_PEER)', async () => {
