@@ -206,7 +206,7 @@ export async function runAgreements(opts: { concurrency?: number; rounds?: numbe
       }
     };
     await closedLoop(concurrency, 1, unary); // warm-up: channels, JIT, Lua scripts loaded
-    await closedLoop(concurrency, 1, order);
+    await closedLoop(concurrency, 2, order);
     const refs: Awaited<ReturnType<typeof closedLoop>>[] = [];
     const ags: Awaited<ReturnType<typeof closedLoop>>[] = [];
     const ratios: number[] = [];
