@@ -101,7 +101,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
     if (running.store) {
       // agreements: our own domain's participant on the store and advert key, served to peers and used by our coordinator
       const graph = advertisedGraph(core);
-      const service = new AgreementService({ store: running.store, signingKey: material.signingKey, graph, log: log.child('agreement') });
+      const service = new AgreementService({ store: running.store, signingKey: material.signingKey, graph, log: log.child('agreement'), sweepIntervalMs: cfg.agreement.sweepIntervalMs });
       running.agreement = service;
       server.extraServices.push((s) => addAgreementService(s, service, () => [...core.peers.values()].map((r) => r.spec), metrics.observeRpc));
       const participant = (d: string): AgreementParticipant | undefined => {
@@ -109,9 +109,9 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
         const rec = core.peers.get(d);
         const key = core.table.get(d)?.envelope.key;
         if (!rec || rec.state !== 'established' || !rec.spec.address || !key) return undefined;
-        return new RemoteParticipant(d, key, agreementClientOn(transport.channelFor(rec.spec)));
+        return new RemoteParticipant(d, key, agreementClientOn(transport.channelFor(rec.spec)), { callTimeoutMs: cfg.agreement.callTimeoutMs });
       };
-      post = orderDesk({ domain: cfg.domainId, graph: () => graph().graph, participant });
+      post = orderDesk({ domain: cfg.domainId, graph: () => graph().graph, participant, holdTtlMs: cfg.agreement.holdTtlMs });
       service.start();
     }
     await server.start(material.peers);
@@ -166,7 +166,7 @@ async function reload(r: Running, configFile: string, log: JsonLogger): Promise<
   log.setLevel(cfg.log.level);
   if (d.needsRestart.length) log('warn', 'some changes take effect only after a restart', { keys: d.needsRestart });
   // keep what needs a restart as it runs
-  r.cfg = { ...cfg, ...Object.fromEntries(['role', 'domainId', 'brokerId', 'listen', 'dataDir', 'redis', 'metrics', 'admin'].map((k) => [k, r.cfg[k as keyof BrokerConfig]])) } as BrokerConfig;
+  r.cfg = { ...cfg, ...Object.fromEntries(['role', 'domainId', 'brokerId', 'listen', 'dataDir', 'redis', 'metrics', 'admin', 'agreement'].map((k) => [k, r.cfg[k as keyof BrokerConfig]])) } as BrokerConfig;
   r.material = material;
   log('info', 'config reloaded', { peers_added: d.peersAdded, peers_removed: d.peersRemoved, peers_changed: d.peersChanged, inventory_changed: d.inventoryChanged, grpc_rebound: rebound });
 }

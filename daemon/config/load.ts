@@ -163,6 +163,7 @@ export function diffConfig(a: BrokerConfig, b: BrokerConfig): ConfigDiff {
     ['redis', a.redis, b.redis],
     ['metrics', a.metrics, b.metrics],
     ['admin', a.admin, b.admin],
+    ['agreement', a.agreement, b.agreement],
     ['peering.hold-time-s', a.peering.holdTimeS, b.peering.holdTimeS],
   ];
   for (const [k, x, y] of restartKeys) if (!same(x, y)) needsRestart.push(k);

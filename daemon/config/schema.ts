@@ -62,6 +62,15 @@ export interface BrokerConfig {
   metrics?: { listen: string };
   admin?: { listen: string };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
+  /** Agreements (provider role): quote, reserve, commit with peers. */
+  agreement: {
+    /** How long our holds, and the holds we ask peers for, live before Commit, ms. @default 30000 */
+    holdTtlMs: number;
+    /** Deadline of each Agreement RPC to a peer, ms. @default 5000 */
+    callTimeoutMs: number;
+    /** How often expired holds are swept and logged as abandoned agreements, ms. @default 1000 */
+    sweepIntervalMs: number;
+  };
 }
 
 const DOMAIN_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -339,6 +348,15 @@ export function parseConfig(doc: unknown): BrokerConfig {
   const level = ls.str('level', { def: 'info', what: 'debug, info, warn or error' });
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new ConfigError('log.level', `expected debug, info, warn or error, got ${JSON.stringify(level)}`);
   ls.done();
+  const ag = root.section('agreement', true);
+  if (ag && role !== 'provider') throw new ConfigError('agreement', 'is for role provider (an exchange takes no orders and holds no resources); remove it');
+  const agx = ag ?? Section.of('agreement', {});
+  const agreement = {
+    holdTtlMs: agx.num('hold-ttl-ms', { min: 100, max: 3_600_000, int: true, def: 30_000, what: 'milliseconds a hold lives before Commit (100..3600000)' }),
+    callTimeoutMs: agx.num('call-timeout-ms', { min: 10, max: 600_000, int: true, def: 5000, what: 'milliseconds per Agreement RPC (10..600000)' }),
+    sweepIntervalMs: agx.num('sweep-interval-ms', { min: 50, max: 600_000, int: true, def: 1000, what: 'milliseconds between sweeps of expired holds (50..600000)' }),
+  };
+  agx.done();
   root.done();
   return {
     role,
@@ -356,5 +374,6 @@ export function parseConfig(doc: unknown): BrokerConfig {
     metrics,
     admin,
     log: { level: level as BrokerConfig['log']['level'] },
+    agreement,
   };
 }

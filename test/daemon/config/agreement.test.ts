@@ -1,0 +1,51 @@
+/** The `agreement` config section: defaults, bounds named by key, provider only, a change needs a restart. */
+import { describe, expect, test } from 'vitest';
+import { stringify } from 'yaml';
+import { ConfigError, diffConfig, parseConfigText } from '../../../daemon/config/load.js';
+
+const provider = (agreement?: unknown): Record<string, unknown> => ({
+  role: 'provider',
+  'domain-id': 'dom-a',
+  listen: '127.0.0.1:50061',
+  keys: { 'advert-key': 'a.key', 'tls-cert': 'a.pem', 'tls-key': 'a-tls.key' },
+  inventory: {
+    borders: ['a1', 'a2'],
+    transits: [{ id: 'a1-a2', from: 'a1', to: 'a2', classes: { EF: { 'capacity-mbps': 100, 'latency-ms': 2 } } }],
+    prices: { currency: 'EUR', 'per-mbps-hour': { EF: 0.5 } },
+  },
+  ...(agreement === undefined ? {} : { agreement }),
+});
+const parse = (doc: Record<string, unknown>) => parseConfigText(stringify(doc), '/tmp');
+const error = (doc: Record<string, unknown>): ConfigError => {
+  try {
+    parse(doc);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('config agreement', () => {
+  test('config - agreement defaults and values', () => {
+    expect(parse(provider()).agreement).toEqual({ holdTtlMs: 30_000, callTimeoutMs: 5000, sweepIntervalMs: 1000 });
+    expect(parse(provider({ 'hold-ttl-ms': 2000, 'call-timeout-ms': 800, 'sweep-interval-ms': 250 })).agreement).toEqual({ holdTtlMs: 2000, callTimeoutMs: 800, sweepIntervalMs: 250 });
+  });
+
+  test('config - bad agreement values name their key; an exchange refuses the section', () => {
+    expect(error(provider({ 'hold-ttl-ms': 10 })).key).toBe('agreement.hold-ttl-ms');
+    expect(error(provider({ 'call-timeout-ms': 'fast' })).key).toBe('agreement.call-timeout-ms');
+    expect(error(provider({ 'sweep-interval-ms': 1.5 })).key).toBe('agreement.sweep-interval-ms');
+    expect(error(provider({ 'hold-ttl': 1000 })).key).toMatch(/^agreement\.hold-ttl$/);
+    const exchange = { ...provider({ 'hold-ttl-ms': 2000 }), role: 'exchange' } as Record<string, unknown>;
+    delete exchange.inventory;
+    const e = error(exchange);
+    expect(e.key).toBe('agreement');
+    expect(e.message).toMatch(/role provider/);
+  });
+
+  test('config - a changed agreement section takes effect after a restart', () => {
+    const d = diffConfig(parse(provider()), parse(provider({ 'hold-ttl-ms': 2000 })));
+    expect(d.needsRestart).toEqual(['agreement']);
+  });
+});
