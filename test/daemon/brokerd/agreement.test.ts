@@ -47,18 +47,21 @@ beforeAll(async () => {
     peering,
     peers: [{ 'domain-id': 'dom-a', 'ca-file': ca }, { 'domain-id': 'dom-b', 'ca-file': ca }, { 'domain-id': 'dom-t', 'ca-file': ca }],
     inventory: inventory('dom-c', ['dom-b']),
+    agreement: { 'sweep-interval-ms': 250 },
   });
   b = await cluster.start(fb, xb, {
     role: 'provider',
     peering,
     peers: [{ 'domain-id': 'dom-a', 'ca-file': ca }, { 'domain-id': 'dom-c', 'ca-file': ca, address: c.grpc }, { 'domain-id': 'dom-t', 'ca-file': ca }],
     inventory: inventory('dom-b', ['dom-a', 'dom-c']),
+    agreement: { 'sweep-interval-ms': 250 },
   });
   a = await cluster.start(fa, xa, {
     role: 'provider',
     peering,
     peers: [{ 'domain-id': 'dom-b', 'ca-file': ca, address: b.grpc }, { 'domain-id': 'dom-c', 'ca-file': ca, address: c.grpc }],
     inventory: inventory('dom-a', ['dom-b']),
+    agreement: { 'hold-ttl-ms': 10_000, 'call-timeout-ms': 3000 },
   });
   for (const d of [a, b, c]) {
     await waitFor(`${d.domain} holds all three adverts`, async () => ((await d.get('/v1/adverts')).adverts as unknown[]).length === 3);
