@@ -99,9 +99,16 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
 
   async reserve(order: SegmentOrder, holdTtlMs: number, caller = this.domain): Promise<void> {
     this.checkOwner(order.agreementId, caller);
-    await this.seed();
-    await this.local.reserve(order, holdTtlMs);
-    this.owners.set(order.agreementId, caller);
+    // claim the agreement before the first await, so two callers racing for one id cannot both hold it
+    const claimed = !this.owners.has(order.agreementId);
+    if (claimed) this.owners.set(order.agreementId, caller);
+    try {
+      await this.seed();
+      await this.local.reserve(order, holdTtlMs);
+    } catch (err) {
+      if (claimed && !this.holds.has(order.agreementId)) this.owners.delete(order.agreementId);
+      throw err;
+    }
     const t = this.holds.get(order.agreementId);
     const expiresAt = Date.now() + holdTtlMs;
     if (t) {
