@@ -99,7 +99,7 @@ function parse(cmd: 'quote' | 'order', argv: string[]): Parsed | undefined {
     if (!['cheapest', 'lowest-latency', 'balanced'].includes(values.objective)) throw new InvalidArgumentError(`--objective must be cheapest, lowest-latency or balanced, got ${JSON.stringify(values.objective)}`);
     body.objective = values.objective as OrderBody['objective'];
   }
-  if (values.customer !== undefined) body.customer = values.customer;
+  body.customer = values.customer ?? 'cli';
   if (values['agreement-id'] !== undefined) body.agreementId = values['agreement-id'];
   return { admin, json: values.json ?? false, out: values.out, body };
 }
