@@ -9,7 +9,7 @@
  * tampered contract fails naming the field that changed, not just "bad
  * signature". Offline: `qos-broker contract verify FILE`.
  */
-import { createHash, sign, verify } from 'node:crypto';
+import { createHash, sign, verify, type KeyObject } from 'node:crypto';
 import { QosBrokerError } from '../../drivers/errors.js';
 import { canonicalJson, rawPublicKey, toPrivateKey, toPublicKey, type KeyInput } from '../peering/advert.js';
 
@@ -90,6 +90,18 @@ export function manifestOf(body: unknown): Record<string, string> {
   return out;
 }
 
+/** Parsed party keys by their raw base64 form: importing a key costs more than checking a signature. */
+const keyCache = new Map<string, KeyObject>();
+function partyKey(raw: string): KeyObject {
+  let k = keyCache.get(raw);
+  if (!k) {
+    k = toPublicKey(raw);
+    if (keyCache.size >= 4096) keyCache.delete(keyCache.keys().next().value!);
+    keyCache.set(raw, k);
+  }
+  return k;
+}
+
 function signingBytes(domain: string, manifest: Record<string, string>): Buffer {
   return Buffer.from(SIGNING_CONTEXT + canonicalJson({ domain, manifest }), 'utf8');
 }
@@ -119,7 +131,7 @@ export function checkContractBody(b: unknown): asserts b is ContractBody {
     if (seen.has(p.domain)) fail(`/body/parties/${i}/domain`, `repeats ${p.domain}`);
     seen.add(p.domain);
     try {
-      toPublicKey(p.publicKey);
+      partyKey(p.publicKey);
     } catch {
       fail(`/body/parties/${i}/publicKey`, 'must be an Ed25519 public key (32 bytes, base64)');
     }
@@ -190,7 +202,7 @@ export function verifyContract(input: unknown, trusted?: Record<string, string>)
     let ok = false;
     if (sig.manifest && typeof sig.manifest === 'object' && !Array.isArray(sig.manifest) && typeof sig.signature === 'string') {
       try {
-        ok = verify(null, signingBytes(party.domain, sig.manifest), toPublicKey(party.publicKey), Buffer.from(sig.signature, 'base64'));
+        ok = verify(null, signingBytes(party.domain, sig.manifest), partyKey(party.publicKey), Buffer.from(sig.signature, 'base64'));
       } catch {
         ok = false;
       }

@@ -116,6 +116,9 @@ export class LocalParticipant implements AgreementParticipant {
     };
     const price = pricePath(this.graph(), path, { qosClass: order.qosClass, rateMbps: order.rateMbps, durationHours: (order.end - order.start) / 3_600_000 }, this.terms);
     const quote = { domain: this.domain, index: order.index, priceMinor: Math.round(price.total * 100), currency: price.currency, validUntil: Date.now() + this.quoteValidityMs };
+    // quotes that were never reserved are forgotten once they are no longer valid
+    const now = Date.now();
+    if (this.quotes.size > 1024) for (const [k, q] of this.quotes) if (q.validUntil < now) this.quotes.delete(k);
     this.quotes.set(`${order.agreementId}:${order.alternative}:${order.index}`, quote);
     return quote;
   }
