@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { buildTopology, computePaths, PathInfeasibleError, shortestLatency, type PathObjective, type PathRequest } from '../../daemon/topology/index.js';
 import { CLASSES, prng, syntheticTopology } from './synthetic.js';
+import { runAgreements } from './agreements.js';
 
 const REPEAT = 3;
 const quantile = (xs: number[], q: number) => {
@@ -112,4 +113,9 @@ for (const n of sizes) {
   ratios.push(s.p99 / s.refP99);
 }
 out.ratio_vs_dijkstra_p99 = +Math.max(...ratios).toFixed(3);
+// agreements across three qos-brokerd processes on loopback (agreements.ts), against raw gRPC unary in the same run
+const ag = await runAgreements({ concurrency: 50 });
+out.agreements_per_s = ag.agreements_per_s;
+out.agreements_p99_ms = ag.p99_ms;
+out.agreements_ratio_vs_grpc_unary = ag.ratio_vs_grpc_unary;
 console.log(JSON.stringify(out));
