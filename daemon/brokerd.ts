@@ -101,7 +101,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
     if (running.store) {
       // agreements: our own domain's participant on the store and advert key, served to peers and used by our coordinator
       const graph = advertisedGraph(core);
-      const service = new AgreementService({ store: running.store, signingKey: material.signingKey, graph, log: log.child('agreement'), sweepIntervalMs: cfg.agreement.sweepIntervalMs });
+      const service = new AgreementService({ store: running.store, signingKey: material.signingKey, graph, inventory: cfg.inventory, log: log.child('agreement'), sweepIntervalMs: cfg.agreement.sweepIntervalMs });
       running.agreement = service;
       server.extraServices.push((s) => addAgreementService(s, service, () => [...core.peers.values()].map((r) => r.spec), metrics.observeRpc));
       const participant = (d: string): AgreementParticipant | undefined => {

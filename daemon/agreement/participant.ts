@@ -26,7 +26,7 @@ export interface SegmentOrder {
   domain: string;
   ingress: string;
   egress: string;
-  /** Edges the domain sells on this segment: its transits and the link entering it. */
+  /** Edges the domain holds for this segment: its transits and the link leaving it (what it advertises). */
   hops: PathHop[];
   qosClass: string;
   rateMbps: number;
@@ -72,22 +72,24 @@ export function edgeId(hop: Pick<PathHop, 'from' | 'to'>): string {
   return `${hop.from}:${hop.to}`;
 }
 
-/** The edges each domain sells on a path, segment by segment (see pricing: transits and the entering link). */
+/**
+ * Each domain's order on a path: it holds what it advertises, its transits
+ * and its egress link to the next domain (the capacity of a link lives in the
+ * store of the domain that advertises it).
+ */
 export function segmentOrders(path: ComputedPath, base: Omit<SegmentOrder, 'index' | 'domain' | 'ingress' | 'egress' | 'hops'>): SegmentOrder[] {
-  return path.segments.map((seg, i) => {
-    const hops = seg.hops.filter((h) => h.kind === 'transit');
-    const entering = i > 0 ? path.segments[i - 1]!.hops.at(-1) : undefined;
-    if (entering) hops.unshift(entering);
-    return { ...base, index: i, domain: seg.domain, ingress: seg.ingress, egress: seg.egress, hops };
-  });
+  return path.segments.map((seg, i) => ({ ...base, index: i, domain: seg.domain, ingress: seg.ingress, egress: seg.egress, hops: seg.hops }));
 }
+
+/** Maps a path edge to the link id of the domain's resource store. */
+export type LinkIdOf = (hop: Pick<PathHop, 'from' | 'to'>) => string;
 
 /** A domain's participant on its own ResourceStore and signing key. */
 export class LocalParticipant implements AgreementParticipant {
   readonly domain: string;
   readonly publicKey: string;
   /** Per agreement: the segments held (reservation id, order, the quote given for it). */
-  private readonly held = new Map<string, Array<{ id: string; order: SegmentOrder; quote?: SegmentQuote }>>();
+  private readonly held = new Map<string, Array<{ id: string; order: SegmentOrder; quote?: SegmentQuote; /** a store reservation exists */ stored: boolean }>>();
   /** Quotes given, by `agreementId:alternative:index`, until the segment is held. */
   private readonly quotes = new Map<string, SegmentQuote>();
 
@@ -98,6 +100,8 @@ export class LocalParticipant implements AgreementParticipant {
     private readonly terms: PricingTerms = {},
     /** How long a quote is honoured, ms. @default 60000 */
     private readonly quoteValidityMs = 60_000,
+    /** Store link id of an edge. @default edgeId (the daemon maps edges to its inventory's link ids) */
+    private readonly linkId: LinkIdOf = edgeId,
   ) {
     this.domain = store.domain;
     this.publicKey = rawPublicKey(signingKey);
@@ -126,9 +130,14 @@ export class LocalParticipant implements AgreementParticipant {
   async reserve(order: SegmentOrder, holdTtlMs: number): Promise<void> {
     this.check(order);
     const id = `${order.agreementId}:${order.alternative}:${order.index}`;
+    if (order.hops.length === 0) {
+      // the path enters and leaves here at one border: nothing of ours to hold, but we are a party
+      this.remember(order, id, false);
+      return;
+    }
     const r = await this.store.reserve({
       id,
-      links: order.hops.map(edgeId),
+      links: [...new Set(order.hops.map(this.linkId))],
       cls: order.qosClass,
       rateBps: Math.round(order.rateMbps * 1e6),
       start: order.start,
@@ -143,8 +152,12 @@ export class LocalParticipant implements AgreementParticipant {
           `${(s.shortfallBps / 1e6).toFixed(3)} Mbit/s short in the slot starting ${new Date(s.slotStart).toISOString()}`,
       );
     }
+    this.remember(order, id, true);
+  }
+
+  private remember(order: SegmentOrder, id: string, stored: boolean): void {
     const list = this.held.get(order.agreementId) ?? [];
-    if (!list.some((h) => h.id === id)) list.push({ id, order, quote: this.quotes.get(id) });
+    if (!list.some((h) => h.id === id)) list.push({ id, order, quote: this.quotes.get(id), stored });
     this.quotes.delete(id);
     this.held.set(order.agreementId, list);
   }
@@ -153,7 +166,7 @@ export class LocalParticipant implements AgreementParticipant {
     const list = this.held.get(agreementId);
     if (!list || list.length === 0) throw new QosBrokerError('QB_AGREEMENT_NOTHING_HELD', `${this.domain} holds nothing for agreement ${agreementId}: reserve first`);
     this.checkBody(agreementId, body, list);
-    for (const h of list) await this.store.commit(h.id);
+    for (const h of list) if (h.stored) await this.store.commit(h.id);
     const signed = signContract({ body, signatures: [] }, this.domain, this.signingKey);
     return signed.signatures[0]!;
   }
@@ -186,7 +199,8 @@ export class LocalParticipant implements AgreementParticipant {
 
   async abort(agreementId: string): Promise<void> {
     const failed: string[] = [];
-    for (const { id } of this.held.get(agreementId) ?? []) {
+    for (const { id, stored } of this.held.get(agreementId) ?? []) {
+      if (!stored) continue;
       try {
         const r = await this.store.abort(id).catch(async (err: unknown) => {
           // a commit that landed while the coordinator gave up: give the booking back
@@ -209,9 +223,9 @@ export class LocalParticipant implements AgreementParticipant {
 }
 
 /**
- * Set the store's capacities for every edge the domain sells, from the
- * advertised graph: its transits (both ways when bidirectional) and the links
- * that enter it from its peers.
+ * Set the store's capacities for every edge the domain advertises, keyed by
+ * edgeId: its transits (both ways when bidirectional) and its egress links.
+ * For a store without an inventory of its own (the demo, tests).
  */
 export async function seedCapacities(store: ResourceStore, graph: TopologyGraph): Promise<number> {
   const me = store.domain;
@@ -222,14 +236,12 @@ export async function seedCapacities(store: ResourceStore, graph: TopologyGraph)
       n++;
     }
   };
-  for (const ad of graph.advertisements.values()) {
-    if (ad.origin === me) {
-      for (const t of ad.transits) {
-        await set(`${me}/${t.from}`, `${me}/${t.to}`, t.classes);
-        if (t.bidirectional) await set(`${me}/${t.to}`, `${me}/${t.from}`, t.classes);
-      }
-    }
-    for (const l of ad.links) if (l.peerDomain === me) await set(`${ad.origin}/${l.border}`, `${me}/${l.peerBorder}`, l.classes);
+  const ad = graph.advertisements.get(me);
+  if (!ad) return 0;
+  for (const t of ad.transits) {
+    await set(`${me}/${t.from}`, `${me}/${t.to}`, t.classes);
+    if (t.bidirectional) await set(`${me}/${t.to}`, `${me}/${t.from}`, t.classes);
   }
+  for (const l of ad.links) await set(`${me}/${l.border}`, `${l.peerDomain}/${l.peerBorder}`, l.classes);
   return n;
 }

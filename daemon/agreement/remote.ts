@@ -98,7 +98,8 @@ export function orderFromMsg(m: SegmentOrderMsg): SegmentOrder {
   if (!m.qos_class) bad('qos_class', 'is empty');
   if (!(Number.isFinite(m.rate_mbps) && m.rate_mbps > 0)) bad('rate_mbps', `must be > 0, got ${m.rate_mbps}`);
   if (!(Number.isSafeInteger(m.start_ms) && Number.isSafeInteger(m.end_ms) && m.end_ms > m.start_ms)) bad('end_ms', `must be after start_ms (got ${m.start_ms}..${m.end_ms})`);
-  if (!Array.isArray(m.hops) || m.hops.length === 0) bad('hops', 'is empty: a segment sells at least one edge');
+  // empty when the path enters and leaves the domain at one border (a site on the border that enters it)
+  if (!Array.isArray(m.hops)) bad('hops', 'must be a list of edges');
   const hops: PathHop[] = m.hops.map((h, i) => {
     if (h.kind !== 'transit' && h.kind !== 'link') bad(`hops[${i}].kind`, `must be "transit" or "link", got ${JSON.stringify(h.kind)}`);
     if (!h.from || !h.to) bad(`hops[${i}]`, 'needs from and to');

@@ -17,6 +17,7 @@ import type { Logger } from '../peering/broker.js';
 import type { ContractBody, ContractSignature } from './contract.js';
 import { LocalParticipant, seedCapacities, type AgreementParticipant, type SegmentOrder, type SegmentQuote } from './participant.js';
 import type { PricingTerms } from './pricing.js';
+import { inventoryLinkId, type Inventory } from '../peering/origin.js';
 import type { ServedParticipant } from './remote.js';
 
 export interface AgreementServiceOptions {
@@ -28,6 +29,12 @@ export interface AgreementServiceOptions {
   log?: Logger;
   /** How often holds are checked for expiry, ms. @default 1000 */
   sweepIntervalMs?: number;
+  /**
+   * The domain's inventory (config): holds then go on its link ids, the ones
+   * the store's capacities and the advertisement's availability use. Without
+   * it, capacities are seeded from the advertised graph under edge ids.
+   */
+  inventory?: Inventory;
 }
 
 interface Tracked {
@@ -53,7 +60,16 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
 
   constructor(private readonly opts: AgreementServiceOptions) {
     this.log = opts.log ?? (() => {});
-    this.local = new LocalParticipant(opts.store, opts.signingKey, () => opts.graph().graph, opts.terms);
+    const inv = opts.inventory;
+    const domain = opts.store.domain;
+    const linkId = inv
+      ? (hop: { from: string; to: string }) => {
+          const id = inventoryLinkId(domain, inv, hop);
+          if (!id) throw new QosBrokerError('QB_AGREEMENT_UNKNOWN_EDGE', `${domain} has no link ${hop.from} -> ${hop.to} in its inventory`);
+          return id;
+        }
+      : undefined;
+    this.local = new LocalParticipant(opts.store, opts.signingKey, () => opts.graph().graph, opts.terms, undefined, linkId);
     this.domain = this.local.domain;
     this.publicKey = this.local.publicKey;
   }
@@ -69,6 +85,7 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
 
   /** Set the store's capacities from the advertised graph if it changed since the last time. */
   async seed(): Promise<void> {
+    if (this.opts.inventory) return; // the broker keeps the inventory's capacities in the store
     const { graph, key } = this.opts.graph();
     if (key === this.seededKey) return;
     while (this.seeding) await this.seeding;

@@ -45,6 +45,19 @@ export interface Inventory {
 export type UsageMap = Map<string, number>;
 export const usageKey = (link: string, cls: string): string => `${link}\u0000${cls}`;
 
+/**
+ * The store link id of a directed path edge (`domain/border` ids) in this
+ * domain's inventory: a transit either way when bidirectional, an egress link
+ * by its border and peer. Undefined for an edge the domain does not advertise.
+ */
+export function inventoryLinkId(domain: string, inv: Inventory, hop: { from: string; to: string }): string | undefined {
+  const [fd, fb] = hop.from.split('/') as [string, string];
+  const [td, tb] = hop.to.split('/') as [string, string];
+  if (fd !== domain) return undefined;
+  if (td === domain) return inv.transits.find((t) => (t.from === fb && t.to === tb) || (t.bidirectional && t.from === tb && t.to === fb))?.id;
+  return inv.links.find((l) => l.border === fb && l.peerDomain === td && l.peerBorder === tb)?.id;
+}
+
 /** Every (link id, class, capacity bit/s) of the inventory, for the resource store. */
 export function inventoryCapacities(inv: Inventory): { link: string; cls: string; capacityBps: number }[] {
   const out: { link: string; cls: string; capacityBps: number }[] = [];

@@ -114,11 +114,13 @@ describe('qos-brokerd: agreements across three daemons', () => {
     // a key that is not dom-b's makes verification fail naming dom-b
     const wrong = { ...Object.fromEntries([a, b, c].map((d) => [d.domain, rawPublicKey(d.files.advertKeyPem)])), 'dom-b': rawPublicKey(ft.advertKeyPem) };
     expect(() => verifyContract(contract, wrong)).toThrow(/dom-b/);
-    // each provider booked its segment in its own store (dom-c sells the link entering it)
+    // each provider booked what it advertises in its own store, under its inventory's link ids:
+    // dom-a and dom-b their transit and egress link; dom-c (entered and left at the site's border) nothing
     const id = contract.body.agreementId;
-    expect((await store('dom-b').get(`${id}:0:1`))?.state).toBe('committed');
-    expect((await store('dom-c').get(`${id}:0:2`))?.state).toBe('committed');
-    expect(await maxUsed(store('dom-c'), edgeId({ from: 'dom-b/b2', to: 'dom-c/b1' }), start, start + 2 * HOUR)).toBe(10e6);
+    for (const d of ['dom-a', 'dom-b']) expect((await store(d).get(`${id}:0:${d === 'dom-a' ? 0 : 1}`))?.state).toBe('committed');
+    expect(await store('dom-c').get(`${id}:0:2`)).toBeUndefined();
+    expect(await maxUsed(store('dom-b'), 'dom-b-dom-c', start, start + 2 * HOUR)).toBe(10e6);
+    expect(await maxUsed(store('dom-b'), 'dom-b-core', start, start + 2 * HOUR)).toBe(10e6);
     for (const d of [b, c]) await waitFor(`${d.domain} logs the commit`, () => d.logs.some((l) => l.event === 'agreement-committed' && l.agreement_id === id && l.caller === 'dom-a'));
   });
 
@@ -163,27 +165,25 @@ describe('qos-brokerd: agreements across three daemons', () => {
     expect((await pb.quote(ob)).priceMinor).toBe(2000); // 0.50 x 40 Mbit/s x 1 h
     await pb.reserve(ob, 1500);
     await pb.reserve(ob, 1500); // a retried Reserve does not book twice
-    await pc.reserve(oc, 1500);
-    const bLink = edgeId({ from: 'dom-a/b2', to: 'dom-b/b1' });
-    const cLink = edgeId({ from: 'dom-b/b2', to: 'dom-c/b1' });
-    const [sb, sc] = [store('dom-b'), store('dom-c')];
+    await pc.reserve(oc, 1500); // dom-c holds nothing on this path but is a party
+    const [bCore, bLink] = ['dom-b-core', 'dom-b-dom-c'];
+    const sb = store('dom-b');
+    expect(await maxUsed(sb, bCore, start, end)).toBe(40e6);
     expect(await maxUsed(sb, bLink, start, end)).toBe(40e6);
-    expect(await maxUsed(sc, cLink, start, end)).toBe(40e6);
     // more than what is left is refused with the domain and the link that lacks it
     const tooMuch = await pb.reserve({ ...ob, agreementId: `${agreementId}-2`, rateMbps: 70 }, 1500).catch((x: unknown) => x);
     expect(tooMuch).toBeInstanceOf(SegmentRejectedError);
     expect((tooMuch as SegmentRejectedError).domain).toBe('dom-b');
-    expect((tooMuch as Error).message).toMatch(/dom-b cannot hold 70 Mbit\/s of EF on (dom-a\/b2:dom-b\/b1|dom-b\/b1:dom-b\/b2): 10\.000 Mbit\/s short/);
+    expect((tooMuch as Error).message).toMatch(/dom-b cannot hold 70 Mbit\/s of EF on (dom-b-core|dom-b-dom-c): 10\.000 Mbit\/s short/);
     // ... and the coordinator disappears without Commit or Abort
-    for (const d of [b, c]) {
+    for (const d of [b]) {
       await waitFor(`${d.domain} logs ${agreementId} as abandoned`, () => d.logs.some((l) => l.event === 'agreement-abandoned' && l.agreement_id === agreementId), 15_000);
       const line = d.logs.find((l) => l.event === 'agreement-abandoned' && l.agreement_id === agreementId)!;
       expect(line).toMatchObject({ level: 'warn', component: 'agreement', caller: 'dom-t' });
     }
     expect((await sb.get(`${agreementId}:0:1`))?.state).toBe('expired');
-    expect((await sc.get(`${agreementId}:0:2`))?.state).toBe('expired');
+    expect(await maxUsed(sb, bCore, start, end)).toBe(0);
     expect(await maxUsed(sb, bLink, start, end)).toBe(0);
-    expect(await maxUsed(sc, cLink, start, end)).toBe(0);
     // a Commit that comes too late is refused with the typed error, not signed
     const late = await pb.commit(agreementId, {} as never).catch((x: unknown) => x);
     expect((late as { code: string }).code).toBe('QB_AGREEMENT_NOTHING_HELD');
