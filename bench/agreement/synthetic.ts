@@ -1,20 +1,13 @@
 /** Seeded synthetic multi-domain topologies for the path-computation benchmark. */
 import type { ClassMetrics, DomainAdvertisement } from '../../daemon/topology/index.js';
+import { prng } from '../prng.js';
+
+export { prng };
 
 export const CLASSES = ['EF', 'AF41', 'AF21', 'BE'] as const;
 /** Per class: latency and jitter multipliers and a price factor (better classes cost more). */
 const CLASS_SHAPE = { EF: [1, 0.2, 4], AF41: [1.2, 0.5, 2.5], AF21: [1.5, 1, 1.5], BE: [2, 2, 1] } as const;
 
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function table(r: () => number, baseLatency: number): Record<string, ClassMetrics> {
   const t: Record<string, ClassMetrics> = {};

@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { RedisResourceStore } from '../../daemon/state/redis-store.js';
+import { prng } from '../prng.js';
 import { findOnPath } from '../../daemon/state/embedded-redis.js';
 
 const MIN = 60_000;
@@ -48,16 +49,6 @@ export function redisEvalRate(socketPath: string, clients: number, requests: num
   return Number(last[1]);
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** Throughput: `clients` loops, each on its own connection, reserving single-domain paths for `ms` milliseconds. */
 async function throughput(
@@ -78,7 +69,7 @@ async function throughput(
   let admitted = 0;
   let stop = false;
   const loop = async (c: number) => {
-    const rnd = rng(c + 1);
+    const rnd = prng(c + 1);
     const store = stores[c % stores.length]!;
     for (let i = 0; !stop; i++) {
       // a path of two links of the domain, one slot of an advance window
@@ -120,7 +111,7 @@ async function overbooking(socketPath: string, ms: number): Promise<{ perSecond:
   let decisions = 0;
   let stop = false;
   const loop = async (c: number) => {
-    const rnd = rng(1000 + c);
+    const rnd = prng(1000 + c);
     const store = stores[c % stores.length]!;
     for (let i = 0; !stop; i++) {
       const s0 = Math.floor(rnd() * SLOTS);

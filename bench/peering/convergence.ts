@@ -18,18 +18,8 @@ import { MemoryTransport, memoryPair as pair, type MemoryStream as MemEnd } from
 import { rawPublicKey } from '../../daemon/peering/advert.js';
 import type { PeerFrame } from '../../daemon/peering/proto.js';
 import type { Inventory } from '../../daemon/peering/origin.js';
+import { prng } from '../prng.js';
 
-/** Deterministic PRNG (mulberry32) so a run is repeatable. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Edges of a connected random graph of degree 3 on n (even) nodes: a ring plus a random perfect matching. */
 export function degree3Mesh(n: number, random: () => number): [number, number][] {
@@ -88,7 +78,7 @@ export interface ConvergenceFigures {
 }
 
 async function runN(n: number, changes: number, seed: number): Promise<ConvergenceFigures> {
-  const random = rng(seed);
+  const random = prng(seed);
   const edges = degree3Mesh(n, random);
   const names = [...Array(n).keys()].map((i) => `d${String(i).padStart(3, '0')}`);
   const keys = names.map(() => generateKeyPairSync('ed25519').privateKey);
