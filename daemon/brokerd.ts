@@ -103,7 +103,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       const graph = advertisedGraph(core);
       const service = new AgreementService({ store: running.store, signingKey: material.signingKey, graph, inventory: cfg.inventory, log: log.child('agreement'), sweepIntervalMs: cfg.agreement.sweepIntervalMs });
       running.agreement = service;
-      server.extraServices.push((s) => addAgreementService(s, service, () => [...core.peers.values()].map((r) => r.spec), metrics.observeRpc));
+      server.extraServices.push({ name: 'qosbroker.v1.Agreement', add: (s) => addAgreementService(s, service, () => [...core.peers.values()].map((r) => r.spec), metrics.observeRpc) });
       const participant = (d: string): AgreementParticipant | undefined => {
         if (d === cfg.domainId) return service;
         const rec = core.peers.get(d);

@@ -87,7 +87,8 @@ export class PeeringServer {
   port = 0;
   private serving = true;
   /** Further services to serve on the same port and credentials (e.g. Agreement); added on every (re)bind. */
-  readonly extraServices: Array<(server: grpc.Server) => void> = [];
+  /** More services on the same server (name as grpc.health.v1 knows it, and how to add it). */
+  readonly extraServices: Array<{ name: string; add: (server: grpc.Server) => void }> = [];
 
   constructor(
     private readonly core: PeeringCore,
@@ -95,6 +96,11 @@ export class PeeringServer {
     private listen: string,
     private readonly observe: RpcObserver = () => {},
   ) {}
+
+  /** Does grpc.health.v1 know this service name? */
+  private knows(service: string): boolean {
+    return SERVICES.includes(service) || this.extraServices.some((e) => e.name === service);
+  }
 
   /** Bind and serve; `pins` are the peers whose CAs may present client certificates. */
   async start(pins: PeerPin[]): Promise<void> {
@@ -119,17 +125,17 @@ export class PeeringServer {
     server.addService(health.service, {
       Check(call: grpc.ServerUnaryCall<{ service: string }, unknown>, cb: grpc.sendUnaryData<unknown>) {
         const t0 = performance.now();
-        const known = SERVICES.includes(call.request.service);
+        const known = self.knows(call.request.service);
         observe('Health.Check', known ? 'OK' : 'NOT_FOUND', (performance.now() - t0) / 1000);
         if (!known) return cb({ code: grpc.status.NOT_FOUND, details: `unknown service ${call.request.service}` });
         cb(null, { status: self.serving ? 'SERVING' : 'NOT_SERVING' });
       },
       Watch(call: grpc.ServerWritableStream<{ service: string }, unknown>) {
-        const known = SERVICES.includes(call.request.service);
+        const known = self.knows(call.request.service);
         call.write({ status: known ? (self.serving ? 'SERVING' : 'NOT_SERVING') : 'SERVICE_UNKNOWN' });
       },
     });
-    for (const add of this.extraServices) add(server);
+    for (const extra of this.extraServices) extra.add(server);
     this.port = await new Promise<number>((res, rej) =>
       server.bindAsync(this.listen, serverCredentials(this.own, pins), (err, port) => (err ? rej(err) : res(port))),
     );

@@ -18,6 +18,7 @@ import { edgeId, segmentOrders, SegmentRejectedError } from '../../../daemon/agr
 import { loadAgreementProto, RemoteParticipant } from '../../../daemon/agreement/remote.js';
 import { rawPublicKey, type SignedAdvert } from '../../../daemon/peering/advert.js';
 import { clientCredentials } from '../../../daemon/peering/tls.js';
+import { loadProtos } from '../../../daemon/peering/proto.js';
 import { RedisResourceStore } from '../../../daemon/state/redis-store.js';
 import { buildTopology } from '../../../daemon/topology/graph.js';
 import { computePaths } from '../../../daemon/topology/paths.js';
@@ -151,6 +152,19 @@ describe('qos-brokerd: agreements across three daemons', () => {
   test('agreement - a caller that is not a configured peer is refused (PERMISSION_DENIED -> QB_AGREEMENT_NOT_A_PEER)', async () => {
     const e = await remote(b, fx).abort('agr-nobody').catch((x: unknown) => x);
     expect((e as { code: string }).code).toBe('QB_AGREEMENT_NOT_A_PEER');
+  });
+
+  test('agreement - a provider lists qosbroker.v1.Agreement in its health service', async () => {
+    const { health } = loadProtos();
+    const client = new health(b.grpc, clientCredentials({ certPem: ft.certPem, keyPem: ft.keyPem }, { domain: b.domain, caPem: cluster.pki.caPem }), {
+      'grpc.ssl_target_name_override': b.domain,
+      'grpc.default_authority': b.domain,
+    });
+    clients.push(client);
+    const status = await new Promise<unknown>((res) =>
+      (client as unknown as { Check(r: unknown, cb: (e: grpc.ServiceError | null, r: unknown) => void): void }).Check({ service: 'qosbroker.v1.Agreement' }, (e, r) => res(e ?? r)),
+    );
+    expect(status).toEqual({ status: 'SERVING' });
   });
 
   test('agreement - coordinator gone between Reserve and Commit: holds expire, capacity returns, providers log the abandoned agreement', async () => {

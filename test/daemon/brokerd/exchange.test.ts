@@ -108,6 +108,8 @@ describe('qos-brokerd: exchange role', () => {
         );
       expect(await check('')).toEqual({ status: 'SERVING' });
       expect(await check('qosbroker.v1.Registry')).toEqual({ status: 'SERVING' });
+      // an exchange brokers registrations; it is no provider and serves no Agreement
+      expect((await check('qosbroker.v1.Agreement')) as grpc.ServiceError).toMatchObject({ code: grpc.status.NOT_FOUND });
       expect((await check('nope.Service')) as grpc.ServiceError).toMatchObject({ code: grpc.status.NOT_FOUND });
     } finally {
       client.close();
