@@ -157,6 +157,7 @@ async function reload(r: Running, configFile: string, log: JsonLogger): Promise<
     r.core.addPeer(spec);
     log('info', 'peer added', { peer: dom, address: spec.address ?? null });
   }
+  if (d.inventoryChanged && cfg.inventory) r.agreement?.setInventory(cfg.inventory);
   await r.core.updateOptions({
     inventory: d.inventoryChanged ? cfg.inventory : undefined,
     originKeys: d.originKeysChanged ? material.originKeys : undefined,

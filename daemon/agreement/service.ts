@@ -60,11 +60,11 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
 
   constructor(private readonly opts: AgreementServiceOptions) {
     this.log = opts.log ?? (() => {});
-    const inv = opts.inventory;
     const domain = opts.store.domain;
-    const linkId = inv
+    // read the inventory at each hold, so a reloaded inventory (SIGHUP) applies to the next order
+    const linkId = opts.inventory
       ? (hop: { from: string; to: string }) => {
-          const id = inventoryLinkId(domain, inv, hop);
+          const id = inventoryLinkId(domain, this.opts.inventory!, hop);
           if (!id) throw new QosBrokerError('QB_AGREEMENT_UNKNOWN_EDGE', `${domain} has no link ${hop.from} -> ${hop.to} in its inventory`);
           return id;
         }
@@ -72,6 +72,11 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
     this.local = new LocalParticipant(opts.store, opts.signingKey, () => opts.graph().graph, opts.terms, undefined, linkId);
     this.domain = this.local.domain;
     this.publicKey = this.local.publicKey;
+  }
+
+  /** A reloaded inventory: holds from now on use its link ids. */
+  setInventory(inventory: Inventory): void {
+    if (this.opts.inventory) this.opts.inventory = inventory;
   }
 
   start(): void {
