@@ -330,6 +330,8 @@ export class PeeringCore {
       (stream) => {
         rec.dialing = false;
         if (this.stopped || rec.removed || rec.session) {
+          // the peer dialed us meanwhile (or we stop): drop this stream; its CANCELLED 'error' is expected
+          stream.on('error', () => {});
           stream.end();
           stream.cancel?.();
           return;
