@@ -62,6 +62,8 @@ describe('config examples', () => {
       await waitFor(`${admin} holds the three domains`, async () => (await origins(admin)).length === 3);
       expect(await origins(admin)).toEqual(['dom-a', 'dom-b', 'dom-c']);
     }
+    // regression: dom-a and dom-b dial each other; the dropped duplicate stream's CANCELLED error crashed both
+    for (const p of procs) expect(p.proc.exitCode, `${p.name} exited: ${p.logs.slice(-3).join('\n')}`).toBeNull();
     await waitFor('the exchange holds dom-c', async () => ((await get('127.0.0.4:9474', '/v1/domains')).domains as { domain: string; registered: boolean }[]).some((d) => d.domain === 'dom-c' && d.registered));
     const peersC = (await get('127.0.0.3:9473', '/v1/peers')).peers as { domain: string; state: string }[];
     expect(peersC.map((p) => [p.domain, p.state])).toEqual([
