@@ -111,6 +111,10 @@ class DijkstraSlot {
   settled = 0;
   /** The last run stopped at its cutoff (and left its heap ready to resume). */
   cutoffHit = false;
+  /** The last run stopped at its `maxSettled` budget (and left its heap ready to resume). */
+  budgetHit = false;
+  /** Its own heap, so that a search stopped early can be resumed after other searches ran. */
+  readonly heap = new MinHeap(1024);
   constructor(n: number) {
     this.dist = new Float64Array(n);
     this.seen = new Uint32Array(n);
@@ -242,7 +246,7 @@ function dijkstra(
   resume = false,
   maxSettled = Infinity,
 ): number {
-  const heap = ws.heap;
+  const heap = slot.heap;
   const { dist, seen, done } = slot;
   const blocked = ws.blocked;
   const { off, other, available: avail } = dir;
@@ -254,6 +258,7 @@ function dijkstra(
   }
   const gen = slot.gen;
   slot.cutoffHit = false;
+  slot.budgetHit = false;
   if (!resume) for (const s of starts) {
     if (blocked[nodeDomain[s]!]) continue;
     const d0 = seed === null ? 0 : seed.done[s] === seed.gen ? seed.dist[s]! : Infinity;
@@ -274,7 +279,9 @@ function dijkstra(
       return -1;
     }
     if (slot.settled >= maxSettled) {
+      heap.push(v, d);
       slot.radius = d;
+      slot.budgetHit = true;
       return -1;
     }
     done[v] = gen;
@@ -641,22 +648,20 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   let dropped = 0;
   let hitTotal = false;
   const { off, head: eHead, latency: eLat, jitter: eJit, lossLog: eLoss, cost: eCost, available: eAvail } = cg;
+  heap.clear();
+  nodeGen = ++ws.nodeGenCur;
+  for (const s of sources) {
+    if (blocked[nodeDomain[s]!]) continue;
+    const c = srcPrice;
+    const i = newLabel(s, -1, -1, domainBit[nodeDomain[s]!]!, c, 0, 0, 0);
+    const m0 = domainBit[nodeDomain[s]!]!;
+    heap.push(i, invC * c + hObj(s, m0), tieKey(s, c, 0, 0, 0));
+  }
+  // When the lazy bounds arrive the search carries on where it was (the objective bounds, so
+  // the heap order, do not change; the new bounds only prune). Labels made before them are
+  // checked against them when popped: no completion of a label failing them is feasible.
+  let preLazy = 0;
   for (;;) {
-    heap.clear();
-    nodeGen = ++ws.nodeGenCur;
-    nLabels = 0;
-    results.length = 0;
-    resultsHead = -1;
-    settled = 0;
-    dropped = 0;
-    hitTotal = false;
-    for (const s of sources) {
-      if (blocked[nodeDomain[s]!]) continue;
-      const c = srcPrice;
-      const i = newLabel(s, -1, -1, domainBit[nodeDomain[s]!]!, c, 0, 0, 0);
-      const m0 = domainBit[nodeDomain[s]!]!;
-      heap.push(i, invC * c + hObj(s, m0), tieKey(s, c, 0, 0, 0));
-    }
     let restart = false;
     while (heap.size > 0) {
       const L = heap.pop();
@@ -666,6 +671,7 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
       const j = ws.lJit[L]!;
       const lo = ws.lLoss[L]!;
       const mask = ws.lMask[L]!;
+      if (L < preLazy && (j + jitSlot.bound(v) > jitTol || lo + lossSlot.bound(v) > lossTol)) continue;
       const h = headOf(v);
       if (h >= 0 && dominatedIn(h, c, l, j, lo, mask, L, -1)) continue;
       if (beatenByAnswer(v, c, l, j, lo)) continue;
@@ -679,6 +685,8 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
       }
       if (!lazyReady && settled >= lazyBudget) {
         restart = true;
+        // Back in the heap with the keys it was pushed with, to be popped again.
+        heap.push(L, invC * c + invL * l + hObj(v, mask), tieKey(v, c, l, j, lo));
         break;
       }
       settled++;
@@ -736,9 +744,11 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
     }
     if (!restart) break;
     lazyReady = true;
+    preLazy = nLabels;
     // Without a jitter bound the jitter lower bound only serves target pruning: budgeted too.
     const jitBudget = maxJit < Infinity ? Infinity : LOSS_BOUND_FACTOR * ((needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0)) + LAZY_BOUND_MIN;
-    if (!jitFull && dijkstra(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, jitTol, 1, null, false, jitBudget) < 0 && maxJit < Infinity) {
+    // The up-front try stopped at its budget carries on from where it stopped (same bounds as a fresh search).
+    if (!jitFull && dijkstra(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, jitTol, 1, null, jitReady && jitSlot.budgetHit, jitBudget) < 0 && maxJit < Infinity) {
       throw beyondBound(jitSlot, cg.rjitter, 'jitter') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
     }
     jitReady = jitFull = true;
