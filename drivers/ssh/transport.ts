@@ -117,8 +117,6 @@ export class SshTransport {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        // RPCs are small request/reply exchanges: Nagle's algorithm would hold them back
-        client.setNoDelay(true);
         transport.status = 'ready';
         resolve(transport);
       });
@@ -165,6 +163,9 @@ export class SshTransport {
             }
           },
         });
+        // the handshake and RPCs are small back-to-back messages: with Nagle's algorithm each
+        // second one waits for the peer's delayed ACK (about 40 ms per exchange)
+        client.setNoDelay(true);
       } catch (err) {
         fail(new InvalidArgumentError(`SSH options for ${where} are invalid: ${(err as Error).message}`, { cause: err }));
       }
