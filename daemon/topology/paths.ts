@@ -321,6 +321,12 @@ interface Prepared {
   includes: string[];
   objective: PathObjective;
   k: number;
+  /**
+   * The best latency from the sources to the targets under the rate and the policy, as the
+   * reverse latency search found it (Infinity until then): a route exists, and `diagnose`
+   * need not search again to learn that the latency bound alone is met.
+   */
+  knownLat: number;
 }
 
 function checkBound(name: string, v: number | undefined, max = Infinity): number {
@@ -398,6 +404,7 @@ function prepare(graph: TopologyGraph, req: PathRequest): Prepared {
     includes,
     objective,
     k,
+    knownLat: Infinity,
   };
 }
 
@@ -478,6 +485,7 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
     if (lRef === Infinity || lRef > maxLat + EPS * Math.max(1, maxLat)) {
       throw beyondBound(latSlot, cg.rlatency, 'latency') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
     }
+    p.knownLat = lRef;
   }
   // Include-aware bounds: for a label that has not crossed include i yet, the objective to go
   // is at least min over i's nodes c of (v -> c) + (c -> destination): a Dijkstra seeded at
@@ -911,8 +919,9 @@ function diagnose(graph: TopologyGraph, req: PathRequest, p: Prepared, capped: b
   const blocked = ws.blocked;
   const anyTarget = (seen: Uint8Array) => targets.some((t) => seen[t] === 1);
   const where = `from ${req.from.domain} to ${req.to.domain}`;
-  const S = reach(cg, nd, sources, false, rate, blocked);
-  if (!anyTarget(S)) {
+  // A route known to exist (see `knownLat`) reaches a target: no need to look again, unless the includes need S.
+  const S = p.knownLat < Infinity && p.includes.length === 0 ? null : reach(cg, nd, sources, false, rate, blocked);
+  if (S !== null && !anyTarget(S)) {
     if (!anyTarget(reach(cg, nd, sources, false, 0, null))) {
       return new PathInfeasibleError({ kind: 'no-route', qosClass: cls }, `no route carries class ${cls} ${where} in the advertised graph; choose another class or endpoints`);
     }
@@ -947,7 +956,7 @@ function diagnose(graph: TopologyGraph, req: PathRequest, p: Prepared, capped: b
     for (const d of p.includes) {
       const di = graph.domainIndex.get(d)!;
       let ok = false;
-      for (let v = 0; v < cg.n && !ok; v++) if (nd[v] === di && S[v] && toT[v]) ok = true;
+      for (let v = 0; v < cg.n && !ok; v++) if (nd[v] === di && S![v] && toT[v]) ok = true;
       if (!ok) {
         return new PathInfeasibleError({ kind: 'include', domains: [d] }, `included domain ${d} cannot be crossed ${where} with ${fmt(rate)} Mbit/s in class ${cls}; drop it from includeDomains or lower the rate`);
       }
@@ -964,7 +973,10 @@ function diagnose(graph: TopologyGraph, req: PathRequest, p: Prepared, capped: b
     }
     return v;
   };
-  if (p.maxLat < Infinity && best(cg.latency) > p.maxLat * (1 + EPS)) return boundError(req, p, 'latency', best(cg.latency));
+  // The reverse search's value may differ from the forward one in the last bits (sums in the
+  // other order), far less than the margin: within it, the latency bound is surely met.
+  const latMet = p.knownLat * (1 + 1e-12) <= p.maxLat * (1 + EPS);
+  if (p.maxLat < Infinity && !latMet && best(cg.latency) > p.maxLat * (1 + EPS)) return boundError(req, p, 'latency', best(cg.latency));
   if (p.maxJit < Infinity && best(cg.jitter) > p.maxJit * (1 + EPS)) return boundError(req, p, 'jitter', best(cg.jitter));
   if (req.maxLoss !== undefined && -Math.expm1(-best(cg.lossLog)) > req.maxLoss * (1 + EPS) + 1e-15) {
     return boundError(req, p, 'loss', best(cg.lossLog));
