@@ -864,25 +864,31 @@ function reach(cg: ClassGraph, nodeDomain: Int32Array, starts: readonly number[]
   return seen;
 }
 
-/** Widest (max bottleneck) path value from sources to any target under the policy. */
-function widest(cg: ClassGraph, nodeDomain: Int32Array, sources: readonly number[], targets: readonly number[], blocked: Uint8Array): number {
-  const best = new Float64Array(cg.n).fill(-1);
-  const heap = new MinHeap(256);
+/** Widest (max bottleneck) path value from sources to any target under the policy (in `slot`'s scratch memory). */
+function widest(cg: ClassGraph, slot: DijkstraSlot, nodeDomain: Int32Array, sources: readonly number[], targets: readonly number[], blocked: Uint8Array): number {
+  const { dist: best, seen, done, heap } = slot;
+  const gen = ++slot.gen;
+  heap.clear();
   for (const s of sources) {
     best[s] = Infinity;
+    seen[s] = gen;
     heap.push(s, -Infinity);
   }
-  const done = new Uint8Array(cg.n);
+  const { off, head, available } = cg;
   while (heap.size > 0) {
     const v = heap.pop();
-    if (done[v]) continue;
-    done[v] = 1;
+    if (done[v] === gen) continue;
+    done[v] = gen;
     if (targets.includes(v)) return best[v]!;
-    for (let e = cg.off[v]!; e < cg.off[v + 1]!; e++) {
-      const w = cg.head[e]!;
+    const bv = best[v]!;
+    const end = off[v + 1]!;
+    for (let e = off[v]!; e < end; e++) {
+      const w = head[e]!;
       if (blocked[nodeDomain[w]!]) continue;
-      const b = Math.min(best[v]!, cg.available[e]!);
-      if (b > best[w]!) {
+      const b = Math.min(bv, available[e]!);
+      // An unseen node counts as -1 (no path yet): every availability is >= 0.
+      if (seen[w] !== gen || b > best[w]!) {
+        seen[w] = gen;
         best[w] = b;
         heap.push(w, -b);
       }
@@ -922,10 +928,12 @@ function diagnose(graph: TopologyGraph, req: PathRequest, p: Prepared, capped: b
   // A route known to exist (see `knownLat`) reaches a target: no need to look again, unless the includes need S.
   const S = p.knownLat < Infinity && p.includes.length === 0 ? null : reach(cg, nd, sources, false, rate, blocked);
   if (S !== null && !anyTarget(S)) {
-    if (!anyTarget(reach(cg, nd, sources, false, 0, null))) {
+    const open = reach(cg, nd, sources, false, 0, null);
+    if (!anyTarget(open)) {
       return new PathInfeasibleError({ kind: 'no-route', qosClass: cls }, `no route carries class ${cls} ${where} in the advertised graph; choose another class or endpoints`);
     }
-    if (!anyTarget(reach(cg, nd, sources, false, 0, blocked))) {
+    // Without a blocked domain the policy cuts nothing: the same search as `open`.
+    if (!anyTarget(blocked.includes(1) ? reach(cg, nd, sources, false, 0, blocked) : open)) {
       const fwd = reach(cg, nd, sources, false, 0, null);
       const back = reach(cg, nd, targets, true, 0, null);
       const blocking = new Set<string>();
@@ -944,7 +952,7 @@ function diagnose(graph: TopologyGraph, req: PathRequest, p: Prepared, capped: b
         if (bestEdge < 0 || cg.available[e]! > cg.available[bestEdge]!) bestEdge = e;
       }
     }
-    const best = widest(cg, nd, sources, targets, blocked);
+    const best = widest(cg, ws.auxSlot, nd, sources, targets, blocked);
     const past = bestEdge >= 0 ? graph.domains[nd[cg.tail[bestEdge]!]!]! : req.from.domain;
     return new PathInfeasibleError(
       { kind: 'bandwidth', qosClass: cls, rateMbps: rate, bestMbps: best, pastDomain: past, thinEdges: thin },
