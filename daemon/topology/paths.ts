@@ -128,6 +128,7 @@ class DijkstraSlot {
 
 /** Per-class scratch memory, so a query allocates (almost) nothing. */
 class Workspace {
+  /** The label search's heap (the bound searches have their own, in their slots). */
   readonly heap = new MinHeap(4096);
   readonly costSlot: DijkstraSlot;
   readonly latSlot: DijkstraSlot;
