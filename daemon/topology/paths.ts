@@ -673,6 +673,11 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   for (;;) {
     let restart = false;
     while (heap.size > 0) {
+      // (At the total cap the search stops below instead, as it would without lazy bounds.)
+      if (!lazyReady && settled >= lazyBudget && settled < maxLabels) {
+        restart = true;
+        break;
+      }
       const L = heap.pop();
       const v = ws.lNode[L]!;
       const c = ws.lCost[L]!;
@@ -690,12 +695,6 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
       }
       if (settled >= maxLabels) {
         hitTotal = true;
-        break;
-      }
-      if (!lazyReady && settled >= lazyBudget) {
-        restart = true;
-        // Back in the heap with the keys it was pushed with, to be popped again.
-        heap.push(L, invC * c + invL * l + hObj(v, mask), tieKey(v, c, l, j, lo));
         break;
       }
       settled++;
