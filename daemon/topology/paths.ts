@@ -670,11 +670,13 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   // the heap order, do not change; the new bounds only prune). Labels made before them are
   // checked against them when popped: no completion of a label failing them is feasible.
   let preLazy = 0;
+  // Settled labels go up one at a time: the switch comes at ceil(lazyBudget), unless the total
+  // cap comes first (then the search stops there instead, as it would without lazy bounds).
+  const lazyStop = Math.ceil(lazyBudget) < maxLabels ? lazyBudget : Infinity;
   for (;;) {
     let restart = false;
     while (heap.size > 0) {
-      // (At the total cap the search stops below instead, as it would without lazy bounds.)
-      if (!lazyReady && settled >= lazyBudget && settled < maxLabels) {
+      if (!lazyReady && settled >= lazyStop) {
         restart = true;
         break;
       }
@@ -711,7 +713,13 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
           // of equal objective (the tie-break key does not see every metric): drop those.
           for (let x = results.length - 1; x >= 0; x--) {
             const y = results[x]!;
-            if (ws.lCost[y]! >= c - EPS * Math.max(1, c) && ws.lLat[y]! >= l - EPS * Math.max(1, l) && ws.lJit[y]! >= j - EPS * Math.max(1, j) && ws.lLoss[y]! >= lo - EPS * Math.max(1, lo)) {
+            // All four compared every time (no short-circuit): a comparison first reached
+            // late would make V8 throw away and recompile the whole search.
+            const geC = ws.lCost[y]! >= c - EPS * Math.max(1, c);
+            const geL = ws.lLat[y]! >= l - EPS * Math.max(1, l);
+            const geJ = ws.lJit[y]! >= j - EPS * Math.max(1, j);
+            const geO = ws.lLoss[y]! >= lo - EPS * Math.max(1, lo);
+            if (geC && geL && geJ && geO) {
               results.splice(x, 1);
             }
           }
@@ -756,7 +764,8 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
     // Without a jitter bound the jitter lower bound only serves target pruning: budgeted too.
     const jitBudget = maxJit < Infinity ? Infinity : LOSS_BOUND_FACTOR * ((needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0)) + LAZY_BOUND_MIN;
     // The up-front try stopped at its budget carries on from where it stopped (same bounds as a fresh search).
-    if (!jitFull && dijkstra(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, jitTol, 1, null, jitReady && jitSlot.budgetHit, jitBudget) < 0 && maxJit < Infinity) {
+    const jitBounded = maxJit < Infinity;
+    if (!jitFull && dijkstra(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, jitTol, 1, null, jitReady && jitSlot.budgetHit, jitBudget) < 0 && jitBounded) {
       throw beyondBound(jitSlot, cg.rjitter, 'jitter') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
     }
     jitReady = jitFull = true;
