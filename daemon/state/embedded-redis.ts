@@ -103,9 +103,16 @@ export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedis
     closeSync(out);
   }
   let exitCode: number | null | undefined;
+  // a private server goes with its owner, also when the owner dies of an uncaught error
+  // ('exit' still runs then); SIGTERM lets redis flush its AOF on its own
+  const onOwnerExit = () => {
+    if (exitCode === undefined) child.kill('SIGTERM');
+  };
+  process.once('exit', onOwnerExit);
   const exited = new Promise<void>((res) => {
     child.once('exit', (code, signal) => {
       exitCode = code ?? (signal ? -1 : 0);
+      process.off('exit', onOwnerExit);
       res();
     });
     child.once('error', () => {

@@ -1,5 +1,5 @@
 import { freePort } from '../../../lab/netconf-device.js';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
@@ -122,4 +122,31 @@ test('state - a store whose Redis is gone fails with a typed error that says wha
   expect((err as ResourceStoreError).code).toBe('QB_STATE_REDIS_FAILED');
   expect((err as Error).message).toMatch(/check that Redis is running/);
   await store.close();
+});
+
+test('regression - the embedded redis-server goes when its owner dies of an uncaught error (it used to outlive a crashed daemon)', async () => {
+  const dataDir = tempDir();
+  const mod = join(import.meta.dirname, '../../../dist/daemon/state/embedded-redis.js');
+  expect(existsSync(mod), `${mod} is missing: run npm run build (npm test does it)`).toBe(true);
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['-e', `import(${JSON.stringify(mod)}).then(async (m) => { const r = await m.startEmbeddedRedis(${JSON.stringify(dataDir)}, { log: () => {} }); console.log(r.pid); setTimeout(() => { throw new Error('boom'); }, 10); });`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  expect(code).toBe(1);
+  const pid = Number(out.trim());
+  expect(pid).toBeGreaterThan(0);
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return !/^\d+ \(.*\) [ZX]/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  const end = Date.now() + 10_000;
+  while (alive() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  const survived = alive();
+  if (survived) process.kill(pid, 'SIGKILL'); // leave nothing behind, even when the check fails
+  expect(survived).toBe(false);
 });
