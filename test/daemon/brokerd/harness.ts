@@ -17,14 +17,25 @@ export const CLI = resolve(__dirname, '../../../dist/daemon/cli/main.js');
 
 /** A free TCP port on `host` (bound and released; fine for tests on loopback). */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, host, () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
+  return (await freePorts(host, 1))[0]!;
+}
+
+/**
+ * `n` distinct free ports on `host`, all held until every one is known: taken one after
+ * another, the kernel may hand out the same port twice (a daemon's gRPC and admin
+ * listeners then collide with EADDRINUSE).
+ */
+export async function freePorts(host: string, n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((res, rej) => {
+      const s = createServer();
+      s.once('error', rej);
+      s.listen(0, host, () => res(s));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
 }
 
 export interface Daemon {
@@ -61,7 +72,8 @@ export class Cluster {
   /** Address parts for a new daemon: its own 127.0.0.x and three free ports. */
   async allocate(): Promise<{ host: string; grpc: string; admin: string; metrics: string }> {
     const host = `127.0.0.${this.nextHost++}`;
-    return { host, grpc: `${host}:${await freePort(host)}`, admin: `${host}:${await freePort(host)}`, metrics: `${host}:${await freePort(host)}` };
+    const [grpc, admin, metrics] = await freePorts(host, 3);
+    return { host, grpc: `${host}:${grpc}`, admin: `${host}:${admin}`, metrics: `${host}:${metrics}` };
   }
 
   /** Write a config and start the daemon; resolves once it logged "qos-brokerd started". */
