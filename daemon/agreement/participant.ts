@@ -202,12 +202,11 @@ export class LocalParticipant implements AgreementParticipant {
     for (const { id, stored } of this.held.get(agreementId) ?? []) {
       if (!stored) continue;
       try {
-        const r = await this.store.abort(id).catch(async (err: unknown) => {
+        await this.store.abort(id).catch((err: unknown) => {
           // a commit that landed while the coordinator gave up: give the booking back
           if ((err as QosBrokerError).code === 'QB_STATE_RESERVATION_COMMITTED') return this.store.release(id);
           throw err;
         });
-        void r;
       } catch (err) {
         failed.push(`${id}: ${(err as Error).message}`);
       }
