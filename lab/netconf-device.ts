@@ -66,15 +66,27 @@ export function checkNetconfDeviceBinaries(): void {
 }
 
 /** A free TCP port on 127.0.0.1 (the kernel picks it). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, host, () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return (await freePorts(host, 1))[0]!;
+}
+
+/**
+ * `n` distinct free ports on `host`, all held until every one is known: taken one after
+ * another, the kernel may hand out the same port twice.
+ */
+export async function freePorts(host: string, n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () =>
+      new Promise<ReturnType<typeof createServer>>((res, rej) => {
+        const s = createServer();
+        s.once('error', rej);
+        s.listen(0, host, () => res(s));
+      }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
 }
 
 const live = new Set<ChildProcess>();

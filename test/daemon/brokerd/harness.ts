@@ -5,38 +5,18 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { makePki, type DomainFiles, type TestPki } from '../peering/pki.js';
 import { startTestRedis, type TestRedis } from '../state/redis-harness.js';
 
+import { freePort, freePorts } from '../../../lab/netconf-device.js';
+
 export const BROKERD = resolve(__dirname, '../../../dist/daemon/brokerd.js');
 export const CLI = resolve(__dirname, '../../../dist/daemon/cli/main.js');
 
-/** A free TCP port on `host` (bound and released; fine for tests on loopback). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return (await freePorts(host, 1))[0]!;
-}
-
-/**
- * `n` distinct free ports on `host`, all held until every one is known: taken one after
- * another, the kernel may hand out the same port twice (a daemon's gRPC and admin
- * listeners then collide with EADDRINUSE).
- */
-export async function freePorts(host: string, n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((res, rej) => {
-      const s = createServer();
-      s.once('error', rej);
-      s.listen(0, host, () => res(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
+export { freePort };
 
 export interface Daemon {
   domain: string;
