@@ -9,7 +9,7 @@
  * tampered contract fails naming the field that changed, not just "bad
  * signature". Offline: `qos-broker contract verify FILE`.
  */
-import { createHash, sign, verify, type KeyObject } from 'node:crypto';
+import { hash, sign, verify, type KeyObject } from 'node:crypto';
 import { QosBrokerError } from '../../drivers/errors.js';
 import { canonicalJson, rawPublicKey, toPrivateKey, toPublicKey, type KeyInput } from '../peering/advert.js';
 
@@ -72,7 +72,14 @@ export class ContractError extends QosBrokerError {
 }
 
 function pointerEscape(k: string): string {
-  return k.replace(/~/g, '~0').replace(/\//g, '~1');
+  return k.includes('~') || k.includes('/') ? k.replace(/~/g, '~0').replace(/\//g, '~1') : k;
+}
+
+/** Canonical JSON of a leaf (a primitive, or an empty object or array). */
+function leafJson(v: unknown, ptr: string): string {
+  if (typeof v === 'number' && !Number.isFinite(v)) throw new ContractError('QB_CONTRACT_MALFORMED', `contract field /body${ptr} is ${v}, which JSON cannot carry`, { field: `/body${ptr}` });
+  if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return JSON.stringify(v);
+  return canonicalJson(v);
 }
 
 /** Digest of every leaf value, keyed by JSON pointer. Empty objects and arrays count as leaves. */
@@ -80,11 +87,14 @@ export function manifestOf(body: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (v: unknown, ptr: string, depth: number) => {
     if (depth > MAX_DEPTH) throw new ContractError('QB_CONTRACT_MALFORMED', `contract field /body${ptr} is nested deeper than ${MAX_DEPTH} levels`, { field: `/body${ptr}` });
-    if (v !== null && typeof v === 'object' && Object.keys(v as object).length > 0) {
-      for (const [k, child] of Object.entries(v as Record<string, unknown>)) walk(child, `${ptr}/${pointerEscape(k)}`, depth + 1);
-      return;
+    if (v !== null && typeof v === 'object') {
+      const keys = Object.keys(v as object);
+      if (keys.length > 0) {
+        for (const k of keys) walk((v as Record<string, unknown>)[k], `${ptr}/${pointerEscape(k)}`, depth + 1);
+        return;
+      }
     }
-    out[ptr] = createHash('sha256').update(canonicalJson(v)).digest('hex');
+    out[ptr] = hash('sha256', leafJson(v, ptr), 'hex');
   };
   walk(body, '', 0);
   return out;
@@ -102,8 +112,18 @@ function partyKey(raw: string): KeyObject {
   return k;
 }
 
-function signingBytes(domain: string, manifest: Record<string, string>): Buffer {
-  return Buffer.from(SIGNING_CONTEXT + canonicalJson({ domain, manifest }), 'utf8');
+/** What a party signs: the context string and the canonical JSON of {domain, manifest} (`canonicalManifest` when already encoded). */
+function signingBytes(domain: string, manifest: Record<string, string>, canonicalManifest = canonicalJson(manifest)): Buffer {
+  // canonicalJson({ domain, manifest }), spelled out so that one encoding of a manifest serves every party
+  return Buffer.from(`${SIGNING_CONTEXT}{"domain":${JSON.stringify(domain)},"manifest":${canonicalManifest}}`, 'utf8');
+}
+
+/** True when two manifests list the same fields with the same digests. */
+function sameManifest(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (a[k] !== b[k]) return false;
+  return true;
 }
 
 const DOMAIN_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -183,6 +203,7 @@ export function verifyContract(input: unknown, trusted?: Record<string, string>)
   checkContractBody(c.body);
   if (!Array.isArray(c.signatures)) throw new ContractError('QB_CONTRACT_MALFORMED', 'contract field /signatures must be an array', { field: '/signatures' });
   const current = manifestOf(c.body);
+  const currentJson = canonicalJson(current);
   c.body.parties.forEach((party, i) => {
     const anchor = trusted?.[party.domain];
     if (trusted && anchor === undefined) {
@@ -202,7 +223,9 @@ export function verifyContract(input: unknown, trusted?: Record<string, string>)
     let ok = false;
     if (sig.manifest && typeof sig.manifest === 'object' && !Array.isArray(sig.manifest) && typeof sig.signature === 'string') {
       try {
-        ok = verify(null, signingBytes(party.domain, sig.manifest), partyKey(party.publicKey), Buffer.from(sig.signature, 'base64'));
+        // a manifest equal to the body's as it is now is encoded once for every party
+        const bytes = sameManifest(sig.manifest, current) ? signingBytes(party.domain, current, currentJson) : signingBytes(party.domain, sig.manifest);
+        ok = verify(null, bytes, partyKey(party.publicKey), Buffer.from(sig.signature, 'base64'));
       } catch {
         ok = false;
       }

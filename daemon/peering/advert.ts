@@ -168,10 +168,17 @@ export function toPrivateKey(input: KeyInput): KeyObject {
   }
 }
 
+/** Raw forms of KeyObjects already exported: a signer asks for its own key on every contract. */
+const rawOfKey = new WeakMap<KeyObject, string>();
+
 /** The raw 32-byte public key in base64, as carried in `envelope.key`. */
 export function rawPublicKey(input: KeyInput): string {
+  const known = typeof input === 'string' ? undefined : rawOfKey.get(input);
+  if (known !== undefined) return known;
   const jwk = toPublicKey(input).export({ format: 'jwk' });
-  return urlToB64(String(jwk.x));
+  const raw = urlToB64(String(jwk.x));
+  if (typeof input !== 'string') rawOfKey.set(input, raw);
+  return raw;
 }
 
 /** A new Ed25519 key pair for signing advertisements. */

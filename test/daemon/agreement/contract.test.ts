@@ -1,5 +1,6 @@
+import { createHash, sign, verify } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import { generateAdvertKeyPair } from '../../../daemon/peering/advert.js';
+import { canonicalJson, generateAdvertKeyPair } from '../../../daemon/peering/advert.js';
 import { ContractError, signContract, verifyContract, type SignedContract } from '../../../daemon/agreement/contract.js';
 
 const keys = { a: generateAdvertKeyPair(), b: generateAdvertKeyPair(), c: generateAdvertKeyPair() };
@@ -52,6 +53,21 @@ describe('contract', () => {
     expect(verifyContract(c, { a: keys.a.publicKeyRaw, b: keys.b.publicKeyRaw, c: keys.c.publicKeyRaw }).selfAsserted).toBe(false);
     // with trust anchors, a party without one is refused, not taken on the contract's word
     expect(errorOf(() => verifyContract(c, { a: keys.a.publicKeyRaw, b: keys.b.publicKeyRaw }))).toMatchObject({ code: 'QB_CONTRACT_UNTRUSTED_KEY', domain: 'c', field: '/body/parties/2/publicKey' });
+  });
+
+  test('contract - the signed bytes are the documented format: context line, then canonical JSON of {domain, manifest}; the manifest is SHA-256 of each leaf', () => {
+    // an offline verifier in another language rebuilds exactly these bytes, so they may not drift with optimisations
+    const c = signedByAll();
+    const sig = c.signatures.find((s) => s.domain === 'b')!;
+    expect(sig.manifest['/segments/1/priceMinor']).toBe(createHash('sha256').update('2500').digest('hex'));
+    expect(sig.manifest['/service/from']).toBe(createHash('sha256').update(JSON.stringify('a/site1')).digest('hex'));
+    expect(Object.keys(sig.manifest)).toHaveLength(41);
+    const bytes = Buffer.from('qos-broker/contract/v1\n' + canonicalJson({ domain: 'b', manifest: sig.manifest }), 'utf8');
+    expect(verify(null, bytes, keys.b.publicKey, Buffer.from(sig.signature, 'base64'))).toBe(true);
+    // and a signature made that way by someone else verifies here
+    const foreign = { ...sig, signature: '' };
+    foreign.signature = sign(null, bytes, keys.b.privateKey).toString('base64');
+    expect(verifyContract({ body: c.body, signatures: [...c.signatures.filter((s) => s.domain !== 'b'), foreign] }).signedBy).toContain('b');
   });
 
   test('contract - a tampered price fails naming the field that changed', () => {
