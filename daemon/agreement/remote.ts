@@ -2,13 +2,18 @@
  * The agreement API over gRPC (qosbroker/v1/agreement.proto): a
  * `RemoteParticipant` is another provider's AgreementParticipant reached over
  * the peer's mutually authenticated channel (the one peering dialed, with its
- * identity pin), with a deadline on every call; `agreementHandlers` serves our
- * own domain's participant, one line per RPC.
+ * identity pin), with a deadline on every call; `addAgreementService` serves
+ * our own domain's participant.
  *
- * Errors are QosBrokerErrors everywhere except on the wire: the handlers map
- * them to a gRPC status plus `qb-code`/`qb-domain` metadata, and the remote
- * side turns that back into the same typed error (SegmentRejectedError keeps
- * its domain), so the coordinator cannot tell a remote refusal from a local one.
+ * Every call between two brokers travels on one long-lived Exchange stream
+ * (`AgreementStream`), tagged with an id; replies come back in any order. A
+ * unary RPC per call cost about 7x the CPU of a message on an open stream
+ * (a new HTTP/2 stream, headers, a TLS identity check each time).
+ *
+ * Errors are QosBrokerErrors everywhere except on the wire: a refused call is
+ * an AgreementError reply (stable code and refusing domain) and the remote
+ * side turns it back into the same typed error (SegmentRejectedError keeps its
+ * domain), so the coordinator cannot tell a remote refusal from a local one.
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -56,6 +61,35 @@ export interface ContractSignatureMsg {
   manifest: Record<string, string>;
   signature: string;
 }
+
+/** Mirrors qosbroker.v1.AgreementError. */
+export interface AgreementErrorMsg {
+  code: string;
+  domain: string;
+  message: string;
+}
+/** Mirrors qosbroker.v1.AgreementCall (proto-loader sets `op` to the name of the field present). */
+export interface AgreementCallMsg {
+  id: number;
+  op?: Op;
+  quote?: SegmentOrderMsg;
+  reserve?: { order?: SegmentOrderMsg; hold_ttl_ms: number };
+  commit?: { agreement_id: string; body_json: string };
+  abort?: { agreement_id: string };
+}
+/** Mirrors qosbroker.v1.AgreementReply. */
+export interface AgreementReplyMsg {
+  id: number;
+  result?: Op | 'error';
+  quote?: SegmentQuoteMsg;
+  reserve?: object;
+  commit?: ContractSignatureMsg;
+  abort?: object;
+  error?: AgreementErrorMsg;
+}
+/** The four calls of the agreement protocol, as named on the wire. */
+export type Op = 'quote' | 'reserve' | 'commit' | 'abort';
+const OP_NAMES: Record<Op, string> = { quote: 'Quote', reserve: 'Reserve', commit: 'Commit', abort: 'Abort' };
 
 let cached: grpc.ServiceClientConstructor | undefined;
 
@@ -134,7 +168,13 @@ const STATUS_BY_CODE: Record<string, grpc.status> = {
   QB_STATE_HOLD_EXPIRED: grpc.status.FAILED_PRECONDITION,
   QB_AGREEMENT_NOT_A_PEER: grpc.status.PERMISSION_DENIED,
   QB_AGREEMENT_NOT_OWNER: grpc.status.PERMISSION_DENIED,
+  QB_AGREEMENT_BUSY: grpc.status.RESOURCE_EXHAUSTED,
 };
+
+/** The gRPC status name an error stands for (the `code` label of RPC metrics). */
+function statusName(err: unknown): string {
+  return grpc.status[err instanceof QosBrokerError ? (STATUS_BY_CODE[err.code] ?? (err.code.startsWith('QB_CONTRACT_') ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL)) : grpc.status.INTERNAL];
+}
 
 /** A thrown error as a gRPC status with the stable code and domain in metadata. */
 export function toGrpcError(err: unknown, domain: string): Partial<grpc.StatusObject> {
@@ -145,6 +185,22 @@ export function toGrpcError(err: unknown, domain: string): Partial<grpc.StatusOb
     return { code: STATUS_BY_CODE[err.code] ?? (err.code.startsWith('QB_CONTRACT_') ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL), details: err.message, metadata };
   }
   return { code: grpc.status.INTERNAL, details: `${domain}: ${err instanceof Error ? err.message : String(err)}`, metadata };
+}
+
+/** A thrown error as the AgreementError reply that carries it. */
+export function toErrorMsg(err: unknown, domain: string): AgreementErrorMsg {
+  if (err instanceof SegmentRejectedError) return { code: err.code, domain: err.domain, message: err.message };
+  if (err instanceof QosBrokerError) return { code: err.code, domain, message: err.message };
+  return { code: 'QB_AGREEMENT_INTERNAL', domain, message: `${domain}: ${err instanceof Error ? err.message : String(err)}` };
+}
+
+/** An AgreementError reply from `domain` as the typed error it stands for. */
+export function fromErrorMsg(e: AgreementErrorMsg, domain: string): QosBrokerError {
+  const from = e.domain || domain;
+  if (e.code === 'QB_AGREEMENT_SEGMENT_REJECTED') return new SegmentRejectedError(from, e.message);
+  if (e.code === 'QB_INVALID_ARGUMENT') return new InvalidArgumentError(e.message);
+  if (e.code === 'QB_AGREEMENT_TIMEOUT') return new TimeoutError(e.code, e.message);
+  return new QosBrokerError(e.code || 'QB_AGREEMENT_REMOTE_ERROR', e.message || `${from} refused without saying why`);
 }
 
 /** A gRPC failure of a call to `domain` as the typed error it stood for. */
@@ -192,56 +248,157 @@ export function agreementClientOn(channel: Channel): grpc.Client {
   return c;
 }
 
-type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
+/** Open a bidirectional Exchange stream on an Agreement client. */
+type OpenExchange = (md: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientDuplexStream<AgreementCallMsg, AgreementReplyMsg>;
+
+interface Pending {
+  op: Op;
+  sentAt: number;
+  timer: NodeJS.Timeout;
+  resolve(r: AgreementReplyMsg): void;
+  reject(e: QosBrokerError): void;
+}
+
+/**
+ * The Exchange stream to one provider, shared by every call to it: opened on
+ * the first call, reopened by the first call after it broke. Each call has
+ * its own deadline; a call that times out on a stream that has not answered
+ * anything since the call was sent takes the stream down with it (a wedged
+ * connection), so the next call starts afresh.
+ */
+export class AgreementStream {
+  private call: grpc.ClientDuplexStream<AgreementCallMsg, AgreementReplyMsg> | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private lastReplyAt = 0;
+
+  constructor(
+    private readonly client: grpc.Client,
+    readonly domain: string,
+  ) {}
+
+  /** Calls in flight. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  request(op: Op, payload: object, timeoutMs: number): Promise<AgreementReplyMsg> {
+    const call = this.open();
+    const id = this.nextId++;
+    return new Promise<AgreementReplyMsg>((resolve, reject) => {
+      const sentAt = performance.now();
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new TimeoutError('QB_AGREEMENT_TIMEOUT', `${OP_NAMES[op]} at ${this.domain} did not answer before its deadline (${timeoutMs} ms)`));
+        if (this.call === call && this.lastReplyAt < sentAt) this.fail(call, new TransportError('QB_AGREEMENT_UNREACHABLE', `the stream to ${this.domain} answered nothing for ${timeoutMs} ms; it is reopened`), true);
+      }, timeoutMs);
+      this.pending.set(id, { op, sentAt, timer, resolve, reject });
+      call.write({ id, [op]: payload });
+    });
+  }
+
+  /** End the stream (calls in flight fail as unreachable). */
+  close(): void {
+    if (this.call) this.fail(this.call, new TransportError('QB_AGREEMENT_UNREACHABLE', `the stream to ${this.domain} was closed`), true);
+  }
+
+  private open(): grpc.ClientDuplexStream<AgreementCallMsg, AgreementReplyMsg> {
+    if (this.call) return this.call;
+    const exchange = (this.client as unknown as { Exchange: OpenExchange }).Exchange.bind(this.client);
+    const call = exchange(new grpc.Metadata(), {});
+    this.call = call;
+    call.on('data', (r: AgreementReplyMsg) => {
+      this.lastReplyAt = performance.now();
+      const p = this.pending.get(r.id);
+      if (!p) return; // the answer to a call that timed out
+      this.pending.delete(r.id);
+      clearTimeout(p.timer);
+      if (r.result === 'error' || r.error) p.reject(fromErrorMsg(r.error ?? { code: '', domain: '', message: '' }, this.domain));
+      else if (r.result !== p.op) p.reject(new QosBrokerError('QB_AGREEMENT_REMOTE_ERROR', `${this.domain} answered ${OP_NAMES[p.op]} with ${r.result ?? 'nothing'}`));
+      else p.resolve(r);
+    });
+    call.on('error', (err: grpc.ServiceError) => this.fail(call, fromGrpcError(err, this.domain, 'the agreement stream'), false));
+    // the server ended the stream without an error (it is shutting down): nothing more will come
+    call.on('end', () => this.fail(call, new TransportError('QB_AGREEMENT_UNREACHABLE', `${this.domain} ended the agreement stream`), false));
+    return call;
+  }
+
+  private fail(call: grpc.ClientDuplexStream<AgreementCallMsg, AgreementReplyMsg>, err: QosBrokerError, cancel: boolean): void {
+    if (this.call !== call) return;
+    this.call = undefined;
+    const failed = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of failed) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    try {
+      if (cancel) call.cancel();
+      else call.end();
+    } catch {
+      // already closed by the other side
+    }
+  }
+}
+
+const streamsByClient = new WeakMap<grpc.Client, AgreementStream>();
+
+/** The one Exchange stream of a client (a client per peer channel, see agreementClientOn). */
+export function agreementStreamOf(client: grpc.Client, domain: string): AgreementStream {
+  let s = streamsByClient.get(client);
+  if (!s) {
+    s = new AgreementStream(client, domain);
+    streamsByClient.set(client, s);
+  }
+  return s;
+}
 
 /** Another provider's participant, over gRPC. */
 export class RemoteParticipant implements AgreementParticipant {
   private readonly callTimeoutMs: number;
   private readonly retries: number;
+  private readonly stream: AgreementStream;
 
   constructor(
     readonly domain: string,
     /** The domain's Ed25519 advertisement key (raw base64) as peering verified it; its contract signature must verify with it. */
     readonly publicKey: string,
-    private readonly client: grpc.Client,
+    client: grpc.Client,
     options: RemoteParticipantOptions = {},
   ) {
     this.callTimeoutMs = options.callTimeoutMs ?? 5000;
     this.retries = options.retries ?? 1;
+    this.stream = agreementStreamOf(client, domain);
   }
 
-  private async call<T>(rpc: 'Quote' | 'Reserve' | 'Commit' | 'Abort', req: unknown, retries: number): Promise<T> {
-    const fn = (this.client as unknown as Record<string, Unary>)[rpc]!.bind(this.client);
+  private async call(op: Op, req: object, retries: number): Promise<AgreementReplyMsg> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await new Promise<T>((res, rej) =>
-          fn(req, new grpc.Metadata(), { deadline: Date.now() + this.callTimeoutMs }, (err, out) => (err ? rej(err) : res(out as T))),
-        );
+        return await this.stream.request(op, req, this.callTimeoutMs);
       } catch (err) {
-        const e = err as grpc.ServiceError;
-        if (e.code === grpc.status.UNAVAILABLE && attempt < retries) continue;
-        throw fromGrpcError(e, this.domain, rpc);
+        if ((err as QosBrokerError).code === 'QB_AGREEMENT_UNREACHABLE' && attempt < retries) continue;
+        throw err;
       }
     }
   }
 
   async quote(order: SegmentOrder): Promise<SegmentQuote> {
-    const q = await this.call<SegmentQuoteMsg>('Quote', orderToMsg(order), 0);
+    const q = (await this.call('quote', orderToMsg(order), 0)).quote!;
     return { domain: q.domain, index: q.index, priceMinor: q.price_minor, currency: q.currency, validUntil: q.valid_until_ms };
   }
 
   async reserve(order: SegmentOrder, holdTtlMs: number): Promise<void> {
-    await this.call('Reserve', { order: orderToMsg(order), hold_ttl_ms: holdTtlMs }, this.retries);
+    await this.call('reserve', { order: orderToMsg(order), hold_ttl_ms: holdTtlMs }, this.retries);
   }
 
   async commit(agreementId: string, body: ContractBody): Promise<ContractSignature> {
-    const s = await this.call<ContractSignatureMsg>('Commit', { agreement_id: agreementId, body_json: JSON.stringify(body) }, this.retries);
+    const s = (await this.call('commit', { agreement_id: agreementId, body_json: JSON.stringify(body) }, this.retries)).commit!;
     if (s.domain !== this.domain) throw new QosBrokerError('QB_AGREEMENT_REMOTE_ERROR', `commit at ${this.domain} returned a signature of ${s.domain}`);
     return { domain: s.domain, manifest: { ...s.manifest }, signature: s.signature };
   }
 
   async abort(agreementId: string): Promise<void> {
-    await this.call('Abort', { agreement_id: agreementId }, this.retries);
+    await this.call('abort', { agreement_id: agreementId }, this.retries);
   }
 }
 
@@ -254,22 +411,22 @@ export type PinSource = () => PeerPin[];
 const matched = new Map<string, PeerPin>();
 
 /**
- * The caller's domain if its certificate is the pinned identity of one of our
- * peers. A match is remembered only while that same pin object is configured
- * (a reload that changes or removes the peer makes a new one); validity dates
- * and the chain were checked by the TLS handshake.
+ * The pin of our peer whose identity the caller's certificate is, if any. A
+ * match is remembered only while that same pin object is configured (a reload
+ * that changes or removes the peer makes a new one); validity dates and the
+ * chain were checked by the TLS handshake.
  */
-export function callerDomain(certRaw: Buffer | undefined, pins: PeerPin[]): string | undefined {
+export function callerPin(certRaw: Buffer | undefined, pins: PeerPin[]): PeerPin | undefined {
   if (!certRaw || certRaw.length === 0) return undefined;
   const k = certRaw.toString('base64');
   const hit = matched.get(k);
-  if (hit && pins.includes(hit)) return hit.domain;
+  if (hit && pins.includes(hit)) return hit;
   const pin = pins.find((p) => checkPeerCertificate(certRaw, p) === undefined);
   if (pin) {
     if (matched.size >= 1024) matched.clear();
     matched.set(k, pin);
   }
-  return pin?.domain;
+  return pin;
 }
 
 /** What the server side adapts: our participant, told who is calling. */
@@ -284,6 +441,9 @@ export interface ServedParticipant {
 /** Observer of RPC durations (metrics), as in peering/server.ts. */
 export type AgreementRpcObserver = (rpc: string, code: string, seconds: number) => void;
 
+/** Calls one caller may have in flight on its stream; more are refused with QB_AGREEMENT_BUSY. */
+export const MAX_CALLS_IN_FLIGHT = 1024;
+
 function parseBody(json: string): ContractBody {
   try {
     return JSON.parse(json) as ContractBody;
@@ -295,29 +455,88 @@ function parseBody(json: string): ContractBody {
 /** Add the Agreement service for `target` to a gRPC server. */
 export function addAgreementService(server: grpc.Server, target: ServedParticipant, pins: PinSource, observe: AgreementRpcObserver = () => {}): void {
   const Agreement = loadAgreementProto();
-  const unary =
-    <Req, Res>(rpc: string, run: (req: Req, caller: string) => Promise<Res>) =>
-    (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => {
-      const t0 = performance.now();
-      const done = (err: Partial<grpc.StatusObject> | null, res?: Res) => {
-        observe(`Agreement.${rpc}`, err ? grpc.status[err.code!] : 'OK', (performance.now() - t0) / 1000);
-        cb(err, res);
-      };
-      const caller = callerDomain(call.getAuthContext()?.sslPeerCertificate?.raw, pins());
-      if (!caller) return done(toGrpcError(new QosBrokerError('QB_AGREEMENT_NOT_A_PEER', `${target.domain} agrees only with its configured peers; the caller's certificate is none of their pinned identities`), target.domain));
-      Promise.resolve()
-        .then(() => run(call.request, caller))
-        .then(
-          (res) => done(null, res),
-          (err: unknown) => done(toGrpcError(err, target.domain)),
-        );
+  const notAPeer = () => new QosBrokerError('QB_AGREEMENT_NOT_A_PEER', `${target.domain} agrees only with its configured peers; the caller's certificate is none of their pinned identities`);
+  const run = async (m: AgreementCallMsg, caller: string): Promise<AgreementReplyMsg> => {
+    switch (m.op) {
+      case 'quote':
+        return { id: m.id, quote: quoteToMsg(await target.quote(orderFromMsg(m.quote!), caller)) };
+      case 'reserve':
+        await target.reserve(orderFromMsg(m.reserve!.order ?? ({} as SegmentOrderMsg)), holdTtl(m.reserve!.hold_ttl_ms), caller);
+        return { id: m.id, reserve: {} };
+      case 'commit':
+        return { id: m.id, commit: await target.commit(m.commit!.agreement_id, parseBody(m.commit!.body_json), caller) };
+      case 'abort':
+        await target.abort(m.abort!.agreement_id, caller);
+        return { id: m.id, abort: {} };
+      default:
+        throw new InvalidArgumentError('AgreementCall names no operation (quote, reserve, commit or abort)');
+    }
+  };
+  const exchange = (call: grpc.ServerDuplexStream<AgreementCallMsg, AgreementReplyMsg>) => {
+    const certRaw = call.getAuthContext()?.sslPeerCertificate?.raw;
+    let pin = callerPin(certRaw, pins());
+    /** The caller is (still) one of our peers: a reload that removed or changed it takes effect on its open stream too. */
+    const stillPeer = (): boolean => {
+      const now = pins();
+      if (pin && now.includes(pin)) return true;
+      pin = callerPin(certRaw, now);
+      return pin !== undefined;
     };
-  server.addService(Agreement.service, {
-    Quote: unary<SegmentOrderMsg, SegmentQuoteMsg>('Quote', async (m, caller) => quoteToMsg(await target.quote(orderFromMsg(m), caller))),
-    Reserve: unary<{ order?: SegmentOrderMsg; hold_ttl_ms: number }, object>('Reserve', async (m, caller) => (await target.reserve(orderFromMsg(m.order ?? ({} as SegmentOrderMsg)), holdTtl(m.hold_ttl_ms), caller), {})),
-    Commit: unary<{ agreement_id: string; body_json: string }, ContractSignatureMsg>('Commit', (m, caller) => target.commit(m.agreement_id, parseBody(m.body_json), caller)),
-    Abort: unary<{ agreement_id: string }, object>('Abort', async (m, caller) => (await target.abort(m.agreement_id, caller), {})),
-  });
+    if (!pin) {
+      const err = toGrpcError(notAPeer(), target.domain);
+      call.emit('error', err);
+      return;
+    }
+    let inFlight = 0;
+    let ended = false;
+    let closed = false;
+    const reply = (r: AgreementReplyMsg) => {
+      if (!closed) call.write(r);
+    };
+    const settle = () => {
+      inFlight--;
+      if (ended && inFlight === 0 && !closed) {
+        closed = true;
+        call.end();
+      }
+    };
+    call.on('data', (m: AgreementCallMsg) => {
+      const t0 = performance.now();
+      const rpc = `Agreement.${m.op ? OP_NAMES[m.op] : 'Unknown'}`;
+      const refuse = (err: QosBrokerError) => {
+        observe(rpc, statusName(err), (performance.now() - t0) / 1000);
+        reply({ id: m.id, error: toErrorMsg(err, target.domain) });
+      };
+      if (!stillPeer()) return refuse(notAPeer());
+      if (!(Number.isSafeInteger(m.id) && m.id > 0)) return refuse(new InvalidArgumentError(`AgreementCall.id must be > 0, got ${m.id}`));
+      if (inFlight >= MAX_CALLS_IN_FLIGHT) return refuse(new QosBrokerError('QB_AGREEMENT_BUSY', `${target.domain} has ${inFlight} calls of ${pin!.domain} in flight; retry when some have answered`));
+      const caller = pin!.domain;
+      inFlight++;
+      run(m, caller).then(
+        (r) => {
+          observe(rpc, 'OK', (performance.now() - t0) / 1000);
+          reply(r);
+          settle();
+        },
+        (err: unknown) => {
+          observe(rpc, statusName(err), (performance.now() - t0) / 1000);
+          reply({ id: m.id, error: toErrorMsg(err, target.domain) });
+          settle();
+        },
+      );
+    });
+    call.on('end', () => {
+      ended = true;
+      if (inFlight === 0 && !closed) {
+        closed = true;
+        call.end();
+      }
+    });
+    call.on('error', () => {
+      closed = true; // cancelled by the caller: answers in flight have nowhere to go
+    });
+  };
+  server.addService(Agreement.service, { Exchange: exchange });
 }
 
 function quoteToMsg(q: SegmentQuote): SegmentQuoteMsg {

@@ -16,7 +16,7 @@ import { InvalidArgumentError, TimeoutError, TransportError } from '../../../dri
 import { AgreementCoordinator } from '../../../daemon/agreement/coordinator.js';
 import { verifyContract } from '../../../daemon/agreement/contract.js';
 import { edgeId, segmentOrders, type AgreementParticipant } from '../../../daemon/agreement/participant.js';
-import { addAgreementService, loadAgreementProto, orderFromMsg, orderToMsg, RemoteParticipant } from '../../../daemon/agreement/remote.js';
+import { addAgreementService, loadAgreementProto, orderFromMsg, orderToMsg, RemoteParticipant, type AgreementCallMsg, type AgreementReplyMsg } from '../../../daemon/agreement/remote.js';
 import { AgreementService } from '../../../daemon/agreement/service.js';
 import { parseDuration, parseLatency, parseRate } from '../../../daemon/cli/order.js';
 import { demoNetwork } from '../../../daemon/cli/demo-network.js';
@@ -157,7 +157,7 @@ describe('agreement over gRPC', () => {
   test('grpc - a broker that does not answer within the deadline is QB_AGREEMENT_TIMEOUT; one that is down is QB_AGREEMENT_UNREACHABLE', async () => {
     const Agreement = loadAgreementProto();
     const hang = () => {}; // never calls back
-    const silent = await serve((s) => s.addService(Agreement.service, { Quote: hang, Reserve: hang, Commit: hang, Abort: hang }), files.get('provider-w')!, [files.get('provider-x')!]);
+    const silent = await serve((s) => s.addService(Agreement.service, { Exchange: hang }), files.get('provider-w')!, [files.get('provider-x')!]);
     const w = remote('provider-w', 'provider-x', { callTimeoutMs: 300, address: silent });
     const t = await w.abort('agr-x').catch((x: unknown) => x);
     expect(t).toBeInstanceOf(TimeoutError);
@@ -168,6 +168,75 @@ describe('agreement over gRPC', () => {
     const down = await remote('provider-w', 'provider-x', { callTimeoutMs: 2000, address: gone }).abort('agr-x').catch((x: unknown) => x);
     expect(down).toBeInstanceOf(TransportError);
     expect((down as { code: string }).code).toBe('QB_AGREEMENT_UNREACHABLE');
+  });
+
+  test('grpc - every call to a provider shares one Exchange stream: 200 quotes in flight each get their own answer', async () => {
+    const start = Date.now() + 9 * HOUR;
+    const y = remote('provider-y', 'provider-x');
+    const order = (index: number) => ({ agreementId: `agr-many-${index}`, alternative: 0, index, domain: 'provider-y', ingress: 'y1', egress: 'y2', qosClass: 'EF', rateMbps: 1 + (index % 7), start, end: start + HOUR, hops: [{ from: 'provider-y/y1', to: 'provider-y/y2', kind: 'transit' as const, metrics: { availableMbps: 400, latencyMs: 14, jitterMs: 2, loss: 0.0005 } }] });
+    const local = services.get('provider-y')!;
+    const quotes = await Promise.all(Array.from({ length: 200 }, (_, i) => y.quote(order(i))));
+    for (const [i, q] of quotes.entries()) {
+      expect(q.index).toBe(i);
+      expect(q.priceMinor).toBe((await local.quote(order(i), 'provider-x')).priceMinor);
+    }
+    expect(new Set(quotes.map((q) => q.priceMinor)).size).toBe(7);
+  });
+
+  test('grpc - a call without an operation or with id 0 is a typed INVALID_ARGUMENT reply; the stream stays usable', async () => {
+    const me = files.get('provider-x')!;
+    const Agreement = loadAgreementProto();
+    const client = new Agreement(addresses.get('provider-y')!, clientCredentials({ certPem: me.certPem, keyPem: me.keyPem }, { domain: 'provider-y', caPem: pki.caPem }), { 'grpc.ssl_target_name_override': 'provider-y', 'grpc.default_authority': 'provider-y' });
+    clients.push(client);
+    const stream = (client as unknown as { Exchange(): grpc.ClientDuplexStream<AgreementCallMsg, AgreementReplyMsg> }).Exchange();
+    const replies: AgreementReplyMsg[] = [];
+    const three = new Promise<void>((res) => stream.on('data', (r: AgreementReplyMsg) => replies.push(r) === 3 && res()));
+    stream.write({ id: 7 });
+    stream.write({ id: 0, abort: { agreement_id: 'agr-none' } });
+    stream.write({ id: 8, abort: { agreement_id: 'agr-none' } });
+    await three;
+    stream.end();
+    const byId = new Map(replies.map((r) => [r.id, r]));
+    expect(byId.get(7)).toMatchObject({ result: 'error', error: { code: 'QB_INVALID_ARGUMENT', domain: 'provider-y' } });
+    expect(byId.get(7)!.error!.message).toMatch(/names no operation/);
+    expect(byId.get(0)).toMatchObject({ result: 'error', error: { code: 'QB_INVALID_ARGUMENT' } });
+    expect(byId.get(8)).toMatchObject({ result: 'abort' });
+  });
+
+  test('grpc - a stream that breaks fails its calls as QB_AGREEMENT_UNREACHABLE; an idempotent call is retried once on a new stream; a wedged stream is replaced after a timeout', async () => {
+    const Agreement = loadAgreementProto();
+    let streams = 0;
+    // first stream of every client: dies on the first call; later streams: answer Reserve, ignore the rest (wedged)
+    const flaky = (call: grpc.ServerDuplexStream<AgreementCallMsg, AgreementReplyMsg>) => {
+      const n = ++streams;
+      call.on('error', () => {});
+      call.on('data', (m: AgreementCallMsg) => {
+        if (n === 1) call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'going away' });
+        else if (m.op === 'reserve') call.write({ id: m.id, reserve: {} });
+        else if (m.op === 'commit') call.write({ id: m.id, abort: {} }); // the wrong answer
+      });
+    };
+    const address = await serve((s) => s.addService(Agreement.service, { Exchange: flaky }), files.get('provider-w')!, [files.get('provider-x')!]);
+    const start = Date.now() + HOUR;
+    const o = { agreementId: 'agr-flaky', alternative: 0, index: 0, domain: 'provider-w', ingress: 'w1', egress: 'w2', qosClass: 'EF', rateMbps: 1, start, end: start + HOUR, hops: [] };
+    // Quote is not retried: the broken stream is the caller's answer
+    const q = await remote('provider-w', 'provider-x', { address, callTimeoutMs: 2000 }).quote(o).catch((x: unknown) => x);
+    expect(q).toBeInstanceOf(TransportError);
+    expect((q as { code: string }).code).toBe('QB_AGREEMENT_UNREACHABLE');
+    expect(streams).toBe(1);
+    // Reserve is: the first stream breaks, the retry on a second one is answered
+    streams = 0;
+    const w = remote('provider-w', 'provider-x', { address, callTimeoutMs: 300 });
+    await w.reserve(o, 1000);
+    expect(streams).toBe(2);
+    // an answer of the wrong kind is a typed error, not a crash
+    const wrong = await w.commit('agr-flaky', {} as never).catch((x: unknown) => x);
+    expect((wrong as { code: string }).code).toBe('QB_AGREEMENT_REMOTE_ERROR');
+    // the stream answers nothing to Abort: a timeout, and the silent stream is dropped; the next call opens a new one
+    const t = await w.abort('agr-flaky').catch((x: unknown) => x);
+    expect((t as { code: string }).code).toBe('QB_AGREEMENT_TIMEOUT');
+    await w.reserve(o, 1000);
+    expect(streams).toBe(3);
   });
 
   test('grpc - CLI units: rate M/G, latency ms, duration m/h; anything else is a typed error', () => {
