@@ -130,6 +130,8 @@ class DijkstraSlot {
 class Workspace {
   /** The label search's heap (the bound searches have their own, in their slots). */
   readonly heap = new MinHeap(4096);
+  /** The label search's state. */
+  readonly labels: LabelSearch = new LabelSearch(this);
   readonly costSlot: DijkstraSlot;
   readonly latSlot: DijkstraSlot;
   readonly jitSlot: DijkstraSlot;
@@ -308,6 +310,337 @@ function dijkstra(
   return -1;
 }
 
+/**
+ * The forward label-setting search of one query, with its state in fields. It lives in the
+ * workspace and runs in `runLabels`, a function of its own: the rare paths of a query (errors,
+ * the lazy bounds, include checks on failure) stay in `search`, so that reaching one of them
+ * for the first time sends only `search` back to the interpreter (V8 deoptimizes a function
+ * when it first meets code it has no type feedback for), not the loop that does the work.
+ */
+class LabelSearch {
+  // per query, set by `start`
+  cg!: ClassGraph;
+  nodeDomain: Int32Array = new Int32Array(0);
+  blocked: Uint8Array = new Uint8Array(0);
+  domainBit: Int32Array = new Int32Array(0);
+  isTarget: Uint32Array = new Uint32Array(0);
+  targetGen = 0;
+  rate = 0;
+  useLatBound = false;
+  latTol = Infinity;
+  jitTol = Infinity;
+  lossTol = Infinity;
+  includeMask = 0;
+  heurIncludes = 0;
+  incCost: DijkstraSlot[] = [];
+  incLat: DijkstraSlot[] = [];
+  invC = 0;
+  invL = 0;
+  needLat = false;
+  maxPerNode = 0;
+  maxLabels = 0;
+  k = 0;
+  nodeGen = 0;
+  // which bounds are there
+  haveCost = false;
+  haveLat = false;
+  jitReady = false;
+  lossReady = false;
+  lazyReady = false;
+  /** Settled labels at which to stop for the lazy bounds. */
+  lazyStop = Infinity;
+  /** Labels below this index were made before the lazy bounds: checked against them when popped. */
+  preLazy = 0;
+  // results and counters
+  nLabels = 0;
+  settled = 0;
+  dropped = 0;
+  hitTotal = false;
+  results: number[] = [];
+  resultsHead = -1;
+
+  constructor(readonly ws: Workspace) {}
+
+  get heap(): MinHeap {
+    return this.ws.heap;
+  }
+
+  start(
+    p: Prepared,
+    nodeDomain: Int32Array,
+    maxPerNode: number,
+    maxLabels: number,
+    invC: number,
+    invL: number,
+    needLat: boolean,
+    heurIncludes: number,
+    incCost: DijkstraSlot[],
+    incLat: DijkstraSlot[],
+  ): void {
+    const ws = this.ws;
+    this.cg = p.cg;
+    this.nodeDomain = nodeDomain;
+    this.blocked = ws.blocked;
+    this.domainBit = ws.domainBit;
+    this.isTarget = ws.isTarget;
+    this.targetGen = p.targetGen;
+    this.rate = p.rate;
+    this.useLatBound = p.maxLat < Infinity;
+    this.latTol = p.maxLat + EPS * Math.max(1, p.maxLat);
+    this.jitTol = p.maxJit + EPS * Math.max(1, p.maxJit);
+    this.lossTol = p.maxLossLog + EPS * Math.max(1, p.maxLossLog);
+    this.includeMask = p.includeMask;
+    this.heurIncludes = heurIncludes;
+    this.incCost = incCost;
+    this.incLat = incLat;
+    this.invC = invC;
+    this.invL = invL;
+    this.needLat = needLat;
+    this.maxPerNode = maxPerNode;
+    this.maxLabels = maxLabels;
+    this.k = p.k;
+    this.nodeGen = ++ws.nodeGenCur;
+    this.haveCost = this.haveLat = this.jitReady = this.lossReady = this.lazyReady = false;
+    this.lazyStop = Infinity;
+    this.preLazy = 0;
+    this.nLabels = 0;
+    this.settled = 0;
+    this.dropped = 0;
+    this.hitTotal = false;
+    this.results = [];
+    this.resultsHead = -1;
+    ws.heap.clear();
+  }
+
+  newLabel(node: number, prev: number, edge: number, mask: number, c: number, l: number, j: number, lo: number): number {
+    const ws = this.ws;
+    if (this.nLabels === ws.cap) ws.growLabels(this.nLabels + 1);
+    const i = this.nLabels++;
+    ws.lNode[i] = node;
+    ws.lPrev[i] = prev;
+    ws.lEdge[i] = edge;
+    ws.lMask[i] = mask;
+    ws.lCost[i] = c;
+    ws.lLat[i] = l;
+    ws.lJit[i] = j;
+    ws.lLoss[i] = lo;
+    return i;
+  }
+
+  /** Lower bound on the objective to go from v for a label with include mask `mask`. */
+  hObj(v: number, mask: number): number {
+    const { invC, invL } = this;
+    const ws = this.ws;
+    let h = (invC !== 0 ? invC * ws.costSlot.bound(v) : 0) + (invL !== 0 ? invL * ws.latSlot.bound(v) : 0);
+    for (let i = 0; i < this.heurIncludes; i++) {
+      if (mask & (1 << i)) continue;
+      const hi = (invC !== 0 ? invC * this.incCost[i]!.bound(v) : 0) + (invL !== 0 ? invL * this.incLat[i]!.bound(v) : 0);
+      if (hi > h) h = hi;
+    }
+    return h;
+  }
+
+  /** Lower bound on the latency to go from v for a label with include mask `mask`. */
+  latToGo(v: number, mask: number): number {
+    let h = this.ws.latSlot.bound(v);
+    for (let i = 0; i < this.heurIncludes; i++) if (!(mask & (1 << i)) && this.incLat[i]!.bound(v) > h) h = this.incLat[i]!.bound(v);
+    return h;
+  }
+
+  /**
+   * Tie-break among equal objective bounds. Ties are frequent (prices are per domain, so many
+   * paths cost the same): for price objectives the label closest to the destination in
+   * latency goes first, so equal-price plateaus are searched depth-first. The key never
+   * decreases along a path and is strictly smaller for a label that strictly dominates
+   * another with the same objective, so such a label is always answered first.
+   */
+  tieKey(w: number, c: number, l: number, j: number, lo: number): number {
+    return this.invL === 1 ? c + j + lo : l + (this.needLat ? this.ws.latSlot.bound(w) : 0) + TIE_WEIGHT * (c + j + lo);
+  }
+
+  /**
+   * Is (c,l,j,lo,mask) weakly dominated by a label of the list starting at `head`? With
+   * includes, the candidate's path is `path(parent) + extra` and the dominating label must
+   * also have crossed only nodes of that path: otherwise a completion of the candidate could
+   * loop through the dominating label's path, and cutting the loop could lose an included domain.
+   */
+  dominatedIn(head: number, c: number, l: number, j: number, lo: number, mask: number, parent: number, extra: number): boolean {
+    const { lNext, lCost, lLat, lJit, lLoss, lMask } = this.ws;
+    const includeMask = this.includeMask;
+    for (let x = head; x >= 0; x = lNext[x]!) {
+      if (
+        lCost[x]! <= c + EPS * (c > 1 ? c : 1) &&
+        lLat[x]! <= l + EPS * (l > 1 ? l : 1) &&
+        lJit[x]! <= j + EPS * (j > 1 ? j : 1) &&
+        lLoss[x]! <= lo + EPS * (lo > 1 ? lo : 1) &&
+        (lMask[x]! & mask) === mask &&
+        (includeMask === 0 || parent === RESULTS || this.pathWithin(x, parent, extra))
+      ) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Every node on the path of label `x` is on path(parent) or is `extra`. */
+  pathWithin(x: number, parent: number, extra: number): boolean {
+    const ws = this.ws;
+    for (let y = x; y >= 0; y = ws.lPrev[y]!) {
+      const node = ws.lNode[y]!;
+      if (node !== extra && !this.onPath(parent, node)) return false;
+    }
+    return true;
+  }
+
+  onPath(label: number, node: number): boolean {
+    const ws = this.ws;
+    for (let x = label; x >= 0; x = ws.lPrev[x]!) if (ws.lNode[x] === node) return true;
+    return false;
+  }
+
+  /** With includes the cap counts per include mask, so labels that crossed them are not crowded out. */
+  sameMaskCount(head: number, mask: number): number {
+    const ws = this.ws;
+    let n = 0;
+    for (let x = head; x >= 0; x = ws.lNext[x]!) if (ws.lMask[x] === mask) n++;
+    return n;
+  }
+
+  headOf(v: number): number {
+    return this.ws.nodeGen[v] === this.nodeGen ? this.ws.nodeHead[v]! : -1;
+  }
+
+  /**
+   * Target pruning: every completion of a label at w costs at least its metrics plus the lower
+   * bounds from w; if an answer already found weakly dominates that, no completion can be an
+   * answer (it would be dominated at the destination), so the label is useless.
+   */
+  beatenByAnswer(w: number, c: number, l: number, j: number, lo: number): boolean {
+    const ws = this.ws;
+    return (
+      this.resultsHead >= 0 &&
+      this.dominatedIn(
+        this.resultsHead,
+        c + (this.haveCost ? ws.costSlot.bound(w) : 0),
+        l + (this.haveLat ? ws.latSlot.bound(w) : 0),
+        j + (this.jitReady ? ws.jitSlot.bound(w) : 0),
+        lo + (this.lossReady ? ws.lossSlot.bound(w) : 0),
+        0,
+        RESULTS,
+        -1,
+      )
+    );
+  }
+}
+
+/**
+ * Runs the label search until the heap is empty, the k-th answer or the total cap: returns
+ * false. Returns true, before popping, when it is time for the lazy bounds (`lazyStop`).
+ */
+function runLabels(s: LabelSearch): boolean {
+  const ws = s.ws;
+  const heap = ws.heap;
+  const cg = s.cg;
+  const { off, head: eHead, latency: eLat, jitter: eJit, lossLog: eLoss, cost: eCost, available: eAvail } = cg;
+  const { nodeDomain, blocked, domainBit, isTarget, targetGen, rate, useLatBound, latTol, jitTol, lossTol, includeMask, heurIncludes, invC, invL, maxPerNode, maxLabels, k, lazyReady, lazyStop, preLazy } = s;
+  const { nodeHead, nodeCount, nodeGen: nodeGenArr, latSlot, jitSlot, lossSlot } = ws;
+  const nodeGen = s.nodeGen;
+  const results = s.results;
+  while (heap.size > 0) {
+    if (!lazyReady && s.settled >= lazyStop) return true;
+    const L = heap.pop();
+    const v = ws.lNode[L]!;
+    const c = ws.lCost[L]!;
+    const l = ws.lLat[L]!;
+    const j = ws.lJit[L]!;
+    const lo = ws.lLoss[L]!;
+    const mask = ws.lMask[L]!;
+    // Both bounds looked up on every pop (cheap), not only once there are lazy bounds: code
+    // first reached late makes V8 deoptimize the loop (see `LabelSearch`).
+    const lazyJ = jitSlot.bound(v);
+    const lazyO = lossSlot.bound(v);
+    const failJ = j + lazyJ > jitTol;
+    const failO = lo + lazyO > lossTol;
+    if (L < preLazy && (failJ || failO)) continue;
+    const h = nodeGenArr[v] === nodeGen ? nodeHead[v]! : -1;
+    if (h >= 0 && s.dominatedIn(h, c, l, j, lo, mask, L, -1)) continue;
+    if (s.beatenByAnswer(v, c, l, j, lo)) continue;
+    if (h >= 0 && nodeCount[v]! >= maxPerNode && (includeMask === 0 || s.sameMaskCount(h, mask) >= maxPerNode)) {
+      s.dropped++;
+      continue;
+    }
+    if (s.settled >= maxLabels) {
+      s.hitTotal = true;
+      break;
+    }
+    s.settled++;
+    if (h < 0) {
+      nodeGenArr[v] = nodeGen;
+      nodeCount[v] = 0;
+    }
+    ws.lNext[L] = h;
+    nodeHead[v] = L;
+    nodeCount[v]!++;
+    if (isTarget[v] === targetGen && (mask & includeMask) === includeMask) {
+      if (s.resultsHead < 0 || !s.dominatedIn(s.resultsHead, c, l, j, lo, mask, RESULTS, -1)) {
+        // Answers arrive in objective order, so a new answer can only dominate earlier ones
+        // of equal objective (the tie-break key does not see every metric): drop those.
+        const tc = c - EPS * Math.max(1, c);
+        const tl = l - EPS * Math.max(1, l);
+        const tj = j - EPS * Math.max(1, j);
+        const to = lo - EPS * Math.max(1, lo);
+        // Kept in place, in order; all four compared every time (no short-circuit, no call on
+        // the rare path): code first reached late would make V8 throw away and recompile the loop.
+        let kept = 0;
+        for (let x = 0; x < results.length; x++) {
+          const y = results[x]!;
+          const geC = ws.lCost[y]! >= tc;
+          const geL = ws.lLat[y]! >= tl;
+          const geJ = ws.lJit[y]! >= tj;
+          const geO = ws.lLoss[y]! >= to;
+          const gone = geC && geL && geJ && geO;
+          results[kept] = y;
+          kept += gone ? 0 : 1;
+        }
+        results.length = kept;
+        // The answer list reuses lNext through a copy label so node lists stay intact.
+        const r = s.newLabel(v, L, -1, mask, c, l, j, lo);
+        ws.lNext[r] = s.resultsHead;
+        s.resultsHead = r;
+        results.push(L);
+        if (results.length >= k) break;
+      }
+      continue;
+    }
+    const end = off[v + 1]!;
+    for (let e = off[v]!; e < end; e++) {
+      if (eAvail[e]! < rate) continue;
+      const w = eHead[e]!;
+      const dw = nodeDomain[w]!;
+      if (blocked[dw]) continue;
+      const nl = l + eLat[e]!;
+      const nm = mask | domainBit[dw]!;
+      if (useLatBound && nl + (heurIncludes > 0 ? s.latToGo(w, nm) : latSlot.bound(w)) > latTol) continue;
+      const nj = j + eJit[e]!;
+      if (nj + (s.jitReady ? jitSlot.bound(w) : 0) > jitTol) continue;
+      const nlo = lo + eLoss[e]!;
+      if (nlo + (s.lossReady ? lossSlot.bound(w) : 0) > lossTol) continue;
+      const nc = c + eCost[e]!;
+      // Without includes a loop is always dominated by its own prefix; with them a loop can
+      // pick up an included domain, so walk the label's path to keep border nodes unique.
+      if (includeMask !== 0 && s.onPath(L, w)) continue;
+      const hw = nodeGenArr[w] === nodeGen ? nodeHead[w]! : -1;
+      if (hw >= 0 && s.dominatedIn(hw, nc, nl, nj, nlo, nm, L, w)) continue;
+      if (s.beatenByAnswer(w, nc, nl, nj, nlo)) continue;
+      const f = invC * nc + invL * nl + s.hObj(w, nm);
+      if (f === Infinity) continue;
+      const i = s.newLabel(w, L, e, nm, nc, nl, nj, nlo);
+      heap.push(i, f, s.tieKey(w, nc, nl, nj, nlo));
+    }
+  }
+  return false;
+}
+
 interface Prepared {
   cg: ClassGraph;
   ws: Workspace;
@@ -423,12 +756,10 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   const maxPerNode = options.maxLabelsPerNode ?? PATH_SEARCH_DEFAULTS.maxLabelsPerNode;
   const maxLabels = options.maxLabels ?? PATH_SEARCH_DEFAULTS.maxLabels;
   const p = prepare(graph, req);
-  const { cg, ws, sources, rate, maxLat, maxJit, maxLossLog, includeMask, objective, k } = p;
+  const { cg, ws, sources, rate, maxLat, maxJit, maxLossLog, objective } = p;
   const nodeDomain = graph.nodeDomain;
   const blocked = ws.blocked;
   const domainBit = ws.domainBit;
-  const isTarget = ws.isTarget;
-  const targetGen = p.targetGen;
 
   // Sources get their own stamp in the same array (they are disjoint from the targets):
   // the reverse searches stop at the first source they settle. With include-domains the
@@ -519,7 +850,6 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   // searches settled, and the search then restarts with them. A jitter bound gets a budgeted
   // try up front.
   const jitSlot = ws.jitSlot;
-  let lazyReady = false;
   let jitReady = false;
   let jitFull = false;
   let lossReady = false;
@@ -543,224 +873,32 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   if (!(lRef > 0)) lRef = 1;
   const invC = objective === 'cheapest' ? 1 : objective === 'balanced' ? 1 / cRef : 0;
   const invL = objective === 'lowest-latency' ? 1 : objective === 'balanced' ? 1 / lRef : 0;
-  const hObj = (v: number, mask: number): number => {
-    let h = (invC !== 0 ? invC * costSlot.bound(v) : 0) + (invL !== 0 ? invL * latSlot.bound(v) : 0);
-    for (let i = 0; i < heurIncludes; i++) {
-      if (mask & (1 << i)) continue;
-      const hi = (invC !== 0 ? invC * incCost[i]!.bound(v) : 0) + (invL !== 0 ? invL * incLat[i]!.bound(v) : 0);
-      if (hi > h) h = hi;
-    }
-    return h;
-  };
-  /** Lower bound on the latency to go from v for a label with include mask `mask`. */
-  const latToGo = (v: number, mask: number): number => {
-    let h = latSlot.bound(v);
-    for (let i = 0; i < heurIncludes; i++) if (!(mask & (1 << i)) && incLat[i]!.bound(v) > h) h = incLat[i]!.bound(v);
-    return h;
-  };
-  const useLatBound = maxLat < Infinity;
-  const latTol = maxLat + EPS * Math.max(1, maxLat);
   const jitTol = maxJit + EPS * Math.max(1, maxJit);
   const lossTol = maxLossLog + EPS * Math.max(1, maxLossLog);
 
-  // Forward label-setting.
-  const heap = ws.heap;
-  let nodeGen = 0;
-  const nodeHead = ws.nodeHead;
-  const nodeCount = ws.nodeCount;
-  const nodeGenArr = ws.nodeGen;
-  let nLabels = 0;
-  const newLabel = (node: number, prev: number, edge: number, mask: number, c: number, l: number, j: number, lo: number): number => {
-    if (nLabels === ws.cap) ws.growLabels(nLabels + 1);
-    const i = nLabels++;
-    ws.lNode[i] = node;
-    ws.lPrev[i] = prev;
-    ws.lEdge[i] = edge;
-    ws.lMask[i] = mask;
-    ws.lCost[i] = c;
-    ws.lLat[i] = l;
-    ws.lJit[i] = j;
-    ws.lLoss[i] = lo;
-    return i;
-  };
-  /**
-   * Is (c,l,j,lo,mask) weakly dominated by a label of the list starting at `head`? With
-   * includes, the candidate's path is `path(parent) + extra` and the dominating label must
-   * also have crossed only nodes of that path: otherwise a completion of the candidate could
-   * loop through the dominating label's path, and cutting the loop could lose an included domain.
-   */
-  const dominatedIn = (head: number, c: number, l: number, j: number, lo: number, mask: number, parent: number, extra: number): boolean => {
-    const { lNext, lCost, lLat, lJit, lLoss, lMask } = ws;
-    for (let x = head; x >= 0; x = lNext[x]!) {
-      if (
-        lCost[x]! <= c + EPS * (c > 1 ? c : 1) &&
-        lLat[x]! <= l + EPS * (l > 1 ? l : 1) &&
-        lJit[x]! <= j + EPS * (j > 1 ? j : 1) &&
-        lLoss[x]! <= lo + EPS * (lo > 1 ? lo : 1) &&
-        (lMask[x]! & mask) === mask &&
-        (includeMask === 0 || parent === RESULTS || pathWithin(x, parent, extra))
-      ) {
-        return true;
-      }
-    }
-    return false;
-  };
-  /** Every node on the path of label `x` is on path(parent) or is `extra`. */
-  const pathWithin = (x: number, parent: number, extra: number): boolean => {
-    for (let y = x; y >= 0; y = ws.lPrev[y]!) {
-      const node = ws.lNode[y]!;
-      if (node !== extra && !onPath(parent, node)) return false;
-    }
-    return true;
-  };
-  const onPath = (label: number, node: number): boolean => {
-    for (let x = label; x >= 0; x = ws.lPrev[x]!) if (ws.lNode[x] === node) return true;
-    return false;
-  };
-  /** With includes the cap counts per include mask, so labels that crossed them are not crowded out. */
-  const sameMaskCount = (head: number, mask: number): number => {
-    let n = 0;
-    for (let x = head; x >= 0; x = ws.lNext[x]!) if (ws.lMask[x] === mask) n++;
-    return n;
-  };
-  const headOf = (v: number): number => (nodeGenArr[v] === nodeGen ? nodeHead[v]! : -1);
-
-  /**
-   * Tie-break among equal objective bounds. Ties are frequent (prices are per domain, so many
-   * paths cost the same): for price objectives the label closest to the destination in
-   * latency goes first, so equal-price plateaus are searched depth-first. The key never
-   * decreases along a path and is strictly smaller for a label that strictly dominates
-   * another with the same objective, so such a label is always answered first.
-   */
-  const tieKey = (w: number, c: number, l: number, j: number, lo: number): number =>
-    invL === 1 ? c + j + lo : l + (needLat ? latSlot.bound(w) : 0) + TIE_WEIGHT * (c + j + lo);
-  const results: number[] = [];
-  let resultsHead = -1;
-  /**
-   * Target pruning: every completion of a label at w costs at least its metrics plus the lower
-   * bounds from w; if an answer already found weakly dominates that, no completion can be an
-   * answer (it would be dominated at the destination), so the label is useless.
-   */
-  const beatenByAnswer = (w: number, c: number, l: number, j: number, lo: number): boolean =>
-    resultsHead >= 0 &&
-    dominatedIn(
-      resultsHead,
-      c + (haveCost ? costSlot.bound(w) : 0),
-      l + (haveLat ? latSlot.bound(w) : 0),
-      j + (jitReady ? jitSlot.bound(w) : 0),
-      lo + (lossReady ? lossSlot.bound(w) : 0),
-      0,
-      RESULTS,
-      -1,
-    );
-  let settled = 0;
-  let dropped = 0;
-  let hitTotal = false;
-  const { off, head: eHead, latency: eLat, jitter: eJit, lossLog: eLoss, cost: eCost, available: eAvail } = cg;
-  heap.clear();
-  nodeGen = ++ws.nodeGenCur;
+  // Forward label-setting, in `runLabels` (its own function: see `LabelSearch`).
+  const ls = ws.labels;
+  ls.start(p, nodeDomain, maxPerNode, maxLabels, invC, invL, needLat, heurIncludes, incCost, incLat);
+  ls.haveCost = haveCost;
+  ls.haveLat = haveLat;
+  ls.jitReady = jitReady;
+  ls.lossReady = lossReady;
   for (const s of sources) {
     if (blocked[nodeDomain[s]!]) continue;
     const c = srcPrice;
-    const i = newLabel(s, -1, -1, domainBit[nodeDomain[s]!]!, c, 0, 0, 0);
     const m0 = domainBit[nodeDomain[s]!]!;
-    heap.push(i, invC * c + hObj(s, m0), tieKey(s, c, 0, 0, 0));
+    const i = ls.newLabel(s, -1, -1, m0, c, 0, 0, 0);
+    ls.heap.push(i, invC * c + ls.hObj(s, m0), ls.tieKey(s, c, 0, 0, 0));
   }
-  // When the lazy bounds arrive the search carries on where it was (the objective bounds, so
-  // the heap order, do not change; the new bounds only prune). Labels made before them are
-  // checked against them when popped: no completion of a label failing them is feasible.
-  let preLazy = 0;
   // Settled labels go up one at a time: the switch comes at ceil(lazyBudget), unless the total
   // cap comes first (then the search stops there instead, as it would without lazy bounds).
-  const lazyStop = Math.ceil(lazyBudget) < maxLabels ? lazyBudget : Infinity;
-  for (;;) {
-    let restart = false;
-    while (heap.size > 0) {
-      if (!lazyReady && settled >= lazyStop) {
-        restart = true;
-        break;
-      }
-      const L = heap.pop();
-      const v = ws.lNode[L]!;
-      const c = ws.lCost[L]!;
-      const l = ws.lLat[L]!;
-      const j = ws.lJit[L]!;
-      const lo = ws.lLoss[L]!;
-      const mask = ws.lMask[L]!;
-      if (L < preLazy && (j + jitSlot.bound(v) > jitTol || lo + lossSlot.bound(v) > lossTol)) continue;
-      const h = headOf(v);
-      if (h >= 0 && dominatedIn(h, c, l, j, lo, mask, L, -1)) continue;
-      if (beatenByAnswer(v, c, l, j, lo)) continue;
-      if (h >= 0 && nodeCount[v]! >= maxPerNode && (includeMask === 0 || sameMaskCount(h, mask) >= maxPerNode)) {
-        dropped++;
-        continue;
-      }
-      if (settled >= maxLabels) {
-        hitTotal = true;
-        break;
-      }
-      settled++;
-      if (h < 0) {
-        nodeGenArr[v] = nodeGen;
-        nodeCount[v] = 0;
-      }
-      ws.lNext[L] = h;
-      nodeHead[v] = L;
-      nodeCount[v]!++;
-      if (isTarget[v] === targetGen && (mask & includeMask) === includeMask) {
-        if (resultsHead < 0 || !dominatedIn(resultsHead, c, l, j, lo, mask, RESULTS, -1)) {
-          // Answers arrive in objective order, so a new answer can only dominate earlier ones
-          // of equal objective (the tie-break key does not see every metric): drop those.
-          for (let x = results.length - 1; x >= 0; x--) {
-            const y = results[x]!;
-            // All four compared every time (no short-circuit): a comparison first reached
-            // late would make V8 throw away and recompile the whole search.
-            const geC = ws.lCost[y]! >= c - EPS * Math.max(1, c);
-            const geL = ws.lLat[y]! >= l - EPS * Math.max(1, l);
-            const geJ = ws.lJit[y]! >= j - EPS * Math.max(1, j);
-            const geO = ws.lLoss[y]! >= lo - EPS * Math.max(1, lo);
-            if (geC && geL && geJ && geO) {
-              results.splice(x, 1);
-            }
-          }
-          // The answer list reuses lNext through a copy label so node lists stay intact.
-          const r = newLabel(v, L, -1, mask, c, l, j, lo);
-          ws.lNext[r] = resultsHead;
-          resultsHead = r;
-          results.push(L);
-          if (results.length >= k) break;
-        }
-        continue;
-      }
-      const end = off[v + 1]!;
-      for (let e = off[v]!; e < end; e++) {
-        if (eAvail[e]! < rate) continue;
-        const w = eHead[e]!;
-        const dw = nodeDomain[w]!;
-        if (blocked[dw]) continue;
-        const nl = l + eLat[e]!;
-        const nm = mask | domainBit[dw]!;
-        if (useLatBound && nl + (heurIncludes > 0 ? latToGo(w, nm) : latSlot.bound(w)) > latTol) continue;
-        const nj = j + eJit[e]!;
-        if (nj + (jitReady ? jitSlot.bound(w) : 0) > jitTol) continue;
-        const nlo = lo + eLoss[e]!;
-        if (nlo + (lossReady ? lossSlot.bound(w) : 0) > lossTol) continue;
-        const nc = c + eCost[e]!;
-        // Without includes a loop is always dominated by its own prefix; with them a loop can
-        // pick up an included domain, so walk the label's path to keep border nodes unique.
-        if (includeMask !== 0 && onPath(L, w)) continue;
-        const hw = headOf(w);
-        if (hw >= 0 && dominatedIn(hw, nc, nl, nj, nlo, nm, L, w)) continue;
-        if (beatenByAnswer(w, nc, nl, nj, nlo)) continue;
-        const f = invC * nc + invL * nl + hObj(w, nm);
-        if (f === Infinity) continue;
-        const i = newLabel(w, L, e, nm, nc, nl, nj, nlo);
-        heap.push(i, f, tieKey(w, nc, nl, nj, nlo));
-      }
-    }
-    if (!restart) break;
-    lazyReady = true;
-    preLazy = nLabels;
+  ls.lazyStop = Math.ceil(lazyBudget) < maxLabels ? lazyBudget : Infinity;
+  while (runLabels(ls)) {
+    // When the lazy bounds arrive the search carries on where it was (the objective bounds, so
+    // the heap order, do not change; the new bounds only prune). Labels made before them are
+    // checked against them when popped: no completion of a label failing them is feasible.
+    ls.lazyReady = true;
+    ls.preLazy = ls.nLabels;
     // Without a jitter bound the jitter lower bound only serves target pruning: budgeted too.
     const jitBudget = maxJit < Infinity ? Infinity : LOSS_BOUND_FACTOR * ((needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0)) + LAZY_BOUND_MIN;
     // The up-front try stopped at its budget carries on from where it stopped (same bounds as a fresh search).
@@ -779,7 +917,9 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
     if (!haveCost) dijkstra(ws, costSlot, backward(cg), nodeDomain, cg.rcost, p.targets, rate, srcMark, srcGen, Infinity);
     if (!haveLat) dijkstra(ws, latSlot, backward(cg), nodeDomain, cg.rlatency, p.targets, rate, srcMark, srcGen, Infinity);
     haveCost = haveLat = true;
+    ls.jitReady = ls.lossReady = ls.haveCost = ls.haveLat = true;
   }
+  const { dropped, hitTotal, settled, nLabels, results } = ls;
 
   const exact = dropped === 0 && !hitTotal;
   if (results.length === 0) throw diagnose(graph, req, p, !exact, maxLabels, checkIncludes, options);
