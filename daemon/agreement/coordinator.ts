@@ -135,7 +135,8 @@ export class AgreementCoordinator {
         const body = this.contractBody(agreementId, req, path, quotes, involved);
         const signatures = await settledAll(involved.map((p) => deadline(p.commit(agreementId, body), ttl, `commit at ${p.domain}`)));
         const contract: SignedContract = { body, signatures };
-        verifyContract(contract);
+        // every remote signature must verify over this body; ours was made in this process by our own participant
+        verifyContract(contract, undefined, this.domain);
         return { contract, path, quotes, refused };
       } catch (err) {
         // every call has settled (or timed out) here: abort on every domain, releasing what a late commit booked

@@ -70,6 +70,21 @@ describe('contract', () => {
     expect(verifyContract({ body: c.body, signatures: [...c.signatures.filter((s) => s.domain !== 'b'), foreign] }).signedBy).toContain('b');
   });
 
+  test('contract - signedHere skips only the Ed25519 check of the caller\'s own part: its manifest and every other signature are still checked', () => {
+    const c = signedByAll();
+    const a = c.signatures.find((s) => s.domain === 'a')!;
+    a.signature = Buffer.alloc(64).toString('base64');
+    expect(errorOf(() => verifyContract(c))).toMatchObject({ code: 'QB_CONTRACT_BAD_SIGNATURE', domain: 'a' });
+    expect(verifyContract(c, undefined, 'a').signedBy).toEqual(['a', 'b', 'c']);
+    const b = c.signatures.find((s) => s.domain === 'b')!;
+    const good = b.signature;
+    b.signature = Buffer.alloc(64).toString('base64');
+    expect(errorOf(() => verifyContract(c, undefined, 'a'))).toMatchObject({ code: 'QB_CONTRACT_BAD_SIGNATURE', domain: 'b' });
+    b.signature = good;
+    c.body.service.rateMbps = 20;
+    expect(errorOf(() => verifyContract(c, undefined, 'a'))).toMatchObject({ code: 'QB_CONTRACT_TAMPERED', field: '/body/service/rateMbps', domain: 'a' });
+  });
+
   test('contract - a tampered price fails naming the field that changed', () => {
     const c = signedByAll();
     c.body.segments[1]!.priceMinor = 100;
