@@ -43,8 +43,15 @@ interface Running {
   http: Server[];
 }
 
+/**
+ * Options of the daemon's Redis connection. Auto-pipelining sends the commands
+ * issued in one tick (concurrent agreements) in one write: one system call
+ * per command had been a tenth of an agreement's CPU at the originating broker.
+ */
+const REDIS_OPTIONS = { maxRetriesPerRequest: 2, enableAutoPipelining: true } as const;
+
 function redisClient(url: string): Redis {
-  const opts = { maxRetriesPerRequest: 2, lazyConnect: false };
+  const opts = { ...REDIS_OPTIONS, lazyConnect: false };
   if (url.startsWith('unix://')) return new Redis({ ...opts, path: url.replace(/^unix:\/\//, '') });
   return new Redis(url, opts);
 }
@@ -62,7 +69,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
         running.embedded = await startEmbeddedRedis(cfg.dataDir, {
           log: ({ msg, ...fields }) => log('info', String(msg), { ...fields, component: 'state' }),
         });
-        running.redis = new Redis({ path: running.embedded.socketPath, maxRetriesPerRequest: 2 });
+        running.redis = new Redis({ ...REDIS_OPTIONS, path: running.embedded.socketPath });
       } else {
         running.redis = redisClient(cfg.redis.url!);
         log('info', 'using configured Redis', { component: 'state', redis: redactUrl(cfg.redis.url!) });
