@@ -149,7 +149,8 @@ return {'ok', exp}
 
 /**
  * commit. KEYS: holds, res:<id>. ARGV: base, id, tombMs, slotMs.
- * Returns JSON: ["ok"] | ["dup"] | ["unknown"] | ["closed", state].
+ * Returns JSON: ["ok", req] | ["dup", req] | ["unknown"] | ["closed", state]
+ * (req: the stored request, so that the caller needs no second round trip).
  */
 export const COMMIT = `${COMMON}
 local holds, rkey = KEYS[1], KEYS[2]
@@ -157,7 +158,7 @@ local base, id, tomb, slot_ms = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(AR
 sweep(base, holds, now_ms(), tomb)
 local r = redis.call('HMGET', rkey, 'state', 'req')
 if not r[1] then return cjson.encode({'unknown'}) end
-if r[1] == 'committed' then return cjson.encode({'dup'}) end
+if r[1] == 'committed' then return cjson.encode({'dup', r[2]}) end
 if r[1] ~= 'held' then return cjson.encode({'closed', r[1]}) end
 local _, s1 = parse_req(r[2])
 redis.call('HSET', rkey, 'state', 'committed')
@@ -165,7 +166,7 @@ redis.call('HDEL', rkey, 'exp')
 redis.call('ZREM', holds, id)
 -- A booking record lives until its window is over plus the tombstone time.
 redis.call('PEXPIREAT', rkey, s1 * slot_ms + tomb)
-return cjson.encode({'ok'})
+return cjson.encode({'ok', r[2]})
 `;
 
 /**

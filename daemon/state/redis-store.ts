@@ -315,11 +315,8 @@ export class RedisResourceStore implements ResourceStore {
     const out = await this.runJson('commit', [this.key('holds'), this.key('res:', id)], [this.base, id, this.tombstoneMs, this.slotMs]);
     switch (out[0]) {
       case 'ok':
-      case 'dup': {
-        const res = await this.get(id);
-        if (res) return res;
-        throw new ResourceStoreError('QB_STATE_RESERVATION_UNKNOWN', `reservation ${id} vanished right after commit (its window is over)`);
-      }
+      case 'dup':
+        return this.record(id, 'committed', String(out[1]));
       case 'unknown':
         throw new ResourceStoreError('QB_STATE_RESERVATION_UNKNOWN', `reservation ${id} is not known in domain ${this.domain}: reserve it first`);
       case 'closed':
@@ -362,10 +359,15 @@ export class RedisResourceStore implements ResourceStore {
     checkId('reservation id', id);
     const h = await this.client.hgetall(this.key('res:', id));
     if (!h.state) return undefined;
-    const [s0, s1, rate, cls, links, start, end] = (h.req ?? '0 0 0  - 0 0').split(' ');
+    return this.record(id, h.state as ReservationState, h.req, h.exp);
+  }
+
+  /** A reservation from its stored fields (`req` as the reserve script stores it: "s0 s1 rate cls links start end"). */
+  private record(id: string, state: ReservationState, req: string | undefined, exp?: string): Reservation {
+    const [s0, s1, rate, cls, links, start, end] = (req ?? '0 0 0  - 0 0').split(' ');
     return {
       id,
-      state: h.state as ReservationState,
+      state,
       links: links && links !== '-' ? links.split(',') : [],
       cls: cls ?? '',
       rateBps: Number(rate),
@@ -373,7 +375,7 @@ export class RedisResourceStore implements ResourceStore {
       end: Number(end),
       slotStart: Number(s0) * this.slotMs,
       slotEnd: Number(s1) * this.slotMs,
-      ...(h.state === 'held' && h.exp ? { holdExpiresAt: Number(h.exp) } : {}),
+      ...(state === 'held' && exp ? { holdExpiresAt: Number(exp) } : {}),
     };
   }
 

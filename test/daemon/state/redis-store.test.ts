@@ -74,6 +74,9 @@ describe('state - reserve, commit, release', () => {
     const committed = await store.commit('a');
     expect(committed.state).toBe('committed');
     expect(committed.holdExpiresAt).toBeUndefined();
+    // the commit script answers with the stored request: the same record as a read afterwards
+    expect(committed).toEqual(await store.get('a'));
+    expect(committed.links.length).toBeGreaterThan(0);
     expect(await raw.zcard(`${store.base}holds`)).toBe(0);
     expect((await store.commit('a')).state).toBe('committed');
 
