@@ -216,6 +216,11 @@ export class LocalParticipant implements AgreementParticipant {
     if (failed.length) throw new QosBrokerError('QB_AGREEMENT_ABORT_FAILED', `${this.domain} could not release ${failed.length} reservation(s) of ${agreementId}: ${failed.join('; ')}`);
   }
 
+  /** Drop what is remembered of an agreement (its store reservations are left as they are). */
+  forget(agreementId: string): void {
+    this.held.delete(agreementId);
+  }
+
   private check(order: SegmentOrder): void {
     if (order.domain !== this.domain) throw new QosBrokerError('QB_AGREEMENT_WRONG_DOMAIN', `segment for ${order.domain} sent to ${this.domain}`);
   }

@@ -35,6 +35,14 @@ export interface AgreementServiceOptions {
    * it, capacities are seeded from the advertised graph under edge ids.
    */
   inventory?: Inventory;
+  /**
+   * How long a committed agreement stays open to a retried Commit or the
+   * owner's Abort, ms. Then the service forgets it (its booking stays in the
+   * store): what a daemon keeps per agreement is bounded by this window, not
+   * by how many agreements it ever made. @default 600000 (ten minutes: every
+   * coordinator call has a deadline of seconds)
+   */
+  retainCommittedMs?: number;
 }
 
 interface Tracked {
@@ -55,6 +63,8 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
   private readonly holds = new Map<string, Tracked>();
   /** Who reserved each agreement (until it is aborted or abandoned): only that caller may commit or abort it. */
   private readonly owners = new Map<string, string>();
+  /** Committed agreements by time of commit (oldest first): forgotten after retainCommittedMs. */
+  private readonly committed = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private sweeping = false;
 
@@ -146,6 +156,8 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
     this.checkOwner(agreementId, caller);
     const sig = await this.local.commit(agreementId, body);
     this.holds.delete(agreementId);
+    this.committed.delete(agreementId); // a retried commit restarts the window
+    this.committed.set(agreementId, Date.now());
     this.log('info', 'agreement committed', { event: 'agreement-committed', agreement_id: agreementId, caller, price_minor: body.segments.filter((s) => s.domain === this.domain).reduce((s, x) => s + x.priceMinor, 0) });
     return sig;
   }
@@ -155,6 +167,7 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
     const had = this.holds.delete(agreementId);
     await this.local.abort(agreementId);
     this.owners.delete(agreementId);
+    this.committed.delete(agreementId);
     if (had) this.log('info', 'agreement aborted', { event: 'agreement-aborted', agreement_id: agreementId, caller });
   }
 
@@ -163,8 +176,25 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
     return [...this.holds.keys()];
   }
 
-  /** Return the capacity of expired holds and log each abandoned agreement once. Returns their ids. */
+  /** Agreements this service still remembers (held, or committed within retainCommittedMs). */
+  get remembered(): number {
+    return this.owners.size;
+  }
+
+  /** Forget committed agreements older than retainCommittedMs. */
+  private forgetCommitted(now: number): void {
+    const retain = this.opts.retainCommittedMs ?? 600_000;
+    for (const [id, at] of this.committed) {
+      if (now - at < retain) break; // oldest first
+      this.committed.delete(id);
+      this.owners.delete(id);
+      this.local.forget(id);
+    }
+  }
+
+  /** Return the capacity of expired holds and log each abandoned agreement once; forget old committed ones. Returns the abandoned ids. */
   async sweep(now = Date.now()): Promise<string[]> {
+    this.forgetCommitted(now);
     if (this.sweeping) return [];
     const due = [...this.holds].filter(([, t]) => t.expiresAt <= now);
     if (due.length === 0) return [];

@@ -1,4 +1,4 @@
-/** A provider's AgreementService holds under its inventory's link ids, and a reloaded inventory applies to the next hold. */
+/** A provider's AgreementService: holds under its inventory's link ids, a reloaded inventory applies to the next hold; committed agreements are forgotten after their retention window. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,4 +59,42 @@ test('agreement service - holds go on the inventory link ids; a reloaded invento
   await expect(svc.reserve(odd, 10_000)).rejects.toMatchObject({ code: 'QB_AGREEMENT_UNKNOWN_EDGE' });
   await svc.abort('agr-inv-1');
   await svc.abort('agr-inv-2');
+});
+
+test('agreement service - a committed agreement is remembered for a retried commit, then forgotten: memory is bounded by the window, the booking stays', async () => {
+  const key = generateAdvertKeyPair();
+  const svc = new AgreementService({ store, signingKey: key.privateKey, graph: () => ({ graph, key: 'k' }), inventory: inventory('core-1'), retainCommittedMs: 300 });
+  const path = computePaths(graph, { from: { domain: 'provider-x', site: 'site-x' }, to: { domain: 'provider-z', site: 'site-z' }, qosClass: 'EF', rateMbps: 1, objective: 'cheapest' }).paths[0]!;
+  const start = Date.now() + 3 * HOUR;
+  const bodies = [];
+  for (let i = 0; i < 20; i++) {
+    const id = `agr-keep-${i}`;
+    const o = segmentOrders(path, { agreementId: id, alternative: 0, qosClass: 'EF', rateMbps: 1, start, end: start + HOUR }).find((x) => x.domain === 'provider-y')!;
+    const q = await svc.quote(o, 'provider-x');
+    await svc.reserve(o, 10_000, 'provider-x');
+    const body = {
+      version: 1 as const,
+      agreementId: id,
+      originator: { domain: 'provider-x', customer: 'acme' },
+      service: { from: 'provider-x/site-x', to: 'provider-z/site-z', qosClass: 'EF', rateMbps: 1 },
+      window: { start: new Date(start).toISOString(), end: new Date(start + HOUR).toISOString() },
+      parties: [{ domain: 'provider-y', publicKey: svc.publicKey }],
+      segments: [{ domain: 'provider-y', ingress: o.ingress, egress: o.egress, latencyMs: 1, jitterMs: 0, lossPct: 0, priceMinor: q.priceMinor }],
+      currency: q.currency,
+      totalPriceMinor: q.priceMinor,
+      issuedAt: new Date().toISOString(),
+    };
+    await svc.commit(id, body, 'provider-x');
+    bodies.push(body);
+  }
+  expect(svc.remembered).toBe(20);
+  // within the window a lost answer can be asked again, and only by the owner
+  expect((await svc.commit('agr-keep-0', bodies[0]!, 'provider-x')).domain).toBe('provider-y');
+  await expect(svc.abort('agr-keep-0', 'provider-q')).rejects.toMatchObject({ code: 'QB_AGREEMENT_NOT_OWNER' });
+  await new Promise((r) => setTimeout(r, 400));
+  await svc.sweep();
+  expect(svc.remembered).toBe(0);
+  // afterwards the agreement is closed here: a commit finds nothing held; the bookings stay in the store
+  await expect(svc.commit('agr-keep-1', bodies[1]!, 'provider-x')).rejects.toMatchObject({ code: 'QB_AGREEMENT_NOTHING_HELD' });
+  for (let i = 0; i < 20; i++) expect((await store.get(`agr-keep-${i}:0:${segmentOrders(path, { agreementId: 'x', alternative: 0, qosClass: 'EF', rateMbps: 1, start, end: start + HOUR }).find((x) => x.domain === 'provider-y')!.index}`))?.state).toBe('committed');
 });
