@@ -467,12 +467,16 @@ class LabelSearch {
   dominatedIn(head: number, c: number, l: number, j: number, lo: number, mask: number, parent: number, extra: number): boolean {
     const { lNext, lCost, lLat, lJit, lLoss, lMask } = this.ws;
     const includeMask = this.includeMask;
+    const tc = c + EPS * (c > 1 ? c : 1);
+    const tl = l + EPS * (l > 1 ? l : 1);
+    const tj = j + EPS * (j > 1 ? j : 1);
+    const to = lo + EPS * (lo > 1 ? lo : 1);
     for (let x = head; x >= 0; x = lNext[x]!) {
       if (
-        lCost[x]! <= c + EPS * (c > 1 ? c : 1) &&
-        lLat[x]! <= l + EPS * (l > 1 ? l : 1) &&
-        lJit[x]! <= j + EPS * (j > 1 ? j : 1) &&
-        lLoss[x]! <= lo + EPS * (lo > 1 ? lo : 1) &&
+        lCost[x]! <= tc &&
+        lLat[x]! <= tl &&
+        lJit[x]! <= tj &&
+        lLoss[x]! <= to &&
         (lMask[x]! & mask) === mask &&
         (includeMask === 0 || parent === RESULTS || this.pathWithin(x, parent, extra))
       ) {
@@ -531,6 +535,23 @@ class LabelSearch {
       )
     );
   }
+
+  /** `beatenByAnswer` with the node's bounds already looked up (each counts only if that bound is there). */
+  beatenByAnswerB(c: number, l: number, j: number, lo: number, bc: number, bl: number, bj: number, bo: number): boolean {
+    return (
+      this.resultsHead >= 0 &&
+      this.dominatedIn(
+        this.resultsHead,
+        c + (this.haveCost ? bc : 0),
+        l + (this.haveLat ? bl : 0),
+        j + (this.jitReady ? bj : 0),
+        lo + (this.lossReady ? bo : 0),
+        0,
+        RESULTS,
+        -1,
+      )
+    );
+  }
 }
 
 /**
@@ -543,7 +564,8 @@ function runLabels(s: LabelSearch): boolean {
   const cg = s.cg;
   const { off, head: eHead, latency: eLat, jitter: eJit, lossLog: eLoss, cost: eCost, available: eAvail } = cg;
   const { nodeDomain, blocked, domainBit, isTarget, targetGen, rate, useLatBound, latTol, jitTol, lossTol, includeMask, heurIncludes, invC, invL, maxPerNode, maxLabels, k, lazyReady, lazyStop, preLazy } = s;
-  const { nodeHead, nodeCount, nodeGen: nodeGenArr, latSlot, jitSlot, lossSlot } = ws;
+  const { nodeHead, nodeCount, nodeGen: nodeGenArr, costSlot, latSlot, jitSlot, lossSlot } = ws;
+  const needLat = s.needLat;
   const nodeGen = s.nodeGen;
   const results = s.results;
   while (heap.size > 0) {
@@ -564,7 +586,7 @@ function runLabels(s: LabelSearch): boolean {
     if (L < preLazy && (failJ || failO)) continue;
     const h = nodeGenArr[v] === nodeGen ? nodeHead[v]! : -1;
     if (h >= 0 && s.dominatedIn(h, c, l, j, lo, mask, L, -1)) continue;
-    if (s.beatenByAnswer(v, c, l, j, lo)) continue;
+    if (s.beatenByAnswerB(c, l, j, lo, costSlot.bound(v), latSlot.bound(v), lazyJ, lazyO)) continue;
     if (h >= 0 && nodeCount[v]! >= maxPerNode && (includeMask === 0 || s.sameMaskCount(h, mask) >= maxPerNode)) {
       s.dropped++;
       continue;
@@ -620,22 +642,29 @@ function runLabels(s: LabelSearch): boolean {
       if (blocked[dw]) continue;
       const nl = l + eLat[e]!;
       const nm = mask | domainBit[dw]!;
-      if (useLatBound && nl + (heurIncludes > 0 ? s.latToGo(w, nm) : latSlot.bound(w)) > latTol) continue;
+      // Each bound looked up once (a bound not there reads stale memory: only used where it is).
+      const bl = latSlot.bound(w);
+      if (useLatBound && nl + (heurIncludes > 0 ? s.latToGo(w, nm) : bl) > latTol) continue;
       const nj = j + eJit[e]!;
-      if (nj + (s.jitReady ? jitSlot.bound(w) : 0) > jitTol) continue;
+      const bj = jitSlot.bound(w);
+      if (nj + (s.jitReady ? bj : 0) > jitTol) continue;
       const nlo = lo + eLoss[e]!;
-      if (nlo + (s.lossReady ? lossSlot.bound(w) : 0) > lossTol) continue;
+      const bo = lossSlot.bound(w);
+      if (nlo + (s.lossReady ? bo : 0) > lossTol) continue;
       const nc = c + eCost[e]!;
       // Without includes a loop is always dominated by its own prefix; with them a loop can
       // pick up an included domain, so walk the label's path to keep border nodes unique.
       if (includeMask !== 0 && s.onPath(L, w)) continue;
       const hw = nodeGenArr[w] === nodeGen ? nodeHead[w]! : -1;
       if (hw >= 0 && s.dominatedIn(hw, nc, nl, nj, nlo, nm, L, w)) continue;
-      if (s.beatenByAnswer(w, nc, nl, nj, nlo)) continue;
-      const f = invC * nc + invL * nl + s.hObj(w, nm);
+      const bc = costSlot.bound(w);
+      if (s.beatenByAnswerB(nc, nl, nj, nlo, bc, bl, bj, bo)) continue;
+      // hObj and tieKey, inline with the bounds at hand
+      const ho = heurIncludes > 0 ? s.hObj(w, nm) : (invC !== 0 ? invC * bc : 0) + (invL !== 0 ? invL * bl : 0);
+      const f = invC * nc + invL * nl + ho;
       if (f === Infinity) continue;
       const i = s.newLabel(w, L, e, nm, nc, nl, nj, nlo);
-      heap.push(i, f, s.tieKey(w, nc, nl, nj, nlo));
+      heap.push(i, f, invL === 1 ? nc + nj + nlo : nl + (needLat ? bl : 0) + TIE_WEIGHT * (nc + nj + nlo));
     }
   }
   return false;
@@ -989,57 +1018,89 @@ function buildPath(graph: TopologyGraph, cg: ClassGraph, ws: Workspace, label: n
   };
 }
 
-/** Plain BFS reachability over class edges with optional bandwidth and policy filters. */
+/**
+ * Plain DFS reachability over class edges with optional bandwidth and policy filters.
+ * Runs only on failure, so it is often still interpreted: one direction per loop, reading
+ * the reverse-CSR copies directly, and a typed stack (each node goes on it at most once).
+ */
 function reach(cg: ClassGraph, nodeDomain: Int32Array, starts: readonly number[], reverse: boolean, rate: number, blocked: Uint8Array | null): Uint8Array {
   const seen = new Uint8Array(cg.n);
-  const stack: number[] = [];
+  const stack = new Int32Array(cg.n);
+  let sp = 0;
   for (const s of starts) {
-    if (blocked && blocked[nodeDomain[s]!]) continue;
+    if (seen[s] || (blocked !== null && blocked[nodeDomain[s]!])) continue;
     seen[s] = 1;
-    stack.push(s);
+    stack[sp++] = s;
   }
   const off = reverse ? cg.roff : cg.off;
-  while (stack.length > 0) {
-    const v = stack.pop()!;
-    for (let i = off[v]!; i < off[v + 1]!; i++) {
-      const e = reverse ? cg.redge[i]! : i;
-      if (cg.available[e]! < rate) continue;
-      const w = reverse ? cg.tail[e]! : cg.head[e]!;
-      if (seen[w] || (blocked && blocked[nodeDomain[w]!])) continue;
+  const other = reverse ? cg.rtail : cg.head;
+  const available = reverse ? cg.ravailable : cg.available;
+  while (sp > 0) {
+    const v = stack[--sp]!;
+    const end = off[v + 1]!;
+    for (let i = off[v]!; i < end; i++) {
+      if (available[i]! < rate) continue;
+      const w = other[i]!;
+      if (seen[w] || (blocked !== null && blocked[nodeDomain[w]!])) continue;
       seen[w] = 1;
-      stack.push(w);
+      stack[sp++] = w;
     }
   }
   return seen;
 }
 
-/** Widest (max bottleneck) path value from sources to any target under the policy (in `slot`'s scratch memory). */
-function widest(cg: ClassGraph, slot: DijkstraSlot, nodeDomain: Int32Array, sources: readonly number[], targets: readonly number[], blocked: Uint8Array): number {
+/** Edges from a node of `S` to a node not in `S` but in `T`, outside blocked domains: in edge order. */
+function cutEdges(cg: ClassGraph, nodeDomain: Int32Array, S: Uint8Array, T: Uint8Array, blocked: Uint8Array): number[] {
+  const out: number[] = [];
+  const { off, head } = cg;
+  for (let u = 0; u < cg.n; u++) {
+    if (!S[u]) continue;
+    const end = off[u + 1]!;
+    for (let e = off[u]!; e < end; e++) {
+      const v = head[e]!;
+      if (!S[v] && T[v] && !blocked[nodeDomain[v]!]) out.push(e);
+    }
+  }
+  return out;
+}
+
+/**
+ * Widest (max bottleneck) path value from sources to any target under the policy (in `slot`'s
+ * scratch memory), when no path offers `rate`. `S` holds the nodes the sources reach on edges
+ * offering `rate`, `T` those that reach a target under the policy. The search starts from all
+ * of S at once: a path leaving S has its bottleneck past S (below `rate`), so the value is the
+ * same as from the sources; nodes outside T lead nowhere and are skipped. Runs only on
+ * failure, so often interpreted: no calls in the loop.
+ */
+function widest(cg: ClassGraph, slot: DijkstraSlot, nodeDomain: Int32Array, S: Uint8Array, T: Uint8Array, isTarget: Uint32Array, targetGen: number, blocked: Uint8Array): number {
   const { dist: best, seen, done, heap } = slot;
   const gen = ++slot.gen;
   heap.clear();
-  for (const s of sources) {
-    best[s] = Infinity;
-    seen[s] = gen;
-    heap.push(s, -Infinity);
+  for (let u = 0; u < cg.n; u++) {
+    if (!S[u]) continue;
+    best[u] = Infinity;
+    seen[u] = gen;
+    heap.push(u, -Infinity);
   }
   const { off, head, available } = cg;
   while (heap.size > 0) {
     const v = heap.pop();
     if (done[v] === gen) continue;
     done[v] = gen;
-    if (targets.includes(v)) return best[v]!;
+    if (isTarget[v] === targetGen) return best[v]!;
     const bv = best[v]!;
     const end = off[v + 1]!;
     for (let e = off[v]!; e < end; e++) {
       const w = head[e]!;
-      if (blocked[nodeDomain[w]!]) continue;
-      const b = Math.min(bv, available[e]!);
+      if (!T[w] || blocked[nodeDomain[w]!]) continue;
+      const a = available[e]!;
+      const b = bv < a ? bv : a;
       // An unseen node counts as -1 (no path yet): every availability is >= 0.
       if (seen[w] !== gen || b > best[w]!) {
         seen[w] = gen;
         best[w] = b;
-        heap.push(w, -b);
+        // 0 - b, not -b: -0 for b = 0 made V8 deoptimize this (same order: -0 === 0).
+        heap.push(w, 0 - b);
       }
     }
   }
@@ -1093,15 +1154,11 @@ function diagnose(graph: TopologyGraph, req: PathRequest, p: Prepared, capped: b
     const T = reach(cg, nd, targets, true, 0, blocked);
     let bestEdge = -1;
     const thin: string[] = [];
-    for (let e = 0; e < cg.tail.length; e++) {
-      const u = cg.tail[e]!;
-      const v = cg.head[e]!;
-      if (S[u] && !S[v] && T[v] && !blocked[nd[v]!]) {
-        thin.push(`${graph.nodeIds[u]} -> ${graph.nodeIds[v]} (${fmt(cg.available[e]!)} Mbit/s)`);
-        if (bestEdge < 0 || cg.available[e]! > cg.available[bestEdge]!) bestEdge = e;
-      }
+    for (const e of cutEdges(cg, nd, S, T, blocked)) {
+      thin.push(`${graph.nodeIds[cg.tail[e]!]} -> ${graph.nodeIds[cg.head[e]!]} (${fmt(cg.available[e]!)} Mbit/s)`);
+      if (bestEdge < 0 || cg.available[e]! > cg.available[bestEdge]!) bestEdge = e;
     }
-    const best = widest(cg, ws.auxSlot, nd, sources, targets, blocked);
+    const best = widest(cg, ws.auxSlot, nd, S, T, ws.isTarget, p.targetGen, blocked);
     const past = bestEdge >= 0 ? graph.domains[nd[cg.tail[bestEdge]!]!]! : req.from.domain;
     return new PathInfeasibleError(
       { kind: 'bandwidth', qosClass: cls, rateMbps: rate, bestMbps: best, pastDomain: past, thinEdges: thin },
