@@ -224,18 +224,21 @@ export function verifyContract(input: unknown, trusted?: Record<string, string>,
     const sig = c.signatures.find((s) => s?.domain === party.domain);
     if (!sig) throw new ContractError('QB_CONTRACT_UNSIGNED', `${party.domain} has not signed contract ${c.body.agreementId}`, { domain: party.domain });
     let ok = false;
-    if (sig.manifest && typeof sig.manifest === 'object' && !Array.isArray(sig.manifest) && typeof sig.signature === 'string' && party.domain === signedHere) {
+    const wellFormed = sig.manifest && typeof sig.manifest === 'object' && !Array.isArray(sig.manifest) && typeof sig.signature === 'string';
+    // the manifest signed is the body's as it is now (nothing was tampered with): its encoding serves every party
+    const same = wellFormed && sameManifest(sig.manifest, current);
+    if (wellFormed && party.domain === signedHere) {
       ok = true;
-    } else if (sig.manifest && typeof sig.manifest === 'object' && !Array.isArray(sig.manifest) && typeof sig.signature === 'string') {
+    } else if (wellFormed) {
       try {
-        // a manifest equal to the body's as it is now is encoded once for every party
-        const bytes = sameManifest(sig.manifest, current) ? signingBytes(party.domain, current, currentJson) : signingBytes(party.domain, sig.manifest);
+        const bytes = same ? signingBytes(party.domain, current, currentJson) : signingBytes(party.domain, sig.manifest);
         ok = verify(null, bytes, partyKey(party.publicKey), Buffer.from(sig.signature, 'base64'));
       } catch {
         ok = false;
       }
     }
     if (!ok) throw new ContractError('QB_CONTRACT_BAD_SIGNATURE', `the signature of ${party.domain} does not verify with its key`, { domain: party.domain });
+    if (same) return;
     const fields = new Set([...Object.keys(current), ...Object.keys(sig.manifest)]);
     for (const f of [...fields].sort()) {
       if (current[f] !== sig.manifest[f]) {

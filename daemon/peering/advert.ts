@@ -74,8 +74,11 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 /** Deterministic JSON: sorted keys, no whitespace. Throws InvalidArgumentError for a value JSON cannot carry exactly. */
 export function canonicalJson(value: unknown): string {
-  const enc = (v: unknown, path: string, depth: number): string => {
-    if (depth > MAX_DEPTH) throw new InvalidArgumentError(`${path} is nested deeper than ${MAX_DEPTH} levels`);
+  // the path of the value being encoded, spelled out only for an error (building it eagerly was most of the cost)
+  const at: Array<string | number> = [];
+  const where = () => '$' + at.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('');
+  const enc = (v: unknown, depth: number): string => {
+    if (depth > MAX_DEPTH) throw new InvalidArgumentError(`${where()} is nested deeper than ${MAX_DEPTH} levels`);
     if (v === null) return 'null';
     switch (typeof v) {
       case 'boolean':
@@ -83,31 +86,38 @@ export function canonicalJson(value: unknown): string {
       case 'string':
         return JSON.stringify(v);
       case 'number':
-        if (!Number.isFinite(v)) throw new InvalidArgumentError(`${path} is ${v}, which JSON cannot carry`);
+        if (!Number.isFinite(v)) throw new InvalidArgumentError(`${where()} is ${v}, which JSON cannot carry`);
         return JSON.stringify(v);
-      case 'object':
+      case 'object': {
+        let out: string;
         if (Array.isArray(v)) {
-          const parts: string[] = [];
+          out = '[';
           for (let i = 0; i < v.length; i++) {
-            if (!(i in v)) throw new InvalidArgumentError(`${path}[${i}] is a hole in the array`);
-            parts.push(enc(v[i], `${path}[${i}]`, depth + 1));
+            at.push(i);
+            if (!(i in v)) throw new InvalidArgumentError(`${where()} is a hole in the array`);
+            out += (i ? ',' : '') + enc(v[i], depth + 1);
+            at.pop();
           }
-          return `[${parts.join(',')}]`;
+          return out + ']';
         }
-        if (!isPlainObject(v)) throw new InvalidArgumentError(`${path} is a ${v.constructor?.name ?? 'non-plain object'}, not a plain JSON object`);
-        return `{${Object.keys(v)
-          .sort()
-          .map((k) => {
-            const item = v[k];
-            if (item === undefined) throw new InvalidArgumentError(`${path}.${k} is undefined: omit the key or use null`);
-            return `${JSON.stringify(k)}:${enc(item, `${path}.${k}`, depth + 1)}`;
-          })
-          .join(',')}}`;
+        if (!isPlainObject(v)) throw new InvalidArgumentError(`${where()} is a ${v.constructor?.name ?? 'non-plain object'}, not a plain JSON object`);
+        const keys = Object.keys(v).sort();
+        out = '{';
+        for (let i = 0; i < keys.length; i++) {
+          const k = keys[i]!;
+          const item = v[k];
+          at.push(k);
+          if (item === undefined) throw new InvalidArgumentError(`${where()} is undefined: omit the key or use null`);
+          out += (i ? ',' : '') + JSON.stringify(k) + ':' + enc(item, depth + 1);
+          at.pop();
+        }
+        return out + '}';
+      }
       default:
-        throw new InvalidArgumentError(`${path} is a ${typeof v}, which JSON cannot carry`);
+        throw new InvalidArgumentError(`${where()} is a ${typeof v}, which JSON cannot carry`);
     }
   };
-  return enc(value, '$', 0);
+  return enc(value, 0);
 }
 
 /** The exact bytes that are signed for an envelope. */

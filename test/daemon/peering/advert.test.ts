@@ -75,6 +75,10 @@ describe('peering - canonical encoding', () => {
     for (const v of [{ a: undefined }, { a: NaN }, { a: Infinity }, { a: 1n }, { a: new Date(0) }, { a: () => 1 }, [1, , 3]]) {
       expect(() => canonicalJson(v)).toThrow(InvalidArgumentError);
     }
+    // the error names where the value is
+    expect(() => canonicalJson({ a: [1, { b: undefined }] })).toThrow('$.a[1].b is undefined');
+    expect(() => canonicalJson({ x: { y: [0, 1, , 3] } })).toThrow('$.x.y[2] is a hole in the array');
+    expect(() => canonicalJson({ ok: 1, n: [NaN] })).toThrow('$.n[0] is NaN');
   });
 
   test('peering - the signature covers the canonical bytes, whatever the key order', () => {
