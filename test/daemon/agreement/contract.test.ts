@@ -1,7 +1,7 @@
 import { createHash, sign, verify } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { canonicalJson, generateAdvertKeyPair } from '../../../daemon/peering/advert.js';
-import { ContractError, signContract, verifyContract, type SignedContract } from '../../../daemon/agreement/contract.js';
+import { ContractError, signContract, verifyContract, verifyContractAsync, type SignedContract } from '../../../daemon/agreement/contract.js';
 
 const keys = { a: generateAdvertKeyPair(), b: generateAdvertKeyPair(), c: generateAdvertKeyPair() };
 
@@ -83,6 +83,35 @@ describe('contract', () => {
     b.signature = good;
     c.body.service.rateMbps = 20;
     expect(errorOf(() => verifyContract(c, undefined, 'a'))).toMatchObject({ code: 'QB_CONTRACT_TAMPERED', field: '/body/service/rateMbps', domain: 'a' });
+  });
+
+  test('contract - verifyContractAsync (signature checks in the thread pool) gives the same answer and the same first fault as verifyContract', async () => {
+    const cases: Array<[string, (c: SignedContract) => void, Record<string, string>?]> = [
+      ['intact', () => {}],
+      ['bad signature of b', (c) => (c.signatures[1]!.signature = Buffer.alloc(64, 1).toString('base64'))],
+      ['tampered rate', (c) => (c.body.service.rateMbps = 99)],
+      ['bad signature of c and a tampered field', (c) => ((c.signatures[2]!.signature = 'AAAA'), (c.body.issuedAt = '2026-11-24T12:00:00Z'))],
+      ['unsigned by a', (c) => c.signatures.shift()],
+      ['manifest of b rewritten', (c) => (c.signatures[1]!.manifest['/currency'] = '00')],
+      ['untrusted c', () => {}, { a: keys.a.publicKeyRaw, b: keys.b.publicKeyRaw, c: keys.a.publicKeyRaw }],
+    ];
+    for (const [name, spoil, trusted] of cases) {
+      const c = signedByAll();
+      spoil(c);
+      const outcome = (f: () => unknown) => {
+        try {
+          return { ok: f() };
+        } catch (e) {
+          const x = e as ContractError;
+          return { code: x.code, field: x.field, domain: x.domain };
+        }
+      };
+      const sync = outcome(() => verifyContract(c, trusted));
+      const async_ = await verifyContractAsync(c, trusted).then((ok) => ({ ok }), (e: ContractError) => ({ code: e.code, field: e.field, domain: e.domain }));
+      expect(async_, name).toEqual(sync);
+      if (name === 'intact') expect(sync).toHaveProperty('ok.signedBy', ['a', 'b', 'c']);
+      else expect(sync, name).toHaveProperty('code');
+    }
   });
 
   test('contract - a tampered price fails naming the field that changed', () => {
