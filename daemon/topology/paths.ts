@@ -964,33 +964,47 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   };
 }
 
-function buildPath(graph: TopologyGraph, cg: ClassGraph, ws: Workspace, label: number, score: number): ComputedPath {
-  const edges: number[] = [];
-  let x = label;
-  let first = label;
-  while (x >= 0) {
-    if (ws.lEdge[x]! >= 0) edges.push(ws.lEdge[x]!);
-    first = x;
-    x = ws.lPrev[x]!;
+/** Border names (`b` of `domain/b`) per node, made once per graph. */
+const borderNames = new WeakMap<TopologyGraph, string[]>();
+
+function bordersOf(graph: TopologyGraph): string[] {
+  let b = borderNames.get(graph);
+  if (b === undefined || b.length !== graph.nodeIds.length) {
+    b = graph.nodeIds.map((id) => id.slice(id.indexOf('/') + 1));
+    borderNames.set(graph, b);
   }
-  edges.reverse();
+  return b;
+}
+
+function buildPath(graph: TopologyGraph, cg: ClassGraph, ws: Workspace, label: number, score: number): ComputedPath {
+  // Edges in path order, filled from the end (labels link back to the start).
+  let count = 0;
+  let first = label;
+  for (let x = label; x >= 0; x = ws.lPrev[x]!) {
+    if (ws.lEdge[x]! >= 0) count++;
+    first = x;
+  }
+  const edges = new Array<number>(count);
+  for (let x = label, i = count; x >= 0; x = ws.lPrev[x]!) if (ws.lEdge[x]! >= 0) edges[--i] = ws.lEdge[x]!;
   const start = ws.lNode[first]!;
   const ids = graph.nodeIds;
+  const border = bordersOf(graph);
   const nodes = [ids[start]!];
   const hops: PathHop[] = [];
   const segments: PathSegment[] = [];
-  const border = (v: number) => ids[v]!.slice(ids[v]!.indexOf('/') + 1);
-  let seg: PathSegment = { domain: graph.domains[graph.nodeDomain[start]!]!, ingress: border(start), egress: border(start), hops: [] };
+  let seg: PathSegment = { domain: graph.domains[graph.nodeDomain[start]!]!, ingress: border[start]!, egress: border[start]!, hops: [] };
   let latency = 0;
   let jitter = 0;
   let survive = 1;
   let bottleneck = Infinity;
   let price = cg.domainPrice[graph.nodeDomain[start]!]!;
-  for (const e of edges) {
+  for (let i = 0; i < count; i++) {
+    const e = edges[i]!;
     const u = cg.tail[e]!;
     const v = cg.head[e]!;
     const m = cg.metrics[e]!;
-    const hop: PathHop = { from: ids[u]!, to: ids[v]!, kind: cg.kind[e] === LINK ? 'link' : 'transit', metrics: { ...m } };
+    const link = cg.kind[e] === LINK;
+    const hop: PathHop = { from: ids[u]!, to: ids[v]!, kind: link ? 'link' : 'transit', metrics: { ...m } };
     hops.push(hop);
     nodes.push(ids[v]!);
     latency += m.latencyMs;
@@ -999,20 +1013,22 @@ function buildPath(graph: TopologyGraph, cg: ClassGraph, ws: Workspace, label: n
     bottleneck = Math.min(bottleneck, m.availableMbps);
     price += cg.cost[e]!;
     seg.hops.push(hop);
-    seg.egress = border(u);
-    if (cg.kind[e] === LINK) {
+    if (link) {
+      seg.egress = border[u]!;
       segments.push(seg);
-      seg = { domain: graph.domains[graph.nodeDomain[v]!]!, ingress: border(v), egress: border(v), hops: [] };
+      seg = { domain: graph.domains[graph.nodeDomain[v]!]!, ingress: border[v]!, egress: border[v]!, hops: [] };
     } else {
-      seg.egress = border(v);
+      seg.egress = border[v]!;
     }
   }
   segments.push(seg);
+  const domains = new Array<string>(segments.length);
+  for (let i = 0; i < segments.length; i++) domains[i] = segments[i]!.domain;
   return {
     nodes,
     hops,
     segments,
-    domains: segments.map((s) => s.domain),
+    domains,
     metrics: { pricePerMbpsHour: price, latencyMs: latency, jitterMs: jitter, loss: 1 - survive, bottleneckMbps: bottleneck },
     score,
   };
