@@ -39,8 +39,9 @@ export interface AgreementServiceOptions {
    * How long a committed agreement stays open to a retried Commit or the
    * owner's Abort, ms. Then the service forgets it (its booking stays in the
    * store): what a daemon keeps per agreement is bounded by this window, not
-   * by how many agreements it ever made. @default 600000 (ten minutes: every
-   * coordinator call has a deadline of seconds)
+   * by how many agreements it ever made. @default 60000 (a coordinator
+   * retries a lost Commit within its call deadline, seconds; at 300
+   * agreements/s a minute is about 18,000 small records)
    */
   retainCommittedMs?: number;
 }
@@ -183,7 +184,7 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
 
   /** Forget committed agreements older than retainCommittedMs. */
   private forgetCommitted(now: number): void {
-    const retain = this.opts.retainCommittedMs ?? 600_000;
+    const retain = this.opts.retainCommittedMs ?? 60_000;
     for (const [id, at] of this.committed) {
       if (now - at < retain) break; // oldest first
       this.committed.delete(id);
