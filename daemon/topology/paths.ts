@@ -154,6 +154,8 @@ class Workspace {
   lEdge = new Int32Array(0);
   lMask = new Int32Array(0);
   lNext = new Int32Array(0);
+  /** Head of its node's settled list when the label was made: the label was compared with that one and all older. */
+  lSeen = new Int32Array(0);
   lCost = new Float64Array(0);
   lLat = new Float64Array(0);
   lJit = new Float64Array(0);
@@ -198,6 +200,7 @@ class Workspace {
     this.lEdge = gi(this.lEdge);
     this.lMask = gi(this.lMask);
     this.lNext = gi(this.lNext);
+    this.lSeen = gi(this.lSeen);
     this.lCost = gf(this.lCost);
     this.lLat = gf(this.lLat);
     this.lJit = gf(this.lJit);
@@ -424,6 +427,7 @@ class LabelSearch {
     ws.lLat[i] = l;
     ws.lJit[i] = j;
     ws.lLoss[i] = lo;
+    ws.lSeen[i] = -1;
     return i;
   }
 
@@ -463,15 +467,16 @@ class LabelSearch {
    * includes, the candidate's path is `path(parent) + extra` and the dominating label must
    * also have crossed only nodes of that path: otherwise a completion of the candidate could
    * loop through the dominating label's path, and cutting the loop could lose an included domain.
+   * The walk ends at `stop` (a label already compared with the candidate, and those after it).
    */
-  dominatedIn(head: number, c: number, l: number, j: number, lo: number, mask: number, parent: number, extra: number): boolean {
+  dominatedIn(head: number, c: number, l: number, j: number, lo: number, mask: number, parent: number, extra: number, stop = -1): boolean {
     const { lNext, lCost, lLat, lJit, lLoss, lMask } = this.ws;
     const includeMask = this.includeMask;
     const tc = c + EPS * (c > 1 ? c : 1);
     const tl = l + EPS * (l > 1 ? l : 1);
     const tj = j + EPS * (j > 1 ? j : 1);
     const to = lo + EPS * (lo > 1 ? lo : 1);
-    for (let x = head; x >= 0; x = lNext[x]!) {
+    for (let x = head; x !== stop && x >= 0; x = lNext[x]!) {
       if (
         lCost[x]! <= tc &&
         lLat[x]! <= tl &&
@@ -566,6 +571,12 @@ function runLabels(s: LabelSearch): boolean {
   const { nodeDomain, blocked, domainBit, isTarget, targetGen, rate, useLatBound, latTol, jitTol, lossTol, includeMask, heurIncludes, invC, invL, maxPerNode, maxLabels, k, lazyReady, lazyStop, preLazy } = s;
   const { nodeHead, nodeCount, nodeGen: nodeGenArr, costSlot, latSlot, jitSlot, lossSlot } = ws;
   const needLat = s.needLat;
+  // The bound searches' state, in locals (`DijkstraSlot.bound` inline): no bound search runs
+  // while this does, and their arrays are never replaced.
+  const { done: cDone, dist: cDist, gen: cGen, radius: cRad } = costSlot;
+  const { done: lDone, dist: lDist, gen: lGen, radius: lRad } = latSlot;
+  const { done: jDone, dist: jDist, gen: jGen, radius: jRad } = jitSlot;
+  const { done: oDone, dist: oDist, gen: oGen, radius: oRad } = lossSlot;
   const nodeGen = s.nodeGen;
   const results = s.results;
   while (heap.size > 0) {
@@ -579,14 +590,15 @@ function runLabels(s: LabelSearch): boolean {
     const mask = ws.lMask[L]!;
     // Both bounds looked up on every pop (cheap), not only once there are lazy bounds: code
     // first reached late makes V8 deoptimize the loop (see `LabelSearch`).
-    const lazyJ = jitSlot.bound(v);
-    const lazyO = lossSlot.bound(v);
+    const lazyJ = jDone[v] === jGen ? jDist[v]! : jRad;
+    const lazyO = oDone[v] === oGen ? oDist[v]! : oRad;
     const failJ = j + lazyJ > jitTol;
     const failO = lo + lazyO > lossTol;
     if (L < preLazy && (failJ || failO)) continue;
     const h = nodeGenArr[v] === nodeGen ? nodeHead[v]! : -1;
-    if (h >= 0 && s.dominatedIn(h, c, l, j, lo, mask, L, -1)) continue;
-    if (s.beatenByAnswerB(c, l, j, lo, costSlot.bound(v), latSlot.bound(v), lazyJ, lazyO)) continue;
+    // Only labels settled at v since L was made need a look: the older ones were compared with it then.
+    if (h >= 0 && s.dominatedIn(h, c, l, j, lo, mask, L, -1, ws.lSeen[L]!)) continue;
+    if (s.beatenByAnswerB(c, l, j, lo, cDone[v] === cGen ? cDist[v]! : cRad, lDone[v] === lGen ? lDist[v]! : lRad, lazyJ, lazyO)) continue;
     if (h >= 0 && nodeCount[v]! >= maxPerNode && (includeMask === 0 || s.sameMaskCount(h, mask) >= maxPerNode)) {
       s.dropped++;
       continue;
@@ -643,13 +655,13 @@ function runLabels(s: LabelSearch): boolean {
       const nl = l + eLat[e]!;
       const nm = mask | domainBit[dw]!;
       // Each bound looked up once (a bound not there reads stale memory: only used where it is).
-      const bl = latSlot.bound(w);
+      const bl = lDone[w] === lGen ? lDist[w]! : lRad;
       if (useLatBound && nl + (heurIncludes > 0 ? s.latToGo(w, nm) : bl) > latTol) continue;
       const nj = j + eJit[e]!;
-      const bj = jitSlot.bound(w);
+      const bj = jDone[w] === jGen ? jDist[w]! : jRad;
       if (nj + (s.jitReady ? bj : 0) > jitTol) continue;
       const nlo = lo + eLoss[e]!;
-      const bo = lossSlot.bound(w);
+      const bo = oDone[w] === oGen ? oDist[w]! : oRad;
       if (nlo + (s.lossReady ? bo : 0) > lossTol) continue;
       const nc = c + eCost[e]!;
       // Without includes a loop is always dominated by its own prefix; with them a loop can
@@ -657,13 +669,14 @@ function runLabels(s: LabelSearch): boolean {
       if (includeMask !== 0 && s.onPath(L, w)) continue;
       const hw = nodeGenArr[w] === nodeGen ? nodeHead[w]! : -1;
       if (hw >= 0 && s.dominatedIn(hw, nc, nl, nj, nlo, nm, L, w)) continue;
-      const bc = costSlot.bound(w);
+      const bc = cDone[w] === cGen ? cDist[w]! : cRad;
       if (s.beatenByAnswerB(nc, nl, nj, nlo, bc, bl, bj, bo)) continue;
       // hObj and tieKey, inline with the bounds at hand
       const ho = heurIncludes > 0 ? s.hObj(w, nm) : (invC !== 0 ? invC * bc : 0) + (invL !== 0 ? invL * bl : 0);
       const f = invC * nc + invL * nl + ho;
       if (f === Infinity) continue;
       const i = s.newLabel(w, L, e, nm, nc, nl, nj, nlo);
+      ws.lSeen[i] = hw;
       heap.push(i, f, invL === 1 ? nc + nj + nlo : nl + (needLat ? bl : 0) + TIE_WEIGHT * (nc + nj + nlo));
     }
   }
