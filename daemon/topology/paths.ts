@@ -314,6 +314,99 @@ function dijkstra(
 }
 
 /**
+ * `dijkstra` for the reverse bound searches of `search`: same arguments, same result and
+ * slot state. A search stopped at its cutoff or budget leaves the next node in its heap
+ * (peeked, not popped and pushed back), and every exit writes the slot's state at one place:
+ * the stops taken for the first time after V8 optimized the function then meet no code it
+ * has no feedback for (which made it deoptimize). A function of its own, so that the
+ * reference Dijkstra (`shortestLatency`) runs code the bound searches do not share.
+ */
+function boundSearch(
+  ws: Workspace,
+  slot: DijkstraSlot,
+  dir: Direction,
+  nodeDomain: Int32Array,
+  weight: Float64Array,
+  starts: readonly number[],
+  rate: number,
+  stopAt: Uint32Array | null,
+  stopGen: number,
+  cutoff: number,
+  stopNeeded = 1,
+  seed: DijkstraSlot | null = null,
+  resume = false,
+  maxSettled = Infinity,
+): number {
+  const heap = slot.heap;
+  const { dist, seen, done } = slot;
+  const blocked = ws.blocked;
+  const { off, other, available: avail } = dir;
+  let stops = 0;
+  if (!resume) {
+    heap.clear();
+    slot.gen++;
+    slot.settled = 0;
+  }
+  const gen = slot.gen;
+  if (!resume) for (const s of starts) {
+    if (blocked[nodeDomain[s]!]) continue;
+    const d0 = seed === null ? 0 : seed.done[s] === seed.gen ? seed.dist[s]! : Infinity;
+    if (d0 === Infinity || (seen[s] === gen && dist[s]! <= d0)) continue;
+    seen[s] = gen;
+    dist[s] = d0;
+    heap.push(s, d0);
+  }
+  let settled = slot.settled;
+  let radius = Infinity;
+  let cutoffHit = false;
+  let budgetHit = false;
+  let found = -1;
+  while (heap.size > 0) {
+    const v = heap.peek();
+    const d = heap.peekKey();
+    if (done[v] === gen) {
+      heap.pop();
+      continue;
+    }
+    if (d > cutoff) {
+      radius = d;
+      cutoffHit = true;
+      break;
+    }
+    if (settled >= maxSettled) {
+      radius = d;
+      budgetHit = true;
+      break;
+    }
+    heap.pop();
+    done[v] = gen;
+    settled++;
+    if (stopAt !== null && stopAt[v] === stopGen && ++stops >= stopNeeded) {
+      radius = d;
+      found = v;
+      break;
+    }
+    const end = off[v + 1]!;
+    for (let e = off[v]!; e < end; e++) {
+      if (avail[e]! < rate) continue;
+      const w = other[e]!;
+      if (blocked[nodeDomain[w]!]) continue;
+      const nd = d + weight[e]!;
+      if (seen[w] !== gen || nd < dist[w]!) {
+        seen[w] = gen;
+        dist[w] = nd;
+        heap.push(w, nd);
+      }
+    }
+  }
+  slot.settled = settled;
+  slot.radius = radius;
+  slot.cutoffHit = cutoffHit;
+  slot.budgetHit = budgetHit;
+  return found;
+}
+
+/**
  * The forward label-setting search of one query, with its state in fields. It lives in the
  * workspace and runs in `runLabels`, a function of its own: the rare paths of a query (errors,
  * the lazy bounds, include checks on failure) stay in `search`, so that reaching one of them
@@ -831,7 +924,7 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
    */
   const beyondBound = (slot: DijkstraSlot, weight: Float64Array, kind: 'latency' | 'jitter' | 'loss'): PathInfeasibleError | undefined => {
     if (!slot.cutoffHit || heurIncludes > 0) return undefined;
-    const s = dijkstra(ws, slot, backward(cg), nodeDomain, weight, p.targets, rate, srcMark, srcGen, Infinity, 1, null, true);
+    const s = boundSearch(ws, slot, backward(cg), nodeDomain, weight, p.targets, rate, srcMark, srcGen, Infinity, 1, null, true);
     return s < 0 ? undefined : boundError(req, p, kind, slot.dist[s]!);
   };
   const minOverSources = (slot: DijkstraSlot): number => {
@@ -848,13 +941,13 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   let cRef = 1;
   let lRef = 1;
   if (needCost) {
-    dijkstra(ws, costSlot, backward(cg), nodeDomain, cg.rcost, p.targets, rate, srcMark, srcGen, Infinity, stopNeeded);
+    boundSearch(ws, costSlot, backward(cg), nodeDomain, cg.rcost, p.targets, rate, srcMark, srcGen, Infinity, stopNeeded);
     const best = minOverSources(costSlot);
     if (best === Infinity || Number.isNaN(srcPrice)) throw diagnose(graph, req, p, false, 0, checkIncludes, options);
     cRef = srcPrice + best;
   }
   if (needLat) {
-    dijkstra(ws, latSlot, backward(cg), nodeDomain, cg.rlatency, p.targets, rate, srcMark, srcGen, maxLat + EPS * Math.max(1, maxLat), stopNeeded);
+    boundSearch(ws, latSlot, backward(cg), nodeDomain, cg.rlatency, p.targets, rate, srcMark, srcGen, maxLat + EPS * Math.max(1, maxLat), stopNeeded);
     lRef = minOverSources(latSlot);
     if (lRef === Infinity || lRef > maxLat + EPS * Math.max(1, maxLat)) {
       throw beyondBound(latSlot, cg.rlatency, 'latency') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
@@ -872,14 +965,14 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
     for (let i = 0; i < heurIncludes; i++) {
       if (needCost) {
         const slot = ws.includeSlot(2 * i);
-        if (dijkstra(ws, slot, backward(cg), nodeDomain, cg.rcost, incNodes[i]!, rate, srcMark, srcGen, Infinity, 1, costSlot) < 0) {
+        if (boundSearch(ws, slot, backward(cg), nodeDomain, cg.rcost, incNodes[i]!, rate, srcMark, srcGen, Infinity, 1, costSlot) < 0) {
           throw diagnose(graph, req, p, false, 0, checkIncludes, options);
         }
         incCost.push(slot);
       }
       if (needLat) {
         const slot = ws.includeSlot(2 * i + 1);
-        if (dijkstra(ws, slot, backward(cg), nodeDomain, cg.rlatency, incNodes[i]!, rate, srcMark, srcGen, maxLat + EPS * Math.max(1, maxLat), 1, latSlot) < 0) {
+        if (boundSearch(ws, slot, backward(cg), nodeDomain, cg.rlatency, incNodes[i]!, rate, srcMark, srcGen, maxLat + EPS * Math.max(1, maxLat), 1, latSlot) < 0) {
           throw diagnose(graph, req, p, false, 0, checkIncludes, options);
         }
         incLat.push(slot);
@@ -905,7 +998,7 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   // little and then prunes well, or proves the bound out of reach at once.
   if (maxJit < Infinity && options.lazyBounds !== 'eager') {
     const budget = EAGER_JITTER_FACTOR * ((needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0)) + LAZY_BOUND_MIN;
-    const s = dijkstra(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, maxJit + EPS * Math.max(1, maxJit), 1, null, false, budget);
+    const s = boundSearch(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, maxJit + EPS * Math.max(1, maxJit), 1, null, false, budget);
     if (s < 0 && jitSlot.cutoffHit) throw beyondBound(jitSlot, cg.rjitter, 'jitter') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
     // Stopped by its budget, it still bounds: unsettled nodes are at least its radius away.
     jitReady = true;
@@ -945,19 +1038,19 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
     const jitBudget = maxJit < Infinity ? Infinity : LOSS_BOUND_FACTOR * ((needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0)) + LAZY_BOUND_MIN;
     // The up-front try stopped at its budget carries on from where it stopped (same bounds as a fresh search).
     const jitBounded = maxJit < Infinity;
-    if (!jitFull && dijkstra(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, jitTol, 1, null, jitReady && jitSlot.budgetHit, jitBudget) < 0 && jitBounded) {
+    if (!jitFull && boundSearch(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, jitTol, 1, null, jitReady && jitSlot.budgetHit, jitBudget) < 0 && jitBounded) {
       throw beyondBound(jitSlot, cg.rjitter, 'jitter') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
     }
     jitReady = jitFull = true;
     // Loss is 0 on many edges: its reverse search can cross large zero-loss plateaus, so
     // without a loss bound to enforce it gets a budget (a partial search still bounds).
     const lossBudget = useLossBound ? Infinity : LOSS_BOUND_FACTOR * ((needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0)) + LAZY_BOUND_MIN;
-    if (dijkstra(ws, lossSlot, backward(cg), nodeDomain, cg.rlossLog, p.targets, rate, srcMark, srcGen, lossTol, 1, null, false, lossBudget) < 0 && useLossBound) {
+    if (boundSearch(ws, lossSlot, backward(cg), nodeDomain, cg.rlossLog, p.targets, rate, srcMark, srcGen, lossTol, 1, null, false, lossBudget) < 0 && useLossBound) {
       throw beyondBound(lossSlot, cg.rlossLog, 'loss') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
     }
     lossReady = true;
-    if (!haveCost) dijkstra(ws, costSlot, backward(cg), nodeDomain, cg.rcost, p.targets, rate, srcMark, srcGen, Infinity);
-    if (!haveLat) dijkstra(ws, latSlot, backward(cg), nodeDomain, cg.rlatency, p.targets, rate, srcMark, srcGen, Infinity);
+    if (!haveCost) boundSearch(ws, costSlot, backward(cg), nodeDomain, cg.rcost, p.targets, rate, srcMark, srcGen, Infinity);
+    if (!haveLat) boundSearch(ws, latSlot, backward(cg), nodeDomain, cg.rlatency, p.targets, rate, srcMark, srcGen, Infinity);
     haveCost = haveLat = true;
     ls.jitReady = ls.lossReady = ls.haveCost = ls.haveLat = true;
   }
