@@ -67,7 +67,7 @@ export interface PathSearchOptions {
   maxLabels?: number;
   /**
    * When to compute the jitter and loss lower bounds: `lazy` once the search has settled
-   * more labels than 15 % of the nodes the price/latency bound searches settled (plus 32), then
+   * more labels than 30 % of the nodes the price/latency bound searches settled (plus 32), then
    * restart with them; `eager` before the first label (the restart path, taken at once).
    * Same answers either way.
    * @default 'lazy'
@@ -87,7 +87,7 @@ const RESULTS = -2;
 /** Weight of the other metrics in the tie-break key of price objectives. */
 const TIE_WEIGHT = 1e-6;
 /** The jitter and loss bound searches run once labels settled reach FACTOR x nodes the first bound searches settled, + MIN. */
-const LAZY_BOUND_FACTOR = 0.15;
+const LAZY_BOUND_FACTOR = 0.3;
 const LAZY_BOUND_MIN = 32;
 /** The up-front try of a jitter bound may settle FACTOR x nodes the first bound searches settled, + LAZY_BOUND_MIN. */
 const EAGER_JITTER_FACTOR = 0.25;
