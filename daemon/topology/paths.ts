@@ -1260,12 +1260,16 @@ function diagnose(graph: TopologyGraph, req: PathRequest, p: Prepared, capped: b
   // A route known to exist (see `knownLat`) reaches a target: no need to look again, unless the includes need S.
   const S = p.knownLat < Infinity && p.includes.length === 0 ? null : reach(cg, nd, sources, false, rate, blocked);
   if (S !== null && !anyTarget(S)) {
-    const open = reach(cg, nd, sources, false, 0, null);
-    if (!anyTarget(open)) {
+    // Without a blocked domain the policy cuts nothing, and the sources reach a target at any
+    // rate exactly when one of them is among the nodes that reach a target (T below): one
+    // reachability pass answers both. With one, a forward pass for each as well.
+    const anyBlocked = blocked.includes(1);
+    const T0 = anyBlocked ? null : reach(cg, nd, targets, true, 0, blocked);
+    const routeExists = T0 !== null ? sources.some((s) => T0[s] === 1) : anyTarget(reach(cg, nd, sources, false, 0, null));
+    if (!routeExists) {
       return new PathInfeasibleError({ kind: 'no-route', qosClass: cls }, `no route carries class ${cls} ${where} in the advertised graph; choose another class or endpoints`);
     }
-    // Without a blocked domain the policy cuts nothing: the same search as `open`.
-    if (!anyTarget(blocked.includes(1) ? reach(cg, nd, sources, false, 0, blocked) : open)) {
+    if (anyBlocked && !anyTarget(reach(cg, nd, sources, false, 0, blocked))) {
       const fwd = reach(cg, nd, sources, false, 0, null);
       const back = reach(cg, nd, targets, true, 0, null);
       const blocking = new Set<string>();
@@ -1273,7 +1277,7 @@ function diagnose(graph: TopologyGraph, req: PathRequest, p: Prepared, capped: b
       const list = [...blocking].sort();
       return new PathInfeasibleError({ kind: 'policy', blocking: list }, `every route ${where} in class ${cls} crosses excluded or not-allowed domains (${list.join(', ')}); allow one of them or change the endpoints`);
     }
-    const T = reach(cg, nd, targets, true, 0, blocked);
+    const T = T0 ?? reach(cg, nd, targets, true, 0, blocked);
     let bestEdge = -1;
     const thin: string[] = [];
     for (const e of cutEdges(cg, nd, S, T, blocked)) {
