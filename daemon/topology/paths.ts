@@ -940,20 +940,26 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   const srcPrice = cg.domainPrice[nodeDomain[sources[0]!]!]!;
   let cRef = 1;
   let lRef = 1;
-  if (needCost) {
-    boundSearch(ws, costSlot, backward(cg), nodeDomain, cg.rcost, p.targets, rate, srcMark, srcGen, Infinity, stopNeeded);
-    const best = minOverSources(costSlot);
-    if (best === Infinity || Number.isNaN(srcPrice)) throw diagnose(graph, req, p, false, 0, checkIncludes, options);
-    cRef = srcPrice + best;
-  }
+  // The latency search goes first: when the latency bound is out of reach (or no route
+  // exists) the price search is not needed. The two do not depend on each other, and both
+  // reach a source or neither does (same edges), so the outcome is the same either way.
+  if (needCost && Number.isNaN(srcPrice)) throw diagnose(graph, req, p, false, 0, checkIncludes, options);
   if (needLat) {
     boundSearch(ws, latSlot, backward(cg), nodeDomain, cg.rlatency, p.targets, rate, srcMark, srcGen, maxLat + EPS * Math.max(1, maxLat), stopNeeded);
     lRef = minOverSources(latSlot);
     if (lRef === Infinity || lRef > maxLat + EPS * Math.max(1, maxLat)) {
       throw beyondBound(latSlot, cg.rlatency, 'latency') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
     }
-    p.knownLat = lRef;
   }
+  if (needCost) {
+    boundSearch(ws, costSlot, backward(cg), nodeDomain, cg.rcost, p.targets, rate, srcMark, srcGen, Infinity, stopNeeded);
+    const best = minOverSources(costSlot);
+    if (best === Infinity) throw diagnose(graph, req, p, false, 0, checkIncludes, options);
+    cRef = srcPrice + best;
+  }
+  // Set only now, so that a failure of the price search is diagnosed as before (it cannot
+  // fail once the latency search reached a source, but nothing here relies on that).
+  if (needLat) p.knownLat = lRef;
   // Include-aware bounds: for a label that has not crossed include i yet, the objective to go
   // is at least min over i's nodes c of (v -> c) + (c -> destination): a Dijkstra seeded at
   // i's nodes with their distances to the destination.
