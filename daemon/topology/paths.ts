@@ -1034,7 +1034,12 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   // Settled labels go up one at a time: the switch comes at ceil(lazyBudget), unless the total
   // cap comes first (then the search stops there instead, as it would without lazy bounds).
   ls.lazyStop = Math.ceil(lazyBudget) < maxLabels ? lazyBudget : Infinity;
-  while (runLabels(ls)) {
+  /**
+   * Computes the lazy bounds; returns the error when one of them proves its bound out of
+   * reach. A function of its own: a bound first failing here, late in a process's life, makes
+   * V8 deoptimize only this, not `search`.
+   */
+  const lazyBounds = (): PathInfeasibleError | null => {
     // When the lazy bounds arrive the search carries on where it was (the objective bounds, so
     // the heap order, do not change; the new bounds only prune). Labels made before them are
     // checked against them when popped: no completion of a label failing them is feasible.
@@ -1045,20 +1050,25 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
     // The up-front try stopped at its budget carries on from where it stopped (same bounds as a fresh search).
     const jitBounded = maxJit < Infinity;
     if (!jitFull && boundSearch(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, jitTol, 1, null, jitReady && jitSlot.budgetHit, jitBudget) < 0 && jitBounded) {
-      throw beyondBound(jitSlot, cg.rjitter, 'jitter') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
+      return beyondBound(jitSlot, cg.rjitter, 'jitter') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
     }
     jitReady = jitFull = true;
     // Loss is 0 on many edges: its reverse search can cross large zero-loss plateaus, so
     // without a loss bound to enforce it gets a budget (a partial search still bounds).
     const lossBudget = useLossBound ? Infinity : LOSS_BOUND_FACTOR * ((needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0)) + LAZY_BOUND_MIN;
     if (boundSearch(ws, lossSlot, backward(cg), nodeDomain, cg.rlossLog, p.targets, rate, srcMark, srcGen, lossTol, 1, null, false, lossBudget) < 0 && useLossBound) {
-      throw beyondBound(lossSlot, cg.rlossLog, 'loss') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
+      return beyondBound(lossSlot, cg.rlossLog, 'loss') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
     }
     lossReady = true;
     if (!haveCost) boundSearch(ws, costSlot, backward(cg), nodeDomain, cg.rcost, p.targets, rate, srcMark, srcGen, Infinity);
     if (!haveLat) boundSearch(ws, latSlot, backward(cg), nodeDomain, cg.rlatency, p.targets, rate, srcMark, srcGen, Infinity);
     haveCost = haveLat = true;
     ls.jitReady = ls.lossReady = ls.haveCost = ls.haveLat = true;
+    return null;
+  };
+  while (runLabels(ls)) {
+    const failed = lazyBounds();
+    if (failed !== null) throw failed;
   }
   const { dropped, hitTotal, settled, nLabels, results } = ls;
 
