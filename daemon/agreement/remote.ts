@@ -532,9 +532,9 @@ export function addAgreementService(server: grpc.Server, target: ServedParticipa
         call.end();
       }
     });
-    call.on('error', () => {
-      closed = true; // cancelled by the caller: answers in flight have nowhere to go
-    });
+    // cancelled by the caller, or broken: answers in flight have nowhere to go
+    call.on('cancelled', () => (closed = true));
+    call.on('error', () => (closed = true));
   };
   server.addService(Agreement.service, { Exchange: exchange });
 }

@@ -201,6 +201,13 @@ describe('agreement over gRPC', () => {
     expect(byId.get(7)!.error!.message).toMatch(/names no operation/);
     expect(byId.get(0)).toMatchObject({ result: 'error', error: { code: 'QB_INVALID_ARGUMENT' } });
     expect(byId.get(8)).toMatchObject({ result: 'abort' });
+    // a caller that cancels with calls in flight: their answers are dropped, the server goes on serving
+    const rude = (client as unknown as { Exchange(): grpc.ClientDuplexStream<AgreementCallMsg, AgreementReplyMsg> }).Exchange();
+    rude.on('error', () => {});
+    for (let id = 1; id <= 20; id++) rude.write({ id, abort: { agreement_id: `agr-rude-${id}` } });
+    rude.cancel();
+    await new Promise((r) => setTimeout(r, 100));
+    await remote('provider-y', 'provider-x').abort('agr-after-rude');
   });
 
   test('grpc - a stream that breaks fails its calls as QB_AGREEMENT_UNREACHABLE; an idempotent call is retried once on a new stream; a wedged stream is replaced after a timeout', async () => {
