@@ -131,6 +131,10 @@ function check(ads: DomainAdvertisement[], req: PathRequest, label: string, lazy
         expect(valid.some((p) => le(p.jit, req.maxJitterMs ?? Infinity)), label).toBe(true);
         expect(valid.some((p) => le(p.loss, req.maxLoss ?? 1)), label).toBe(true);
         expect(valid.some((p) => (req.includeDomains ?? []).every((d) => p.domains.has(d))), label).toBe(true);
+        // The best value of each metric alone, over the paths with the rate and the policy.
+        expect(tol(r.best.latencyMs, Math.min(...valid.map((p) => p.lat))), label).toBe(true);
+        expect(tol(r.best.jitterMs, Math.min(...valid.map((p) => p.jit))), label).toBe(true);
+        expect(tol(r.best.loss, Math.min(...valid.map((p) => p.loss))), label).toBe(true);
         break;
       default:
         throw new Error(`${label}: unexpected reason ${r.kind}`);
