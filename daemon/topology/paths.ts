@@ -1207,16 +1207,45 @@ function reach(cg: ClassGraph, nodeDomain: Int32Array, starts: readonly number[]
   return seen;
 }
 
+/** Zero weights per class graph (as many as edges), for reachability through `boundSearch`. */
+const zeroWeights = new WeakMap<ClassGraph, Float64Array>();
+
+/** A node set: v is in it when `done[v] === gen` (the nodes a search in a slot settled). */
+interface NodeSet {
+  done: Uint32Array;
+  gen: number;
+}
+
+/**
+ * The nodes `reach(cg, nodeDomain, starts, dir is backward, rate, ws.blocked)` marks, found by
+ * `boundSearch` on zero weights in `slot` (whose state it overwrites; the set is valid until
+ * the slot's next search). The diagnoses that use it run only on failure, so often before V8
+ * has optimized `reach` (then several times slower); `boundSearch` runs on every query and is
+ * optimized within the first few. With all keys equal its heap operations stop at once.
+ */
+function reachHot(ws: Workspace, slot: DijkstraSlot, cg: ClassGraph, dir: Direction, nodeDomain: Int32Array, starts: readonly number[], rate: number): NodeSet {
+  let zeros = zeroWeights.get(cg);
+  if (zeros === undefined) {
+    zeros = new Float64Array(cg.head.length);
+    zeroWeights.set(cg, zeros);
+  }
+  // Stamp -1 is never in `isTarget` (unsigned): no stop.
+  boundSearch(ws, slot, dir, nodeDomain, zeros, starts, rate, ws.isTarget, -1, Infinity);
+  return { done: slot.done, gen: slot.gen };
+}
+
 /** Edges from a node of `S` to a node not in `S` but in `T`, outside blocked domains: in edge order. */
-function cutEdges(cg: ClassGraph, nodeDomain: Int32Array, S: Uint8Array, T: Uint8Array, blocked: Uint8Array): number[] {
+function cutEdges(cg: ClassGraph, nodeDomain: Int32Array, S: NodeSet, T: NodeSet, blocked: Uint8Array): number[] {
+  const { done: sDone, gen: sGen } = S;
+  const { done: tDone, gen: tGen } = T;
   const out: number[] = [];
   const { off, head } = cg;
   for (let u = 0; u < cg.n; u++) {
-    if (!S[u]) continue;
+    if (sDone[u] !== sGen) continue;
     const end = off[u + 1]!;
     for (let e = off[u]!; e < end; e++) {
       const v = head[e]!;
-      if (!S[v] && T[v] && !blocked[nodeDomain[v]!]) out.push(e);
+      if (sDone[v] !== sGen && tDone[v] === tGen && !blocked[nodeDomain[v]!]) out.push(e);
     }
   }
   return out;
@@ -1230,12 +1259,14 @@ function cutEdges(cg: ClassGraph, nodeDomain: Int32Array, S: Uint8Array, T: Uint
  * same as from the sources; nodes outside T lead nowhere and are skipped. Runs only on
  * failure, so often interpreted: no calls in the loop.
  */
-function widest(cg: ClassGraph, slot: DijkstraSlot, nodeDomain: Int32Array, S: Uint8Array, T: Uint8Array, isTarget: Uint32Array, targetGen: number, blocked: Uint8Array): number {
+function widest(cg: ClassGraph, slot: DijkstraSlot, nodeDomain: Int32Array, S: NodeSet, T: NodeSet, isTarget: Uint32Array, targetGen: number, blocked: Uint8Array): number {
+  const { done: sDone, gen: sGen } = S;
+  const { done: tDone, gen: tGen } = T;
   const { dist: best, seen, done, heap } = slot;
   const gen = ++slot.gen;
   heap.clear();
   for (let u = 0; u < cg.n; u++) {
-    if (!S[u]) continue;
+    if (sDone[u] !== sGen) continue;
     best[u] = Infinity;
     seen[u] = gen;
     heap.push(u, -Infinity);
@@ -1250,7 +1281,7 @@ function widest(cg: ClassGraph, slot: DijkstraSlot, nodeDomain: Int32Array, S: U
     const end = off[v + 1]!;
     for (let e = off[v]!; e < end; e++) {
       const w = head[e]!;
-      if (!T[w] || blocked[nodeDomain[w]!]) continue;
+      if (tDone[w] !== tGen || blocked[nodeDomain[w]!]) continue;
       const a = available[e]!;
       const b = bv < a ? bv : a;
       // An unseen node counts as -1 (no path yet): every availability is >= 0.
@@ -1301,16 +1332,19 @@ function diagnose(
   const cls = req.qosClass;
   const blocked = ws.blocked;
   const anyTarget = (seen: Uint8Array) => targets.some((t) => seen[t] === 1);
+  const anyTargetIn = (set: NodeSet) => targets.some((t) => set.done[t] === set.gen);
   const where = `from ${req.from.domain} to ${req.to.domain}`;
   // A route known to exist (see `knownLat`) reaches a target: no need to look again, unless the includes need S.
-  const S = p.knownLat < Infinity && p.includes.length === 0 ? null : reach(cg, nd, sources, false, rate, blocked);
-  if (S !== null && !anyTarget(S)) {
+  // S lives in the price search's slot (no longer needed: the search is over, and the values
+  // `known` reads come from the other slots); T, below, in the loss search's (that branch returns).
+  const S = p.knownLat < Infinity && p.includes.length === 0 ? null : reachHot(ws, ws.costSlot, cg, forward(cg), nd, sources, rate);
+  if (S !== null && !anyTargetIn(S)) {
     // Without a blocked domain the policy cuts nothing, and the sources reach a target at any
     // rate exactly when one of them is among the nodes that reach a target (T below): one
     // reachability pass answers both. With one, a forward pass for each as well.
     const anyBlocked = blocked.includes(1);
-    const T0 = anyBlocked ? null : reach(cg, nd, targets, true, 0, blocked);
-    const routeExists = T0 !== null ? sources.some((s) => T0[s] === 1) : anyTarget(reach(cg, nd, sources, false, 0, null));
+    const T0 = anyBlocked ? null : reachHot(ws, ws.lossSlot, cg, backward(cg), nd, targets, 0);
+    const routeExists = T0 !== null ? sources.some((s) => T0.done[s] === T0.gen) : anyTarget(reach(cg, nd, sources, false, 0, null));
     if (!routeExists) {
       return new PathInfeasibleError({ kind: 'no-route', qosClass: cls }, `no route carries class ${cls} ${where} in the advertised graph; choose another class or endpoints`);
     }
@@ -1322,7 +1356,7 @@ function diagnose(
       const list = [...blocking].sort();
       return new PathInfeasibleError({ kind: 'policy', blocking: list }, `every route ${where} in class ${cls} crosses excluded or not-allowed domains (${list.join(', ')}); allow one of them or change the endpoints`);
     }
-    const T = T0 ?? reach(cg, nd, targets, true, 0, blocked);
+    const T = T0 ?? reachHot(ws, ws.lossSlot, cg, backward(cg), nd, targets, 0);
     let bestEdge = -1;
     const thin: string[] = [];
     for (const e of cutEdges(cg, nd, S, T, blocked)) {
@@ -1341,7 +1375,7 @@ function diagnose(
     for (const d of p.includes) {
       const di = graph.domainIndex.get(d)!;
       let ok = false;
-      for (let v = 0; v < cg.n && !ok; v++) if (nd[v] === di && S![v] && toT[v]) ok = true;
+      for (let v = 0; v < cg.n && !ok; v++) if (nd[v] === di && S!.done[v] === S!.gen && toT[v]) ok = true;
       if (!ok) {
         return new PathInfeasibleError({ kind: 'include', domains: [d] }, `included domain ${d} cannot be crossed ${where} with ${fmt(rate)} Mbit/s in class ${cls}; drop it from includeDomains or lower the rate`);
       }
