@@ -97,3 +97,84 @@ export class MinHeap {
   /** Primary key of the item returned by the last `pop()`. */
   lastKey = 0;
 }
+
+/**
+ * `MinHeap` with a single key (no tie-break), for the bound searches: a third fewer writes
+ * per move. Items with equal keys come out in no particular order.
+ */
+export class KeyHeap {
+  private items: Int32Array;
+  private keys: Float64Array;
+  size = 0;
+
+  constructor(capacity = 1024) {
+    this.items = new Int32Array(capacity);
+    this.keys = new Float64Array(capacity);
+  }
+
+  clear(): void {
+    this.size = 0;
+  }
+
+  private grow(): void {
+    const cap = this.items.length * 2;
+    const items = new Int32Array(cap);
+    items.set(this.items);
+    const keys = new Float64Array(cap);
+    keys.set(this.keys);
+    this.items = items;
+    this.keys = keys;
+  }
+
+  push(item: number, key: number): void {
+    if (this.size === this.items.length) this.grow();
+    const items = this.items;
+    const keys = this.keys;
+    let i = this.size++;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const pk = keys[p]!;
+      if (pk <= key) break;
+      items[i] = items[p]!;
+      keys[i] = pk;
+      i = p;
+    }
+    items[i] = item;
+    keys[i] = key;
+  }
+
+  /** The top item, left in place. Call only when size > 0. */
+  peek(): number {
+    return this.items[0]!;
+  }
+
+  /** Key of the top item (Infinity when empty). */
+  peekKey(): number {
+    return this.size > 0 ? this.keys[0]! : Infinity;
+  }
+
+  /** Removes the top item. Call only when size > 0. */
+  pop(): void {
+    const items = this.items;
+    const keys = this.keys;
+    const n = --this.size;
+    if (n > 0) {
+      const item = items[n]!;
+      const key = keys[n]!;
+      let i = 0;
+      for (;;) {
+        let c = 2 * i + 1;
+        if (c >= n) break;
+        const r = c + 1;
+        if (r < n && keys[r]! < keys[c]!) c = r;
+        const ck = keys[c]!;
+        if (key <= ck) break;
+        items[i] = items[c]!;
+        keys[i] = ck;
+        i = c;
+      }
+      items[i] = item;
+      keys[i] = key;
+    }
+  }
+}

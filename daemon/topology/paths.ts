@@ -56,7 +56,7 @@
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import { PathInfeasibleError } from './errors.js';
 import { LINK, TopologyGraph, type ClassGraph } from './graph.js';
-import { MinHeap } from './heap.js';
+import { KeyHeap, MinHeap } from './heap.js';
 import type { ComputedPath, PathHop, PathObjective, PathRequest, PathResult, PathSegment } from './types.js';
 
 /** Caps of one search; see the module comment for what happens when they are hit. */
@@ -115,6 +115,8 @@ class DijkstraSlot {
   budgetHit = false;
   /** Its own heap, so that a search stopped early can be resumed after other searches ran. */
   readonly heap = new MinHeap(1024);
+  /** The heap of `boundSearch` (no tie-break key: fewer writes per move). */
+  readonly bheap = new KeyHeap(1024);
   constructor(n: number) {
     this.dist = new Float64Array(n);
     this.seen = new Uint32Array(n);
@@ -337,7 +339,7 @@ function boundSearch(
   resume = false,
   maxSettled = Infinity,
 ): number {
-  const heap = slot.heap;
+  const heap = slot.bheap;
   const { dist, seen, done } = slot;
   const blocked = ws.blocked;
   const { off, other, available: avail } = dir;
