@@ -25,7 +25,7 @@ import { RedisResourceStore } from './state/redis-store.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './state/embedded-redis.js';
 import type { ResourceStore } from './state/store.js';
 import { AgreementService } from './agreement/service.js';
-import { RemoteParticipant, addAgreementService, agreementClientOn } from './agreement/remote.js';
+import { RemoteParticipant, addAgreementService, agreementClientOn, type AgreementServiceHandle } from './agreement/remote.js';
 import { orderDesk } from './agreement/orders.js';
 import type { AgreementParticipant } from './agreement/participant.js';
 import { buildTopology, type TopologyGraph } from './topology/index.js';
@@ -38,6 +38,8 @@ interface Running {
   transport: GrpcPeeringTransport;
   store?: ResourceStore;
   agreement?: AgreementService;
+  /** End the Agreement streams peers hold open to us (shutdown), so the server need not wait for them. */
+  closeAgreementStreams?: () => void;
   redis?: Redis;
   embedded?: EmbeddedRedis;
   http: Server[];
@@ -110,7 +112,9 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       const graph = advertisedGraph(core);
       const service = new AgreementService({ store: running.store, signingKey: material.signingKey, graph, inventory: cfg.inventory, log: log.child('agreement'), sweepIntervalMs: cfg.agreement.sweepIntervalMs });
       running.agreement = service;
-      server.extraServices.push({ name: 'qosbroker.v1.Agreement', add: (s) => addAgreementService(s, service, () => [...core.peers.values()].map((r) => r.spec), metrics.observeRpc) });
+      const handles: AgreementServiceHandle[] = [];
+      running.closeAgreementStreams = () => handles.splice(0).forEach((h) => h.close());
+      server.extraServices.push({ name: 'qosbroker.v1.Agreement', add: (s) => handles.push(addAgreementService(s, service, () => [...core.peers.values()].map((r) => r.spec), metrics.observeRpc)) });
       const participant = (d: string): AgreementParticipant | undefined => {
         if (d === cfg.domainId) return service;
         const rec = core.peers.get(d);
@@ -192,6 +196,7 @@ function advertisedGraph(core: PeeringCore): () => { graph: TopologyGraph; key: 
 
 async function stop(r: Partial<Running>, log: JsonLogger): Promise<void> {
   r.agreement?.stop();
+  r.closeAgreementStreams?.();
   await r.core?.stop();
   await new Promise((res) => setTimeout(res, 150)); // let the withdrawal and close notifications go out
   await r.server?.stop();

@@ -452,9 +452,17 @@ function parseBody(json: string): ContractBody {
   }
 }
 
+/** The served side's handle: `close()` ends every open Exchange stream once its calls in flight have answered (shutdown). */
+export interface AgreementServiceHandle {
+  close(): void;
+}
+
 /** Add the Agreement service for `target` to a gRPC server. */
-export function addAgreementService(server: grpc.Server, target: ServedParticipant, pins: PinSource, observe: AgreementRpcObserver = () => {}): void {
+export function addAgreementService(server: grpc.Server, target: ServedParticipant, pins: PinSource, observe: AgreementRpcObserver = () => {}): AgreementServiceHandle {
   const Agreement = loadAgreementProto();
+  /** Ends each open stream (as soon as it has no call in flight). */
+  const open = new Set<() => void>();
+  let closing = false;
   const notAPeer = () => new QosBrokerError('QB_AGREEMENT_NOT_A_PEER', `${target.domain} agrees only with its configured peers; the caller's certificate is none of their pinned identities`);
   const run = async (m: AgreementCallMsg, caller: string): Promise<AgreementReplyMsg> => {
     switch (m.op) {
@@ -493,12 +501,22 @@ export function addAgreementService(server: grpc.Server, target: ServedParticipa
     const reply = (r: AgreementReplyMsg) => {
       if (!closed) call.write(r);
     };
-    const settle = () => {
-      inFlight--;
+    const finish = () => {
       if (ended && inFlight === 0 && !closed) {
         closed = true;
+        open.delete(endStream);
         call.end();
       }
+    };
+    const endStream = () => {
+      ended = true;
+      finish();
+    };
+    open.add(endStream);
+    if (closing) endStream();
+    const settle = () => {
+      inFlight--;
+      finish();
     };
     call.on('data', (m: AgreementCallMsg) => {
       const t0 = performance.now();
@@ -507,6 +525,7 @@ export function addAgreementService(server: grpc.Server, target: ServedParticipa
         observe(rpc, statusName(err), (performance.now() - t0) / 1000);
         reply({ id: m.id, error: toErrorMsg(err, target.domain) });
       };
+      if (closed || (ended && closing)) return refuse(new TransportError('QB_AGREEMENT_UNREACHABLE', `${target.domain} is shutting down`));
       if (!stillPeer()) return refuse(notAPeer());
       if (!(Number.isSafeInteger(m.id) && m.id > 0)) return refuse(new InvalidArgumentError(`AgreementCall.id must be > 0, got ${m.id}`));
       if (inFlight >= MAX_CALLS_IN_FLIGHT) return refuse(new QosBrokerError('QB_AGREEMENT_BUSY', `${target.domain} has ${inFlight} calls of ${pin!.domain} in flight; retry when some have answered`));
@@ -525,18 +544,22 @@ export function addAgreementService(server: grpc.Server, target: ServedParticipa
         },
       );
     });
-    call.on('end', () => {
-      ended = true;
-      if (inFlight === 0 && !closed) {
-        closed = true;
-        call.end();
-      }
-    });
+    call.on('end', endStream);
     // cancelled by the caller, or broken: answers in flight have nowhere to go
-    call.on('cancelled', () => (closed = true));
-    call.on('error', () => (closed = true));
+    const gone = () => {
+      closed = true;
+      open.delete(endStream);
+    };
+    call.on('cancelled', gone);
+    call.on('error', gone);
   };
   server.addService(Agreement.service, { Exchange: exchange });
+  return {
+    close() {
+      closing = true;
+      for (const end of [...open]) end();
+    },
+  };
 }
 
 function quoteToMsg(q: SegmentQuote): SegmentQuoteMsg {

@@ -246,6 +246,32 @@ describe('agreement over gRPC', () => {
     expect(streams).toBe(3);
   });
 
+  test('grpc - at shutdown the served side ends its streams after the calls in flight have answered; later calls are unreachable', async () => {
+    const y = services.get('provider-y')!;
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const slow = {
+      domain: y.domain,
+      quote: async (o: Parameters<typeof y.quote>[0], caller: string) => (await gate, y.quote(o, caller)),
+      reserve: y.reserve.bind(y),
+      commit: y.commit.bind(y),
+      abort: y.abort.bind(y),
+    };
+    const pins = [files.get('provider-x')!];
+    let handle: ReturnType<typeof addAgreementService> | undefined;
+    const address = await serve((s) => (handle = addAgreementService(s, slow, () => pins.map((p) => ({ domain: p.domain, caPem: pki.caPem })))), files.get('provider-y')!, pins);
+    const start = Date.now() + 11 * HOUR;
+    const o = { agreementId: 'agr-shutdown', alternative: 0, index: 1, domain: 'provider-y', ingress: 'y1', egress: 'y2', qosClass: 'EF', rateMbps: 1, start, end: start + HOUR, hops: [{ from: 'provider-y/y1', to: 'provider-y/y2', kind: 'transit' as const, metrics: { availableMbps: 400, latencyMs: 14, jitterMs: 2, loss: 0.0005 } }] };
+    const p = remote('provider-y', 'provider-x', { address });
+    const inFlight = p.quote(o);
+    await new Promise((r) => setTimeout(r, 100));
+    handle!.close();
+    release();
+    expect((await inFlight).domain).toBe('provider-y');
+    const after = await p.abort('agr-shutdown').catch((x: unknown) => x);
+    expect((after as { code: string }).code).toBe('QB_AGREEMENT_UNREACHABLE');
+  });
+
   test('grpc - CLI units: rate M/G, latency ms, duration m/h; anything else is a typed error', () => {
     expect(parseRate('10M')).toBe(10);
     expect(parseRate('1.5G')).toBe(1500);
