@@ -266,7 +266,7 @@ interface Pending {
  * anything since the call was sent takes the stream down with it (a wedged
  * connection), so the next call starts afresh.
  */
-export class AgreementStream {
+class AgreementStream {
   private call: grpc.ClientDuplexStream<AgreementCallMsg, AgreementReplyMsg> | undefined;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -276,11 +276,6 @@ export class AgreementStream {
     private readonly client: grpc.Client,
     readonly domain: string,
   ) {}
-
-  /** Calls in flight. */
-  get inFlight(): number {
-    return this.pending.size;
-  }
 
   request(op: Op, payload: object, timeoutMs: number): Promise<AgreementReplyMsg> {
     const call = this.open();
@@ -295,11 +290,6 @@ export class AgreementStream {
       this.pending.set(id, { op, sentAt, timer, resolve, reject });
       call.write({ id, [op]: payload });
     });
-  }
-
-  /** End the stream (calls in flight fail as unreachable). */
-  close(): void {
-    if (this.call) this.fail(this.call, new TransportError('QB_AGREEMENT_UNREACHABLE', `the stream to ${this.domain} was closed`), true);
   }
 
   private open(): grpc.ClientDuplexStream<AgreementCallMsg, AgreementReplyMsg> {
@@ -344,7 +334,7 @@ export class AgreementStream {
 const streamsByClient = new WeakMap<grpc.Client, AgreementStream>();
 
 /** The one Exchange stream of a client (a client per peer channel, see agreementClientOn). */
-export function agreementStreamOf(client: grpc.Client, domain: string): AgreementStream {
+function agreementStreamOf(client: grpc.Client, domain: string): AgreementStream {
   let s = streamsByClient.get(client);
   if (!s) {
     s = new AgreementStream(client, domain);
