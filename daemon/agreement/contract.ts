@@ -170,6 +170,19 @@ export function checkContractBody(b: unknown): asserts b is ContractBody {
 
 /** Sign a contract as one of its parties; returns a new contract with that party's signature added (replacing an older one). */
 export function signContract(contract: SignedContract, domain: string, privateKey: KeyInput): SignedContract {
+  const { manifest, bytes, key } = prepareSignature(contract, domain, privateKey);
+  return withSignature(contract, { domain, manifest, signature: sign(null, bytes, key).toString('base64') });
+}
+
+/** signContract with the Ed25519 signature made in libuv's thread pool, off the event loop (what a participant uses). */
+export async function signContractAsync(contract: SignedContract, domain: string, privateKey: KeyInput): Promise<SignedContract> {
+  const { manifest, bytes, key } = prepareSignature(contract, domain, privateKey);
+  const signature = await new Promise<Buffer>((res, rej) => sign(null, bytes, key, (err, sig) => (err ? rej(err) : res(sig))));
+  return withSignature(contract, { domain, manifest, signature: signature.toString('base64') });
+}
+
+/** The checks before signing, the manifest and the bytes to sign. */
+function prepareSignature(contract: SignedContract, domain: string, privateKey: KeyInput): { manifest: Record<string, string>; bytes: Buffer; key: KeyObject } {
   checkContractBody(contract.body);
   const party = contract.body.parties.find((p) => p.domain === domain);
   if (!party) throw new ContractError('QB_CONTRACT_NOT_A_PARTY', `${domain} is not a party of contract ${contract.body.agreementId}`, { domain });
@@ -178,8 +191,11 @@ export function signContract(contract: SignedContract, domain: string, privateKe
     throw new ContractError('QB_CONTRACT_WRONG_KEY', `the key given for ${domain} is not the one the contract lists for it`, { domain });
   }
   const manifest = manifestOf(contract.body);
-  const signature = sign(null, signingBytes(domain, manifest), key).toString('base64');
-  return { body: contract.body, signatures: [...contract.signatures.filter((s) => s.domain !== domain), { domain, manifest, signature }] };
+  return { manifest, bytes: signingBytes(domain, manifest), key };
+}
+
+function withSignature(contract: SignedContract, sig: ContractSignature): SignedContract {
+  return { body: contract.body, signatures: [...contract.signatures.filter((s) => s.domain !== sig.domain), sig] };
 }
 
 /** What a verified contract says, for people. */

@@ -8,12 +8,13 @@
  * (`LocalParticipant`); other domains are reached through the same
  * interface over gRPC.
  */
+import type { KeyObject } from 'node:crypto';
 import { QosBrokerError } from '../../drivers/errors.js';
 import type { ResourceStore } from '../state/store.js';
 import type { TopologyGraph } from '../topology/graph.js';
 import type { ComputedPath, PathHop } from '../topology/types.js';
-import { rawPublicKey, type KeyInput } from '../peering/advert.js';
-import { signContract, type ContractBody, type ContractSignature } from './contract.js';
+import { rawPublicKey, toPrivateKey, type KeyInput } from '../peering/advert.js';
+import { signContractAsync, type ContractBody, type ContractSignature } from './contract.js';
 import { pricePath, type PricingTerms } from './pricing.js';
 
 /** What a domain is asked to carry: its segment of a computed path. */
@@ -93,9 +94,12 @@ export class LocalParticipant implements AgreementParticipant {
   /** Quotes given, by `agreementId:alternative:index`, until the segment is held. */
   private readonly quotes = new Map<string, SegmentQuote>();
 
+  /** The signing key, parsed once. */
+  private readonly signingKey: KeyObject;
+
   constructor(
     private readonly store: ResourceStore,
-    private readonly signingKey: KeyInput,
+    signingKey: KeyInput,
     private readonly graph: () => TopologyGraph,
     private readonly terms: PricingTerms = {},
     /** How long a quote is honoured, ms. @default 60000 */
@@ -104,7 +108,8 @@ export class LocalParticipant implements AgreementParticipant {
     private readonly linkId: LinkIdOf = edgeId,
   ) {
     this.domain = store.domain;
-    this.publicKey = rawPublicKey(signingKey);
+    this.signingKey = toPrivateKey(signingKey);
+    this.publicKey = rawPublicKey(this.signingKey);
   }
 
   async quote(order: SegmentOrder): Promise<SegmentQuote> {
@@ -167,7 +172,7 @@ export class LocalParticipant implements AgreementParticipant {
     if (!list || list.length === 0) throw new QosBrokerError('QB_AGREEMENT_NOTHING_HELD', `${this.domain} holds nothing for agreement ${agreementId}: reserve first`);
     this.checkBody(agreementId, body, list);
     for (const h of list) if (h.stored) await this.store.commit(h.id);
-    const signed = signContract({ body, signatures: [] }, this.domain, this.signingKey);
+    const signed = await signContractAsync({ body, signatures: [] }, this.domain, this.signingKey);
     return signed.signatures[0]!;
   }
 

@@ -1,7 +1,7 @@
 import { createHash, sign, verify } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { canonicalJson, generateAdvertKeyPair } from '../../../daemon/peering/advert.js';
-import { ContractError, signContract, verifyContract, verifyContractAsync, type SignedContract } from '../../../daemon/agreement/contract.js';
+import { ContractError, signContract, signContractAsync, verifyContract, verifyContractAsync, type SignedContract } from '../../../daemon/agreement/contract.js';
 
 const keys = { a: generateAdvertKeyPair(), b: generateAdvertKeyPair(), c: generateAdvertKeyPair() };
 
@@ -83,6 +83,14 @@ describe('contract', () => {
     b.signature = good;
     c.body.service.rateMbps = 20;
     expect(errorOf(() => verifyContract(c, undefined, 'a'))).toMatchObject({ code: 'QB_CONTRACT_TAMPERED', field: '/body/service/rateMbps', domain: 'a' });
+  });
+
+  test('contract - signContractAsync (signature made in the thread pool) makes the same signature and refuses the same way', async () => {
+    const c = draft();
+    // Ed25519 is deterministic: the same key over the same bytes gives the same signature
+    expect(await signContractAsync(c, 'b', keys.b.privateKey)).toEqual(signContract(c, 'b', keys.b.privateKey));
+    await expect(signContractAsync(c, 'b', keys.a.privateKey)).rejects.toMatchObject({ code: 'QB_CONTRACT_WRONG_KEY', domain: 'b' });
+    await expect(signContractAsync(c, 'q', keys.a.privateKey)).rejects.toMatchObject({ code: 'QB_CONTRACT_NOT_A_PARTY' });
   });
 
   test('contract - verifyContractAsync (signature checks in the thread pool) gives the same answer and the same first fault as verifyContract', async () => {
