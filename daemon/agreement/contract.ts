@@ -82,8 +82,35 @@ function leafJson(v: unknown, ptr: string): string {
   return canonicalJson(v);
 }
 
-/** Digest of every leaf value, keyed by JSON pointer. Empty objects and arrays count as leaves. */
+/** Manifests of sealed bodies (which cannot change any more), and the canonical JSON of each such manifest. */
+const sealedManifests = new WeakMap<object, Record<string, string>>();
+const manifestJson = new WeakMap<object, string>();
+
+/**
+ * Deep-freeze a contract body that is final (the coordinator's, once
+ * assembled) and compute its manifest once: every signature and check of it
+ * in this process then reuses that manifest and its encoding.
+ */
+export function sealContractBody<B extends ContractBody>(body: B): B {
+  const freeze = (v: unknown): void => {
+    if (v === null || typeof v !== 'object') return;
+    for (const x of Object.values(v)) freeze(x);
+    Object.freeze(v);
+  };
+  freeze(body);
+  const manifest = Object.freeze(computeManifest(body));
+  sealedManifests.set(body, manifest);
+  manifestJson.set(manifest, canonicalJson(manifest));
+  return body;
+}
+
+/** Digest of every leaf value, keyed by JSON pointer. Empty objects and arrays count as leaves. Frozen for a sealed body. */
 export function manifestOf(body: unknown): Record<string, string> {
+  const sealed = body !== null && typeof body === 'object' ? sealedManifests.get(body) : undefined;
+  return sealed ?? computeManifest(body);
+}
+
+function computeManifest(body: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (v: unknown, ptr: string, depth: number) => {
     if (depth > MAX_DEPTH) throw new ContractError('QB_CONTRACT_MALFORMED', `contract field /body${ptr} is nested deeper than ${MAX_DEPTH} levels`, { field: `/body${ptr}` });
@@ -113,13 +140,14 @@ function partyKey(raw: string): KeyObject {
 }
 
 /** What a party signs: the context string and the canonical JSON of {domain, manifest} (`canonicalManifest` when already encoded). */
-function signingBytes(domain: string, manifest: Record<string, string>, canonicalManifest = canonicalJson(manifest)): Buffer {
+function signingBytes(domain: string, manifest: Record<string, string>, canonicalManifest = manifestJson.get(manifest) ?? canonicalJson(manifest)): Buffer {
   // canonicalJson({ domain, manifest }), spelled out so that one encoding of a manifest serves every party
   return Buffer.from(`${SIGNING_CONTEXT}{"domain":${JSON.stringify(domain)},"manifest":${canonicalManifest}}`, 'utf8');
 }
 
 /** True when two manifests list the same fields with the same digests. */
 function sameManifest(a: Record<string, string>, b: Record<string, string>): boolean {
+  if (a === b) return true;
   const ka = Object.keys(a);
   if (ka.length !== Object.keys(b).length) return false;
   for (const k of ka) if (a[k] !== b[k]) return false;
@@ -262,7 +290,7 @@ function planVerification(input: unknown, trusted: Record<string, string> | unde
   checkContractBody(c.body);
   if (!Array.isArray(c.signatures)) throw new ContractError('QB_CONTRACT_MALFORMED', 'contract field /signatures must be an array', { field: '/signatures' });
   const current = manifestOf(c.body);
-  const currentJson = canonicalJson(current);
+  const currentJson = manifestJson.get(current) ?? canonicalJson(current);
   const parties = c.body.parties.map((party, i) => {
     const anchor = trusted?.[party.domain];
     if (trusted && anchor === undefined) {

@@ -13,7 +13,7 @@ import { QosBrokerError } from '../../drivers/errors.js';
 import type { TopologyGraph } from '../topology/graph.js';
 import { computePaths } from '../topology/paths.js';
 import type { ComputedPath, Endpoint, PathObjective } from '../topology/types.js';
-import { verifyContractAsync, type ContractBody, type SignedContract } from './contract.js';
+import { sealContractBody, verifyContractAsync, type ContractBody, type SignedContract } from './contract.js';
 import { segmentOrders, type AgreementParticipant, type SegmentQuote } from './participant.js';
 
 /** A customer's order for an end-to-end service. */
@@ -132,7 +132,8 @@ export class AgreementCoordinator {
         const odd = quotes.find((q) => q.currency !== currency);
         if (odd) throw new QosBrokerError('QB_AGREEMENT_CURRENCY_MISMATCH', `${odd.domain} quotes in ${odd.currency}, ${quotes[0]!.domain} in ${currency}`);
         await settledAll(orders.map((o, i) => deadline(parts[i]!.reserve(o, ttl), ttl, `reserve at ${o.domain}`)));
-        const body = this.contractBody(agreementId, req, path, quotes, involved);
+        // final from here on: sealed, its manifest is computed once for every signature and check
+        const body = sealContractBody(this.contractBody(agreementId, req, path, quotes, involved));
         const signatures = await settledAll(involved.map((p) => deadline(p.commit(agreementId, body), ttl, `commit at ${p.domain}`)));
         const contract: SignedContract = { body, signatures };
         // every remote signature must verify over this body; ours was made in this process by our own participant

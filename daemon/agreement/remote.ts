@@ -21,7 +21,7 @@ import { InvalidArgumentError, QosBrokerError, TimeoutError, TransportError } fr
 import { protoDir } from '../peering/proto.js';
 import { checkPeerCertificate, type PeerPin } from '../peering/tls.js';
 import type { PathHop } from '../topology/types.js';
-import type { ContractBody, ContractSignature } from './contract.js';
+import { manifestOf, type ContractBody, type ContractSignature } from './contract.js';
 import { SegmentRejectedError, type AgreementParticipant, type SegmentOrder, type SegmentQuote } from './participant.js';
 
 // ------------------------------------------------------------------ wire shapes
@@ -55,10 +55,9 @@ export interface SegmentQuoteMsg {
   currency: string;
   valid_until_ms: number;
 }
-/** Mirrors qosbroker.v1.ContractSignature. */
-export interface ContractSignatureMsg {
+/** Mirrors qosbroker.v1.CommitReply. */
+export interface CommitReplyMsg {
   domain: string;
-  manifest: Record<string, string>;
   signature: string;
 }
 
@@ -83,7 +82,7 @@ export interface AgreementReplyMsg {
   result?: Op | 'error';
   quote?: SegmentQuoteMsg;
   reserve?: object;
-  commit?: ContractSignatureMsg;
+  commit?: CommitReplyMsg;
   abort?: object;
   error?: AgreementErrorMsg;
 }
@@ -384,7 +383,8 @@ export class RemoteParticipant implements AgreementParticipant {
   async commit(agreementId: string, body: ContractBody): Promise<ContractSignature> {
     const s = (await this.call('commit', { agreement_id: agreementId, body_json: JSON.stringify(body) }, this.retries)).commit!;
     if (s.domain !== this.domain) throw new QosBrokerError('QB_AGREEMENT_REMOTE_ERROR', `commit at ${this.domain} returned a signature of ${s.domain}`);
-    return { domain: s.domain, manifest: { ...s.manifest }, signature: s.signature };
+    // the manifest of the body we sent (computed once for a sealed body): the signature verifies only if that is what was signed
+    return { domain: s.domain, manifest: manifestOf(body), signature: s.signature };
   }
 
   async abort(agreementId: string): Promise<void> {
@@ -461,8 +461,10 @@ export function addAgreementService(server: grpc.Server, target: ServedParticipa
       case 'reserve':
         await target.reserve(orderFromMsg(m.reserve!.order ?? ({} as SegmentOrderMsg)), holdTtl(m.reserve!.hold_ttl_ms), caller);
         return { id: m.id, reserve: {} };
-      case 'commit':
-        return { id: m.id, commit: await target.commit(m.commit!.agreement_id, parseBody(m.commit!.body_json), caller) };
+      case 'commit': {
+        const sig = await target.commit(m.commit!.agreement_id, parseBody(m.commit!.body_json), caller);
+        return { id: m.id, commit: { domain: sig.domain, signature: sig.signature } };
+      }
       case 'abort':
         await target.abort(m.abort!.agreement_id, caller);
         return { id: m.id, abort: {} };

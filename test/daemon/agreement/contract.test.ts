@@ -1,7 +1,7 @@
 import { createHash, sign, verify } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { canonicalJson, generateAdvertKeyPair } from '../../../daemon/peering/advert.js';
-import { ContractError, signContract, signContractAsync, verifyContract, verifyContractAsync, type SignedContract } from '../../../daemon/agreement/contract.js';
+import { ContractError, manifestOf, sealContractBody, signContract, signContractAsync, verifyContract, verifyContractAsync, type SignedContract } from '../../../daemon/agreement/contract.js';
 
 const keys = { a: generateAdvertKeyPair(), b: generateAdvertKeyPair(), c: generateAdvertKeyPair() };
 
@@ -120,6 +120,21 @@ describe('contract', () => {
       if (name === 'intact') expect(sync).toHaveProperty('ok.signedBy', ['a', 'b', 'c']);
       else expect(sync, name).toHaveProperty('code');
     }
+  });
+
+  test('contract - a sealed body is frozen all the way down, its manifest computed once; a copy of it is checked afresh', () => {
+    const body = sealContractBody(draft().body);
+    expect(() => {
+      (body.segments[1] as { priceMinor: number }).priceMinor = 1;
+    }).toThrow(TypeError);
+    expect(manifestOf(body)).toBe(manifestOf(body));
+    expect(manifestOf(body)).toEqual(manifestOf(JSON.parse(JSON.stringify(body))));
+    let c: SignedContract = { body, signatures: [] };
+    for (const d of ['a', 'b', 'c'] as const) c = signContract(c, d, keys[d].privateKey);
+    expect(verifyContract(c).signedBy).toEqual(['a', 'b', 'c']);
+    const copy = JSON.parse(JSON.stringify(c)) as SignedContract;
+    copy.body.service.rateMbps = 20;
+    expect(errorOf(() => verifyContract(copy))).toMatchObject({ code: 'QB_CONTRACT_TAMPERED', field: '/body/service/rateMbps' });
   });
 
   test('contract - a tampered price fails naming the field that changed', () => {

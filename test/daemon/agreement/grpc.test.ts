@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { InvalidArgumentError, TimeoutError, TransportError } from '../../../drivers/errors.js';
 import { AgreementCoordinator } from '../../../daemon/agreement/coordinator.js';
-import { verifyContract } from '../../../daemon/agreement/contract.js';
+import { signContract, verifyContract, type ContractBody } from '../../../daemon/agreement/contract.js';
 import { edgeId, segmentOrders, type AgreementParticipant } from '../../../daemon/agreement/participant.js';
 import { addAgreementService, loadAgreementProto, orderFromMsg, orderToMsg, RemoteParticipant, type AgreementCallMsg, type AgreementReplyMsg } from '../../../daemon/agreement/remote.js';
 import { AgreementService } from '../../../daemon/agreement/service.js';
@@ -270,6 +270,40 @@ describe('agreement over gRPC', () => {
     expect((await inFlight).domain).toBe('provider-y');
     const after = await p.abort('agr-shutdown').catch((x: unknown) => x);
     expect((after as { code: string }).code).toBe('QB_AGREEMENT_UNREACHABLE');
+  });
+
+  test('grpc - Commit answers with the signature only: the caller pairs it with the manifest of the body it sent, so a signature over any other body fails', async () => {
+    const Agreement = loadAgreementProto();
+    const wKey = files.get('provider-w')!.advertKeyPem;
+    const body = (price: number): ContractBody => ({
+      version: 1,
+      agreementId: 'agr-sig-only',
+      originator: { domain: 'provider-x', customer: 'acme' },
+      service: { from: 'provider-x/site-x', to: 'provider-w/site-w', qosClass: 'EF', rateMbps: 1 },
+      window: { start: '2026-12-01T10:00:00.000Z', end: '2026-12-01T11:00:00.000Z' },
+      parties: [{ domain: 'provider-w', publicKey: rawPublicKey(wKey) }],
+      segments: [{ domain: 'provider-w', ingress: 'w1', egress: 'w2', latencyMs: 1, jitterMs: 0, lossPct: 0, priceMinor: price }],
+      currency: 'EUR',
+      totalPriceMinor: price,
+      issuedAt: '2026-11-24T10:00:00.000Z',
+    });
+    // the provider signs the body it was sent, or (a broken one) a body with another price
+    let honest = true;
+    const signer = (call: grpc.ServerDuplexStream<AgreementCallMsg, AgreementReplyMsg>) => {
+      call.on('data', (m: AgreementCallMsg) => {
+        const sent = JSON.parse(m.commit!.body_json) as ContractBody;
+        const signed = signContract({ body: honest ? sent : { ...sent, segments: [{ ...sent.segments[0]!, priceMinor: 1 }], totalPriceMinor: 1 }, signatures: [] }, 'provider-w', wKey);
+        call.write({ id: m.id, commit: { domain: 'provider-w', signature: signed.signatures[0]!.signature } });
+      });
+    };
+    const address = await serve((s) => s.addService(Agreement.service, { Exchange: signer }), files.get('provider-w')!, [files.get('provider-x')!]);
+    const w = remote('provider-w', 'provider-x', { address });
+    const b = body(500);
+    const good = await w.commit('agr-sig-only', b);
+    expect(verifyContract({ body: b, signatures: [good] }).signedBy).toEqual(['provider-w']);
+    honest = false;
+    const bad = await w.commit('agr-sig-only', b);
+    expect(() => verifyContract({ body: b, signatures: [bad] })).toThrow(expect.objectContaining({ code: 'QB_CONTRACT_BAD_SIGNATURE', domain: 'provider-w' }));
   });
 
   test('grpc - CLI units: rate M/G, latency ms, duration m/h; anything else is a typed error', () => {
