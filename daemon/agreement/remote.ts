@@ -187,14 +187,14 @@ export function toGrpcError(err: unknown, domain: string): Partial<grpc.StatusOb
 }
 
 /** A thrown error as the AgreementError reply that carries it. */
-export function toErrorMsg(err: unknown, domain: string): AgreementErrorMsg {
+function toErrorMsg(err: unknown, domain: string): AgreementErrorMsg {
   if (err instanceof SegmentRejectedError) return { code: err.code, domain: err.domain, message: err.message };
   if (err instanceof QosBrokerError) return { code: err.code, domain, message: err.message };
   return { code: 'QB_AGREEMENT_INTERNAL', domain, message: `${domain}: ${err instanceof Error ? err.message : String(err)}` };
 }
 
 /** An AgreementError reply from `domain` as the typed error it stands for. */
-export function fromErrorMsg(e: AgreementErrorMsg, domain: string): QosBrokerError {
+function fromErrorMsg(e: AgreementErrorMsg, domain: string): QosBrokerError {
   const from = e.domain || domain;
   if (e.code === 'QB_AGREEMENT_SEGMENT_REJECTED') return new SegmentRejectedError(from, e.message);
   if (e.code === 'QB_INVALID_ARGUMENT') return new InvalidArgumentError(e.message);
@@ -406,7 +406,7 @@ const matched = new Map<string, PeerPin>();
  * that changes or removes the peer makes a new one); validity dates and the
  * chain were checked by the TLS handshake.
  */
-export function callerPin(certRaw: Buffer | undefined, pins: PeerPin[]): PeerPin | undefined {
+function callerPin(certRaw: Buffer | undefined, pins: PeerPin[]): PeerPin | undefined {
   if (!certRaw || certRaw.length === 0) return undefined;
   const k = certRaw.toString('base64');
   const hit = matched.get(k);
@@ -432,7 +432,7 @@ export interface ServedParticipant {
 export type AgreementRpcObserver = (rpc: string, code: string, seconds: number) => void;
 
 /** Calls one caller may have in flight on its stream; more are refused with QB_AGREEMENT_BUSY. */
-export const MAX_CALLS_IN_FLIGHT = 1024;
+const MAX_CALLS_IN_FLIGHT = 1024;
 
 function parseBody(json: string): ContractBody {
   try {
