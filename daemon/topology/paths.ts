@@ -162,8 +162,11 @@ class Workspace {
   lLat = new Float64Array(0);
   lJit = new Float64Array(0);
   lLoss = new Float64Array(0);
+  /** The class graph's reverse adjacency, made once (the bound searches run on it every query). */
+  readonly bwd: Direction;
 
-  constructor(n: number, domains: number) {
+  constructor(n: number, domains: number, bwd: Direction) {
+    this.bwd = bwd;
     this.costSlot = new DijkstraSlot(n);
     this.latSlot = new DijkstraSlot(n);
     this.jitSlot = new DijkstraSlot(n);
@@ -216,7 +219,7 @@ const workspaces = new WeakMap<ClassGraph, Workspace>();
 function workspaceFor(graph: TopologyGraph, cg: ClassGraph): Workspace {
   let ws = workspaces.get(cg);
   if (!ws) {
-    ws = new Workspace(cg.n, graph.domains.length);
+    ws = new Workspace(cg.n, graph.domains.length, backward(cg));
     workspaces.set(cg, ws);
   }
   return ws;
@@ -443,6 +446,8 @@ class LabelSearch {
   haveCost = false;
   haveLat = false;
   jitReady = false;
+  /** The jitter bound search ran to its end (not stopped by a budget). */
+  jitFull = false;
   lossReady = false;
   lazyReady = false;
   /** Settled labels at which to stop for the lazy bounds. */
@@ -498,7 +503,7 @@ class LabelSearch {
     this.maxLabels = maxLabels;
     this.k = p.k;
     this.nodeGen = ++ws.nodeGenCur;
-    this.haveCost = this.haveLat = this.jitReady = this.lossReady = this.lazyReady = false;
+    this.haveCost = this.haveLat = this.jitReady = this.jitFull = this.lossReady = this.lazyReady = false;
     this.lazyStop = Infinity;
     this.preLazy = 0;
     this.nLabels = 0;
@@ -808,6 +813,27 @@ function checkBound(name: string, v: number | undefined, max = Infinity): number
   return v;
 }
 
+/** The index of an advertised domain, or the error naming `field`. */
+function knownDomain(graph: TopologyGraph, d: unknown, field: string): number {
+  const i = typeof d === 'string' ? graph.domainIndex.get(d) : undefined;
+  if (i === undefined) throw new InvalidArgumentError(`${field}: ${JSON.stringify(d)} is not an advertised domain`);
+  return i;
+}
+
+/** An endpoint's domain must not be excluded (or left out of allowedDomains). */
+function checkEndpointAllowed(graph: TopologyGraph, blocked: Uint8Array, domain: string, which: string): void {
+  if (blocked[graph.domainIndex.get(domain)!]) {
+    throw new InvalidArgumentError(`${which}.domain ${domain} is excluded or not in allowedDomains; the path must start and end there`);
+  }
+}
+
+/*
+ * `prepare`, `search` and `computePaths` run once per query: early in a process's life (the
+ * first few hundred queries) V8 runs them in its baseline tier, where every closure, iterator,
+ * destructuring and spread costs a call or an allocation. So: no closures (module-level
+ * helpers with explicit parameters), indexed loops, no per-query objects beyond what the
+ * result needs.
+ */
 function prepare(graph: TopologyGraph, req: PathRequest): Prepared {
   if (!req || typeof req !== 'object') throw new InvalidArgumentError('path request must be an object');
   if (typeof req.qosClass !== 'string' || !req.qosClass) throw new InvalidArgumentError('qosClass is required, e.g. "EF"');
@@ -815,7 +841,7 @@ function prepare(graph: TopologyGraph, req: PathRequest): Prepared {
     throw new InvalidArgumentError(`rateMbps must be a positive number of Mbit/s, got ${JSON.stringify(req.rateMbps)}`);
   }
   const objective = req.objective ?? 'cheapest';
-  if (!OBJECTIVES.includes(objective)) throw new InvalidArgumentError(`objective must be one of ${OBJECTIVES.join(', ')}, got ${JSON.stringify(objective)}`);
+  if (objective !== 'cheapest' && objective !== 'lowest-latency' && objective !== 'balanced') throw new InvalidArgumentError(`objective must be one of ${OBJECTIVES.join(', ')}, got ${JSON.stringify(objective)}`);
   const k = req.k ?? 3;
   if (!Number.isInteger(k) || k < 1 || k > 64) throw new InvalidArgumentError(`k must be an integer from 1 to 64, got ${JSON.stringify(k)}`);
   const maxLat = checkBound('maxLatencyMs', req.maxLatencyMs);
@@ -823,44 +849,40 @@ function prepare(graph: TopologyGraph, req: PathRequest): Prepared {
   const maxLoss = checkBound('maxLoss', req.maxLoss, 1);
   const sources = graph.resolveEndpoint(req.from, 'from');
   const targets = graph.resolveEndpoint(req.to, 'to');
-  for (const s of sources) {
+  for (let i = 0; i < sources.length; i++) {
+    const s = sources[i]!;
     if (targets.includes(s)) throw new InvalidArgumentError(`from and to share border ${graph.nodeIds[s]}: choose distinct endpoints`);
   }
   const cg = graph.classGraph(req.qosClass);
   const ws = workspaceFor(graph, cg);
-  const knownDomain = (d: unknown, field: string): number => {
-    const i = typeof d === 'string' ? graph.domainIndex.get(d) : undefined;
-    if (i === undefined) throw new InvalidArgumentError(`${field}: ${JSON.stringify(d)} is not an advertised domain`);
-    return i;
-  };
-  ws.blocked.fill(0);
+  const blocked = ws.blocked;
+  blocked.fill(0);
   ws.domainBit.fill(0);
-  if (req.allowedDomains !== undefined) {
-    if (!Array.isArray(req.allowedDomains)) throw new InvalidArgumentError('allowedDomains must be a list of domain ids');
-    ws.blocked.fill(1);
-    for (const d of req.allowedDomains) ws.blocked[knownDomain(d, 'allowedDomains')] = 0;
+  const allowed = req.allowedDomains;
+  if (allowed !== undefined) {
+    if (!Array.isArray(allowed)) throw new InvalidArgumentError('allowedDomains must be a list of domain ids');
+    blocked.fill(1);
+    for (let i = 0; i < allowed.length; i++) blocked[knownDomain(graph, allowed[i], 'allowedDomains')] = 0;
   }
-  if (req.excludeDomains !== undefined && !Array.isArray(req.excludeDomains)) throw new InvalidArgumentError('excludeDomains must be a list of domain ids');
-  if (req.includeDomains !== undefined && !Array.isArray(req.includeDomains)) throw new InvalidArgumentError('includeDomains must be a list of domain ids');
-  for (const d of req.excludeDomains ?? []) ws.blocked[knownDomain(d, 'excludeDomains')] = 1;
-  for (const [ep, which] of [
-    [req.from, 'from'],
-    [req.to, 'to'],
-  ] as const) {
-    if (ws.blocked[graph.domainIndex.get(ep.domain)!]) {
-      throw new InvalidArgumentError(`${which}.domain ${ep.domain} is excluded or not in allowedDomains; the path must start and end there`);
-    }
-  }
+  const excluded = req.excludeDomains;
+  const included = req.includeDomains;
+  if (excluded !== undefined && !Array.isArray(excluded)) throw new InvalidArgumentError('excludeDomains must be a list of domain ids');
+  if (included !== undefined && !Array.isArray(included)) throw new InvalidArgumentError('includeDomains must be a list of domain ids');
+  if (excluded !== undefined) for (let i = 0; i < excluded.length; i++) blocked[knownDomain(graph, excluded[i], 'excludeDomains')] = 1;
+  checkEndpointAllowed(graph, blocked, req.from.domain, 'from');
+  checkEndpointAllowed(graph, blocked, req.to.domain, 'to');
   // The endpoints' domains are always crossed: including them constrains nothing.
-  const includes = [...new Set(req.includeDomains ?? [])].filter((d) => d !== req.from.domain && d !== req.to.domain);
+  const includes: string[] =
+    included === undefined || included.length === 0 ? [] : [...new Set(included)].filter((d) => d !== req.from.domain && d !== req.to.domain);
   if (includes.length > 30) throw new InvalidArgumentError(`includeDomains lists ${includes.length} domains; at most 30`);
-  includes.forEach((d, i) => {
-    const di = knownDomain(d, 'includeDomains');
-    if (ws.blocked[di]) throw new InvalidArgumentError(`includeDomains: ${d} is also excluded or not allowed`);
+  for (let i = 0; i < includes.length; i++) {
+    const d = includes[i]!;
+    const di = knownDomain(graph, d, 'includeDomains');
+    if (blocked[di]) throw new InvalidArgumentError(`includeDomains: ${d} is also excluded or not allowed`);
     ws.domainBit[di] = 1 << i;
-  });
+  }
   const targetGen = ++ws.targetGen;
-  for (const t of targets) ws.isTarget[t] = targetGen;
+  for (let i = 0; i < targets.length; i++) ws.isTarget[targets[i]!] = targetGen;
   return {
     cg,
     ws,
@@ -884,8 +906,135 @@ function prepare(graph: TopologyGraph, req: PathRequest): Prepared {
  * `PathInfeasibleError` (reason: which bound failed and where) when there is none, and
  * `InvalidArgumentError` for a malformed request.
  */
-export function computePaths(graph: TopologyGraph, req: PathRequest, options: PathSearchOptions = {}): PathResult {
+export function computePaths(graph: TopologyGraph, req: PathRequest, options: PathSearchOptions = NO_OPTIONS): PathResult {
   return search(graph, req, options, true);
+}
+
+/** The default of `options` (never written to). */
+const NO_OPTIONS: PathSearchOptions = Object.freeze({});
+/** `incCost`/`incLat` of a search without include-aware bounds (never written to: only filled when there are some). */
+const NO_SLOTS: DijkstraSlot[] = [];
+
+/** The best distance a reverse search in `slot` settled at a source, or Infinity. */
+function minOverSources(slot: DijkstraSlot, sources: readonly number[]): number {
+  let best = Infinity;
+  for (let i = 0; i < sources.length; i++) {
+    const s = sources[i]!;
+    if (slot.done[s] === slot.gen && slot.dist[s]! < best) best = slot.dist[s]!;
+  }
+  return best;
+}
+
+/**
+ * A reverse search stopped at its bound: carry on past it. If it then reaches a source,
+ * the route exists with the bandwidth and policy and this bound alone fails: that is the
+ * answer, found for the price of finishing one Dijkstra. (Without includes only: with them
+ * the stamps also mark included nodes.)
+ */
+function beyondBound(
+  req: PathRequest,
+  p: Prepared,
+  nodeDomain: Int32Array,
+  srcMark: Uint32Array,
+  srcGen: number,
+  heurIncludes: number,
+  slot: DijkstraSlot,
+  weight: Float64Array,
+  kind: 'latency' | 'jitter' | 'loss',
+): PathInfeasibleError | undefined {
+  if (!slot.cutoffHit || heurIncludes > 0) return undefined;
+  const s = boundSearch(p.ws, slot, p.ws.bwd, nodeDomain, weight, p.targets, p.rate, srcMark, srcGen, Infinity, 1, null, true);
+  return s < 0 ? undefined : boundError(req, p, kind, slot.dist[s]!);
+}
+
+/**
+ * Computes the lazy bounds; returns the error when one of them proves its bound out of
+ * reach. A function of its own: a bound first failing here, late in a process's life, makes
+ * V8 deoptimize only this, not `search`.
+ */
+function lazyBounds(
+  graph: TopologyGraph,
+  req: PathRequest,
+  p: Prepared,
+  options: PathSearchOptions,
+  checkIncludes: boolean,
+  ls: LabelSearch,
+  nodeDomain: Int32Array,
+  srcMark: Uint32Array,
+  srcGen: number,
+  heurIncludes: number,
+  firstSettled: number,
+): PathInfeasibleError | null {
+  const ws = p.ws;
+  const cg = p.cg;
+  const bwd = ws.bwd;
+  const jitSlot = ws.jitSlot;
+  const maxJit = p.maxJit;
+  // When the lazy bounds arrive the search carries on where it was (the objective bounds, so
+  // the heap order, do not change; the new bounds only prune). Labels made before them are
+  // checked against them when popped: no completion of a label failing them is feasible.
+  ls.lazyReady = true;
+  ls.preLazy = ls.nLabels;
+  // Without a jitter bound the jitter lower bound only serves target pruning: budgeted too.
+  const jitBudget = maxJit < Infinity ? Infinity : LOSS_BOUND_FACTOR * firstSettled + LAZY_BOUND_MIN;
+  // The up-front try stopped at its budget carries on from where it stopped (same bounds as a fresh search).
+  const jitBounded = maxJit < Infinity;
+  if (!ls.jitFull && boundSearch(ws, jitSlot, bwd, nodeDomain, cg.rjitter, p.targets, p.rate, srcMark, srcGen, ls.jitTol, 1, null, ls.jitReady && jitSlot.budgetHit, jitBudget) < 0 && jitBounded) {
+    return beyondBound(req, p, nodeDomain, srcMark, srcGen, heurIncludes, jitSlot, cg.rjitter, 'jitter') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
+  }
+  ls.jitReady = ls.jitFull = true;
+  // Loss is 0 on many edges: its reverse search can cross large zero-loss plateaus, so
+  // without a loss bound to enforce it gets a budget (a partial search still bounds).
+  const useLossBound = p.maxLossLog < Infinity;
+  const lossBudget = useLossBound ? Infinity : LOSS_BOUND_FACTOR * firstSettled + LAZY_BOUND_MIN;
+  if (boundSearch(ws, ws.lossSlot, bwd, nodeDomain, cg.rlossLog, p.targets, p.rate, srcMark, srcGen, ls.lossTol, 1, null, false, lossBudget) < 0 && useLossBound) {
+    return beyondBound(req, p, nodeDomain, srcMark, srcGen, heurIncludes, ws.lossSlot, cg.rlossLog, 'loss') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
+  }
+  ls.lossReady = true;
+  if (!ls.haveCost) boundSearch(ws, ws.costSlot, bwd, nodeDomain, cg.rcost, p.targets, p.rate, srcMark, srcGen, Infinity);
+  if (!ls.haveLat) boundSearch(ws, ws.latSlot, bwd, nodeDomain, cg.rlatency, p.targets, p.rate, srcMark, srcGen, Infinity);
+  ls.haveCost = ls.haveLat = true;
+  return null;
+}
+
+/**
+ * The best value of one metric alone from the sources to a target (same rate and policy),
+ * for the diagnosis: read off this query's reverse bound search on it, which stopped at
+ * the first source it settled (the nearest: every node nearer was settled before it), or
+ * carried on until it does if a cutoff or budget stopped it first; one that did not run
+ * runs now. Cheaper than the forward Dijkstra `diagnose` would run otherwise, and the same
+ * value up to the last bits (sums in the other order). Made only when the search found nothing.
+ */
+function reverseBestOf(p: Prepared, ls: LabelSearch, nodeDomain: Int32Array, srcMark: Uint32Array, srcGen: number): (w: Float64Array) => number {
+  const { cg, ws, sources, rate } = p;
+  const haveLat = ls.haveLat;
+  const jitReady = ls.jitReady;
+  const lossReady = ls.lossReady;
+  return (w: Float64Array): number => {
+    let slot: DijkstraSlot;
+    let rw: Float64Array;
+    let ran: boolean;
+    if (w === cg.latency) {
+      slot = ws.latSlot;
+      rw = cg.rlatency;
+      ran = haveLat;
+    } else if (w === cg.jitter) {
+      slot = ws.jitSlot;
+      rw = cg.rjitter;
+      ran = jitReady;
+    } else if (w === cg.lossLog) {
+      slot = ws.lossSlot;
+      rw = cg.rlossLog;
+      ran = lossReady;
+    } else {
+      return NaN;
+    }
+    if (!ran) boundSearch(ws, slot, ws.bwd, nodeDomain, rw, p.targets, rate, srcMark, srcGen, Infinity);
+    else if (minOverSources(slot, sources) === Infinity && (slot.cutoffHit || slot.budgetHit)) {
+      boundSearch(ws, slot, ws.bwd, nodeDomain, rw, p.targets, rate, srcMark, srcGen, Infinity, 1, null, true);
+    }
+    return minOverSources(slot, sources);
+  };
 }
 
 /** `checkIncludes`: on failure, find out whether the include-domains alone are the cause (not inside that check). */
@@ -893,10 +1042,18 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   const maxPerNode = options.maxLabelsPerNode ?? PATH_SEARCH_DEFAULTS.maxLabelsPerNode;
   const maxLabels = options.maxLabels ?? PATH_SEARCH_DEFAULTS.maxLabels;
   const p = prepare(graph, req);
-  const { cg, ws, sources, rate, maxLat, maxJit, maxLossLog, objective } = p;
+  const cg = p.cg;
+  const ws = p.ws;
+  const sources = p.sources;
+  const targets = p.targets;
+  const rate = p.rate;
+  const maxLat = p.maxLat;
+  const maxJit = p.maxJit;
+  const objective = p.objective;
   const nodeDomain = graph.nodeDomain;
   const blocked = ws.blocked;
   const domainBit = ws.domainBit;
+  const bwd = ws.bwd;
 
   // Sources get their own stamp in the same array (they are disjoint from the targets):
   // the reverse searches stop at the first source they settle. With include-domains the
@@ -904,42 +1061,31 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   // are settled (the include-aware bounds start from there).
   const srcMark = ws.isTarget;
   const heurIncludes = Math.min(p.includes.length, INCLUDE_HEURISTIC_MAX);
-  const incNodes: number[][] = [];
-  for (let i = 0; i < heurIncludes; i++) {
-    const d = graph.domainIndex.get(p.includes[i]!)!;
-    const nodes: number[] = [];
-    for (let v = graph.domainFirstNode[d]!; v < graph.domainFirstNode[d + 1]!; v++) nodes.push(v);
-    incNodes.push(nodes);
-  }
+  let incNodes: number[][] | null = null;
   let srcGen = ++ws.targetGen;
   let stopNeeded = 1;
   if (heurIncludes > 0) {
-    for (const nodes of incNodes) for (const v of nodes) srcMark[v] = srcGen;
-    stopNeeded = sources.length + incNodes.reduce((n, x) => n + x.length, 0);
+    incNodes = [];
+    stopNeeded = sources.length;
+    for (let i = 0; i < heurIncludes; i++) {
+      const d = graph.domainIndex.get(p.includes[i]!)!;
+      const nodes: number[] = [];
+      for (let v = graph.domainFirstNode[d]!; v < graph.domainFirstNode[d + 1]!; v++) {
+        nodes.push(v);
+        srcMark[v] = srcGen;
+      }
+      incNodes.push(nodes);
+      stopNeeded += nodes.length;
+    }
   }
-  for (const s of sources) srcMark[s] = srcGen;
-  /**
-   * A reverse search stopped at its bound: carry on past it. If it then reaches a source,
-   * the route exists with the bandwidth and policy and this bound alone fails: that is the
-   * answer, found for the price of finishing one Dijkstra. (Without includes only: with them
-   * the stamps also mark included nodes.)
-   */
-  const beyondBound = (slot: DijkstraSlot, weight: Float64Array, kind: 'latency' | 'jitter' | 'loss'): PathInfeasibleError | undefined => {
-    if (!slot.cutoffHit || heurIncludes > 0) return undefined;
-    const s = boundSearch(ws, slot, backward(cg), nodeDomain, weight, p.targets, rate, srcMark, srcGen, Infinity, 1, null, true);
-    return s < 0 ? undefined : boundError(req, p, kind, slot.dist[s]!);
-  };
-  const minOverSources = (slot: DijkstraSlot): number => {
-    let best = Infinity;
-    for (const s of sources) if (slot.done[s] === slot.gen && slot.dist[s]! < best) best = slot.dist[s]!;
-    return best;
-  };
+  for (let i = 0; i < sources.length; i++) srcMark[sources[i]!] = srcGen;
 
   const needCost = objective !== 'lowest-latency';
   const needLat = objective !== 'cheapest' || maxLat < Infinity;
   const costSlot = ws.costSlot;
   const latSlot = ws.latSlot;
   const srcPrice = cg.domainPrice[nodeDomain[sources[0]!]!]!;
+  const latCut = maxLat + EPS * Math.max(1, maxLat);
   let cRef = 1;
   let lRef = 1;
   // The latency search goes first: when the latency bound is out of reach (or no route
@@ -947,15 +1093,15 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   // reach a source or neither does (same edges), so the outcome is the same either way.
   if (needCost && Number.isNaN(srcPrice)) throw diagnose(graph, req, p, false, 0, checkIncludes, options);
   if (needLat) {
-    boundSearch(ws, latSlot, backward(cg), nodeDomain, cg.rlatency, p.targets, rate, srcMark, srcGen, maxLat + EPS * Math.max(1, maxLat), stopNeeded);
-    lRef = minOverSources(latSlot);
-    if (lRef === Infinity || lRef > maxLat + EPS * Math.max(1, maxLat)) {
-      throw beyondBound(latSlot, cg.rlatency, 'latency') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
+    boundSearch(ws, latSlot, bwd, nodeDomain, cg.rlatency, targets, rate, srcMark, srcGen, latCut, stopNeeded);
+    lRef = minOverSources(latSlot, sources);
+    if (lRef === Infinity || lRef > latCut) {
+      throw beyondBound(req, p, nodeDomain, srcMark, srcGen, heurIncludes, latSlot, cg.rlatency, 'latency') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
     }
   }
   if (needCost) {
-    boundSearch(ws, costSlot, backward(cg), nodeDomain, cg.rcost, p.targets, rate, srcMark, srcGen, Infinity, stopNeeded);
-    const best = minOverSources(costSlot);
+    boundSearch(ws, costSlot, bwd, nodeDomain, cg.rcost, targets, rate, srcMark, srcGen, Infinity, stopNeeded);
+    const best = minOverSources(costSlot, sources);
     if (best === Infinity) throw diagnose(graph, req, p, false, 0, checkIncludes, options);
     cRef = srcPrice + best;
   }
@@ -965,22 +1111,24 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   // Include-aware bounds: for a label that has not crossed include i yet, the objective to go
   // is at least min over i's nodes c of (v -> c) + (c -> destination): a Dijkstra seeded at
   // i's nodes with their distances to the destination.
-  const incCost: DijkstraSlot[] = [];
-  const incLat: DijkstraSlot[] = [];
-  if (heurIncludes > 0) {
+  let incCost = NO_SLOTS;
+  let incLat = NO_SLOTS;
+  if (incNodes !== null) {
+    incCost = [];
+    incLat = [];
     srcGen = ++ws.targetGen;
-    for (const s of sources) srcMark[s] = srcGen;
+    for (let i = 0; i < sources.length; i++) srcMark[sources[i]!] = srcGen;
     for (let i = 0; i < heurIncludes; i++) {
       if (needCost) {
         const slot = ws.includeSlot(2 * i);
-        if (boundSearch(ws, slot, backward(cg), nodeDomain, cg.rcost, incNodes[i]!, rate, srcMark, srcGen, Infinity, 1, costSlot) < 0) {
+        if (boundSearch(ws, slot, bwd, nodeDomain, cg.rcost, incNodes[i]!, rate, srcMark, srcGen, Infinity, 1, costSlot) < 0) {
           throw diagnose(graph, req, p, false, 0, checkIncludes, options);
         }
         incCost.push(slot);
       }
       if (needLat) {
         const slot = ws.includeSlot(2 * i + 1);
-        if (boundSearch(ws, slot, backward(cg), nodeDomain, cg.rlatency, incNodes[i]!, rate, srcMark, srcGen, maxLat + EPS * Math.max(1, maxLat), 1, latSlot) < 0) {
+        if (boundSearch(ws, slot, bwd, nodeDomain, cg.rlatency, incNodes[i]!, rate, srcMark, srcGen, latCut, 1, latSlot) < 0) {
           throw diagnose(graph, req, p, false, 0, checkIncludes, options);
         }
         incLat.push(slot);
@@ -990,24 +1138,20 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   // Lower bounds on jitter and loss cost two more Dijkstras and most searches finish without
   // them: they are computed (with the price/latency bound the objective did not need) only
   // once the search has settled more labels than a fraction of the nodes the first bound
-  // searches settled, and the search then restarts with them. A jitter bound gets a budgeted
-  // try up front.
+  // searches settled, and the search then restarts with them (`lazyBounds`). A jitter bound
+  // gets a budgeted try up front. Price and latency bounds the objective did not need join
+  // the lazy ones (for target pruning).
   const jitSlot = ws.jitSlot;
   let jitReady = false;
   let jitFull = false;
-  let lossReady = false;
-  const lossSlot = ws.lossSlot;
-  const useLossBound = maxLossLog < Infinity;
-  // Price and latency bounds the objective did not need join the lazy ones (for target pruning).
-  let haveCost = needCost;
-  let haveLat = needLat;
-  const lazyBudget = options.lazyBounds === 'eager' ? 0 : LAZY_BOUND_FACTOR * ((needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0)) + LAZY_BOUND_MIN;
+  const firstSettled = (needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0);
+  const lazyBudget = options.lazyBounds === 'eager' ? 0 : LAZY_BOUND_FACTOR * firstSettled + LAZY_BOUND_MIN;
   // A jitter bound is worth a try up front, within a small budget: a tight bound explores
   // little and then prunes well, or proves the bound out of reach at once.
   if (maxJit < Infinity && options.lazyBounds !== 'eager') {
-    const budget = EAGER_JITTER_FACTOR * ((needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0)) + LAZY_BOUND_MIN;
-    const s = boundSearch(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, maxJit + EPS * Math.max(1, maxJit), 1, null, false, budget);
-    if (s < 0 && jitSlot.cutoffHit) throw beyondBound(jitSlot, cg.rjitter, 'jitter') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
+    const budget = EAGER_JITTER_FACTOR * firstSettled + LAZY_BOUND_MIN;
+    const s = boundSearch(ws, jitSlot, bwd, nodeDomain, cg.rjitter, targets, rate, srcMark, srcGen, maxJit + EPS * Math.max(1, maxJit), 1, null, false, budget);
+    if (s < 0 && jitSlot.cutoffHit) throw beyondBound(req, p, nodeDomain, srcMark, srcGen, heurIncludes, jitSlot, cg.rjitter, 'jitter') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
     // Stopped by its budget, it still bounds: unsettled nodes are at least its radius away.
     jitReady = true;
     jitFull = s >= 0;
@@ -1016,96 +1160,54 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   if (!(lRef > 0)) lRef = 1;
   const invC = objective === 'cheapest' ? 1 : objective === 'balanced' ? 1 / cRef : 0;
   const invL = objective === 'lowest-latency' ? 1 : objective === 'balanced' ? 1 / lRef : 0;
-  const jitTol = maxJit + EPS * Math.max(1, maxJit);
-  const lossTol = maxLossLog + EPS * Math.max(1, maxLossLog);
 
   // Forward label-setting, in `runLabels` (its own function: see `LabelSearch`).
   const ls = ws.labels;
   ls.start(p, nodeDomain, maxPerNode, maxLabels, invC, invL, needLat, heurIncludes, incCost, incLat);
-  ls.haveCost = haveCost;
-  ls.haveLat = haveLat;
+  ls.haveCost = needCost;
+  ls.haveLat = needLat;
   ls.jitReady = jitReady;
-  ls.lossReady = lossReady;
-  for (const s of sources) {
+  ls.jitFull = jitFull;
+  ls.lossReady = false;
+  for (let i = 0; i < sources.length; i++) {
+    const s = sources[i]!;
     if (blocked[nodeDomain[s]!]) continue;
     const c = srcPrice;
     const m0 = domainBit[nodeDomain[s]!]!;
-    const i = ls.newLabel(s, -1, -1, m0, c, 0, 0, 0);
-    ls.heap.push(i, invC * c + ls.hObj(s, m0), ls.tieKey(s, c, 0, 0, 0));
+    const L = ls.newLabel(s, -1, -1, m0, c, 0, 0, 0);
+    ls.heap.push(L, invC * c + ls.hObj(s, m0), ls.tieKey(s, c, 0, 0, 0));
   }
   // Settled labels go up one at a time: the switch comes at ceil(lazyBudget), unless the total
   // cap comes first (then the search stops there instead, as it would without lazy bounds).
   ls.lazyStop = Math.ceil(lazyBudget) < maxLabels ? lazyBudget : Infinity;
-  /**
-   * Computes the lazy bounds; returns the error when one of them proves its bound out of
-   * reach. A function of its own: a bound first failing here, late in a process's life, makes
-   * V8 deoptimize only this, not `search`.
-   */
-  const lazyBounds = (): PathInfeasibleError | null => {
-    // When the lazy bounds arrive the search carries on where it was (the objective bounds, so
-    // the heap order, do not change; the new bounds only prune). Labels made before them are
-    // checked against them when popped: no completion of a label failing them is feasible.
-    ls.lazyReady = true;
-    ls.preLazy = ls.nLabels;
-    // Without a jitter bound the jitter lower bound only serves target pruning: budgeted too.
-    const jitBudget = maxJit < Infinity ? Infinity : LOSS_BOUND_FACTOR * ((needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0)) + LAZY_BOUND_MIN;
-    // The up-front try stopped at its budget carries on from where it stopped (same bounds as a fresh search).
-    const jitBounded = maxJit < Infinity;
-    if (!jitFull && boundSearch(ws, jitSlot, backward(cg), nodeDomain, cg.rjitter, p.targets, rate, srcMark, srcGen, jitTol, 1, null, jitReady && jitSlot.budgetHit, jitBudget) < 0 && jitBounded) {
-      return beyondBound(jitSlot, cg.rjitter, 'jitter') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
-    }
-    jitReady = jitFull = true;
-    // Loss is 0 on many edges: its reverse search can cross large zero-loss plateaus, so
-    // without a loss bound to enforce it gets a budget (a partial search still bounds).
-    const lossBudget = useLossBound ? Infinity : LOSS_BOUND_FACTOR * ((needCost ? costSlot.settled : 0) + (needLat ? latSlot.settled : 0)) + LAZY_BOUND_MIN;
-    if (boundSearch(ws, lossSlot, backward(cg), nodeDomain, cg.rlossLog, p.targets, rate, srcMark, srcGen, lossTol, 1, null, false, lossBudget) < 0 && useLossBound) {
-      return beyondBound(lossSlot, cg.rlossLog, 'loss') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
-    }
-    lossReady = true;
-    if (!haveCost) boundSearch(ws, costSlot, backward(cg), nodeDomain, cg.rcost, p.targets, rate, srcMark, srcGen, Infinity);
-    if (!haveLat) boundSearch(ws, latSlot, backward(cg), nodeDomain, cg.rlatency, p.targets, rate, srcMark, srcGen, Infinity);
-    haveCost = haveLat = true;
-    ls.jitReady = ls.lossReady = ls.haveCost = ls.haveLat = true;
-    return null;
-  };
   while (runLabels(ls)) {
-    const failed = lazyBounds();
+    const failed = lazyBounds(graph, req, p, options, checkIncludes, ls, nodeDomain, srcMark, srcGen, heurIncludes, firstSettled);
     if (failed !== null) throw failed;
   }
-  const { dropped, hitTotal, settled, nLabels, results } = ls;
+  const dropped = ls.dropped;
+  const hitTotal = ls.hitTotal;
+  const results = ls.results;
 
   const exact = dropped === 0 && !hitTotal;
   if (results.length === 0) {
-    /**
-     * The best value of one metric alone from the sources to a target (same rate and policy),
-     * for the diagnosis: read off this query's reverse bound search on it, which stopped at
-     * the first source it settled (the nearest: every node nearer was settled before it), or
-     * carried on until it does if a cutoff or budget stopped it first; one that did not run
-     * runs now. Cheaper than the forward Dijkstra `diagnose` would run otherwise, and the same
-     * value up to the last bits (sums in the other order).
-     */
-    const reverseBest = (w: Float64Array): number => {
-      const [slot, rw, ran] =
-        w === cg.latency ? [latSlot, cg.rlatency, haveLat] : w === cg.jitter ? [jitSlot, cg.rjitter, jitReady] : w === cg.lossLog ? [lossSlot, cg.rlossLog, lossReady] : [null, null, false];
-      if (slot === null || rw === null) return NaN;
-      if (!ran) boundSearch(ws, slot, backward(cg), nodeDomain, rw, p.targets, rate, srcMark, srcGen, Infinity);
-      else if (minOverSources(slot) === Infinity && (slot.cutoffHit || slot.budgetHit)) {
-        boundSearch(ws, slot, backward(cg), nodeDomain, rw, p.targets, rate, srcMark, srcGen, Infinity, 1, null, true);
-      }
-      return minOverSources(slot);
-    };
-    throw diagnose(graph, req, p, !exact, maxLabels, checkIncludes, options, reverseBest);
+    throw diagnose(graph, req, p, !exact, maxLabels, checkIncludes, options, reverseBestOf(p, ls, nodeDomain, srcMark, srcGen));
   }
-  const score = (c: number, l: number) =>
-    objective === 'cheapest' ? c : objective === 'lowest-latency' ? l : c / cRef + l / lRef;
-  const paths = results.map((L) => buildPath(graph, cg, ws, L, score(ws.lCost[L]!, ws.lLat[L]!)));
-  return {
+  const paths = new Array<ComputedPath>(results.length);
+  for (let i = 0; i < results.length; i++) {
+    const L = results[i]!;
+    const c = ws.lCost[L]!;
+    const l = ws.lLat[L]!;
+    const score = objective === 'cheapest' ? c : objective === 'lowest-latency' ? l : c / cRef + l / lRef;
+    paths[i] = buildPath(graph, cg, ws, L, score);
+  }
+  const result: PathResult = {
     paths,
     objective,
     exact,
-    stats: { labelsCreated: nLabels, labelsSettled: settled, labelsDroppedAtCap: dropped, hitTotalCap: hitTotal },
-    ...(objective === 'balanced' ? { balanceReference: { pricePerMbpsHour: cRef, latencyMs: lRef } } : {}),
+    stats: { labelsCreated: ls.nLabels, labelsSettled: ls.settled, labelsDroppedAtCap: dropped, hitTotalCap: hitTotal },
   };
+  if (objective === 'balanced') result.balanceReference = { pricePerMbpsHour: cRef, latencyMs: lRef };
+  return result;
 }
 
 /** Border names (`b` of `domain/b`) per node, made once per graph. */
