@@ -52,11 +52,6 @@ export class MinHeap {
     k2[i] = key2;
   }
 
-  /** The top item, left in place. Call only when size > 0. */
-  peek(): number {
-    return this.items[0]!;
-  }
-
   /** Primary key of the top item (Infinity when empty). */
   peekKey(): number {
     return this.size > 0 ? this.k1[0]! : Infinity;
