@@ -235,69 +235,36 @@ const forward = (cg: ClassGraph): Direction => ({ off: cg.off, other: cg.head, a
 const backward = (cg: ClassGraph): Direction => ({ off: cg.roff, other: cg.rtail, available: cg.ravailable });
 
 /**
- * Dijkstra on `weight` (indexed like `dir`), skipping edges below `rate` and nodes of
- * blocked domains. Starts at distance 0, or at the distances `seed` settled (starts it did
- * not settle are skipped). Stops when it has settled `stopNeeded` nodes of `stopAt`
- * (stamped with `stopGen`) or when the next distance exceeds `cutoff`. Returns the last
- * `stopAt` node settled, or -1 if it stopped for another reason.
+ * Dijkstra on `weight` (indexed like `dir`) from `starts` at distance 0, skipping edges
+ * below `rate` and nodes of blocked domains, until it settles a node of `stopAt` (stamped
+ * with `stopGen`): returns that node, or -1 if none is reachable. The reference of the
+ * bench (`shortestLatency`) and the diagnosis; the bound searches with cutoffs, seeds and
+ * budgets are `boundSearch`.
  */
-function dijkstra(
-  ws: Workspace,
-  slot: DijkstraSlot,
-  dir: Direction,
-  nodeDomain: Int32Array,
-  weight: Float64Array,
-  starts: readonly number[],
-  rate: number,
-  stopAt: Uint32Array | null,
-  stopGen: number,
-  cutoff: number,
-  stopNeeded = 1,
-  seed: DijkstraSlot | null = null,
-  resume = false,
-  maxSettled = Infinity,
-): number {
+function dijkstra(ws: Workspace, slot: DijkstraSlot, dir: Direction, nodeDomain: Int32Array, weight: Float64Array, starts: readonly number[], rate: number, stopAt: Uint32Array, stopGen: number): number {
   const heap = slot.heap;
   const { dist, seen, done } = slot;
   const blocked = ws.blocked;
   const { off, other, available: avail } = dir;
-  let stops = 0;
-  if (!resume) {
-    heap.clear();
-    slot.gen++;
-    slot.settled = 0;
-  }
+  heap.clear();
+  slot.gen++;
+  slot.settled = 0;
   const gen = slot.gen;
   slot.cutoffHit = false;
   slot.budgetHit = false;
-  if (!resume) for (const s of starts) {
-    if (blocked[nodeDomain[s]!]) continue;
-    const d0 = seed === null ? 0 : seed.done[s] === seed.gen ? seed.dist[s]! : Infinity;
-    if (d0 === Infinity || (seen[s] === gen && dist[s]! <= d0)) continue;
+  for (const s of starts) {
+    if (blocked[nodeDomain[s]!] || seen[s] === gen) continue;
     seen[s] = gen;
-    dist[s] = d0;
-    heap.push(s, d0);
+    dist[s] = 0;
+    heap.push(s, 0);
   }
   while (heap.size > 0) {
     const v = heap.pop();
     const d = heap.lastKey;
     if (done[v] === gen) continue;
-    if (d > cutoff) {
-      // Put it back, so that a `resume` call can carry on from here.
-      heap.push(v, d);
-      slot.radius = d;
-      slot.cutoffHit = true;
-      return -1;
-    }
-    if (slot.settled >= maxSettled) {
-      heap.push(v, d);
-      slot.radius = d;
-      slot.budgetHit = true;
-      return -1;
-    }
     done[v] = gen;
     slot.settled++;
-    if (stopAt !== null && stopAt[v] === stopGen && ++stops >= stopNeeded) {
+    if (stopAt[v] === stopGen) {
       slot.radius = d;
       return v;
     }
@@ -1495,7 +1462,7 @@ function diagnose(
       else cache.set(w, v);
     }
     if (v === undefined) {
-      const t = dijkstra(ws, slot, forward(cg), nd, w, sources, rate, ws.isTarget, p.targetGen, Infinity);
+      const t = dijkstra(ws, slot, forward(cg), nd, w, sources, rate, ws.isTarget, p.targetGen);
       v = t < 0 ? Infinity : slot.dist[t]!;
       cache.set(w, v);
     }
@@ -1558,6 +1525,6 @@ export function shortestLatency(graph: TopologyGraph, req: Pick<PathRequest, 'fr
   ws.blocked.fill(0);
   const gen = ++ws.targetGen;
   for (const t of targets) ws.isTarget[t] = gen;
-  const t = dijkstra(ws, ws.auxSlot, forward(cg), graph.nodeDomain, cg.latency, sources, 0, ws.isTarget, gen, Infinity);
+  const t = dijkstra(ws, ws.auxSlot, forward(cg), graph.nodeDomain, cg.latency, sources, 0, ws.isTarget, gen);
   return t < 0 ? Infinity : ws.auxSlot.dist[t]!;
 }
