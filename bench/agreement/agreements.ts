@@ -23,7 +23,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -33,6 +32,7 @@ import * as grpc from '@grpc/grpc-js';
 import { stringify } from 'yaml';
 import { loadProtos } from '../../daemon/peering/proto.js';
 import { clientCredentials } from '../../daemon/peering/tls.js';
+import { freePorts } from '../../lab/netconf-device.js';
 import { prng } from '../prng.js';
 
 const BROKERD = resolve(dirname(fileURLToPath(import.meta.url)), '../../daemon/brokerd.js');
@@ -72,17 +72,6 @@ const quantile = (xs: number[], q: number) => {
 const median = (xs: number[]) => quantile(xs, 0.5);
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
-async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, host, () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
-
 /** One CA, a TLS certificate (CN and SAN = name) and an Ed25519 advert key per name, made with openssl. */
 function makePki(dir: string, names: string[]): void {
   const ssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -117,7 +106,9 @@ interface Daemon {
 
 async function startCluster(dir: string): Promise<Daemon[]> {
   const addr: Record<string, { grpc: string; admin: string }> = {};
-  for (const d of DOMAINS) addr[d] = { grpc: `127.0.0.1:${await freePort()}`, admin: `127.0.0.1:${await freePort()}` };
+  // all ports taken together, so that none of them can be handed out twice
+  const ports = await freePorts('127.0.0.1', 2 * DOMAINS.length);
+  DOMAINS.forEach((d, i) => (addr[d] = { grpc: `127.0.0.1:${ports[2 * i]}`, admin: `127.0.0.1:${ports[2 * i + 1]}` }));
   const ca = join(dir, 'ca.pem');
   const peers: Record<string, unknown[]> = {
     // dom-a originates and agrees with both; dom-b dials dom-c; "bench" is the reference client
