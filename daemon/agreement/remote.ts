@@ -172,7 +172,13 @@ const STATUS_BY_CODE: Record<string, grpc.status> = {
 
 /** The gRPC status name an error stands for (the `code` label of RPC metrics). */
 function statusName(err: unknown): string {
-  return grpc.status[err instanceof QosBrokerError ? (STATUS_BY_CODE[err.code] ?? (err.code.startsWith('QB_CONTRACT_') ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL)) : grpc.status.INTERNAL];
+  return grpc.status[statusOf(err)];
+}
+
+/** The gRPC status an error stands for. */
+function statusOf(err: unknown): grpc.status {
+  if (!(err instanceof QosBrokerError)) return grpc.status.INTERNAL;
+  return STATUS_BY_CODE[err.code] ?? (err.code.startsWith('QB_CONTRACT_') ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL);
 }
 
 /** A thrown error as a gRPC status with the stable code and domain in metadata. */
@@ -181,7 +187,7 @@ export function toGrpcError(err: unknown, domain: string): Partial<grpc.StatusOb
   metadata.set('qb-domain', err instanceof SegmentRejectedError ? err.domain : domain);
   if (err instanceof QosBrokerError) {
     metadata.set('qb-code', err.code);
-    return { code: STATUS_BY_CODE[err.code] ?? (err.code.startsWith('QB_CONTRACT_') ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL), details: err.message, metadata };
+    return { code: statusOf(err), details: err.message, metadata };
   }
   return { code: grpc.status.INTERNAL, details: `${domain}: ${err instanceof Error ? err.message : String(err)}`, metadata };
 }
