@@ -139,6 +139,7 @@ async function startCluster(dir: string): Promise<Daemon[]> {
     // e.g. QB_BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the daemons
     const nodeArgs = (process.env.QB_BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const proc = spawn(process.execPath, [...nodeArgs, BROKERD, '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+    owned.add(proc);
     daemons.push({ domain: d, ...addr[d]!, proc, exited: new Promise((r) => proc.once('exit', r)) });
   }
   const get = async (d: Daemon, path: string) => (await (await fetch(`http://${d.admin}${path}`)).json()) as Record<string, unknown>;
@@ -155,6 +156,34 @@ async function startCluster(dir: string): Promise<Daemon[]> {
   }
   return daemons;
 }
+
+/**
+ * The daemons go with the bench, also when it dies of an uncaught error (e.g. EPIPE
+ * when its output is piped into `head`) or of SIGINT/SIGTERM/SIGHUP: 'exit' handlers
+ * run synchronously, so the daemons get SIGTERM (each stops its own redis-server),
+ * and the temp dir is removed once they are gone (at most 5 s).
+ */
+const owned = new Set<ChildProcess>();
+let ownedDir: string | undefined;
+function stopOwnedNow(): void {
+  const alive = [...owned].filter((c) => c.exitCode === null && c.signalCode === null);
+  for (const c of alive) c.kill('SIGTERM');
+  // our exited children stay zombies until the event loop reaps them, which it cannot do here
+  const gone = (pid: number) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+    } catch {
+      return true;
+    }
+  };
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  for (const end = Date.now() + 5000; Date.now() < end && !alive.every((c) => gone(c.pid!)); ) Atomics.wait(sleeper, 0, 0, 50);
+  for (const c of alive) if (!gone(c.pid!)) c.kill('SIGKILL');
+  if (ownedDir) rmSync(ownedDir, { recursive: true, force: true });
+}
+process.once('exit', stopOwnedNow);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const)[sig]));
 
 /**
  * Offer `rate` calls/s for `seconds` as a Poisson process (seeded), at most
@@ -240,6 +269,7 @@ export async function runAgreements(opts: { concurrency?: number; rounds?: numbe
   const rounds = opts.rounds ?? 3;
   const seconds = opts.seconds ?? 4;
   const dir = mkdtempSync(join(tmpdir(), 'qb-bench-agreements-'));
+  ownedDir = dir;
   let daemons: Daemon[] = [];
   let client: grpc.Client | undefined;
   try {
@@ -346,7 +376,9 @@ export async function runAgreements(opts: { concurrency?: number; rounds?: numbe
         clearTimeout(t);
       }),
     );
+    for (const d of daemons) owned.delete(d.proc);
     rmSync(dir, { recursive: true, force: true });
+    ownedDir = undefined;
   }
 }
 
