@@ -89,7 +89,11 @@ const TIE_WEIGHT = 1e-6;
 /** The jitter and loss bound searches run once labels settled reach FACTOR x nodes the first bound searches settled, + MIN. */
 const LAZY_BOUND_FACTOR = 0.3;
 const LAZY_BOUND_MIN = 32;
-/** The up-front try of a jitter bound may settle FACTOR x nodes the first bound searches settled, + LAZY_BOUND_MIN. */
+/**
+ * The up-front try of a jitter bound may settle FACTOR x nodes the latency bound search settled (the
+ * price search's when there is none), + LAZY_BOUND_MIN. Not the price search's as well: on 100 domains
+ * that doubled the try for price objectives and cost more than its pruning saved.
+ */
 const EAGER_JITTER_FACTOR = 0.25;
 /** Without a jitter (loss) bound, the lazy jitter (loss) bound search may settle FACTOR x nodes the first bound searches settled, + LAZY_BOUND_MIN. */
 const LOSS_BOUND_FACTOR = 0.25;
@@ -117,7 +121,11 @@ class DijkstraSlot {
   readonly heap = new MinHeap(1024);
   /** The heap of `boundSearch` (no tie-break key: fewer writes per move). */
   readonly bheap = new KeyHeap(1024);
+  /** `boundSearch`'s nodes at the distance being settled (reached over zero-weight edges), and how many; kept for a resume. */
+  readonly zstack: Int32Array;
+  zsp = 0;
   constructor(n: number) {
+    this.zstack = new Int32Array(n);
     this.dist = new Float64Array(n);
     this.seen = new Uint32Array(n);
     this.done = new Uint32Array(n);
@@ -141,6 +149,8 @@ class Workspace {
   private readonly incSlots: DijkstraSlot[] = [];
   readonly auxSlot: DijkstraSlot;
   readonly blocked: Uint8Array;
+  /** Some domain may be blocked this query (an allowed or exclude list was given): without one, the searches skip the lookup. */
+  anyBlocked = false;
   readonly domainBit: Int32Array;
   readonly isTarget: Uint32Array;
   targetGen = 0;
@@ -333,12 +343,26 @@ function boundSearch(
   let cutoffHit = false;
   let budgetHit = false;
   let found = -1;
-  while (heap.size > 0) {
-    const v = heap.peek();
-    const d = heap.peekKey();
-    if (done[v] === gen) {
-      heap.pop();
-      continue;
+  // Nodes reached over a zero-weight edge from the node being settled are at its distance, the
+  // least of all unsettled: they go on a stack, settled next without a trip through the heap
+  // (price is 0 on every transit, loss on many edges; reachability runs on zero weights).
+  const zs = slot.zstack;
+  let sp = resume ? slot.zsp : 0;
+  const policy = ws.anyBlocked;
+  for (;;) {
+    let v: number;
+    let d: number;
+    if (sp > 0) {
+      v = zs[sp - 1]!;
+      d = dist[v]!;
+    } else {
+      if (heap.size === 0) break;
+      v = heap.peek();
+      d = heap.peekKey();
+      if (done[v] === gen) {
+        heap.pop();
+        continue;
+      }
     }
     if (d > cutoff) {
       radius = d;
@@ -350,7 +374,8 @@ function boundSearch(
       budgetHit = true;
       break;
     }
-    heap.pop();
+    if (sp > 0) sp--;
+    else heap.pop();
     done[v] = gen;
     settled++;
     if (stopAt !== null && stopAt[v] === stopGen && ++stops >= stopNeeded) {
@@ -362,15 +387,17 @@ function boundSearch(
     for (let e = off[v]!; e < end; e++) {
       if (avail[e]! < rate) continue;
       const w = other[e]!;
-      if (blocked[nodeDomain[w]!]) continue;
+      if (policy && blocked[nodeDomain[w]!]) continue;
       const nd = d + weight[e]!;
       if (seen[w] !== gen || nd < dist[w]!) {
         seen[w] = gen;
         dist[w] = nd;
-        heap.push(w, nd);
+        if (nd === d) zs[sp++] = w;
+        else heap.push(w, nd);
       }
     }
   }
+  slot.zsp = sp;
   slot.settled = settled;
   slot.radius = radius;
   slot.cutoffHit = cutoffHit;
@@ -638,6 +665,7 @@ function runLabels(s: LabelSearch): boolean {
   const { nodeDomain, blocked, domainBit, isTarget, targetGen, rate, useLatBound, latTol, jitTol, lossTol, includeMask, heurIncludes, invC, invL, maxPerNode, maxLabels, k, lazyReady, lazyStop, preLazy } = s;
   const { nodeHead, nodeCount, nodeGen: nodeGenArr, costSlot, latSlot, jitSlot, lossSlot } = ws;
   const needLat = s.needLat;
+  const policy = ws.anyBlocked;
   // The bound searches' state, in locals (`DijkstraSlot.bound` inline): no bound search runs
   // while this does, and their arrays are never replaced.
   const { done: cDone, dist: cDist, gen: cGen, radius: cRad } = costSlot;
@@ -718,7 +746,7 @@ function runLabels(s: LabelSearch): boolean {
       if (eAvail[e]! < rate) continue;
       const w = eHead[e]!;
       const dw = nodeDomain[w]!;
-      if (blocked[dw]) continue;
+      if (policy && blocked[dw]) continue;
       const nl = l + eLat[e]!;
       const nm = mask | domainBit[dw]!;
       // Each bound looked up once (a bound not there reads stale memory: only used where it is).
@@ -824,18 +852,23 @@ function prepare(graph: TopologyGraph, req: PathRequest): Prepared {
   const ws = workspaceFor(graph, cg);
   const blocked = ws.blocked;
   blocked.fill(0);
+  ws.anyBlocked = false;
   ws.domainBit.fill(0);
   const allowed = req.allowedDomains;
   if (allowed !== undefined) {
     if (!Array.isArray(allowed)) throw new InvalidArgumentError('allowedDomains must be a list of domain ids');
     blocked.fill(1);
+    ws.anyBlocked = true;
     for (let i = 0; i < allowed.length; i++) blocked[knownDomain(graph, allowed[i], 'allowedDomains')] = 0;
   }
   const excluded = req.excludeDomains;
   const included = req.includeDomains;
   if (excluded !== undefined && !Array.isArray(excluded)) throw new InvalidArgumentError('excludeDomains must be a list of domain ids');
   if (included !== undefined && !Array.isArray(included)) throw new InvalidArgumentError('includeDomains must be a list of domain ids');
-  if (excluded !== undefined) for (let i = 0; i < excluded.length; i++) blocked[knownDomain(graph, excluded[i], 'excludeDomains')] = 1;
+  if (excluded !== undefined) {
+    for (let i = 0; i < excluded.length; i++) blocked[knownDomain(graph, excluded[i], 'excludeDomains')] = 1;
+    if (excluded.length > 0) ws.anyBlocked = true;
+  }
   checkEndpointAllowed(graph, blocked, req.from.domain, 'from');
   checkEndpointAllowed(graph, blocked, req.to.domain, 'to');
   // The endpoints' domains are always crossed: including them constrains nothing.
@@ -1116,7 +1149,7 @@ function search(graph: TopologyGraph, req: PathRequest, options: PathSearchOptio
   // A jitter bound is worth a try up front, within a small budget: a tight bound explores
   // little and then prunes well, or proves the bound out of reach at once.
   if (maxJit < Infinity && options.lazyBounds !== 'eager') {
-    const budget = EAGER_JITTER_FACTOR * firstSettled + LAZY_BOUND_MIN;
+    const budget = EAGER_JITTER_FACTOR * (needLat ? latSlot.settled : firstSettled) + LAZY_BOUND_MIN;
     const s = boundSearch(ws, jitSlot, bwd, nodeDomain, cg.rjitter, targets, rate, srcMark, srcGen, maxJit + EPS * Math.max(1, maxJit), 1, null, false, budget);
     if (s < 0 && jitSlot.cutoffHit) throw beyondBound(req, p, nodeDomain, srcMark, srcGen, heurIncludes, jitSlot, cg.rjitter, 'jitter') ?? diagnose(graph, req, p, false, 0, checkIncludes, options);
     // Stopped by its budget, it still bounds: unsettled nodes are at least its radius away.
@@ -1523,6 +1556,7 @@ export function shortestLatency(graph: TopologyGraph, req: Pick<PathRequest, 'fr
   const sources = graph.resolveEndpoint(req.from, 'from');
   const targets = graph.resolveEndpoint(req.to, 'to');
   ws.blocked.fill(0);
+  ws.anyBlocked = false;
   const gen = ++ws.targetGen;
   for (const t of targets) ws.isTarget[t] = gen;
   const t = dijkstra(ws, ws.auxSlot, forward(cg), graph.nodeDomain, cg.latency, sources, 0, ws.isTarget, gen);
