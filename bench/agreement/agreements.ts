@@ -33,6 +33,7 @@ import { stringify } from 'yaml';
 import { loadProtos } from '../../daemon/peering/proto.js';
 import { clientCredentials } from '../../daemon/peering/tls.js';
 import { freePorts } from '../../lab/netconf-device.js';
+import { makePki, type DomainFiles, type TestPki } from '../../lab/pki.js';
 import { prng } from '../prng.js';
 
 const BROKERD = resolve(dirname(fileURLToPath(import.meta.url)), '../../daemon/brokerd.js');
@@ -72,19 +73,6 @@ const quantile = (xs: number[], q: number) => {
 const median = (xs: number[]) => quantile(xs, 0.5);
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
-/** One CA, a TLS certificate (CN and SAN = name) and an Ed25519 advert key per name, made with openssl. */
-function makePki(dir: string, names: string[]): void {
-  const ssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=bench-ca',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
-  for (const n of names) {
-    writeFileSync(join(dir, `${n}.ext`), `subjectAltName=DNS:${n}\nextendedKeyUsage=serverAuth,clientAuth\n`);
-    ssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${n}.key`, '-out', `${n}.csr`, '-subj', `/CN=${n}`]);
-    ssl(['x509', '-req', '-in', `${n}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${n}.pem`, '-days', '2', '-extfile', `${n}.ext`]);
-    ssl(['genpkey', '-algorithm', 'ed25519', '-out', `${n}-advert.key`]);
-  }
-}
-
 function inventory(domain: string, neighbours: string[]): Record<string, unknown> {
   const cls = { 'capacity-mbps': 100_000, 'latency-ms': 2, 'jitter-ms': 0.5, loss: 0 };
   return {
@@ -104,12 +92,12 @@ interface Daemon {
   exited: Promise<unknown>;
 }
 
-async function startCluster(dir: string): Promise<Daemon[]> {
+async function startCluster(dir: string, pki: TestPki): Promise<Daemon[]> {
   const addr: Record<string, { grpc: string; admin: string }> = {};
   // all ports taken together, so that none of them can be handed out twice
   const ports = await freePorts('127.0.0.1', 2 * DOMAINS.length);
   DOMAINS.forEach((d, i) => (addr[d] = { grpc: `127.0.0.1:${ports[2 * i]}`, admin: `127.0.0.1:${ports[2 * i + 1]}` }));
-  const ca = join(dir, 'ca.pem');
+  const ca = pki.caCert;
   const peers: Record<string, unknown[]> = {
     // dom-a originates and agrees with both; dom-b dials dom-c; "bench" is the reference client
     'dom-a': [{ 'domain-id': 'dom-b', 'ca-file': ca, address: addr['dom-b']!.grpc }, { 'domain-id': 'dom-c', 'ca-file': ca, address: addr['dom-c']!.grpc }],
@@ -120,6 +108,7 @@ async function startCluster(dir: string): Promise<Daemon[]> {
   const daemons: Daemon[] = [];
   for (const d of [...DOMAINS].reverse()) {
     const file = join(dir, `${d}.yaml`);
+    const keys: DomainFiles = pki.domain(d);
     writeFileSync(
       file,
       stringify({
@@ -127,7 +116,7 @@ async function startCluster(dir: string): Promise<Daemon[]> {
         'domain-id': d,
         listen: addr[d]!.grpc,
         'data-dir': join(dir, `${d}-data`),
-        keys: { 'advert-key': join(dir, `${d}-advert.key`), 'tls-cert': join(dir, `${d}.pem`), 'tls-key': join(dir, `${d}.key`) },
+        keys: { 'advert-key': keys.advertKey, 'tls-cert': keys.cert, 'tls-key': keys.key },
         peering: { 'hold-time-s': 9, 'advert-lifetime-s': 60, 'backoff-initial-ms': 100, 'backoff-max-ms': 1000, 'readvertise-min-interval-ms': 5000 },
         peers: peers[d],
         redis: { embedded: true },
@@ -161,10 +150,10 @@ async function startCluster(dir: string): Promise<Daemon[]> {
  * The daemons go with the bench, also when it dies of an uncaught error (e.g. EPIPE
  * when its output is piped into `head`) or of SIGINT/SIGTERM/SIGHUP: 'exit' handlers
  * run synchronously, so the daemons get SIGTERM (each stops its own redis-server),
- * and the temp dir is removed once they are gone (at most 5 s).
+ * and the temp dirs are removed once they are gone (at most 5 s).
  */
 const owned = new Set<ChildProcess>();
-let ownedDir: string | undefined;
+const ownedDirs = new Set<string>();
 function stopOwnedNow(): void {
   const alive = [...owned].filter((c) => c.exitCode === null && c.signalCode === null);
   for (const c of alive) c.kill('SIGTERM');
@@ -180,7 +169,7 @@ function stopOwnedNow(): void {
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   for (const end = Date.now() + 5000; Date.now() < end && !alive.every((c) => gone(c.pid!)); ) Atomics.wait(sleeper, 0, 0, 50);
   for (const c of alive) if (!gone(c.pid!)) c.kill('SIGKILL');
-  if (ownedDir) rmSync(ownedDir, { recursive: true, force: true });
+  for (const d of ownedDirs) rmSync(d, { recursive: true, force: true });
 }
 process.once('exit', stopOwnedNow);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const)[sig]));
@@ -269,16 +258,19 @@ export async function runAgreements(opts: { concurrency?: number; rounds?: numbe
   const rounds = opts.rounds ?? 3;
   const seconds = opts.seconds ?? 4;
   const dir = mkdtempSync(join(tmpdir(), 'qb-bench-agreements-'));
-  ownedDir = dir;
+  ownedDirs.add(dir);
   let daemons: Daemon[] = [];
   let client: grpc.Client | undefined;
+  let pki: TestPki | undefined;
   try {
-    makePki(dir, [...DOMAINS, 'bench']);
-    daemons = await startCluster(dir);
+    pki = makePki();
+    ownedDirs.add(pki.dir);
+    daemons = await startCluster(dir, pki);
+    const me = pki.domain('bench');
     const a = daemons.find((d) => d.domain === 'dom-a')!;
     const b = daemons.find((d) => d.domain === 'dom-b')!;
     const { health: Health } = loadProtos();
-    client = new Health(b.grpc, clientCredentials({ certPem: readFileSync(join(dir, 'bench.pem')), keyPem: readFileSync(join(dir, 'bench.key')) }, { domain: 'dom-b', caPem: readFileSync(join(dir, 'ca.pem')) }), {
+    client = new Health(b.grpc, clientCredentials({ certPem: me.certPem, keyPem: me.keyPem }, { domain: 'dom-b', caPem: pki.caPem }), {
       'grpc.ssl_target_name_override': 'dom-b',
       'grpc.default_authority': 'dom-b',
     });
@@ -378,7 +370,8 @@ export async function runAgreements(opts: { concurrency?: number; rounds?: numbe
     );
     for (const d of daemons) owned.delete(d.proc);
     rmSync(dir, { recursive: true, force: true });
-    ownedDir = undefined;
+    pki?.cleanup();
+    ownedDirs.clear();
   }
 }
 

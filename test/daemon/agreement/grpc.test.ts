@@ -25,7 +25,7 @@ import { clientCredentials, serverCredentials } from '../../../daemon/peering/tl
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../../daemon/state/embedded-redis.js';
 import { RedisResourceStore } from '../../../daemon/state/redis-store.js';
 import { buildTopology } from '../../../daemon/topology/graph.js';
-import { makePki, type DomainFiles, type TestPki } from '../peering/pki.js';
+import { makePki, type DomainFiles, type TestPki } from '../../../lab/pki.js';
 
 const HOUR = 3_600_000;
 const dir = mkdtempSync(join(tmpdir(), 'qb-agree-grpc-'));

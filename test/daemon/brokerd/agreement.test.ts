@@ -23,7 +23,7 @@ import { RedisResourceStore } from '../../../daemon/state/redis-store.js';
 import { buildTopology } from '../../../daemon/topology/graph.js';
 import { computePaths } from '../../../daemon/topology/paths.js';
 import type { DomainAdvertisement } from '../../../daemon/topology/types.js';
-import type { DomainFiles } from '../peering/pki.js';
+import type { DomainFiles } from '../../../lab/pki.js';
 
 const run = promisify(execFile);
 const cluster = new Cluster();

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { makePki, type DomainFiles, type TestPki } from '../peering/pki.js';
+import { makePki, type DomainFiles, type TestPki } from '../../../lab/pki.js';
 import { startTestRedis, type TestRedis } from '../state/redis-harness.js';
 
 import { freePort, freePorts } from '../../../lab/netconf-device.js';

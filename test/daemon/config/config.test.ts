@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { parse, stringify } from 'yaml';
 import { ConfigError, diffConfig, loadMaterial, parseConfigText, redactedConfig, redactUrl } from '../../../daemon/config/load.js';
 import { createLogger } from '../../../daemon/config/log.js';
-import { makePki, type DomainFiles, type TestPki } from '../peering/pki.js';
+import { makePki, type DomainFiles, type TestPki } from '../../../lab/pki.js';
 import { BROKERD } from '../brokerd/harness.js';
 
 const EXAMPLES = resolve(__dirname, '../../../daemon/config/examples');

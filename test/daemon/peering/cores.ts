@@ -3,7 +3,7 @@ import { createPrivateKey } from 'node:crypto';
 import { PeeringCore, type PeerSpec } from '../../../daemon/peering/broker.js';
 import { GrpcPeeringTransport, PeeringServer } from '../../../daemon/peering/server.js';
 import type { Inventory } from '../../../daemon/peering/origin.js';
-import type { DomainFiles, TestPki } from './pki.js';
+import type { DomainFiles, TestPki } from '../../../lab/pki.js';
 
 export function inventoryFor(domain: string, neighbours: string[], capacityMbps = 100): Inventory {
   const cls = { capacityMbps, latencyMs: 2, jitterMs: 0.5, loss: 0 };

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { X509Certificate } from 'node:crypto';
-import { makePki, type TestPki } from './pki.js';
+import { makePki, type TestPki } from '../../../lab/pki.js';
 import { inventoryFor, pin, startBroker, waitFor, type TestBroker } from './cores.js';
 import { backoffDelay } from '../../../daemon/peering/session.js';
 import { checkPeerCertificate, normaliseFingerprint } from '../../../daemon/peering/tls.js';

@@ -1,4 +1,4 @@
-/** Test PKI made with openssl: one CA, per-domain TLS certificates (CN and SAN = domain id) and Ed25519 advert keys. */
+/** A lab PKI made with openssl: one CA (and an unrelated second one), per-domain TLS certificates (CN and SAN = domain id) and Ed25519 advert keys. Used by the tests and the benches. */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
