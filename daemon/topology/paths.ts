@@ -1358,24 +1358,30 @@ function cutEdges(cg: ClassGraph, nodeDomain: Int32Array, S: NodeSet, T: NodeSet
 /**
  * Widest (max bottleneck) path value from sources to any target under the policy (in `slot`'s
  * scratch memory), when no path offers `rate`. `S` holds the nodes the sources reach on edges
- * offering `rate`, `T` those that reach a target under the policy. The search starts from all
- * of S at once: a path leaving S has its bottleneck past S (below `rate`), so the value is the
- * same as from the sources; nodes outside T lead nowhere and are skipped. Runs only on
- * failure, so often interpreted: no calls in the loop.
+ * offering `rate`, `T` those that reach a target under the policy, `cut` the edges from S to
+ * T outside S (`cutEdges`). Every node of S is at Infinity (reached at `rate`, above any
+ * bottleneck past S), so the search starts at the heads of the cut edges with their
+ * availability and never goes back into S: the same value as from the sources, without a heap
+ * entry per node of S. Nodes outside T lead nowhere and are skipped. Runs only on failure, so
+ * often interpreted: no calls in the loop.
  */
-function widest(cg: ClassGraph, slot: DijkstraSlot, nodeDomain: Int32Array, S: NodeSet, T: NodeSet, isTarget: Uint32Array, targetGen: number, blocked: Uint8Array): number {
+function widest(cg: ClassGraph, slot: DijkstraSlot, nodeDomain: Int32Array, S: NodeSet, cut: readonly number[], T: NodeSet, isTarget: Uint32Array, targetGen: number, blocked: Uint8Array): number {
   const { done: sDone, gen: sGen } = S;
   const { done: tDone, gen: tGen } = T;
   const { dist: best, seen, done, heap } = slot;
   const gen = ++slot.gen;
   heap.clear();
-  for (let u = 0; u < cg.n; u++) {
-    if (sDone[u] !== sGen) continue;
-    best[u] = Infinity;
-    seen[u] = gen;
-    heap.push(u, -Infinity);
-  }
   const { off, head, available } = cg;
+  for (let i = 0; i < cut.length; i++) {
+    const e = cut[i]!;
+    const w = head[e]!;
+    const a = available[e]!;
+    if (seen[w] !== gen || a > best[w]!) {
+      seen[w] = gen;
+      best[w] = a;
+      heap.push(w, 0 - a);
+    }
+  }
   while (heap.size > 0) {
     const v = heap.pop();
     if (done[v] === gen) continue;
@@ -1385,7 +1391,7 @@ function widest(cg: ClassGraph, slot: DijkstraSlot, nodeDomain: Int32Array, S: N
     const end = off[v + 1]!;
     for (let e = off[v]!; e < end; e++) {
       const w = head[e]!;
-      if (tDone[w] !== tGen || blocked[nodeDomain[w]!]) continue;
+      if (tDone[w] !== tGen || sDone[w] === sGen || blocked[nodeDomain[w]!]) continue;
       const a = available[e]!;
       const b = bv < a ? bv : a;
       // An unseen node counts as -1 (no path yet): every availability is >= 0.
@@ -1463,11 +1469,12 @@ function diagnose(
     const T = T0 ?? reachHot(ws, ws.lossSlot, cg, backward(cg), nd, targets, 0);
     let bestEdge = -1;
     const thin: string[] = [];
-    for (const e of cutEdges(cg, nd, S, T, blocked)) {
+    const cut = cutEdges(cg, nd, S, T, blocked);
+    for (const e of cut) {
       thin.push(`${graph.nodeIds[cg.tail[e]!]} -> ${graph.nodeIds[cg.head[e]!]} (${fmt(cg.available[e]!)} Mbit/s)`);
       if (bestEdge < 0 || cg.available[e]! > cg.available[bestEdge]!) bestEdge = e;
     }
-    const best = widest(cg, ws.auxSlot, nd, S, T, ws.isTarget, p.targetGen, blocked);
+    const best = widest(cg, ws.auxSlot, nd, S, cut, T, ws.isTarget, p.targetGen, blocked);
     const past = bestEdge >= 0 ? graph.domains[nd[cg.tail[bestEdge]!]!]! : req.from.domain;
     return new PathInfeasibleError(
       { kind: 'bandwidth', qosClass: cls, rateMbps: rate, bestMbps: best, pastDomain: past, thinEdges: thin },
