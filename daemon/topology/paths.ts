@@ -15,6 +15,8 @@
  *    loss bounds only prune, so they are computed lazily (see `lazyBounds`) and, when no
  *    bound on that metric asks for them, within a budget (a partial search still bounds):
  *    most searches end long before they would pay for them.
+ *    Nodes reached over a zero-weight edge (price on transits, loss on many edges) are
+ *    settled from a stack rather than the heap: they are at the distance being settled.
  *    With include-domains, the first four included domains each get a further reverse
  *    Dijkstra seeded at their borders with the distance from there to the destination: a
  *    label that has not crossed domain i yet needs at least (v -> i) + (i -> destination).
