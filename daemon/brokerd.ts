@@ -242,12 +242,24 @@ async function main(): Promise<number> {
       return 2;
     }
   }
+  // A stop signal while starting exits at once, through process.exit, so that the 'exit' hooks
+  // stop what was started already (the embedded redis-server): by default a SIGTERM ends the
+  // process without them, and a redis-server started a moment before was left behind.
+  const stopWhileStarting = (sig: NodeJS.Signals) => {
+    log('info', `${sig} while starting: exiting`, {});
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGTERM', stopWhileStarting);
+  process.on('SIGINT', stopWhileStarting);
   let running: Running;
   try {
     running = await start(file, log);
   } catch (err) {
     log('error', 'qos-brokerd could not start', errorFields(err));
     return err instanceof ConfigError ? 2 : 1;
+  } finally {
+    process.off('SIGTERM', stopWhileStarting);
+    process.off('SIGINT', stopWhileStarting);
   }
   process.on('unhandledRejection', (err) => log('error', 'unhandled rejection', errorFields(err)));
   let chain = Promise.resolve();

@@ -75,6 +75,29 @@ describe('qos-brokerd: exchange role', () => {
     for (const p of [p1, p2]) expect(p.logs.some((l) => l.msg === 'no Redis configured: started an embedded redis-server' && l.component === 'state')).toBe(true);
   });
 
+  test('exchange - a provider stopped while it is still starting takes its embedded redis-server with it', async () => {
+    const f = cluster.pki.domain('prov-4');
+    // SIGTERM as soon as its redis-server is up, before the rest of the start (TLS, gRPC, peering)
+    const p4 = await cluster.start(
+      f,
+      await cluster.allocate(),
+      { role: 'provider', peering, peers: [{ 'domain-id': 'exchange-x', 'ca-file': cluster.pki.caCert, address: ex.grpc, exchange: true }], inventory: inventory('prov-4', []), redis: { embedded: true } },
+      (logs) => logs.some((l) => l.msg === 'no Redis configured: started an embedded redis-server'),
+    );
+    const pid = p4.logs.find((l) => l.msg === 'no Redis configured: started an embedded redis-server')!.pid as number;
+    p4.proc.kill('SIGTERM');
+    await p4.exited;
+    // it got SIGTERM as the daemon exited and ends on its own (an orphan would live on)
+    await waitFor('the embedded redis-server to end', () => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+  });
+
   test('exchange - a registration claiming another domain than its certificate is refused', async () => {
     const f = cluster.pki.domain('prov-1', { cn: 'prov-2' }); // valid CA, certificate for prov-2
     const { registry } = loadProtos();

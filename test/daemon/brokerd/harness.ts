@@ -61,6 +61,8 @@ export class Cluster {
     files: DomainFiles,
     addr: { host: string; grpc: string; admin: string; metrics: string },
     config: Record<string, unknown>,
+    /** When the daemon counts as started. @default its "qos-brokerd started" log line */
+    started: (logs: Record<string, unknown>[]) => boolean = (logs) => logs.some((l) => l.msg === 'qos-brokerd started'),
   ): Promise<Daemon> {
     const configFile = join(this.dir, `${files.domain}.yaml`);
     const full: Record<string, unknown> = {
@@ -120,7 +122,7 @@ export class Cluster {
     void exited.then((c) => (exitCode = c));
     await waitFor(`${files.domain} to start`, () => {
       if (exitCode !== undefined) throw new Error(`${files.domain} exited with ${exitCode}: ${JSON.stringify(logs.slice(-3))} ${errText}`);
-      return logs.some((l) => l.msg === 'qos-brokerd started');
+      return started(logs);
     });
     return daemon;
   }
