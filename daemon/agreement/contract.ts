@@ -82,9 +82,15 @@ function leafJson(v: unknown, ptr: string): string {
   return canonicalJson(v);
 }
 
-/** Manifests of sealed bodies (which cannot change any more), and the canonical JSON of each such manifest. */
-const sealedManifests = new WeakMap<object, Record<string, string>>();
-const manifestJson = new WeakMap<object, string>();
+/**
+ * A sealed body carries its manifest, and the manifest its canonical JSON, under these
+ * non-enumerable symbols (JSON, Object.keys and the manifest comparison do not see them).
+ * Not in module-level WeakMaps: a young-generation GC keeps the values of a long-lived
+ * WeakMap alive, so every manifest and its 4 KB encoding were promoted to the old
+ * generation and left to the next full GC.
+ */
+const SEALED_MANIFEST = Symbol('qos-broker.sealedManifest');
+const MANIFEST_JSON = Symbol('qos-broker.manifestJson');
 
 /**
  * Deep-freeze a contract body that is final (the coordinator's, once
@@ -92,21 +98,27 @@ const manifestJson = new WeakMap<object, string>();
  * in this process then reuses that manifest and its encoding.
  */
 export function sealContractBody<B extends ContractBody>(body: B): B {
+  const manifest = computeManifest(body);
+  Object.defineProperty(manifest, MANIFEST_JSON, { value: canonicalJson(manifest) });
+  Object.freeze(manifest);
+  Object.defineProperty(body, SEALED_MANIFEST, { value: manifest });
   const freeze = (v: unknown): void => {
     if (v === null || typeof v !== 'object') return;
     for (const x of Object.values(v)) freeze(x);
     Object.freeze(v);
   };
   freeze(body);
-  const manifest = Object.freeze(computeManifest(body));
-  sealedManifests.set(body, manifest);
-  manifestJson.set(manifest, canonicalJson(manifest));
   return body;
+}
+
+/** The canonical JSON of a manifest, made once for a sealed body's. */
+function manifestJsonOf(manifest: Record<string, string>): string {
+  return (manifest as { [MANIFEST_JSON]?: string })[MANIFEST_JSON] ?? canonicalJson(manifest);
 }
 
 /** Digest of every leaf value, keyed by JSON pointer. Empty objects and arrays count as leaves. Frozen for a sealed body. */
 export function manifestOf(body: unknown): Record<string, string> {
-  const sealed = body !== null && typeof body === 'object' ? sealedManifests.get(body) : undefined;
+  const sealed = body !== null && typeof body === 'object' ? (body as { [SEALED_MANIFEST]?: Record<string, string> })[SEALED_MANIFEST] : undefined;
   return sealed ?? computeManifest(body);
 }
 
@@ -140,7 +152,7 @@ function partyKey(raw: string): KeyObject {
 }
 
 /** What a party signs: the context string and the canonical JSON of {domain, manifest} (`canonicalManifest` when already encoded). */
-function signingBytes(domain: string, manifest: Record<string, string>, canonicalManifest = manifestJson.get(manifest) ?? canonicalJson(manifest)): Buffer {
+function signingBytes(domain: string, manifest: Record<string, string>, canonicalManifest = manifestJsonOf(manifest)): Buffer {
   // canonicalJson({ domain, manifest }), spelled out so that one encoding of a manifest serves every party
   return Buffer.from(`${SIGNING_CONTEXT}{"domain":${JSON.stringify(domain)},"manifest":${canonicalManifest}}`, 'utf8');
 }
@@ -290,7 +302,7 @@ function planVerification(input: unknown, trusted: Record<string, string> | unde
   checkContractBody(c.body);
   if (!Array.isArray(c.signatures)) throw new ContractError('QB_CONTRACT_MALFORMED', 'contract field /signatures must be an array', { field: '/signatures' });
   const current = manifestOf(c.body);
-  const currentJson = manifestJson.get(current) ?? canonicalJson(current);
+  const currentJson = manifestJsonOf(current);
   const parties = c.body.parties.map((party, i) => {
     const anchor = trusted?.[party.domain];
     if (trusted && anchor === undefined) {
