@@ -127,11 +127,15 @@ export class AgreementCoordinator {
       const involved = [...new Set(parts)] as AgreementParticipant[];
       const ttl = this.holdTtlMs;
       try {
-        const quotes = await settledAll(orders.map((o, i) => deadline(parts[i]!.quote(o), ttl, `quote from ${o.domain}`)));
+        // Reserve goes out right behind Quote, without waiting for the price: one round trip
+        // fewer. Optimistic: if a quote is refused or does not suit, the holds are aborted below
+        // like any other failure. A provider signs only what it quoted, whichever arrived first.
+        const quoting = settledAll(orders.map((o, i) => deadline(parts[i]!.quote(o), ttl, `quote from ${o.domain}`)));
+        const holding = settledAll(orders.map((o, i) => deadline(parts[i]!.reserve(o, ttl), ttl, `reserve at ${o.domain}`)));
+        const [quotes] = (await settledAll<unknown>([quoting, holding])) as [SegmentQuote[], void[]];
         const currency = quotes[0]!.currency;
         const odd = quotes.find((q) => q.currency !== currency);
         if (odd) throw new QosBrokerError('QB_AGREEMENT_CURRENCY_MISMATCH', `${odd.domain} quotes in ${odd.currency}, ${quotes[0]!.domain} in ${currency}`);
-        await settledAll(orders.map((o, i) => deadline(parts[i]!.reserve(o, ttl), ttl, `reserve at ${o.domain}`)));
         // final from here on: sealed, its manifest is computed once for every signature and check
         const body = sealContractBody(this.contractBody(agreementId, req, path, quotes, involved));
         const signatures = await settledAll(involved.map((p) => deadline(p.commit(agreementId, body), ttl, `commit at ${p.domain}`)));

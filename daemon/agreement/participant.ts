@@ -91,7 +91,7 @@ export class LocalParticipant implements AgreementParticipant {
   readonly publicKey: string;
   /** Per agreement: the segments held (reservation id, order, the quote given for it). */
   private readonly held = new Map<string, Array<{ id: string; order: SegmentOrder; quote?: SegmentQuote; /** a store reservation exists */ stored: boolean }>>();
-  /** Quotes given, by `agreementId:alternative:index`, until the segment is held. */
+  /** Quotes given, by `agreementId:alternative:index`, until the agreement commits or aborts (or the quote expires). */
   private readonly quotes = new Map<string, SegmentQuote>();
 
   /** The signing key, parsed once. */
@@ -162,14 +162,19 @@ export class LocalParticipant implements AgreementParticipant {
 
   private remember(order: SegmentOrder, id: string, stored: boolean): void {
     const list = this.held.get(order.agreementId) ?? [];
-    if (!list.some((h) => h.id === id)) list.push({ id, order, quote: this.quotes.get(id), stored });
-    this.quotes.delete(id);
+    if (!list.some((h) => h.id === id)) list.push({ id, order, stored });
     this.held.set(order.agreementId, list);
   }
 
   async commit(agreementId: string, body: ContractBody): Promise<ContractSignature> {
     const list = this.held.get(agreementId);
     if (!list || list.length === 0) throw new QosBrokerError('QB_AGREEMENT_NOTHING_HELD', `${this.domain} holds nothing for agreement ${agreementId}: reserve first`);
+    // the quote and the hold may have arrived in either order (the coordinator sends both at once)
+    for (const h of list) {
+      if (h.quote) continue;
+      h.quote = this.quotes.get(h.id);
+      this.quotes.delete(h.id);
+    }
     this.checkBody(agreementId, body, list);
     for (const h of list) if (h.stored) await this.store.commit(h.id);
     const signed = await signContractAsync({ body, signatures: [] }, this.domain, this.signingKey);

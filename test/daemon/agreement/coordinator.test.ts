@@ -121,6 +121,56 @@ describe('agreement', () => {
     expect(e.refused[0]!.reason).toMatch(/provider-y will not sign agreement .*: the price of segment 1 is \d+, but it agreed to \d+/);
   });
 
+  test('agreement - Reserve goes out with Quote: a provider that gets the hold before the quote still signs what it quoted', async () => {
+    const start = Date.now() + 44 * HOUR;
+    const order: string[] = [];
+    // provider-y answers the quote only after the hold has been made
+    const slowQuote = (d: string): AgreementParticipant | undefined => {
+      const p = participants.get(d)!;
+      if (d !== 'provider-y') return p;
+      let held!: () => void;
+      const holdDone = new Promise<void>((r) => (held = r));
+      return {
+        domain: p.domain,
+        publicKey: p.publicKey,
+        quote: async (o) => {
+          await holdDone;
+          order.push('quote');
+          return p.quote(o);
+        },
+        reserve: async (o, ttl) => {
+          await p.reserve(o, ttl);
+          order.push('reserve');
+          held();
+        },
+        abort: (id) => p.abort(id),
+        commit: (id, body) => p.commit(id, body),
+      };
+    };
+    const a = await coordinator(slowQuote).agree(request({ start, end: start + HOUR, excludeDomains: ['provider-w'] }));
+    expect(order).toEqual(['reserve', 'quote']);
+    expect(a.path.domains).toContain('provider-y');
+    expect(verifyContract(a.contract).signedBy).toContain('provider-y');
+  });
+
+  test('agreement - a refused quote aborts the holds that went out with it: nothing stays booked', async () => {
+    const start = Date.now() + 46 * HOUR;
+    const refuse = (d: string): AgreementParticipant | undefined => {
+      const p = participants.get(d)!;
+      if (d !== 'provider-y') return p;
+      return { domain: p.domain, publicKey: p.publicKey, quote: async () => Promise.reject(new Error('provider-y quotes nothing today')), reserve: (o, ttl) => p.reserve(o, ttl), abort: (id) => p.abort(id), commit: (id, body) => p.commit(id, body) };
+    };
+    const agreementId = 'agr-refused-quote';
+    const e = (await coordinator(refuse).agree(request({ agreementId, start, end: start + HOUR, excludeDomains: ['provider-w'] })).catch((x: unknown) => x)) as AgreementFailedError;
+    expect(e).toBeInstanceOf(AgreementFailedError);
+    expect(e.refused[0]!.reason).toMatch(/provider-y quotes nothing today/);
+    // every domain on the path had been asked to hold; every hold is aborted, no capacity used
+    for (const [d, link] of [['provider-x', { from: 'provider-x/x1', to: 'provider-x/x2' }], ['provider-y', { from: 'provider-y/y1', to: 'provider-y/y2' }]] as const) {
+      expect((await stores.get(d)!.get(`${agreementId}:0:${d === 'provider-x' ? 0 : 1}`))?.state).toBe('aborted');
+      expect((await stores.get(d)!.usage(edgeId(link), 'EF', start, start + 1))[0]!.usedBps).toBe(0);
+    }
+  });
+
   test('agreement - a commit that fails at one domain releases what the others booked', async () => {
     const start = Date.now() + 50 * HOUR;
     const failing = (d: string): AgreementParticipant | undefined => {
