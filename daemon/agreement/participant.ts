@@ -36,6 +36,9 @@ export interface SegmentOrder {
   end: number;
 }
 
+/** A held segment's order as remembered until Commit (and after it, for a retried Commit). */
+type HeldOrder = Omit<SegmentOrder, 'hops'>;
+
 export interface SegmentQuote {
   domain: string;
   index: number;
@@ -90,7 +93,7 @@ export class LocalParticipant implements AgreementParticipant {
   readonly domain: string;
   readonly publicKey: string;
   /** Per agreement: the segments held (reservation id, order, the quote given for it). */
-  private readonly held = new Map<string, Array<{ id: string; order: SegmentOrder; quote?: SegmentQuote; /** a store reservation exists */ stored: boolean }>>();
+  private readonly held = new Map<string, Array<{ id: string; order: HeldOrder; quote?: SegmentQuote; /** a store reservation exists */ stored: boolean }>>();
   /** Quotes given, by `agreementId:alternative:index`, until the agreement commits or aborts (or the quote expires). */
   private readonly quotes = new Map<string, SegmentQuote>();
 
@@ -162,7 +165,10 @@ export class LocalParticipant implements AgreementParticipant {
 
   private remember(order: SegmentOrder, id: string, stored: boolean): void {
     const list = this.held.get(order.agreementId) ?? [];
-    if (!list.some((h) => h.id === id)) list.push({ id, order, stored });
+    // what a Commit is checked against, without the hops (the store holds those): a committed
+    // agreement stays remembered for retainCommittedMs, and the hops would keep the path alive
+    const { agreementId, alternative, index, domain, ingress, egress, qosClass, rateMbps, start, end } = order;
+    if (!list.some((h) => h.id === id)) list.push({ id, order: { agreementId, alternative, index, domain, ingress, egress, qosClass, rateMbps, start, end }, stored });
     this.held.set(order.agreementId, list);
   }
 
@@ -182,7 +188,7 @@ export class LocalParticipant implements AgreementParticipant {
   }
 
   /** The body must say what this domain quoted and holds: a provider signs nothing else. */
-  private checkBody(agreementId: string, body: ContractBody, list: Array<{ order: SegmentOrder; quote?: SegmentQuote }>): void {
+  private checkBody(agreementId: string, body: ContractBody, list: Array<{ order: HeldOrder; quote?: SegmentQuote }>): void {
     const mismatch = (field: string, want: unknown, got: unknown): never => {
       throw new QosBrokerError('QB_AGREEMENT_BODY_MISMATCH', `${this.domain} will not sign agreement ${agreementId}: ${field} is ${JSON.stringify(got)}, but it agreed to ${JSON.stringify(want)}`);
     };
