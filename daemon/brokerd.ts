@@ -249,8 +249,15 @@ async function main(): Promise<number> {
     log('info', `${sig} while starting: exiting`, {});
     process.exit(sig === 'SIGINT' ? 130 : 143);
   };
+  // and a SIGHUP (whose default action ends the process the same way) is kept for when it runs
+  let hupWhileStarting = false;
+  const hupWhileStartingHandler = () => {
+    hupWhileStarting = true;
+    log('info', 'SIGHUP while starting: the config is reloaded once started', { file });
+  };
   process.on('SIGTERM', stopWhileStarting);
   process.on('SIGINT', stopWhileStarting);
+  process.on('SIGHUP', hupWhileStartingHandler);
   let running: Running;
   try {
     running = await start(file, log);
@@ -260,13 +267,16 @@ async function main(): Promise<number> {
   } finally {
     process.off('SIGTERM', stopWhileStarting);
     process.off('SIGINT', stopWhileStarting);
+    process.off('SIGHUP', hupWhileStartingHandler);
   }
   process.on('unhandledRejection', (err) => log('error', 'unhandled rejection', errorFields(err)));
   let chain = Promise.resolve();
-  process.on('SIGHUP', () => {
+  const onHup = () => {
     log('info', 'SIGHUP: reloading the config', { file });
     chain = chain.then(() => reload(running, file, log)).catch((err: unknown) => log('error', 'reload failed', errorFields(err)));
-  });
+  };
+  process.on('SIGHUP', onHup);
+  if (hupWhileStarting) onHup();
   return new Promise<number>((resolve) => {
     let stopping = false;
     const onStop = (sig: string) => {

@@ -86,7 +86,9 @@ describe('qos-brokerd: exchange role', () => {
     );
     const pid = p4.logs.find((l) => l.msg === 'no Redis configured: started an embedded redis-server')!.pid as number;
     p4.proc.kill('SIGTERM');
-    await p4.exited;
+    await waitFor('prov-4 to exit', () => p4.proc.exitCode !== null || p4.proc.signalCode !== null, 15_000).catch((err: Error) => {
+      throw new Error(`${err.message}; its last log lines: ${JSON.stringify(p4.logs.slice(-4))}`);
+    });
     // it got SIGTERM as the daemon exited and ends on its own (an orphan would live on)
     await waitFor('the embedded redis-server to end', () => {
       try {
@@ -96,6 +98,20 @@ describe('qos-brokerd: exchange role', () => {
         return true;
       }
     });
+  });
+
+  test('exchange - a SIGHUP while a provider is starting is kept: it starts, then reloads its config', async () => {
+    const f = cluster.pki.domain('prov-5');
+    const p5 = await cluster.start(
+      f,
+      await cluster.allocate(),
+      { role: 'provider', peering, peers: [{ 'domain-id': 'exchange-x', 'ca-file': cluster.pki.caCert, address: ex.grpc, exchange: true }], inventory: inventory('prov-5', []), redis: { embedded: true } },
+      // as soon as the config is read: its redis-server is still to be started
+      (logs) => logs.some((l) => l.msg === 'config loaded'),
+    );
+    p5.proc.kill('SIGHUP');
+    await waitFor('prov-5 to start and reload', () => p5.logs.some((l) => l.msg === 'qos-brokerd started') && p5.logs.some((l) => l.msg === 'config reloaded'));
+    expect(p5.proc.exitCode).toBeNull();
   });
 
   test('exchange - a registration claiming another domain than its certificate is refused', async () => {
