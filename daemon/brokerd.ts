@@ -242,50 +242,50 @@ async function main(): Promise<number> {
       return 2;
     }
   }
-  // A stop signal while starting exits at once, through process.exit, so that the 'exit' hooks
-  // stop what was started already (the embedded redis-server): by default a SIGTERM ends the
-  // process without them, and a redis-server started a moment before was left behind.
-  const stopWhileStarting = (sig: NodeJS.Signals) => {
+  // One listener per signal for the whole life of the process, acting on the phase it finds:
+  // removing a listener and adding another lost a signal that libuv had caught but not yet
+  // handed over (a SIGTERM at the end of the start was ignored). While starting, a stop signal
+  // exits at once through process.exit, so that the 'exit' hooks stop what was started already
+  // (the embedded redis-server; the default action skipped them), and a SIGHUP is kept for
+  // when the daemon runs.
+  let running: Running | undefined;
+  let drain: ((sig: string) => void) | undefined;
+  let hupWhileStarting = false;
+  let chain = Promise.resolve();
+  const reloadNow = (r: Running) => {
+    log('info', 'SIGHUP: reloading the config', { file });
+    chain = chain.then(() => reload(r, file, log)).catch((err: unknown) => log('error', 'reload failed', errorFields(err)));
+  };
+  const onStopSignal = (sig: NodeJS.Signals) => {
+    if (drain) return drain(sig);
     log('info', `${sig} while starting: exiting`, {});
     process.exit(sig === 'SIGINT' ? 130 : 143);
   };
-  // and a SIGHUP (whose default action ends the process the same way) is kept for when it runs
-  let hupWhileStarting = false;
-  const hupWhileStartingHandler = () => {
+  process.on('SIGTERM', onStopSignal);
+  process.on('SIGINT', onStopSignal);
+  process.on('SIGHUP', () => {
+    if (running) return reloadNow(running);
     hupWhileStarting = true;
     log('info', 'SIGHUP while starting: the config is reloaded once started', { file });
-  };
-  process.on('SIGTERM', stopWhileStarting);
-  process.on('SIGINT', stopWhileStarting);
-  process.on('SIGHUP', hupWhileStartingHandler);
-  let running: Running;
+  });
   try {
     running = await start(file, log);
   } catch (err) {
     log('error', 'qos-brokerd could not start', errorFields(err));
     return err instanceof ConfigError ? 2 : 1;
-  } finally {
-    process.off('SIGTERM', stopWhileStarting);
-    process.off('SIGINT', stopWhileStarting);
-    process.off('SIGHUP', hupWhileStartingHandler);
   }
+  const r = running;
   process.on('unhandledRejection', (err) => log('error', 'unhandled rejection', errorFields(err)));
-  let chain = Promise.resolve();
-  const onHup = () => {
-    log('info', 'SIGHUP: reloading the config', { file });
-    chain = chain.then(() => reload(running, file, log)).catch((err: unknown) => log('error', 'reload failed', errorFields(err)));
-  };
-  process.on('SIGHUP', onHup);
-  if (hupWhileStarting) onHup();
+  if (hupWhileStarting) reloadNow(r);
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const onStop = (sig: string) => {
+    drain = (sig: string) => {
       if (stopping) return;
       stopping = true;
       log('info', `${sig}: draining`, {});
       const force = setTimeout(() => resolve(1), 10_000);
       force.unref();
-      void chain.then(() => stop(running, log)).then(
+      void chain.then(() => stop(r, log)).then(
         () => resolve(0),
         (err: unknown) => {
           log('error', 'drain failed', errorFields(err));
@@ -293,8 +293,6 @@ async function main(): Promise<number> {
         },
       );
     };
-    process.on('SIGTERM', () => onStop('SIGTERM'));
-    process.on('SIGINT', () => onStop('SIGINT'));
   });
 }
 
