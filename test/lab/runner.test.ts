@@ -12,6 +12,7 @@ import { NetconfClient } from '../../drivers/netconf/client.js';
 import { SshTransport } from '../../drivers/ssh/transport.js';
 import { labDown, labExec, labLeftovers, labStatus, labTraffic, labUp, listNetns, listRootLinks, type LabOptions, type LabUpResult } from '../../lab/runner.js';
 import { loadLabPlan } from '../../lab/topology.js';
+import { alive } from '../support/process.js';
 
 const FILE = resolve(import.meta.dirname, '../../containerlab/two-domain.clab.yml');
 const isRoot = process.getuid?.() === 0;
@@ -20,14 +21,6 @@ const stateRoot = mkdtempSync(join(tmpdir(), 'qb-lab-test-'));
 const opts: LabOptions = { name: `qbt-two-${process.pid}`, mgmtSubnet: `198.19.${200 + (process.pid % 50)}.0/24`, stateRoot };
 const plan = loadLabPlan(FILE, opts);
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !/^\d+ \(.*\) [ZX]/s.test(spawnSync('cat', [`/proc/${pid}/stat`]).stdout.toString());
-  } catch {
-    return false;
-  }
-}
 
 async function counter(node: string, iface: string, which: 'tx_bytes' | 'rx_bytes'): Promise<number> {
   const r = await labExec(FILE, node, ['cat', `/sys/class/net/${iface}/statistics/${which}`], opts);
@@ -153,7 +146,7 @@ describe.skipIf(!isRoot)('lab two-domain (needs root: network namespaces)', () =
     expect(left).toEqual({ netns: [], rootLinks: [], pids: [], stateDir: false });
     expect((await listNetns()).filter((n) => n.startsWith(plan.netnsPrefix))).toEqual([]);
     expect((await listRootLinks()).filter((l) => l.startsWith(plan.ifPrefix))).toEqual([]);
-    expect(pids.filter(pidAlive)).toEqual([]);
+    expect(pids.filter((pid) => alive(pid))).toEqual([]);
     expect(existsSync(join(stateRoot, plan.name))).toBe(false);
     expect((await labStatus(FILE, opts)).state).toBe('down');
   });

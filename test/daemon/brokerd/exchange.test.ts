@@ -5,10 +5,19 @@ import { Cluster, inventory, metricValue, waitFor, type Daemon } from './harness
 import { loadProtos, type RegistrationMsg } from '../../../daemon/peering/proto.js';
 import { clientCredentials } from '../../../daemon/peering/tls.js';
 import { rawPublicKey } from '../../../daemon/peering/advert.js';
+import { alive } from '../../support/process.js';
 
 const cluster = new Cluster();
 let ex: Daemon, p1: Daemon, p2: Daemon;
 const peering = { 'hold-time-s': 3, 'backoff-initial-ms': 100, 'backoff-max-ms': 1000 };
+/** A provider registered at the exchange (started in beforeAll). */
+const provider = (name: string) => ({
+  role: 'provider',
+  peering,
+  peers: [{ 'domain-id': 'exchange-x', 'ca-file': cluster.pki.caCert, address: ex.grpc, exchange: true }],
+  inventory: inventory(name, []),
+  redis: { embedded: true }, // each provider starts its own redis-server under its data dir
+});
 
 beforeAll(async () => {
   await cluster.init();
@@ -20,13 +29,6 @@ beforeAll(async () => {
     role: 'exchange',
     peering: { ...peering, 'registration-ttl-s': 1 },
     peers: [{ 'domain-id': 'prov-1', 'ca-file': ca }, { 'domain-id': 'prov-2', 'ca-file': ca }, { 'domain-id': 'prov-3', 'ca-file': ca }],
-  });
-  const provider = (name: string) => ({
-    role: 'provider',
-    peering,
-    peers: [{ 'domain-id': 'exchange-x', 'ca-file': ca, address: ex.grpc, exchange: true }],
-    inventory: inventory(name, []),
-    redis: { embedded: true }, // each provider starts its own redis-server under its data dir
   });
   p1 = await cluster.start(f1, a1, provider('prov-1'));
   p2 = await cluster.start(f2, a2, provider('prov-2'));
@@ -81,7 +83,7 @@ describe('qos-brokerd: exchange role', () => {
     const p4 = await cluster.start(
       f,
       await cluster.allocate(),
-      { role: 'provider', peering, peers: [{ 'domain-id': 'exchange-x', 'ca-file': cluster.pki.caCert, address: ex.grpc, exchange: true }], inventory: inventory('prov-4', []), redis: { embedded: true } },
+      provider('prov-4'),
       (logs) => logs.some((l) => l.msg === 'no Redis configured: started an embedded redis-server'),
     );
     const pid = p4.logs.find((l) => l.msg === 'no Redis configured: started an embedded redis-server')!.pid as number;
@@ -90,14 +92,7 @@ describe('qos-brokerd: exchange role', () => {
       throw new Error(`${err.message}; its log: ${JSON.stringify(p4.logs.map((l) => l.msg))}`);
     });
     // it got SIGTERM as the daemon exited and ends on its own (an orphan would live on)
-    await waitFor('the embedded redis-server to end', () => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    await waitFor('the embedded redis-server to end', () => !alive(pid));
   });
 
   test('exchange - a SIGHUP while a provider is starting is kept: it starts, then reloads its config', async () => {
@@ -105,7 +100,7 @@ describe('qos-brokerd: exchange role', () => {
     const p5 = await cluster.start(
       f,
       await cluster.allocate(),
-      { role: 'provider', peering, peers: [{ 'domain-id': 'exchange-x', 'ca-file': cluster.pki.caCert, address: ex.grpc, exchange: true }], inventory: inventory('prov-5', []), redis: { embedded: true } },
+      provider('prov-5'),
       // as soon as the config is read: its redis-server is still to be started
       (logs) => logs.some((l) => l.msg === 'config loaded'),
     );

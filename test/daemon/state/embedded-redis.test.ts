@@ -1,5 +1,5 @@
 import { freePort } from '../../../lab/netconf-device.js';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { ResourceStoreError } from '../../../drivers/errors.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../../daemon/state/embedded-redis.js';
 import { RedisResourceStore } from '../../../daemon/state/redis-store.js';
+import { alive } from '../../support/process.js';
 
 const dirs: string[] = [];
 const servers: EmbeddedRedis[] = [];
@@ -27,14 +28,6 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 test('state - embedded redis without redis-server on PATH says how to install or configure one', async () => {
   const saved = process.env.PATH;
@@ -136,17 +129,9 @@ test('regression - the embedded redis-server goes when its owner dies of an unca
   expect(code).toBe(1);
   const pid = Number(out.trim());
   expect(pid).toBeGreaterThan(0);
-  const alive = () => {
-    try {
-      process.kill(pid, 0);
-      return !/^\d+ \(.*\) [ZX]/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-    } catch {
-      return false;
-    }
-  };
   const end = Date.now() + 10_000;
-  while (alive() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-  const survived = alive();
+  while (alive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  const survived = alive(pid);
   if (survived) process.kill(pid, 'SIGKILL'); // leave nothing behind, even when the check fails
   expect(survived).toBe(false);
 });
