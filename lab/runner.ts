@@ -142,7 +142,7 @@ export async function listRootLinks(): Promise<string[]> {
 }
 
 /** Is the process running? A zombie (exited, not yet reaped by an init that never reaps) counts as gone. */
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch {

@@ -36,6 +36,7 @@ import { loadProtos } from '../../daemon/peering/proto.js';
 import { clientCredentials } from '../../daemon/peering/tls.js';
 import { freePorts } from '../../lab/netconf-device.js';
 import { makePki, type DomainFiles, type TestPki } from '../../lab/pki.js';
+import { pidAlive } from '../../lab/runner.js';
 import { prng } from '../prng.js';
 
 const BROKERD = resolve(dirname(fileURLToPath(import.meta.url)), '../../daemon/brokerd.js');
@@ -160,14 +161,7 @@ function stopOwnedNow(): void {
   const alive = [...owned].filter((c) => c.exitCode === null && c.signalCode === null);
   for (const c of alive) c.kill('SIGTERM');
   // our exited children stay zombies until the event loop reaps them, which it cannot do here
-  const gone = (pid: number) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
-    } catch {
-      return true;
-    }
-  };
+  const gone = (pid: number) => !pidAlive(pid);
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   for (const end = Date.now() + 5000; Date.now() < end && !alive.every((c) => gone(c.pid!)); ) Atomics.wait(sleeper, 0, 0, 50);
   for (const c of alive) if (!gone(c.pid!)) c.kill('SIGKILL');

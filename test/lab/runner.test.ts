@@ -10,9 +10,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { NetconfClient } from '../../drivers/netconf/client.js';
 import { SshTransport } from '../../drivers/ssh/transport.js';
-import { labDown, labExec, labLeftovers, labStatus, labTraffic, labUp, listNetns, listRootLinks, type LabOptions, type LabUpResult } from '../../lab/runner.js';
+import { labDown, labExec, labLeftovers, labStatus, labTraffic, labUp, listNetns, listRootLinks, pidAlive, type LabOptions, type LabUpResult } from '../../lab/runner.js';
 import { loadLabPlan } from '../../lab/topology.js';
-import { alive } from '../support/process.js';
 
 const FILE = resolve(import.meta.dirname, '../../containerlab/two-domain.clab.yml');
 const isRoot = process.getuid?.() === 0;
@@ -146,7 +145,7 @@ describe.skipIf(!isRoot)('lab two-domain (needs root: network namespaces)', () =
     expect(left).toEqual({ netns: [], rootLinks: [], pids: [], stateDir: false });
     expect((await listNetns()).filter((n) => n.startsWith(plan.netnsPrefix))).toEqual([]);
     expect((await listRootLinks()).filter((l) => l.startsWith(plan.ifPrefix))).toEqual([]);
-    expect(pids.filter((pid) => alive(pid))).toEqual([]);
+    expect(pids.filter(pidAlive)).toEqual([]);
     expect(existsSync(join(stateRoot, plan.name))).toBe(false);
     expect((await labStatus(FILE, opts)).state).toBe('down');
   });

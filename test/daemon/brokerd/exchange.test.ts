@@ -5,7 +5,7 @@ import { Cluster, inventory, metricValue, waitFor, type Daemon } from './harness
 import { loadProtos, type RegistrationMsg } from '../../../daemon/peering/proto.js';
 import { clientCredentials } from '../../../daemon/peering/tls.js';
 import { rawPublicKey } from '../../../daemon/peering/advert.js';
-import { alive } from '../../support/process.js';
+import { pidAlive } from '../../../lab/runner.js';
 
 const cluster = new Cluster();
 let ex: Daemon, p1: Daemon, p2: Daemon;
@@ -92,7 +92,7 @@ describe('qos-brokerd: exchange role', () => {
       throw new Error(`${err.message}; its log: ${JSON.stringify(p4.logs.map((l) => l.msg))}`);
     });
     // it got SIGTERM as the daemon exited and ends on its own (an orphan would live on)
-    await waitFor('the embedded redis-server to end', () => !alive(pid));
+    await waitFor('the embedded redis-server to end', () => !pidAlive(pid));
   });
 
   test('exchange - a SIGHUP while a provider is starting is kept: it starts, then reloads its config', async () => {

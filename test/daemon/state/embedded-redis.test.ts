@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { ResourceStoreError } from '../../../drivers/errors.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../../daemon/state/embedded-redis.js';
 import { RedisResourceStore } from '../../../daemon/state/redis-store.js';
-import { alive } from '../../support/process.js';
+import { pidAlive } from '../../../lab/runner.js';
 
 const dirs: string[] = [];
 const servers: EmbeddedRedis[] = [];
@@ -64,7 +64,7 @@ test('state - embedded redis listens only on a socket in the data dir, logs it, 
   await store.commit('keep');
   c.disconnect();
   await first.stop();
-  expect(alive(first.pid)).toBe(false);
+  expect(pidAlive(first.pid)).toBe(false);
   expect(existsSync(join(first.dir, 'appendonlydir'))).toBe(true);
 
   const second = await startEmbeddedRedis(dataDir, { log: () => {} });
@@ -130,8 +130,8 @@ test('regression - the embedded redis-server goes when its owner dies of an unca
   const pid = Number(out.trim());
   expect(pid).toBeGreaterThan(0);
   const end = Date.now() + 10_000;
-  while (alive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-  const survived = alive(pid);
+  while (pidAlive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  const survived = pidAlive(pid);
   if (survived) process.kill(pid, 'SIGKILL'); // leave nothing behind, even when the check fails
   expect(survived).toBe(false);
 });
