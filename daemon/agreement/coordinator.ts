@@ -13,7 +13,7 @@ import { QosBrokerError } from '../../drivers/errors.js';
 import type { TopologyGraph } from '../topology/graph.js';
 import { computePaths } from '../topology/paths.js';
 import type { ComputedPath, Endpoint, PathObjective } from '../topology/types.js';
-import { sealContractBody, verifyContractAsync, type ContractBody, type SignedContract } from './contract.js';
+import { sealContractBody, verifyContract, type ContractBody, type SignedContract } from './contract.js';
 import { segmentOrders, type AgreementParticipant, type SegmentQuote } from './participant.js';
 
 /** A customer's order for an end-to-end service. */
@@ -141,7 +141,7 @@ export class AgreementCoordinator {
         const signatures = await settledAll(involved.map((p) => deadline(p.commit(agreementId, body), ttl, `commit at ${p.domain}`)));
         const contract: SignedContract = { body, signatures };
         // every remote signature must verify over this body; ours was made in this process by our own participant
-        await verifyContractAsync(contract, undefined, this.domain);
+        verifyContract(contract, undefined, this.domain);
         return { contract, path, quotes, refused };
       } catch (err) {
         // every call has settled (or timed out) here: abort on every domain, releasing what a late commit booked

@@ -14,7 +14,7 @@ import type { ResourceStore } from '../state/store.js';
 import type { TopologyGraph } from '../topology/graph.js';
 import type { ComputedPath, PathHop } from '../topology/types.js';
 import { rawPublicKey, toPrivateKey, type KeyInput } from '../peering/advert.js';
-import { signContractAsync, type ContractBody, type ContractSignature } from './contract.js';
+import { signContract, type ContractBody, type ContractSignature } from './contract.js';
 import { pricePath, type PricingTerms } from './pricing.js';
 
 /** What a domain is asked to carry: its segment of a computed path. */
@@ -183,7 +183,7 @@ export class LocalParticipant implements AgreementParticipant {
     }
     this.checkBody(agreementId, body, list);
     for (const h of list) if (h.stored) await this.store.commit(h.id);
-    const signed = await signContractAsync({ body, signatures: [] }, this.domain, this.signingKey);
+    const signed = signContract({ body, signatures: [] }, this.domain, this.signingKey);
     return signed.signatures[0]!;
   }
 
