@@ -8,9 +8,9 @@
  *
  * Reference, same run, interleaved rounds: the raw gRPC unary round-trip rate
  * (grpc.health.v1.Health/Check to dom-b over the same kind of mTLS channel,
- * the same concurrency). One agreement costs 6 remote calls in 3 sequential
- * phases (Quote, Reserve, Commit at dom-b and dom-c, on one Exchange stream
- * per peer) plus the order's HTTP request, Redis and signing.
+ * the same concurrency). One agreement costs 4 remote calls in 2 sequential
+ * phases (Reserve with its Quote, then Commit, at dom-b and dom-c, on one
+ * Exchange stream per peer) plus the order's HTTP request, Redis and signing.
  *
  * Then the target as a service level: 300 orders/s offered as seeded Poisson
  * arrivals, at most 50 in flight, latency from when each order was due, timed

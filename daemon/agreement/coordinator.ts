@@ -1,9 +1,10 @@
 /**
  * The originating broker's side of an agreement (seed 000's service broker
  * function): compute feasible paths over the advertised graph, then for the
- * best alternative Quote every domain on it, Reserve on every domain (holds
- * with a TTL: two-phase prepare), Commit (each domain books and signs its
- * part), and assemble the electronic contract. A domain that cannot hold its
+ * best alternative Quote and Reserve its segment at every domain on it (one
+ * call each: the price, and holds with a TTL: two-phase prepare), Commit
+ * (each domain books and signs its part), and assemble the electronic
+ * contract. A domain that cannot hold its
  * segment makes the coordinator abort every hold and try the next
  * alternative; a failure after that aborts every domain. Holds left by a
  * coordinator that disappears expire on their own in each domain's store.
@@ -127,12 +128,10 @@ export class AgreementCoordinator {
       const involved = [...new Set(parts)] as AgreementParticipant[];
       const ttl = this.holdTtlMs;
       try {
-        // Reserve goes out right behind Quote, without waiting for the price: one round trip
-        // fewer. Optimistic: if a quote is refused or does not suit, the holds are aborted below
-        // like any other failure. A provider signs only what it quoted, whichever arrived first.
-        const quoting = settledAll(orders.map((o, i) => deadline(parts[i]!.quote(o), ttl, `quote from ${o.domain}`)));
-        const holding = settledAll(orders.map((o, i) => deadline(parts[i]!.reserve(o, ttl), ttl, `reserve at ${o.domain}`)));
-        const [quotes] = (await settledAll<unknown>([quoting, holding])) as [SegmentQuote[], void[]];
+        // Quote and Reserve in one call per segment (one round trip, one message each way): each
+        // domain prices its segment and holds it only if that succeeded. If a quote does not
+        // suit (below), the holds are aborted like on any other failure.
+        const quotes = await settledAll(orders.map((o, i) => deadline(parts[i]!.prepare(o, ttl), ttl, `quote and reserve at ${o.domain}`)));
         const currency = quotes[0]!.currency;
         const odd = quotes.find((q) => q.currency !== currency);
         if (odd) throw new QosBrokerError('QB_AGREEMENT_CURRENCY_MISMATCH', `${odd.domain} quotes in ${odd.currency}, ${quotes[0]!.domain} in ${currency}`);

@@ -65,6 +65,8 @@ export interface AgreementParticipant {
   quote(order: SegmentOrder): Promise<SegmentQuote>;
   /** Hold the segment's resources for holdTtlMs; idempotent by agreement id, alternative and segment index. */
   reserve(order: SegmentOrder, holdTtlMs: number): Promise<void>;
+  /** Quote, then hold if the quote succeeded: the two steps in one call (one round trip to a remote domain). */
+  prepare(order: SegmentOrder, holdTtlMs: number): Promise<SegmentQuote>;
   /** Book the held resources and return this domain's signature of the contract body. */
   commit(agreementId: string, body: ContractBody): Promise<ContractSignature>;
   /** Drop every hold (or booking) of the agreement. Idempotent. */
@@ -161,6 +163,12 @@ export class LocalParticipant implements AgreementParticipant {
       );
     }
     this.remember(order, id, true);
+  }
+
+  async prepare(order: SegmentOrder, holdTtlMs: number): Promise<SegmentQuote> {
+    const quote = await this.quote(order);
+    await this.reserve(order, holdTtlMs);
+    return quote;
   }
 
   private remember(order: SegmentOrder, id: string, stored: boolean): void {

@@ -72,7 +72,7 @@ export interface AgreementCallMsg {
   id: number;
   op?: Op;
   quote?: SegmentOrderMsg;
-  reserve?: { order?: SegmentOrderMsg; hold_ttl_ms: number };
+  reserve?: { order?: SegmentOrderMsg; hold_ttl_ms: number; quote?: boolean };
   commit?: { agreement_id: string; body_json: string };
   abort?: { agreement_id: string };
 }
@@ -81,7 +81,7 @@ export interface AgreementReplyMsg {
   id: number;
   result?: Op | 'error';
   quote?: SegmentQuoteMsg;
-  reserve?: object;
+  reserve?: { quote?: SegmentQuoteMsg | null };
   commit?: CommitReplyMsg;
   abort?: object;
   error?: AgreementErrorMsg;
@@ -378,12 +378,18 @@ export class RemoteParticipant implements AgreementParticipant {
   }
 
   async quote(order: SegmentOrder): Promise<SegmentQuote> {
-    const q = (await this.call('quote', orderToMsg(order), 0)).quote!;
-    return { domain: q.domain, index: q.index, priceMinor: q.price_minor, currency: q.currency, validUntil: q.valid_until_ms };
+    return quoteFromMsg((await this.call('quote', orderToMsg(order), 0)).quote!);
   }
 
   async reserve(order: SegmentOrder, holdTtlMs: number): Promise<void> {
     await this.call('reserve', { order: orderToMsg(order), hold_ttl_ms: holdTtlMs }, this.retries);
+  }
+
+  async prepare(order: SegmentOrder, holdTtlMs: number): Promise<SegmentQuote> {
+    // a retry after a lost reply quotes again and finds the hold made (Reserve is idempotent)
+    const q = (await this.call('reserve', { order: orderToMsg(order), hold_ttl_ms: holdTtlMs, quote: true }, this.retries)).reserve?.quote;
+    if (!q) throw new QosBrokerError('QB_AGREEMENT_REMOTE_ERROR', `${this.domain} answered Reserve with a quote requested but sent no quote (a broker that does not know ReserveRequest.quote?)`);
+    return quoteFromMsg(q);
   }
 
   async commit(agreementId: string, body: ContractBody): Promise<ContractSignature> {
@@ -430,6 +436,7 @@ export interface ServedParticipant {
   readonly domain: string;
   quote(order: SegmentOrder, caller: string): Promise<SegmentQuote>;
   reserve(order: SegmentOrder, holdTtlMs: number, caller: string): Promise<void>;
+  prepare(order: SegmentOrder, holdTtlMs: number, caller: string): Promise<SegmentQuote>;
   commit(agreementId: string, body: ContractBody, caller: string): Promise<ContractSignature>;
   abort(agreementId: string, caller: string): Promise<void>;
 }
@@ -464,9 +471,13 @@ export function addAgreementService(server: grpc.Server, target: ServedParticipa
     switch (m.op) {
       case 'quote':
         return { id: m.id, quote: quoteToMsg(await target.quote(orderFromMsg(m.quote!), caller)) };
-      case 'reserve':
-        await target.reserve(orderFromMsg(m.reserve!.order ?? ({} as SegmentOrderMsg)), holdTtl(m.reserve!.hold_ttl_ms), caller);
+      case 'reserve': {
+        const order = orderFromMsg(m.reserve!.order ?? ({} as SegmentOrderMsg));
+        const ttl = holdTtl(m.reserve!.hold_ttl_ms);
+        if (m.reserve!.quote) return { id: m.id, reserve: { quote: quoteToMsg(await target.prepare(order, ttl, caller)) } };
+        await target.reserve(order, ttl, caller);
         return { id: m.id, reserve: {} };
+      }
       case 'commit': {
         const sig = await target.commit(m.commit!.agreement_id, parseBody(m.commit!.body_json), caller);
         return { id: m.id, commit: { domain: sig.domain, signature: sig.signature } };
@@ -558,6 +569,10 @@ export function addAgreementService(server: grpc.Server, target: ServedParticipa
       for (const end of [...open]) end();
     },
   };
+}
+
+function quoteFromMsg(q: SegmentQuoteMsg): SegmentQuote {
+  return { domain: q.domain, index: q.index, priceMinor: q.price_minor, currency: q.currency, validUntil: q.valid_until_ms };
 }
 
 function quoteToMsg(q: SegmentQuote): SegmentQuoteMsg {

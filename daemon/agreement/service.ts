@@ -117,7 +117,9 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
     }
   }
 
-  async quote(order: SegmentOrder, _caller = this.domain): Promise<SegmentQuote> {
+  async quote(order: SegmentOrder, caller = this.domain): Promise<SegmentQuote> {
+    // a peer cannot replace the quote another one got for its agreement
+    this.checkOwner(order.agreementId, caller);
     await this.seed();
     return this.local.quote(order);
   }
@@ -151,6 +153,12 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
       this.holds.set(order.agreementId, { caller, expiresAt, segments: new Set([`${order.alternative}:${order.index}`]) });
     }
     this.log('debug', 'agreement hold', { event: 'agreement-hold', agreement_id: order.agreementId, alternative: order.alternative, segment: order.index, caller, hold_ttl_ms: holdTtlMs });
+  }
+
+  async prepare(order: SegmentOrder, holdTtlMs: number, caller = this.domain): Promise<SegmentQuote> {
+    const quote = await this.quote(order, caller);
+    await this.reserve(order, holdTtlMs, caller);
+    return quote;
   }
 
   async commit(agreementId: string, body: ContractBody, caller = this.domain): Promise<ContractSignature> {

@@ -39,6 +39,18 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A participant that does what `p` does, except for the methods given. */
+const like = (p: AgreementParticipant, over: Partial<AgreementParticipant> = {}): AgreementParticipant => ({
+  domain: p.domain,
+  publicKey: p.publicKey,
+  quote: (o) => p.quote(o),
+  reserve: (o, ttl) => p.reserve(o, ttl),
+  prepare: (o, ttl) => p.prepare(o, ttl),
+  commit: (id, body) => p.commit(id, body),
+  abort: (id) => p.abort(id),
+  ...over,
+});
+
 const coordinator = (get: (d: string) => AgreementParticipant | undefined = (d) => participants.get(d)) =>
   new AgreementCoordinator('provider-x', () => graph, get, { holdTtlMs: 30_000 });
 
@@ -102,18 +114,13 @@ describe('agreement', () => {
     const cheat = (d: string): AgreementParticipant | undefined => {
       const p = participants.get(d)!;
       if (d !== 'provider-y') return p;
-      return {
-        domain: p.domain,
-        publicKey: p.publicKey,
-        quote: (o) => p.quote(o),
-        reserve: (o, ttl) => p.reserve(o, ttl),
-        abort: (id) => p.abort(id),
+      return like(p, {
         commit: (id, body) => {
           tampered = true;
           const seg = body.segments.find((x) => x.domain === 'provider-y')!;
           return p.commit(id, { ...body, segments: body.segments.map((x) => (x === seg ? { ...x, priceMinor: x.priceMinor - 1 } : x)), totalPriceMinor: body.totalPriceMinor - 1 });
         },
-      };
+      });
     };
     const e = (await coordinator(cheat).agree(request({ start, end: start + HOUR, excludeDomains: ['provider-w'] })).catch((x: unknown) => x)) as AgreementFailedError;
     expect(tampered).toBe(true);
@@ -121,52 +128,43 @@ describe('agreement', () => {
     expect(e.refused[0]!.reason).toMatch(/provider-y will not sign agreement .*: the price of segment 1 is \d+, but it agreed to \d+/);
   });
 
-  test('agreement - Reserve goes out with Quote: a provider that gets the hold before the quote still signs what it quoted', async () => {
+  test('agreement - a provider that gets Reserve before Quote (separate calls, that order) still signs what it quoted', async () => {
     const start = Date.now() + 44 * HOUR;
     const order: string[] = [];
-    // provider-y answers the quote only after the hold has been made
-    const slowQuote = (d: string): AgreementParticipant | undefined => {
+    const reversed = (d: string): AgreementParticipant | undefined => {
       const p = participants.get(d)!;
       if (d !== 'provider-y') return p;
-      let held!: () => void;
-      const holdDone = new Promise<void>((r) => (held = r));
-      return {
-        domain: p.domain,
-        publicKey: p.publicKey,
-        quote: async (o) => {
-          await holdDone;
-          order.push('quote');
-          return p.quote(o);
-        },
-        reserve: async (o, ttl) => {
+      return like(p, {
+        prepare: async (o, ttl) => {
           await p.reserve(o, ttl);
           order.push('reserve');
-          held();
+          const q = await p.quote(o);
+          order.push('quote');
+          return q;
         },
-        abort: (id) => p.abort(id),
-        commit: (id, body) => p.commit(id, body),
-      };
+      });
     };
-    const a = await coordinator(slowQuote).agree(request({ start, end: start + HOUR, excludeDomains: ['provider-w'] }));
+    const a = await coordinator(reversed).agree(request({ start, end: start + HOUR, excludeDomains: ['provider-w'] }));
     expect(order).toEqual(['reserve', 'quote']);
     expect(a.path.domains).toContain('provider-y');
     expect(verifyContract(a.contract).signedBy).toContain('provider-y');
   });
 
-  test('agreement - a refused quote aborts the holds that went out with it: nothing stays booked', async () => {
+  test('agreement - a domain that cannot quote holds nothing, and the holds made elsewhere are aborted', async () => {
     const start = Date.now() + 46 * HOUR;
     const refuse = (d: string): AgreementParticipant | undefined => {
       const p = participants.get(d)!;
       if (d !== 'provider-y') return p;
-      return { domain: p.domain, publicKey: p.publicKey, quote: async () => Promise.reject(new Error('provider-y quotes nothing today')), reserve: (o, ttl) => p.reserve(o, ttl), abort: (id) => p.abort(id), commit: (id, body) => p.commit(id, body) };
+      return like(p, { prepare: async () => Promise.reject(new Error('provider-y quotes nothing today')) });
     };
     const agreementId = 'agr-refused-quote';
     const e = (await coordinator(refuse).agree(request({ agreementId, start, end: start + HOUR, excludeDomains: ['provider-w'] })).catch((x: unknown) => x)) as AgreementFailedError;
     expect(e).toBeInstanceOf(AgreementFailedError);
     expect(e.refused[0]!.reason).toMatch(/provider-y quotes nothing today/);
-    // every domain on the path had been asked to hold; every hold is aborted, no capacity used
+    // provider-x held its segment, and that hold is aborted; provider-y held nothing: no capacity used anywhere
+    expect((await stores.get('provider-x')!.get(`${agreementId}:0:0`))?.state).toBe('aborted');
+    expect(await stores.get('provider-y')!.get(`${agreementId}:0:1`)).toBeUndefined();
     for (const [d, link] of [['provider-x', { from: 'provider-x/x1', to: 'provider-x/x2' }], ['provider-y', { from: 'provider-y/y1', to: 'provider-y/y2' }]] as const) {
-      expect((await stores.get(d)!.get(`${agreementId}:0:${d === 'provider-x' ? 0 : 1}`))?.state).toBe('aborted');
       expect((await stores.get(d)!.usage(edgeId(link), 'EF', start, start + 1))[0]!.usedBps).toBe(0);
     }
   });
@@ -176,10 +174,12 @@ describe('agreement', () => {
     const failing = (d: string): AgreementParticipant | undefined => {
       const p = participants.get(d)!;
       if (d !== 'provider-z') return p;
-      return { domain: p.domain, publicKey: p.publicKey, quote: (o) => p.quote(o), reserve: (o, t) => p.reserve(o, t), abort: (id) => p.abort(id), commit: async () => {
-        await new Promise((r) => setTimeout(r, 100)); // the others have committed by now
-        throw new Error('provider-z commit failed');
-      } };
+      return like(p, {
+        commit: async () => {
+          await new Promise((r) => setTimeout(r, 100)); // the others have committed by now
+          throw new Error('provider-z commit failed');
+        },
+      });
     };
     const e = (await coordinator(failing).agree(request({ start, end: start + HOUR, k: 1 })).catch((x: unknown) => x)) as AgreementFailedError;
     expect(e).toBeInstanceOf(AgreementFailedError);

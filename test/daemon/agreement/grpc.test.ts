@@ -109,7 +109,7 @@ describe('agreement over gRPC', () => {
     // a coordinator that lost the answers retries both phases
     const y = remote('provider-y', 'provider-x');
     const order = segmentOrders(a.path, { agreementId: id, alternative: 0, qosClass: 'EF', rateMbps: 10, start: req.start, end: req.end })[1]!;
-    await y.reserve(order, 300);
+    expect(await y.prepare(order, 300)).toMatchObject({ domain: 'provider-y', index: 1, priceMinor: a.quotes[1]!.priceMinor });
     const again = await y.commit(id, a.contract.body);
     expect(again.domain).toBe('provider-y');
     expect(verifyContract({ body: a.contract.body, signatures: a.contract.signatures.map((s) => (s.domain === 'provider-y' ? again : s)) }).signedBy).toContain('provider-y');
@@ -244,6 +244,9 @@ describe('agreement over gRPC', () => {
     expect((t as { code: string }).code).toBe('QB_AGREEMENT_TIMEOUT');
     await w.reserve(o, 1000);
     expect(streams).toBe(3);
+    // a broker that holds but ignores ReserveRequest.quote (an older one): no price, a typed error the coordinator aborts on
+    const unpriced = await w.prepare(o, 1000).catch((x: unknown) => x);
+    expect(unpriced).toMatchObject({ code: 'QB_AGREEMENT_REMOTE_ERROR', message: expect.stringMatching(/sent no quote/) });
   });
 
   test('grpc - at shutdown the served side ends its streams after the calls in flight have answered; later calls are unreachable', async () => {
@@ -254,6 +257,7 @@ describe('agreement over gRPC', () => {
       domain: y.domain,
       quote: async (o: Parameters<typeof y.quote>[0], caller: string) => (await gate, y.quote(o, caller)),
       reserve: y.reserve.bind(y),
+      prepare: y.prepare.bind(y),
       commit: y.commit.bind(y),
       abort: y.abort.bind(y),
     };
