@@ -1,0 +1,89 @@
+/**
+ * The agreement benchmark runs as `npm run bench -- agreement` does (the
+ * compiled bench, as a child process), on a small scale: its harness must keep
+ * working, and the figures it prints must be figures. Nothing here judges
+ * speed (the machine is shared and noisy): the bench itself reports against
+ * its reference.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { resolve } from 'node:path';
+import { describe, expect, test } from 'vitest';
+
+const DIST = resolve(__dirname, '../../dist/bench/agreement');
+
+/** Run a compiled bench script; its exit code and the JSON object of its last line. */
+function runBench(script: string, args: string[]): Promise<{ code: number | null; out: string; last: Record<string, any> }> {
+  return new Promise((res, rej) => {
+    const p = spawn(process.execPath, [resolve(DIST, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    p.on('error', rej);
+    p.on('close', (code) => {
+      const line = out.trim().split('\n').at(-1) ?? '';
+      try {
+        res({ code, out, last: JSON.parse(line) as Record<string, any> });
+      } catch {
+        rej(new Error(`the bench's last line is not JSON (exit ${code}):\n${out.slice(-2000)}`));
+      }
+    });
+  });
+}
+
+const benchDirs = () => readdirSync(tmpdir()).filter((f) => f.startsWith('qb-bench-agreements-'));
+
+/** Processes whose command line names a bench dir (its daemons' configs, their redis-servers' sockets). */
+function benchProcesses(): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((f) => /^\d+$/.test(f))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (cmd.includes('qb-bench-agreements-')) found.push(`${pid} ${cmd}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+describe('bench agreement', () => {
+  test('bench - the path part on a 100-domain graph prints p50/p99 and the ratio to Dijkstra, every search exact', async () => {
+    const { code, last } = await runBench('main.js', ['--paths-only', '--sizes', '100', '--queries', '300']);
+    expect(code).toBe(0);
+    expect(last.bench).toBe('agreement');
+    for (const k of ['d100_p50_ms', 'd100_p99_ms', 'd100_dijkstra_p99_ms', 'ratio_vs_dijkstra_p99']) {
+      expect(Number.isFinite(last[k]) && last[k] > 0, `${k} = ${last[k]}`).toBe(true);
+    }
+    expect(last.d100_p99_ms).toBeGreaterThanOrEqual(last.d100_p50_ms);
+    expect(last.d100_inexact).toBe(0);
+    expect(typeof last.met.path).toBe('boolean');
+  });
+
+  test('bench - agreements across three daemons: every order agreed, CPU counted per daemon, nothing left behind', async () => {
+    const before = new Set(benchDirs());
+    const running = new Set(benchProcesses());
+    const { code, out, last } = await runBench('agreements.js', ['--rounds', '1', '--seconds', '1', '--offered', '100', '--concurrency', '20']);
+    expect(code, out.slice(-2000)).toBe(0);
+    expect(last.bench).toBe('agreement-agreements');
+    expect(last.agreements).toBeGreaterThan(0);
+    expect(last.failed).toBe(0);
+    expect(last.offered_failed).toBe(0);
+    // the open loop ran at the rate offered (Poisson: within a few percent over 8 s)
+    expect(last.offered_achieved_per_s).toBeGreaterThan(80);
+    expect(last.offered_p99_ms).toBeGreaterThanOrEqual(last.offered_p50_ms);
+    expect(last.grpc_unary_per_s).toBeGreaterThan(0);
+    expect(Object.keys(last.cpu_ms_per_agreement).sort()).toEqual(['dom-a', 'dom-b', 'dom-c']);
+    for (const ms of Object.values(last.cpu_ms_per_agreement) as number[]) expect(ms).toBeGreaterThan(0);
+    // its temp dir (configs, PKI, redis data) is gone, and so are its daemons and their redis-servers
+    expect(benchDirs().filter((d) => !before.has(d))).toEqual([]);
+    // (a redis-server may take a moment to end after its daemon exited: bounded wait)
+    let left = benchProcesses().filter((p) => !running.has(p));
+    for (let i = 0; i < 50 && left.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = benchProcesses().filter((p) => !running.has(p));
+    }
+    expect(left).toEqual([]);
+  }, 120_000);
+});
