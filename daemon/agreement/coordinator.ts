@@ -4,10 +4,10 @@
  * best alternative Quote and Reserve its segment at every domain on it (one
  * call each: the price, and holds with a TTL: two-phase prepare), Commit
  * (each domain books and signs its part), and assemble the electronic
- * contract. A domain that cannot hold its
- * segment makes the coordinator abort every hold and try the next
- * alternative; a failure after that aborts every domain. Holds left by a
- * coordinator that disappears expire on their own in each domain's store.
+ * contract. A domain that cannot quote or hold its segment makes the
+ * coordinator abort every hold and try the next alternative; a failure after
+ * that aborts every domain. Holds left by a coordinator that disappears
+ * expire on their own in each domain's store.
  */
 import { randomUUID } from 'node:crypto';
 import { QosBrokerError } from '../../drivers/errors.js';

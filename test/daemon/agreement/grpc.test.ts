@@ -136,6 +136,9 @@ describe('agreement over gRPC', () => {
     const q = remote('provider-y', 'provider-q');
     const denied = await q.abort(id).catch((x: unknown) => x);
     expect((denied as { code: string }).code).toBe('QB_AGREEMENT_NOT_OWNER');
+    // nor may it quote into the agreement (the quote the owner's Commit is checked against stays)
+    const ownOrder = segmentOrders(a.path, { agreementId: id, alternative: 0, qosClass: 'EF', rateMbps: 10, start: req.start, end: req.end })[1]!;
+    expect(await q.quote(ownOrder).catch((x: unknown) => x)).toMatchObject({ code: 'QB_AGREEMENT_NOT_OWNER' });
     expect((await stores.get('provider-y')!.get(`${id}:0:1`))?.state).toBe('committed');
     // the owner may abort: the booking is released
     await y.abort(id);
