@@ -279,7 +279,9 @@ export async function runAgreements(opts: { concurrency?: number; rounds?: numbe
     // one-minute windows spread over 30 days (1-2 slots each), 1 Mbit/s: capacity never runs out
     let n = 0;
     const base = Math.ceil(Date.now() / 60_000) * 60_000 + 3_600_000;
-    let firstError: string | undefined;
+    /** Why orders failed: reason -> count (an HTTP error's code, or the client's own error). */
+    const failures = new Map<string, number>();
+    const failedWith = (reason: string) => failures.set(reason, (failures.get(reason) ?? 0) + 1);
     // plain node:http with keep-alive: a lighter load generator than fetch on the same two cores
     const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
     const [host, port] = [a.admin.slice(0, a.admin.lastIndexOf(':')), Number(a.admin.slice(a.admin.lastIndexOf(':') + 1))];
@@ -303,10 +305,19 @@ export async function runAgreements(opts: { concurrency?: number; rounds?: numbe
       const body = { from: 'dom-a/dom-a-site', to: 'dom-c/dom-c-site', qosClass: 'EF', rateMbps: 1, start, durationMs: 60_000, customer: 'bench' };
       try {
         const { status, text } = await post(body);
-        if (status !== 200) firstError ??= text;
+        if (status !== 200) {
+          let reason = `HTTP ${status}`;
+          try {
+            const b = JSON.parse(text) as { code?: string; error?: string };
+            reason += ` ${b.code ?? ''}: ${(b.error ?? '').slice(0, 300)}`;
+          } catch {
+            reason += `: ${text.slice(0, 300)}`;
+          }
+          failedWith(reason);
+        }
         return status === 200;
       } catch (err) {
-        firstError ??= (err as Error).message;
+        failedWith(`${(err as NodeJS.ErrnoException).code ?? 'error'}: ${(err as Error).message}`);
         return false;
       }
     };
@@ -339,7 +350,9 @@ export async function runAgreements(opts: { concurrency?: number; rounds?: numbe
     const cpuPer = Object.fromEntries([...cpu].map(([d, ms]) => [d, round(ms / okTotal, 3)]));
     console.log(`CPU per agreement (ms, daemon with its redis-server): ${Object.entries(cpuPer).map(([d, ms]) => `${d} ${ms}`).join(', ')}; load generator ${(benchCpu.ms / okTotal).toFixed(3)}`);
     agent.destroy();
-    if (firstError) console.log(`first failure: ${firstError}`);
+    const reasons = [...failures].sort((x, y) => y[1] - x[1]);
+    for (const [reason, n] of reasons.slice(0, 10)) console.log(`failed ${n}x: ${reason}`);
+    if (reasons.length > 10) console.log(`failed also for ${reasons.length - 10} other reasons`);
     const lat = ags.flatMap((x) => x.lat);
     const perS = median(ags.map((x) => x.perS));
     const p99 = quantile(lat, 0.99);
