@@ -255,92 +255,58 @@ export interface ContractSummary {
  * between threads costs more than Ed25519, and the wait is no shorter.
  */
 export function verifyContract(input: unknown, trusted?: Record<string, string>, signedHere?: string): ContractSummary {
-  const plan = planVerification(input, trusted, signedHere);
-  return plan.finish(plan.checks.map((c) => (c ? checkSignature(c) : false)));
-}
-
-/** One Ed25519 check still to run. */
-interface SignatureCheck {
-  bytes: Buffer;
-  key: KeyObject;
-  signature: Buffer;
-}
-
-function checkSignature(c: SignatureCheck): boolean {
-  try {
-    return verify(null, c.bytes, c.key, c.signature);
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Everything of a verification but the Ed25519 checks: `checks` lists them
- * (one per party, undefined where none is needed or possible), `finish` takes
- * their results and goes through the parties in order, throwing the first
- * fault found, exactly as a one-pass check would.
- */
-function planVerification(input: unknown, trusted: Record<string, string> | undefined, signedHere: string | undefined): { checks: Array<SignatureCheck | undefined>; finish(ok: boolean[]): ContractSummary } {
   if (!input || typeof input !== 'object') throw new ContractError('QB_CONTRACT_MALFORMED', 'a contract is a JSON object with body and signatures');
   const c = input as SignedContract;
   checkContractBody(c.body);
   if (!Array.isArray(c.signatures)) throw new ContractError('QB_CONTRACT_MALFORMED', 'contract field /signatures must be an array', { field: '/signatures' });
   const current = manifestOf(c.body);
   const currentJson = manifestJsonOf(current);
-  const parties = c.body.parties.map((party, i) => {
+  // the parties in order: the first fault found is the one reported
+  c.body.parties.forEach((party, i) => {
     const anchor = trusted?.[party.domain];
     if (trusted && anchor === undefined) {
-      return {
-        fault: new ContractError('QB_CONTRACT_UNTRUSTED_KEY', `the trust file has no key for party ${party.domain}: add it, or verify without --trust to accept the keys the contract lists`, {
-          domain: party.domain,
-          field: `/body/parties/${i}/publicKey`,
-        }),
-      };
+      throw new ContractError('QB_CONTRACT_UNTRUSTED_KEY', `the trust file has no key for party ${party.domain}: add it, or verify without --trust to accept the keys the contract lists`, {
+        domain: party.domain,
+        field: `/body/parties/${i}/publicKey`,
+      });
     }
     if (anchor !== undefined && rawPublicKey(anchor) !== party.publicKey) {
-      return {
-        fault: new ContractError('QB_CONTRACT_UNTRUSTED_KEY', `the contract lists a key for ${party.domain} that is not its trusted key`, {
-          domain: party.domain,
-          field: `/body/parties/${i}/publicKey`,
-        }),
-      };
+      throw new ContractError('QB_CONTRACT_UNTRUSTED_KEY', `the contract lists a key for ${party.domain} that is not its trusted key`, {
+        domain: party.domain,
+        field: `/body/parties/${i}/publicKey`,
+      });
     }
     const sig = c.signatures.find((s) => s?.domain === party.domain);
-    if (!sig) return { fault: new ContractError('QB_CONTRACT_UNSIGNED', `${party.domain} has not signed contract ${c.body.agreementId}`, { domain: party.domain }) };
+    if (!sig) throw new ContractError('QB_CONTRACT_UNSIGNED', `${party.domain} has not signed contract ${c.body.agreementId}`, { domain: party.domain });
     const wellFormed = !!sig.manifest && typeof sig.manifest === 'object' && !Array.isArray(sig.manifest) && typeof sig.signature === 'string';
     // the manifest signed is the body's as it is now (nothing was tampered with): its encoding serves every party
     const same = wellFormed && sameManifest(sig.manifest, current);
-    if (!wellFormed) return { sig, same, ok: false };
-    if (party.domain === signedHere) return { sig, same, ok: true };
-    try {
-      const bytes = same ? signingBytes(party.domain, current, currentJson) : signingBytes(party.domain, sig.manifest);
-      return { sig, same, check: { bytes, key: partyKey(party.publicKey), signature: Buffer.from(sig.signature, 'base64') } };
-    } catch {
-      return { sig, same, ok: false };
+    if (!wellFormed || !(party.domain === signedHere || signatureVerifies(party, sig, same ? currentJson : undefined))) {
+      throw new ContractError('QB_CONTRACT_BAD_SIGNATURE', `the signature of ${party.domain} does not verify with its key`, { domain: party.domain });
+    }
+    if (same) return;
+    const fields = new Set([...Object.keys(current), ...Object.keys(sig.manifest)]);
+    for (const f of [...fields].sort()) {
+      if (current[f] !== sig.manifest[f]) {
+        const what = current[f] === undefined ? 'was removed' : sig.manifest[f] === undefined ? 'was added' : 'changed';
+        throw new ContractError('QB_CONTRACT_TAMPERED', `field /body${f} ${what} after ${party.domain} signed contract ${c.body.agreementId}`, {
+          field: `/body${f}`,
+          domain: party.domain,
+        });
+      }
     }
   });
-  const finish = (results: boolean[]): ContractSummary => {
-    c.body.parties.forEach((party, i) => {
-      const p = parties[i]!;
-      if (p.fault) throw p.fault;
-      const sig = p.sig!;
-      const ok = p.check ? results[i] : p.ok;
-      if (!ok) throw new ContractError('QB_CONTRACT_BAD_SIGNATURE', `the signature of ${party.domain} does not verify with its key`, { domain: party.domain });
-      if (p.same) return;
-      const fields = new Set([...Object.keys(current), ...Object.keys(sig.manifest)]);
-      for (const f of [...fields].sort()) {
-        if (current[f] !== sig.manifest[f]) {
-          const what = current[f] === undefined ? 'was removed' : sig.manifest[f] === undefined ? 'was added' : 'changed';
-          throw new ContractError('QB_CONTRACT_TAMPERED', `field /body${f} ${what} after ${party.domain} signed contract ${c.body.agreementId}`, {
-            field: `/body${f}`,
-            domain: party.domain,
-          });
-        }
-      }
-    });
-    return summary(c, !trusted);
-  };
-  return { checks: parties.map((p) => p.check), finish };
+  return summary(c, !trusted);
+}
+
+/** Ed25519 check of one party's signature over the manifest it signed (`canonicalManifest` when that is the body's own, already encoded). */
+function signatureVerifies(party: { domain: string; publicKey: string }, sig: ContractSignature, canonicalManifest: string | undefined): boolean {
+  try {
+    const bytes = canonicalManifest !== undefined ? signingBytes(party.domain, sig.manifest, canonicalManifest) : signingBytes(party.domain, sig.manifest);
+    return verify(null, bytes, partyKey(party.publicKey), Buffer.from(sig.signature, 'base64'));
+  } catch {
+    return false;
+  }
 }
 
 /** What a verified contract says, in lines for people. */
