@@ -77,15 +77,13 @@ describe('qos-brokerd: exchange role', () => {
     for (const p of [p1, p2]) expect(p.logs.some((l) => l.msg === 'no Redis configured: started an embedded redis-server' && l.component === 'state')).toBe(true);
   });
 
+  /** Start a provider and return as soon as it has logged `msg` (it is still starting then). */
+  const startUntil = async (domain: string, msg: string) =>
+    cluster.start(cluster.pki.domain(domain), await cluster.allocate(), provider(domain), (logs) => logs.some((l) => l.msg === msg));
+
   test('exchange - a provider stopped while it is still starting takes its embedded redis-server with it', async () => {
-    const f = cluster.pki.domain('prov-4');
     // SIGTERM as soon as its redis-server is up, before the rest of the start (TLS, gRPC, peering)
-    const p4 = await cluster.start(
-      f,
-      await cluster.allocate(),
-      provider('prov-4'),
-      (logs) => logs.some((l) => l.msg === 'no Redis configured: started an embedded redis-server'),
-    );
+    const p4 = await startUntil('prov-4', 'no Redis configured: started an embedded redis-server');
     const pid = p4.logs.find((l) => l.msg === 'no Redis configured: started an embedded redis-server')!.pid as number;
     p4.proc.kill('SIGTERM');
     await waitFor('prov-4 to exit', () => p4.proc.exitCode !== null || p4.proc.signalCode !== null, 15_000).catch((err: Error) => {
@@ -96,14 +94,8 @@ describe('qos-brokerd: exchange role', () => {
   });
 
   test('exchange - a SIGHUP while a provider is starting is kept: it starts, then reloads its config', async () => {
-    const f = cluster.pki.domain('prov-5');
-    const p5 = await cluster.start(
-      f,
-      await cluster.allocate(),
-      provider('prov-5'),
-      // as soon as the config is read: its redis-server is still to be started
-      (logs) => logs.some((l) => l.msg === 'config loaded'),
-    );
+    // as soon as the config is read: its redis-server is still to be started
+    const p5 = await startUntil('prov-5', 'config loaded');
     p5.proc.kill('SIGHUP');
     await waitFor('prov-5 to start and reload', () => p5.logs.some((l) => l.msg === 'qos-brokerd started') && p5.logs.some((l) => l.msg === 'config reloaded'));
     expect(p5.proc.exitCode).toBeNull();
