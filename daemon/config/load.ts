@@ -32,6 +32,14 @@ export function parseConfigText(text: string, baseDir: string): BrokerConfig {
     if (p.advertPublicKeyFile) p.advertPublicKeyFile = abs(p.advertPublicKeyFile);
   }
   for (const o of cfg.originKeys) if (o.publicKeyFile) o.publicKeyFile = abs(o.publicKeyFile);
+  for (const d of cfg.devices) {
+    if (d.keyFile) d.keyFile = abs(d.keyFile);
+    if (d.passwordFile) d.passwordFile = abs(d.passwordFile);
+    if (d.knownHostsFile) d.knownHostsFile = abs(d.knownHostsFile);
+  }
+  // the management socket lives in the data directory unless given
+  if (cfg.management.listen === 'unix:management.sock') cfg.management.listen = `unix:${resolve(cfg.dataDir, 'management.sock')}`;
+  else if (cfg.management.listen.startsWith('unix:')) cfg.management.listen = `unix:${abs(cfg.management.listen.slice(5))}`;
   return cfg;
 }
 
@@ -113,6 +121,11 @@ export function loadMaterial(cfg: BrokerConfig): Material {
   cfg.originKeys.forEach((o, i) => {
     originKeys[o.domainId] = publicKeyFrom(`origin-keys[${i}].${o.publicKey ? 'public-key' : 'public-key-file'}`, o.publicKey, o.publicKeyFile)!;
   });
+  cfg.devices.forEach((d, i) => {
+    if (d.keyFile) readFor(`devices[${i}].key-file`, d.keyFile, `the SSH private key of device ${d.name}`);
+    if (d.passwordFile) readFor(`devices[${i}].password-file`, d.passwordFile, `the password file of device ${d.name}`);
+    if (d.knownHostsFile) readFor(`devices[${i}].known-hosts-file`, d.knownHostsFile, `the known_hosts file of device ${d.name}`);
+  });
   return { own: { certPem, keyPem }, signingKey, peers, originKeys };
 }
 
@@ -164,6 +177,8 @@ export function diffConfig(a: BrokerConfig, b: BrokerConfig): ConfigDiff {
     ['metrics', a.metrics, b.metrics],
     ['admin', a.admin, b.admin],
     ['agreement', a.agreement, b.agreement],
+    ['management', a.management, b.management],
+    ['workflow', a.workflow, b.workflow],
     ['peering.hold-time-s', a.peering.holdTimeS, b.peering.holdTimeS],
   ];
   for (const [k, x, y] of restartKeys) if (!same(x, y)) needsRestart.push(k);

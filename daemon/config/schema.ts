@@ -6,6 +6,7 @@
  */
 import { QosBrokerError } from '../../drivers/errors.js';
 import type { Inventory, InventoryClass } from '../peering/origin.js';
+import { parseDevices, type DeviceConfig } from './devices.js';
 
 /** A config file is invalid: `key` is the path of the bad key, e.g. `peers[0].address`. */
 export class ConfigError extends QosBrokerError {
@@ -71,6 +72,20 @@ export interface BrokerConfig {
     /** How often expired holds are swept and logged as abandoned agreements, ms. @default 1000 */
     sweepIntervalMs: number;
   };
+  /** Routers of the domain the daemon provisions (provider role). @default [] */
+  devices: DeviceConfig[];
+  /** The Management gRPC service (qosbroker.v1.Management; the CLI's). */
+  management: {
+    /** `unix:PATH` or a loopback host:port (no authentication: loopback or a socket only). @default `unix:<data-dir>/management.sock` */
+    listen: string;
+  };
+  /** The order workflow (provider role). */
+  workflow: {
+    /** Deadline of one domain's provisioning call (apply and verify on its devices), ms. @default 120000 */
+    provisionTimeoutMs: number;
+    /** How long a signed contract is kept after its service ended, ms. @default 31536000000 (a year) */
+    contractRetentionMs: number;
+  };
 }
 
 const DOMAIN_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -85,7 +100,7 @@ function typeName(v: unknown): string {
 }
 
 /** Reads one mapping, remembering its path and refusing unknown keys. */
-class Section {
+export class Section {
   private readonly seen = new Set<string>();
   constructor(
     readonly path: string,
@@ -357,6 +372,18 @@ export function parseConfig(doc: unknown): BrokerConfig {
     sweepIntervalMs: agx.num('sweep-interval-ms', { min: 50, max: 600_000, int: true, def: 1000, what: 'milliseconds between sweeps of expired holds (50..600000)' }),
   };
   agx.done();
+  const devices = parseDevices(root.list('devices'), inventoryCfg);
+  if (devices.length && role !== 'provider') throw new ConfigError('devices', 'is for role provider (an exchange has no routers); remove it');
+  const mg = root.section('management', true) ?? Section.of('management', {});
+  const mlisten = mg.str('listen', { optional: true, what: 'unix:PATH or a loopback host:port' });
+  if (mlisten !== undefined && !mlisten.startsWith('unix:')) hostPort(mg, 'listen', { loopback: true });
+  mg.done();
+  const wf = root.section('workflow', true) ?? Section.of('workflow', {});
+  const workflow = {
+    provisionTimeoutMs: wf.num('provision-timeout-ms', { min: 100, max: 3_600_000, int: true, def: 120_000 }),
+    contractRetentionMs: wf.num('contract-retention-ms', { min: 0, int: true, def: 365 * 24 * 3_600_000 }),
+  };
+  wf.done();
   root.done();
   return {
     role,
@@ -375,5 +402,8 @@ export function parseConfig(doc: unknown): BrokerConfig {
     admin,
     log: { level: level as BrokerConfig['log']['level'] },
     agreement,
+    devices,
+    management: { listen: mlisten ?? 'unix:management.sock' },
+    workflow,
   };
 }
