@@ -240,6 +240,11 @@ export class LocalParticipant implements AgreementParticipant {
     if (failed.length) throw new QosBrokerError('QB_AGREEMENT_ABORT_FAILED', `${this.domain} could not release ${failed.length} reservation(s) of ${agreementId}: ${failed.join('; ')}`);
   }
 
+  /** Store reservation ids held (or booked) for an agreement, as far as this participant still remembers it. */
+  reservationIds(agreementId: string): string[] {
+    return (this.held.get(agreementId) ?? []).filter((h) => h.stored).map((h) => h.id);
+  }
+
   /** Drop what is remembered of an agreement (its store reservations are left as they are). */
   forget(agreementId: string): void {
     this.held.delete(agreementId);

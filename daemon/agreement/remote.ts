@@ -418,7 +418,7 @@ const matched = new Map<string, PeerPin>();
  * that changes or removes the peer makes a new one); validity dates and the
  * chain were checked by the TLS handshake.
  */
-function callerPin(certRaw: Buffer | undefined, pins: PeerPin[]): PeerPin | undefined {
+export function callerPin(certRaw: Buffer | undefined, pins: PeerPin[]): PeerPin | undefined {
   if (!certRaw || certRaw.length === 0) return undefined;
   const k = certRaw.toString('base64');
   const hit = matched.get(k);

@@ -44,6 +44,12 @@ export interface AgreementServiceOptions {
    * agreements/s a minute is about 18,000 small records)
    */
   retainCommittedMs?: number;
+  /**
+   * Called once an agreement is booked and signed here, before the signature
+   * is returned: the daemon records the owner and the booking ids in Redis,
+   * so the bookings can be released after a restart or on another replica.
+   */
+  onCommitted?: (agreementId: string, caller: string, reservationIds: string[], body: ContractBody) => Promise<void>;
 }
 
 interface Tracked {
@@ -164,6 +170,7 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
   async commit(agreementId: string, body: ContractBody, caller = this.domain): Promise<ContractSignature> {
     this.checkOwner(agreementId, caller);
     const sig = await this.local.commit(agreementId, body);
+    await this.opts.onCommitted?.(agreementId, caller, this.local.reservationIds(agreementId), body);
     this.holds.delete(agreementId);
     this.committed.delete(agreementId); // a retried commit restarts the window
     this.committed.set(agreementId, Date.now());

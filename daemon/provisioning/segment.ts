@@ -140,6 +140,17 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
   }
 }
 
+/**
+ * Read a provisioned policy back from its device: the differences from what
+ * it should be ([] when in place). A CLI device cannot be read back this way:
+ * undefined.
+ */
+export async function policyDiffs(step: ProvisionedPolicy): Promise<string[] | undefined> {
+  const platform = platformOf(step.device);
+  if (platform.transport === 'cli') return undefined;
+  return withNetconf(step.device, platform as Platform<NetconfPayload>, (c, p) => verifyPolicy(c, p, step.policy));
+}
+
 /** Remove what provisionSegment applied, leaving each device as it was; tries every device, then reports those that failed. */
 export async function unprovisionSegment(done: ProvisionedPolicy[]): Promise<void> {
   const failed: string[] = [];

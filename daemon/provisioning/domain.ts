@@ -1,0 +1,372 @@
+/**
+ * Provisioning of one domain's part of an agreed service, inside the daemon
+ * (seed 000's internal system: design server, policy server, network
+ * management). The originating broker asks for it once the contract is
+ * signed: Activate (design every segment of ours from `devices`, admit and
+ * render per platform, apply and verify on every device as one transaction),
+ * Deactivate (remove, leaving every device as before, and release the
+ * bookings), Status, CheckSync (read back and compare) and Redeploy.
+ *
+ * Every step is recorded in Redis before it acts (a segment record per
+ * agreement: `applying` with the policies it is about to push, then `active`
+ * or `failed`; `removing`, then `removed`), so a daemon that dies mid-apply
+ * knows on restart what may be on its devices: recover() removes what an
+ * interrupted apply left and finishes an interrupted removal. Calls are
+ * idempotent by agreement id; only the contract's originator may make them.
+ */
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { ProvisioningError, QosBrokerError } from '../../drivers/errors.js';
+import { admitPolicy, type DeviceInventory, type QosPolicy, type ResolvedPolicy, type TrafficClass } from '../../drivers/policy/index.js';
+import type { DeviceConfig } from '../config/devices.js';
+import type { Logger } from '../peering/broker.js';
+import type { RecordStore } from '../state/records.js';
+import type { ResourceStore } from '../state/store.js';
+import { verifyContract, type ContractBody, type SignedContract } from '../agreement/contract.js';
+import { policyDiffs, provisionSegment, unprovisionSegment, type ManagedDevice, type ProvisionedPolicy } from './segment.js';
+
+/** State of a domain's segment of a service. */
+export type SegmentState = 'applying' | 'active' | 'failed' | 'removing' | 'removed';
+
+/** What a domain keeps of its part of a service (record kind `segment`). */
+export interface SegmentRecord {
+  agreementId: string;
+  /** The domain that ordered it: the only caller allowed. */
+  originator: string;
+  state: SegmentState;
+  /** Rate provisioned now, Mbit/s. */
+  rateMbps: number;
+  policies: Array<{ device: string; policy: ResolvedPolicy }>;
+  /** Booking ids of the agreement in our store, released on Deactivate. */
+  reservations: string[];
+  error?: { code: string; message: string; device?: string };
+  updatedAt: string;
+}
+
+/** A domain's answer to a provisioning call. */
+export interface SegmentStatus {
+  domain: string;
+  agreementId: string;
+  state: SegmentState | 'unknown';
+  devices: string[];
+  error?: { code: string; message: string; device?: string };
+}
+
+/** Differences between a device's running config and what was provisioned there. */
+export interface SyncReport {
+  domain: string;
+  agreementId: string;
+  inSync: boolean;
+  devices: Array<{ device: string; diffs: string[] | 'unreadable'; error?: string }>;
+}
+
+export interface DomainProvisionerOptions {
+  domain: string;
+  records: RecordStore;
+  store: ResourceStore;
+  /** The configured devices now (a reload may change them). */
+  devices: () => DeviceConfig[];
+  /** Booking ids our participant committed for an agreement. */
+  reservationsOf: (agreementId: string) => Promise<string[]>;
+  log?: Logger;
+}
+
+const KIND = 'segment';
+
+/** Service ids are at most 64 characters of letters, digits and `._-`. */
+function serviceId(agreementId: string, domain: string, index: number): string {
+  const id = `${agreementId}-${domain}-${index}`.replace(/[^A-Za-z0-9._-]/g, '-');
+  return id.length <= 64 ? id : `${id.slice(0, 47)}-${createHash('sha256').update(id).digest('hex').slice(0, 16)}`;
+}
+
+/** How the drivers reach a configured device. */
+export function managedDevice(d: DeviceConfig): ManagedDevice {
+  const inventory: DeviceInventory = { name: d.name, platform: d.platform, interfaces: d.interfaces.map((i) => ({ name: i.name, ...(i.speedMbps ? { speedMbps: i.speedMbps } : {}) })) };
+  if (d.partition) inventory.partitions = [{ device: d.name, provider: '', ...d.partition }];
+  const egress = d.interfaces.find((i) => i.role !== 'core') ?? d.interfaces[0]!;
+  return {
+    inventory,
+    border: d.border,
+    egressInterface: egress.name,
+    connection: {
+      device: d.name,
+      host: d.host,
+      port: d.port,
+      username: d.username,
+      ...(d.keyFile ? { privateKeyFile: d.keyFile } : {}),
+      ...(d.passwordFile ? { password: readFileSync(d.passwordFile, 'utf8').trim() } : {}),
+      ...(d.knownHostsFile ? { knownHostsFile: d.knownHostsFile } : {}),
+      ...(d.hostKeySha256 ? { fingerprints: d.hostKeySha256 } : {}),
+      helloSettleMs: d.helloSettleMs,
+      rpcTimeoutMs: d.rpcTimeoutMs,
+    },
+  };
+}
+
+/**
+ * Design (seed 000's design server): the policies that carry our segments of
+ * a service, one per device where a segment leaves the domain (on the
+ * interface towards the next domain, or towards the customer's site at the
+ * end) and one where it enters from another domain (on its core interface),
+ * when that is another device. Refuses, naming what is missing, a segment
+ * whose border has no device or interface.
+ */
+export function designService(body: ContractBody, domain: string, devices: DeviceConfig[], rateMbps = body.service.rateMbps): Array<{ device: DeviceConfig; policy: QosPolicy }> {
+  const out: Array<{ device: DeviceConfig; policy: QosPolicy }> = [];
+  const destSite = body.service.to.split('/')[1];
+  body.segments.forEach((seg, i) => {
+    if (seg.domain !== domain) return;
+    const next = body.segments[i + 1];
+    const at = (border: string) => {
+      const d = devices.find((x) => x.border === border);
+      if (!d) throw new ProvisioningError('QB_PROVISION_NO_DEVICE', `${domain} has no device at border ${border} for segment ${i} of ${body.agreementId}: add one to devices (border: ${border})`);
+      return d;
+    };
+    const egress = at(seg.egress);
+    const exit = next
+      ? egress.interfaces.find((x) => x.role === 'peer' && x.peerDomain === next.domain)
+      : egress.interfaces.find((x) => x.role === 'customer' && x.site === destSite);
+    if (!exit) {
+      throw new ProvisioningError('QB_PROVISION_NO_INTERFACE', `device ${egress.name} has no interface ${next ? `towards ${next.domain} (role peer, peer-domain ${next.domain})` : `towards site ${destSite} (role customer, site ${destSite})`}`);
+    }
+    const policy = (dev: DeviceConfig, iface: string, k: number): QosPolicy => ({
+      serviceId: serviceId(body.agreementId, domain, i * 2 + k),
+      owner: { provider: domain, customer: body.originator.customer },
+      device: dev.name,
+      ...(dev.partition ? { partition: dev.partition.name } : {}),
+      classifier: { egressInterface: iface },
+      trafficClass: body.service.qosClass as TrafficClass,
+      rates: { committedKbps: Math.round(rateMbps * 1000) },
+      action: 'shape',
+      queuePriority: body.service.qosClass === 'EF' ? 0 : 3,
+      validity: { start: body.window.start, end: body.window.end },
+    });
+    out.push({ device: egress, policy: policy(egress, exit.name, 0) });
+    const ingress = at(seg.ingress);
+    const core = ingress.interfaces.find((x) => x.role === 'core');
+    if (ingress !== egress && core) out.push({ device: ingress, policy: policy(ingress, core.name, 1) });
+  });
+  if (out.length === 0) throw new ProvisioningError('QB_PROVISION_NOT_A_PARTY', `${domain} carries no segment of ${body.agreementId}`);
+  return out;
+}
+
+export class DomainProvisioner {
+  private readonly log: Logger;
+  /** One operation at a time per agreement (one path for state changes). */
+  private readonly busy = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly opts: DomainProvisionerOptions) {
+    this.log = opts.log ?? (() => {});
+  }
+
+  get domain(): string {
+    return this.opts.domain;
+  }
+
+  private serial<T>(agreementId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.busy.get(agreementId) ?? Promise.resolve();
+    const run = prev.catch(() => {}).then(fn);
+    this.busy.set(agreementId, run);
+    void run.finally(() => {
+      if (this.busy.get(agreementId) === run) this.busy.delete(agreementId);
+    }).catch(() => {});
+    return run;
+  }
+
+  private steps(rec: SegmentRecord): ProvisionedPolicy[] {
+    const devs = this.opts.devices();
+    return rec.policies.map((p) => {
+      const d = devs.find((x) => x.name === p.device);
+      if (!d) throw new ProvisioningError('QB_PROVISION_NO_DEVICE', `device ${p.device} of ${rec.agreementId} is no longer configured`);
+      return { device: managedDevice(d), policy: p.policy };
+    });
+  }
+
+  private async save(rec: SegmentRecord, version: number, event: string): Promise<number> {
+    rec.updatedAt = new Date().toISOString();
+    return this.opts.records.put(KIND, rec.agreementId, version, rec, { score: Date.now(), event: { type: event, state: rec.state, domain: this.domain, ...(rec.error ? { error: rec.error } : {}) } });
+  }
+
+  private status(rec: SegmentRecord | undefined, agreementId: string): SegmentStatus {
+    if (!rec) return { domain: this.domain, agreementId, state: 'unknown', devices: [] };
+    return { domain: this.domain, agreementId, state: rec.state, devices: [...new Set(rec.policies.map((p) => p.device))], ...(rec.error ? { error: rec.error } : {}) };
+  }
+
+  private checkCaller(originator: string, caller: string, agreementId: string): void {
+    if (caller !== originator && caller !== this.domain) {
+      throw new QosBrokerError('QB_PROVISION_NOT_ORIGINATOR', `${agreementId} was ordered by ${originator}; ${caller} may not provision it at ${this.domain}`);
+    }
+  }
+
+  /**
+   * Provision our segments of a signed contract at `rateMbps` (default: the
+   * contract's). The contract must verify, name us as a party, and come from
+   * its originator. Idempotent: an active segment at the same rate is
+   * verified on its devices and reported active. A failure leaves nothing on
+   * any device and is reported as state `failed` with the device and error.
+   */
+  activate(contract: SignedContract, caller: string, rateMbps?: number): Promise<SegmentStatus> {
+    const body = contract.body;
+    return this.serial(body.agreementId, async () => {
+      verifyContract(contract);
+      if (!body.parties.some((p) => p.domain === this.domain)) throw new QosBrokerError('QB_PROVISION_NOT_A_PARTY', `${this.domain} is not a party of ${body.agreementId}`);
+      this.checkCaller(body.originator.domain, caller, body.agreementId);
+      const rate = rateMbps ?? body.service.rateMbps;
+      const have = await this.opts.records.get<SegmentRecord>(KIND, body.agreementId);
+      if (have?.doc.state === 'active' && have.doc.rateMbps === rate) {
+        const sync = await this.syncOf(have.doc);
+        if (sync.inSync) return this.status(have.doc, body.agreementId);
+        this.log('warn', 'segment out of sync on activate: applying again', { agreement_id: body.agreementId, devices: sync.devices });
+      }
+      let version = have?.version ?? 0;
+      if (have && (have.doc.state === 'active' || have.doc.state === 'applying')) {
+        // a rate change (boost, revert) or a retry after a lost answer: take the old policies off first
+        version = await this.removeAll(have.doc, version);
+      }
+      const design = designService(body, this.domain, this.opts.devices(), rate);
+      const installed = await this.installedBy();
+      const policies = design.map(({ device, policy }) => {
+        const inv = managedDevice(device).inventory;
+        if (inv.partitions) inv.partitions = inv.partitions.map((p) => ({ ...p, provider: this.domain }));
+        return { device: device.name, policy: admitPolicy(policy, inv, installed.get(device.name) ?? []) };
+      });
+      const rec: SegmentRecord = { agreementId: body.agreementId, originator: body.originator.domain, state: 'applying', rateMbps: rate, policies, reservations: have?.doc.reservations ?? [], updatedAt: '' };
+      rec.reservations = await this.opts.reservationsOf(body.agreementId).catch(() => rec.reservations);
+      // the intent first: a crash from here on is found by recover()
+      version = await this.save(rec, version, 'segment-applying');
+      try {
+        await provisionSegment(design.map((d) => d.policy), this.steps(rec).map((s) => s.device), (dev) => installed.get(dev) ?? []);
+        rec.state = 'active';
+        delete rec.error;
+        await this.save(rec, version, 'segment-active');
+        this.log('info', 'segment active', { event: 'segment-active', agreement_id: body.agreementId, devices: this.status(rec, body.agreementId).devices, rate_mbps: rate });
+      } catch (err) {
+        const e = err instanceof QosBrokerError ? err : new ProvisioningError('QB_PROVISION_FAILED', String(err));
+        const device = /^([A-Za-z0-9._-]+)[: ]/.exec(e.message)?.[1];
+        rec.state = 'failed';
+        rec.error = { code: e.code, message: e.message, ...(device && policies.some((p) => p.device === device) ? { device } : {}) };
+        await this.save(rec, version, 'segment-failed');
+        this.log('warn', 'segment failed', { event: 'segment-failed', agreement_id: body.agreementId, code: e.code, error: e.message });
+      }
+      return this.status(rec, body.agreementId);
+    });
+  }
+
+  /** Remove our segments (devices as before) and release the bookings. Idempotent; unknown ids answer `unknown`. */
+  deactivate(agreementId: string, caller: string): Promise<SegmentStatus> {
+    return this.serial(agreementId, async () => {
+      const have = await this.opts.records.get<SegmentRecord>(KIND, agreementId);
+      if (!have) {
+        // never provisioned here (the order failed before): still give its bookings back
+        for (const id of await this.opts.reservationsOf(agreementId).catch(() => [])) await this.opts.store.release(id);
+        return this.status(undefined, agreementId);
+      }
+      this.checkCaller(have.doc.originator, caller, agreementId);
+      if (have.doc.state === 'removed') return this.status(have.doc, agreementId);
+      const rec = have.doc;
+      await this.removeAll(rec, have.version, true);
+      return this.status(rec, agreementId);
+    });
+  }
+
+  /** Take every policy of the record off its devices (those present), then mark it removed. */
+  private async removeAll(rec: SegmentRecord, version: number, release = false): Promise<number> {
+    const wasFailed = rec.state === 'failed';
+    rec.state = 'removing';
+    version = await this.save(rec, version, 'segment-removing');
+    if (!wasFailed) {
+      // only what is there: an interrupted apply may have reached some devices only
+      const steps = this.steps(rec);
+      const present: ProvisionedPolicy[] = [];
+      for (const s of steps) {
+        const diffs = await policyDiffs(s).catch(() => undefined);
+        const leaves = diffs === undefined ? undefined : diffs.length;
+        if (leaves === undefined || leaves === 0 || !diffs!.some((d) => d.includes('/name='))) present.push(s);
+      }
+      await unprovisionSegment(present);
+    }
+    if (release) for (const id of rec.reservations) await this.opts.store.release(id);
+    rec.state = 'removed';
+    const v = await this.save(rec, version, 'segment-removed');
+    this.log('info', 'segment removed', { event: 'segment-removed', agreement_id: rec.agreementId, bookings_released: release ? rec.reservations.length : 0 });
+    return v;
+  }
+
+  async getStatus(agreementId: string): Promise<SegmentStatus> {
+    return this.status((await this.opts.records.get<SegmentRecord>(KIND, agreementId))?.doc, agreementId);
+  }
+
+  /** Compare each device's running config with what was provisioned there (NSO's check-sync). */
+  async checkSync(agreementId: string): Promise<SyncReport> {
+    const have = await this.opts.records.get<SegmentRecord>(KIND, agreementId);
+    if (!have) throw new QosBrokerError('QB_PROVISION_UNKNOWN', `${this.domain} has provisioned nothing for ${agreementId}`);
+    return this.syncOf(have.doc);
+  }
+
+  private async syncOf(rec: SegmentRecord): Promise<SyncReport> {
+    const devices: SyncReport['devices'] = [];
+    if (rec.state === 'active') {
+      for (const s of this.steps(rec)) {
+        try {
+          const diffs = await policyDiffs(s);
+          devices.push({ device: s.device.inventory.name, diffs: diffs ?? 'unreadable' });
+        } catch (err) {
+          devices.push({ device: s.device.inventory.name, diffs: 'unreadable', error: (err as Error).message });
+        }
+      }
+    }
+    return { domain: this.domain, agreementId: rec.agreementId, inSync: devices.every((d) => Array.isArray(d.diffs) && d.diffs.length === 0), devices };
+  }
+
+  /** Put an active segment back on its devices as provisioned. */
+  redeploy(agreementId: string, caller: string): Promise<SegmentStatus> {
+    return this.serial(agreementId, async () => {
+      const have = await this.opts.records.get<SegmentRecord>(KIND, agreementId);
+      if (!have || have.doc.state !== 'active') throw new QosBrokerError('QB_PROVISION_NOT_ACTIVE', `${agreementId} is not active at ${this.domain} (${have?.doc.state ?? 'unknown'}): nothing to redeploy`);
+      this.checkCaller(have.doc.originator, caller, agreementId);
+      const rec = have.doc;
+      const sync = await this.syncOf(rec);
+      const steps = this.steps(rec).filter((s) => !sync.devices.some((d) => d.device === s.device.inventory.name && Array.isArray(d.diffs) && d.diffs.length === 0));
+      for (const s of steps) {
+        const present = await policyDiffs(s).then((d) => !(d ?? []).some((x) => x.includes('/name=')), () => false);
+        if (present) await unprovisionSegment([s]).catch(() => {});
+      }
+      await provisionSegment(steps.map((s) => s.policy as unknown as QosPolicy), steps.map((s) => s.device));
+      this.log('info', 'segment redeployed', { agreement_id: agreementId, devices: steps.map((s) => s.device.inventory.name) });
+      return this.status(rec, agreementId);
+    });
+  }
+
+  /** Policies of active segments per device (partition budgets count them). */
+  private async installedBy(): Promise<Map<string, ResolvedPolicy[]>> {
+    const out = new Map<string, ResolvedPolicy[]>();
+    for (const id of await this.opts.records.ids(KIND)) {
+      const r = await this.opts.records.get<SegmentRecord>(KIND, id);
+      if (r?.doc.state !== 'active') continue;
+      for (const p of r.doc.policies) out.set(p.device, [...(out.get(p.device) ?? []), p.policy]);
+    }
+    return out;
+  }
+
+  /** On start: finish what a crash interrupted (an apply is undone, a removal completed). */
+  async recover(): Promise<number> {
+    let n = 0;
+    for (const id of await this.opts.records.ids(KIND)) {
+      const r = await this.opts.records.get<SegmentRecord>(KIND, id);
+      if (!r || (r.doc.state !== 'applying' && r.doc.state !== 'removing')) continue;
+      await this.serial(id, async () => {
+        const again = await this.opts.records.get<SegmentRecord>(KIND, id);
+        if (!again || (again.doc.state !== 'applying' && again.doc.state !== 'removing')) return;
+        const interrupted = again.doc.state;
+        try {
+          await this.removeAll(again.doc, again.version);
+          n++;
+          this.log('warn', 'segment interrupted by a restart: devices put back as before', { event: 'segment-recovered', agreement_id: id, was: interrupted });
+        } catch (err) {
+          this.log('error', 'segment recovery failed', { agreement_id: id, error: (err as Error).message });
+        }
+      });
+    }
+    return n;
+  }
+}
