@@ -29,6 +29,13 @@ import { RemoteParticipant, addAgreementService, agreementClientOn, type Agreeme
 import { orderDesk } from './agreement/orders.js';
 import type { AgreementParticipant } from './agreement/participant.js';
 import { buildTopology, type TopologyGraph } from './topology/index.js';
+import { AgreementCoordinator } from './agreement/coordinator.js';
+import { RecordStore } from './state/records.js';
+import { DomainProvisioner } from './provisioning/domain.js';
+import { RemoteProvisioner, addProvisioningService, localProvisioner, type SegmentProvisioner } from './provisioning/remote.js';
+import { Workflow } from './workflow/orders.js';
+import { BrokerCore } from './core.js';
+import { serveManagement } from './management/server.js';
 
 interface Running {
   cfg: BrokerConfig;
@@ -43,6 +50,9 @@ interface Running {
   redis?: Redis;
   embedded?: EmbeddedRedis;
   http: Server[];
+  provisioner?: DomainProvisioner;
+  workflow?: Workflow;
+  management?: { address: string; stop(): Promise<void> };
 }
 
 /**
@@ -126,11 +136,39 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
         return new RemoteParticipant(d, key, agreementClientOn(transport.channelFor(rec.spec)), { callTimeoutMs: cfg.agreement.callTimeoutMs });
       };
       post = orderDesk({ domain: cfg.domainId, graph: () => graph().graph, participant, holdTtlMs: cfg.agreement.holdTtlMs });
+      // the order path: workflow -> agreement -> provisioning in every domain (ours internal, the others over gRPC)
+      const records = new RecordStore({ redis: running.redis!, domain: cfg.domainId, keyPrefix: cfg.redis.keyPrefix });
+      const bookingOf = async (id: string) => (await records.get<{ owner: string; reservations: string[] }>('agreement', id))?.doc;
+      service.onCommitted = async (id, caller, reservations, body) => {
+        if (await records.get('agreement', id)) return; // a retried Commit
+        await records.put('agreement', id, 0, { owner: caller, reservations, committedAt: new Date().toISOString(), end: body.window.end }, { score: Date.now(), event: { type: 'agreement-committed', caller, reservations: reservations.length } });
+      };
+      const provisioner = new DomainProvisioner({ domain: cfg.domainId, records, store: running.store, devices: () => running.cfg!.devices, bookingOf, log: log.child('provisioning') });
+      running.provisioner = provisioner;
+      server.extraServices.push({ name: 'qosbroker.v1.Provisioning', add: (s) => addProvisioningService(s, provisioner, () => [...core.peers.values()].map((r) => r.spec), metrics.observeRpc) });
+      const local = localProvisioner(provisioner);
+      const provisionerFor = (d: string): SegmentProvisioner | undefined => {
+        if (d === cfg.domainId) return local;
+        const rec = core.peers.get(d);
+        if (!rec || rec.state !== 'established' || !rec.spec.address) return undefined;
+        return new RemoteProvisioner(d, transport.channelFor(rec.spec), cfg.workflow.provisionTimeoutMs);
+      };
+      const coordinator = new AgreementCoordinator(cfg.domainId, () => graph().graph, participant, { holdTtlMs: cfg.agreement.holdTtlMs });
+      const workflow = new Workflow({ domain: cfg.domainId, records, coordinator, participant, provisioner: provisionerFor, log: log.child('workflow') });
+      running.workflow = workflow;
+      const brokerCore = new BrokerCore({ domain: cfg.domainId, workflow, provisioner, records, devices: () => running.cfg!.devices });
+      running.management = await serveManagement(brokerCore, cfg.domainId, cfg.management.listen, metrics.observeRpc);
       service.start();
     }
     await server.start(material.peers);
     await core.start();
-    const listening: Record<string, unknown> = { grpc: cfg.listen };
+    if (running.provisioner) {
+      const recovered = await running.provisioner.recover();
+      if (recovered) log('warn', 'segments interrupted by the last stop were put back', { component: 'provisioning', segments: recovered });
+      // orders interrupted by the last stop are resumed in the background (their peers may still be connecting)
+      void running.workflow!.start().catch((err: unknown) => log('error', 'order recovery failed', errorFields(err)));
+    }
+    const listening: Record<string, unknown> = { grpc: cfg.listen, ...(running.management ? { management: running.management.address } : {}) };
     if (cfg.metrics) {
       const m = await listenHttp(cfg.metrics.listen, async (path) =>
         path === '/metrics' ? { status: 200, body: await metrics.registry.metrics(), type: metrics.registry.contentType } : { status: 404, body: { error: 'try /metrics' } },
@@ -198,6 +236,8 @@ function advertisedGraph(core: PeeringCore): () => { graph: TopologyGraph; key: 
 }
 
 async function stop(r: Partial<Running>, log: JsonLogger): Promise<void> {
+  await r.management?.stop();
+  await r.workflow?.stop();
   r.agreement?.stop();
   r.closeAgreementStreams?.();
   await r.core?.stop();

@@ -99,8 +99,13 @@ export class AgreementCoordinator {
     this.holdTtlMs = options.holdTtlMs ?? 30_000;
   }
 
-  /** Run the whole agreement for a request. Throws PathInfeasibleError (no path meets the bounds) or AgreementFailedError. */
-  async agree(req: ServiceRequest): Promise<Agreement> {
+  /**
+   * Run the whole agreement for a request. Throws PathInfeasibleError (no
+   * path meets the bounds) or AgreementFailedError. `phase` is awaited before
+   * each alternative's holds are asked for and before its Commit goes out, so
+   * a caller can record the phase first (a durable workflow).
+   */
+  async agree(req: ServiceRequest, phase?: (p: 'reserving' | 'committing', domains: string[]) => Promise<void>): Promise<Agreement> {
     const agreementId = req.agreementId ?? `agr-${randomUUID()}`;
     if (!(req.end > req.start)) throw new QosBrokerError('QB_INVALID_ARGUMENT', `the service window must end after it starts (start ${req.start}, end ${req.end})`);
     const result = computePaths(this.graph(), {
@@ -128,6 +133,7 @@ export class AgreementCoordinator {
       const involved = [...new Set(parts)] as AgreementParticipant[];
       const ttl = this.holdTtlMs;
       try {
+        await phase?.('reserving', involved.map((p) => p.domain));
         // Quote and Reserve in one call per segment (one round trip, one message each way): each
         // domain prices its segment and holds it only if that succeeded. If a quote does not
         // suit (below), the holds are aborted like on any other failure.
@@ -137,6 +143,7 @@ export class AgreementCoordinator {
         if (odd) throw new QosBrokerError('QB_AGREEMENT_CURRENCY_MISMATCH', `${odd.domain} quotes in ${odd.currency}, ${quotes[0]!.domain} in ${currency}`);
         // final from here on: sealed, its manifest is computed once for every signature and check
         const body = sealContractBody(this.contractBody(agreementId, req, path, quotes, involved));
+        await phase?.('committing', involved.map((p) => p.domain));
         const signatures = await settledAll(involved.map((p) => deadline(p.commit(agreementId, body), ttl, `commit at ${p.domain}`)));
         const contract: SignedContract = { body, signatures };
         // every remote signature must verify over this body; ours was made in this process by our own participant

@@ -74,9 +74,12 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
   private readonly committed = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private sweeping = false;
+  /** See AgreementServiceOptions.onCommitted; may be set after construction. */
+  onCommitted: AgreementServiceOptions['onCommitted'];
 
   constructor(private readonly opts: AgreementServiceOptions) {
     this.log = opts.log ?? (() => {});
+    this.onCommitted = opts.onCommitted;
     const domain = opts.store.domain;
     // read the inventory at each hold, so a reloaded inventory (SIGHUP) applies to the next order
     const linkId = opts.inventory
@@ -170,7 +173,7 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
   async commit(agreementId: string, body: ContractBody, caller = this.domain): Promise<ContractSignature> {
     this.checkOwner(agreementId, caller);
     const sig = await this.local.commit(agreementId, body);
-    await this.opts.onCommitted?.(agreementId, caller, this.local.reservationIds(agreementId), body);
+    await this.onCommitted?.(agreementId, caller, this.local.reservationIds(agreementId), body);
     this.holds.delete(agreementId);
     this.committed.delete(agreementId); // a retried commit restarts the window
     this.committed.set(agreementId, Date.now());

@@ -9,7 +9,8 @@ import { demoCommand } from './demo.js';
 import { labCommand } from './lab.js';
 import { advertsCommand, domainsCommand, peersCommand } from './broker.js';
 import { contractCommand } from './contract.js';
-import { orderCommand, quoteCommand } from './order.js';
+import { agreeCommand, quoteCommand } from './agree.js';
+import { devicesCommand, orderCommand } from './order.js';
 
 const USAGE = `qos-broker <command> [options]
 
@@ -22,7 +23,9 @@ commands:
   adverts              advertisements a running qos-brokerd holds (--admin HOST:PORT, --json)
   contract verify FILE check an electronic contract's signatures offline
   quote                priced options for a service (--from D/SITE --to D/SITE --class EF --rate 10M --for 2h)
-  order                agree a service with every provider on the path; writes the signed contract (--out FILE)
+  agree                the agreement alone (nothing provisioned); writes the signed contract (--out FILE)
+  order <operation>    orders of a running provider: create, get, list, modify, terminate, check-sync, redeploy (qos-broker order --help)
+  devices              the routers of a running provider (--probe: reachability and capabilities)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -52,8 +55,14 @@ async function main(argv: string[]): Promise<number> {
     case 'quote':
       await quoteCommand(rest);
       return 0;
+    case 'agree':
+      await agreeCommand(rest);
+      return 0;
     case 'order':
       await orderCommand(rest);
+      return Number(process.exitCode ?? 0);
+    case 'devices':
+      await devicesCommand(rest);
       return 0;
     case undefined:
     case 'help':

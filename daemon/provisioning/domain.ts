@@ -66,8 +66,8 @@ export interface DomainProvisionerOptions {
   store: ResourceStore;
   /** The configured devices now (a reload may change them). */
   devices: () => DeviceConfig[];
-  /** Booking ids our participant committed for an agreement. */
-  reservationsOf: (agreementId: string) => Promise<string[]>;
+  /** Who booked an agreement here and its booking ids (recorded at Commit). */
+  bookingOf: (agreementId: string) => Promise<{ owner: string; reservations: string[] } | undefined>;
   log?: Logger;
 }
 
@@ -231,7 +231,7 @@ export class DomainProvisioner {
         return { device: device.name, policy: admitPolicy(policy, inv, installed.get(device.name) ?? []) };
       });
       const rec: SegmentRecord = { agreementId: body.agreementId, originator: body.originator.domain, state: 'applying', rateMbps: rate, policies, reservations: have?.doc.reservations ?? [], updatedAt: '' };
-      rec.reservations = await this.opts.reservationsOf(body.agreementId).catch(() => rec.reservations);
+      rec.reservations = (await this.opts.bookingOf(body.agreementId))?.reservations ?? rec.reservations;
       // the intent first: a crash from here on is found by recover()
       version = await this.save(rec, version, 'segment-applying');
       try {
@@ -257,8 +257,12 @@ export class DomainProvisioner {
     return this.serial(agreementId, async () => {
       const have = await this.opts.records.get<SegmentRecord>(KIND, agreementId);
       if (!have) {
-        // never provisioned here (the order failed before): still give its bookings back
-        for (const id of await this.opts.reservationsOf(agreementId).catch(() => [])) await this.opts.store.release(id);
+        // never provisioned here (the order failed before, or a boost's own agreement): still give its bookings back
+        const booking = await this.opts.bookingOf(agreementId);
+        if (booking) {
+          this.checkCaller(booking.owner, caller, agreementId);
+          for (const id of booking.reservations) await this.opts.store.release(id);
+        }
         return this.status(undefined, agreementId);
       }
       this.checkCaller(have.doc.originator, caller, agreementId);

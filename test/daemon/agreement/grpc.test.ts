@@ -18,7 +18,7 @@ import { signContract, verifyContract, type ContractBody } from '../../../daemon
 import { edgeId, segmentOrders, type AgreementParticipant } from '../../../daemon/agreement/participant.js';
 import { addAgreementService, loadAgreementProto, orderFromMsg, orderToMsg, RemoteParticipant, type AgreementCallMsg, type AgreementReplyMsg } from '../../../daemon/agreement/remote.js';
 import { AgreementService } from '../../../daemon/agreement/service.js';
-import { parseDuration, parseLatency, parseRate } from '../../../daemon/cli/order.js';
+import { parseDuration, parseLatency, parseRate } from '../../../daemon/cli/agree.js';
 import { demoNetwork } from '../../../daemon/cli/demo-network.js';
 import { rawPublicKey } from '../../../daemon/peering/advert.js';
 import { clientCredentials, serverCredentials } from '../../../daemon/peering/tls.js';

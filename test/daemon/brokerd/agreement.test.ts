@@ -1,6 +1,6 @@
 /**
  * Agreements across three qos-brokerd processes on loopback (dom-a -> dom-b
- * -> dom-c, mutual TLS, one redis-server): `qos-broker quote` and `order`
+ * -> dom-c, mutual TLS, one redis-server): `qos-broker quote` and `agree`
  * through dom-a's admin endpoint, the contract checked with every provider's
  * key; a test-side coordinator (pinned as peer dom-t) that reserves over gRPC
  * and then goes away leaves holds that expire, give their capacity back and
@@ -96,12 +96,12 @@ const remote = (d: Daemon, as: DomainFiles) => {
 };
 
 describe('qos-brokerd: agreements across three daemons', () => {
-  test('agreement - quote prints priced options; order agrees across dom-a, dom-b, dom-c; the contract verifies with every provider key', async () => {
+  test('agreement - quote prints priced options; agree agrees across dom-a, dom-b, dom-c; the contract verifies with every provider key', async () => {
     const start = Date.now() + HOUR;
     const q = await cli('quote', ...flags(start));
     expect(q.stdout).toMatch(/1\. \[cheapest, fastest, balanced\] dom-a > dom-b > dom-c: 30\.00 EUR, latency \d+(\.\d+)? ms/);
     const file = join(cluster.dir, 'contract.json');
-    const o = await cli('order', ...flags(start), '--objective', 'cheapest', '--customer', 'acme', '--out', file);
+    const o = await cli('agree', ...flags(start), '--objective', 'cheapest', '--customer', 'acme', '--out', file);
     expect(o.stdout).toMatch(/^agreed agr-[0-9a-f-]+: dom-a > dom-b > dom-c, total 30\.00 EUR/);
     expect(o.stdout).toMatch(/signed by dom-a, dom-b, dom-c; written to/);
     // offline, keys pinned to each provider's own advert key
@@ -127,15 +127,15 @@ describe('qos-brokerd: agreements across three daemons', () => {
 
   test('agreement - bad flags and unmeetable orders are typed errors with exit codes', async () => {
     const start = Date.now() + HOUR;
-    const bad = await cli('order', ...flags(start).map((x) => (x === '10M' ? '10X' : x))).catch((e: { code: number; stderr: string }) => e);
+    const bad = await cli('agree', ...flags(start).map((x) => (x === '10M' ? '10X' : x))).catch((e: { code: number; stderr: string }) => e);
     expect((bad as { code: number }).code).toBe(2);
     expect((bad as { stderr: string }).stderr).toMatch(/QB_INVALID_ARGUMENT: --rate must be .* unit M or G/);
     const dur = await cli('quote', ...flags(start).map((x) => (x === '2h' ? '2d' : x))).catch((e: { code: number; stderr: string }) => e);
     expect((dur as { stderr: string }).stderr).toMatch(/--for must be .* unit m \(minutes\) or h \(hours\)/);
-    const far = await cli('order', ...flags(start).map((x) => (x === '30ms' ? '1ms' : x))).catch((e: { code: number; stderr: string }) => e);
+    const far = await cli('agree', ...flags(start).map((x) => (x === '30ms' ? '1ms' : x))).catch((e: { code: number; stderr: string }) => e);
     expect((far as { code: number }).code).toBe(1);
     expect((far as { stderr: string }).stderr).toMatch(/QB_PATH_LATENCY_BOUND: .*latency/i);
-    const big = await cli('order', ...flags(start).map((x) => (x === '10M' ? '1G' : x))).catch((e: { code: number; stderr: string }) => e);
+    const big = await cli('agree', ...flags(start).map((x) => (x === '10M' ? '1G' : x))).catch((e: { code: number; stderr: string }) => e);
     expect((big as { stderr: string }).stderr).toMatch(/QB_PATH_NO_BANDWIDTH: /);
     // the admin edge: JSON body required, each path takes its own method, bad fields named
     const post = async (path: string, body: string) => {
