@@ -4,7 +4,8 @@
  * its own plaintext gRPC server bound to a unix socket or a loopback port
  * (the config refuses anything else).
  */
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import { toGrpcError } from '../agreement/remote.js';
@@ -59,7 +60,10 @@ export async function serveManagement(core: BrokerCore, domain: string, listen: 
     ListDevices: wrap('ListDevices', async (r) => ({ devices: (await core.devices(Boolean(r.probe))).map(deviceToMsg) })),
   });
   const socket = listen.startsWith('unix:') ? listen.slice(5) : undefined;
-  if (socket) rmSync(socket, { force: true }); // a stale socket of a daemon that died
+  if (socket) {
+    mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
+    rmSync(socket, { force: true }); // a stale socket of a daemon that died
+  }
   const address = socket ? `unix:${socket}` : listen;
   await new Promise<void>((resolve, reject) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
   return {

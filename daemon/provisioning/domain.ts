@@ -23,7 +23,7 @@ import type { Logger } from '../peering/broker.js';
 import type { RecordStore } from '../state/records.js';
 import type { ResourceStore } from '../state/store.js';
 import { verifyContract, type ContractBody, type SignedContract } from '../agreement/contract.js';
-import { policyDiffs, provisionSegment, unprovisionSegment, type ManagedDevice, type ProvisionedPolicy } from './segment.js';
+import { SegmentFailedError, cancelPending, policyDiffs, provisionSegment, unprovisionSegment, type ManagedDevice, type ProvisionedPolicy } from './segment.js';
 
 /** State of a domain's segment of a service. */
 export type SegmentState = 'applying' | 'active' | 'failed' | 'removing' | 'removed';
@@ -88,6 +88,7 @@ export function managedDevice(d: DeviceConfig): ManagedDevice {
     inventory,
     border: d.border,
     egressInterface: egress.name,
+    confirmTimeoutS: d.confirmTimeoutS,
     connection: {
       device: d.name,
       host: d.host,
@@ -205,13 +206,22 @@ export class DomainProvisioner {
    * verified on its devices and reported active. A failure leaves nothing on
    * any device and is reported as state `failed` with the device and error.
    */
-  activate(contract: SignedContract, caller: string, rateMbps?: number): Promise<SegmentStatus> {
+  activate(contract: SignedContract, caller: string, rateMbps?: number, amendment?: SignedContract): Promise<SegmentStatus> {
     const body = contract.body;
     return this.serial(body.agreementId, async () => {
       verifyContract(contract);
       if (!body.parties.some((p) => p.domain === this.domain)) throw new QosBrokerError('QB_PROVISION_NOT_A_PARTY', `${this.domain} is not a party of ${body.agreementId}`);
       this.checkCaller(body.originator.domain, caller, body.agreementId);
       const rate = rateMbps ?? body.service.rateMbps;
+      if (rate !== body.service.rateMbps) {
+        // a provider provisions only what it signed: the contract's rate, or that plus a signed amendment
+        const a = amendment?.body;
+        if (!a) throw new QosBrokerError('QB_PROVISION_RATE_NOT_AGREED', `${rate} Mbit/s is not what ${body.agreementId} agreed (${body.service.rateMbps} Mbit/s) and no amendment says so`);
+        verifyContract(amendment);
+        const ok = a.agreementId.startsWith(`${body.agreementId}-boost-`) && a.originator.domain === body.originator.domain && a.originator.customer === body.originator.customer && a.parties.some((p) => p.domain === this.domain);
+        if (!ok) throw new QosBrokerError('QB_PROVISION_RATE_NOT_AGREED', `amendment ${a.agreementId} is not one of ${body.agreementId} signed by ${this.domain}`);
+        if (Math.abs(body.service.rateMbps + a.service.rateMbps - rate) > 1e-9) throw new QosBrokerError('QB_PROVISION_RATE_NOT_AGREED', `${rate} Mbit/s is not ${body.service.rateMbps} + ${a.service.rateMbps} Mbit/s (the contract and its amendment)`);
+      }
       const have = await this.opts.records.get<SegmentRecord>(KIND, body.agreementId);
       if (have?.doc.state === 'active' && have.doc.rateMbps === rate) {
         const sync = await this.syncOf(have.doc);
@@ -242,9 +252,8 @@ export class DomainProvisioner {
         this.log('info', 'segment active', { event: 'segment-active', agreement_id: body.agreementId, devices: this.status(rec, body.agreementId).devices, rate_mbps: rate });
       } catch (err) {
         const e = err instanceof QosBrokerError ? err : new ProvisioningError('QB_PROVISION_FAILED', String(err));
-        const device = /^([A-Za-z0-9._-]+)[: ]/.exec(e.message)?.[1];
         rec.state = 'failed';
-        rec.error = { code: e.code, message: e.message, ...(device && policies.some((p) => p.device === device) ? { device } : {}) };
+        rec.error = { code: e.code, message: e.message, ...(err instanceof SegmentFailedError && err.device ? { device: err.device } : {}) };
         await this.save(rec, version, 'segment-failed');
         this.log('warn', 'segment failed', { event: 'segment-failed', agreement_id: body.agreementId, code: e.code, error: e.message });
       }
@@ -262,6 +271,7 @@ export class DomainProvisioner {
         if (booking) {
           this.checkCaller(booking.owner, caller, agreementId);
           for (const id of booking.reservations) await this.opts.store.release(id);
+          this.log('info', 'bookings released', { event: 'bookings-released', agreement_id: agreementId, reservations: booking.reservations });
         }
         return this.status(undefined, agreementId);
       }
@@ -363,6 +373,8 @@ export class DomainProvisioner {
         if (!again || (again.doc.state !== 'applying' && again.doc.state !== 'removing')) return;
         const interrupted = again.doc.state;
         try {
+          // a confirmed commit the dead process left pending is rolled back now, not at its timeout
+          for (const s of this.steps(again.doc)) await cancelPending(s).catch(() => false);
           await this.removeAll(again.doc, again.version);
           n++;
           this.log('warn', 'segment interrupted by a restart: devices put back as before', { event: 'segment-recovered', agreement_id: id, was: interrupted });

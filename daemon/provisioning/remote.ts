@@ -16,7 +16,8 @@ import type { DomainProvisioner, SegmentStatus } from './domain.js';
 /** One domain's provisioning as the workflow sees it: our own, or a peer's over gRPC. */
 export interface SegmentProvisioner {
   readonly domain: string;
-  activate(contract: SignedContract, rateMbps?: number): Promise<SegmentStatus>;
+  /** Provision at the contract's rate, or at its rate plus a signed amendment's (a boost). */
+  activate(contract: SignedContract, rateMbps?: number, amendment?: SignedContract): Promise<SegmentStatus>;
   deactivate(agreementId: string): Promise<SegmentStatus>;
   status(agreementId: string): Promise<SegmentStatus>;
 }
@@ -25,7 +26,7 @@ export interface SegmentProvisioner {
 export function localProvisioner(p: DomainProvisioner): SegmentProvisioner {
   return {
     domain: p.domain,
-    activate: (c, rate) => p.activate(c, p.domain, rate),
+    activate: (c, rate, amendment) => p.activate(c, p.domain, rate, amendment),
     deactivate: (id) => p.deactivate(id, p.domain),
     status: (id) => p.getStatus(id),
   };
@@ -95,8 +96,8 @@ export class RemoteProvisioner implements SegmentProvisioner {
     });
   }
 
-  activate(contract: SignedContract, rateMbps?: number): Promise<SegmentStatus> {
-    return this.call('Activate', { contract_json: JSON.stringify(contract), rate_mbps: rateMbps ?? 0 });
+  activate(contract: SignedContract, rateMbps?: number, amendment?: SignedContract): Promise<SegmentStatus> {
+    return this.call('Activate', { contract_json: JSON.stringify(contract), rate_mbps: rateMbps ?? 0, amendment_json: amendment ? JSON.stringify(amendment) : '' });
   }
 
   deactivate(agreementId: string): Promise<SegmentStatus> {
@@ -134,15 +135,16 @@ export function addProvisioningService(server: grpc.Server, target: DomainProvis
     return r.agreement_id;
   };
   server.addService(P.service, {
-    Activate: handle<{ contract_json: string; rate_mbps: number }>('Activate', async (r, caller) => {
-      let contract: SignedContract;
-      try {
-        contract = JSON.parse(r.contract_json) as SignedContract;
-      } catch (err) {
-        throw new InvalidArgumentError(`ActivateRequest.contract_json is not JSON: ${(err as Error).message}`);
-      }
+    Activate: handle<{ contract_json: string; rate_mbps: number; amendment_json: string }>('Activate', async (r, caller) => {
+      const json = (field: string, text: string): SignedContract => {
+        try {
+          return JSON.parse(text) as SignedContract;
+        } catch (err) {
+          throw new InvalidArgumentError(`ActivateRequest.${field} is not JSON: ${(err as Error).message}`);
+        }
+      };
       if (!(Number.isFinite(r.rate_mbps) && r.rate_mbps >= 0)) throw new InvalidArgumentError(`ActivateRequest.rate_mbps must be >= 0, got ${r.rate_mbps}`);
-      return target.activate(contract, caller, r.rate_mbps || undefined);
+      return target.activate(json('contract_json', r.contract_json), caller, r.rate_mbps || undefined, r.amendment_json ? json('amendment_json', r.amendment_json) : undefined);
     }),
     Deactivate: handle<{ agreement_id: string }>('Deactivate', async (r, caller) => target.deactivate(id(r), caller)),
     Status: handle<{ agreement_id: string }>('Status', async (r) => target.getStatus(id(r))),

@@ -17,7 +17,7 @@ import { platformById, type CliPayload, type NetconfPayload, type Platform } fro
 import { applyCli, removeCli, type CliExec } from '../../drivers/platforms/cli-apply.js';
 import { execLine } from '../../drivers/cli/ssh-exec.js';
 import { SshTransport } from '../../drivers/ssh/transport.js';
-import { applyPolicy, removePolicy, verifyPolicy } from '../../drivers/platforms/netconf-apply.js';
+import { applyPolicy, cancelPendingCommit, removePolicy, verifyPolicy } from '../../drivers/platforms/netconf-apply.js';
 import type { ContractBody, ContractSegment } from '../agreement/contract.js';
 
 /** A device of the domain: its inventory entry and how to reach it. */
@@ -29,7 +29,12 @@ export interface ManagedDevice {
   egressInterface: string;
   /** NETCONF over SSH for NETCONF platforms; the same SSH settings for shell CLI platforms (linux_tc). */
   connection: NetconfClientOptions;
+  /** Confirmed-commit timeout while applying, s. @default 30 */
+  confirmTimeoutS?: number;
 }
+
+/** Persist ids of a policy's confirmed commits: known, so a restarted daemon can cancel one it left pending. */
+const persistIds = (policy: ResolvedPolicy) => ({ apply: `qb-${policy.serviceId}`, remove: `qb-rm-${policy.serviceId}` });
 
 /** Design: the policies that implement a segment, one per device where it leaves the domain. */
 export function designSegment(contract: ContractBody, segment: ContractSegment, devices: ManagedDevice[]): QosPolicy[] {
@@ -50,6 +55,18 @@ export function designSegment(contract: ContractBody, segment: ContractSegment, 
       validity: { start: contract.window.start, end: contract.window.end },
     },
   ];
+}
+
+/** A segment could not be provisioned; `device` is the one that failed (what was applied elsewhere was removed). */
+export class SegmentFailedError extends ProvisioningError {
+  constructor(
+    code: string,
+    message: string,
+    readonly device: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
 }
 
 /** What was provisioned, to verify or remove later. */
@@ -96,7 +113,7 @@ async function applyOne(step: ProvisionedPolicy, applied: () => void): Promise<v
     return;
   }
   await withNetconf(step.device, platform as Platform<NetconfPayload>, async (c, p) => {
-    await applyPolicy(c, p, step.policy, { confirmTimeoutS: 30 });
+    await applyPolicy(c, p, step.policy, { confirmTimeoutS: step.device.confirmTimeoutS ?? 30, persistId: persistIds(step.policy).apply });
     // confirmed on the device from here on: undo it on any later failure
     applied();
     const diff = await verifyPolicy(c, p, step.policy);
@@ -110,7 +127,7 @@ async function removeOne(step: ProvisionedPolicy): Promise<void> {
     await withShell(step.device, (exec) => removeCli(exec, (platform as Platform<CliPayload>).render(step.policy), step.device.inventory.name));
     return;
   }
-  await withNetconf(step.device, platform as Platform<NetconfPayload>, (c, p) => removePolicy(c, p, step.policy, { confirmTimeoutS: 30 }));
+  await withNetconf(step.device, platform as Platform<NetconfPayload>, (c, p) => removePolicy(c, p, step.policy, { confirmTimeoutS: step.device.confirmTimeoutS ?? 30, persistId: persistIds(step.policy).remove }));
 }
 
 /**
@@ -125,8 +142,12 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
     return { device, policy: admitPolicy(p, device.inventory, installed(p.device)) };
   });
   const done: ProvisionedPolicy[] = [];
+  let failedOn = '';
   try {
-    for (const step of plan) await applyOne(step, () => done.push(step));
+    for (const step of plan) {
+      failedOn = step.device.inventory.name;
+      await applyOne(step, () => done.push(step));
+    }
     return done;
   } catch (err) {
     const what = err instanceof QosBrokerError ? `${err.code}: ${err.message}` : (err as Error).message;
@@ -136,7 +157,7 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
     } catch (undo) {
       rollback = `ROLLBACK FAILED: ${(undo as Error).message}`;
     }
-    throw new ProvisioningError(err instanceof QosBrokerError ? err.code : 'QB_PROVISION_FAILED', `${what}; ${rollback}`, { cause: err });
+    throw new SegmentFailedError(err instanceof QosBrokerError ? err.code : 'QB_PROVISION_FAILED', `${what}; ${rollback}`, failedOn, { cause: err });
   }
 }
 
@@ -149,6 +170,17 @@ export async function policyDiffs(step: ProvisionedPolicy): Promise<string[] | u
   const platform = platformOf(step.device);
   if (platform.transport === 'cli') return undefined;
   return withNetconf(step.device, platform as Platform<NetconfPayload>, (c, p) => verifyPolicy(c, p, step.policy));
+}
+
+/**
+ * After a crash: roll back any confirmed commit of this policy's apply or
+ * removal that the dead process left pending. Returns whether one was.
+ */
+export async function cancelPending(step: ProvisionedPolicy): Promise<boolean> {
+  const platform = platformOf(step.device);
+  if (platform.transport === 'cli') return false;
+  const ids = persistIds(step.policy);
+  return withNetconf(step.device, platform as Platform<NetconfPayload>, async (c) => (await cancelPendingCommit(c, ids.apply)) || (await cancelPendingCommit(c, ids.remove)));
 }
 
 /** Remove what provisionSegment applied, leaving each device as it was; tries every device, then reports those that failed. */

@@ -474,20 +474,17 @@ export class Workflow {
 
   /** Deactivate (remove and release) in every domain of the order, and abort what may still be held. */
   private async releaseEverywhere(o: OrderRecord): Promise<void> {
+    const steps = o.domains.map((d) => this.step(o, 'remove', d));
+    for (const s of steps) if (s.state !== 'inProgress') this.mark(s, 'inProgress');
     const results = await Promise.allSettled(
       o.domains.map(async (d) => {
         await this.opts.participant(d)?.abort(o.agreementId).catch(() => {});
         await this.provisioner(d).deactivate(o.agreementId);
-        const s = this.step(o, 'remove', d);
-        this.mark(s, 'completed');
       }),
     );
-    const bad = results.findIndex((r) => r.status === 'rejected');
-    if (bad >= 0) {
-      const r = results[bad] as PromiseRejectedResult;
-      if (r.reason instanceof Unreachable) throw r.reason;
-      throw r.reason;
-    }
+    results.forEach((r, i) => this.mark(steps[i]!, r.status === 'fulfilled' ? 'completed' : 'failed', r.status === 'rejected' ? { ...stepError(r.reason), domain: o.domains[i]! } : undefined));
+    const bad = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (bad) throw bad.reason;
   }
 
   private async fail(o: OrderRecord, version: number, e: StepError, wasReserved: boolean): Promise<number> {
@@ -504,8 +501,8 @@ export class Workflow {
   private async removeService(id: string, reason: string): Promise<void> {
     let { version, doc: o } = await this.load(id);
     if (o.service.state === 'terminated') return void (await this.save(o, version, { end: null }, o.history[o.history.length - 1]!.reason));
-    version = await this.save(o, version, {}, `removing: ${reason}`);
     for (const d of o.domains) this.mark(this.step(o, 'remove', d), 'inProgress');
+    version = await this.save(o, version, {}, `removing: ${reason}`);
     await this.releaseEverywhere(o);
     if (o.boost && ['active', 'provisioning', 'reverting'].includes(o.boost.state)) {
       await Promise.all(o.domains.map((d) => this.provisioner(d).deactivate(o.boost!.agreementId)));
@@ -531,8 +528,9 @@ export class Workflow {
   private async applyRate(o: OrderRecord, version: number, rateMbps: number): Promise<void> {
     const step: PlanStep['step'] = o.boost!.state === 'reverting' ? 'revert' : 'modify';
     for (const d of o.domains) this.mark(this.step(o, step, d), 'inProgress');
-    const contract = o.boost!.state === 'reverting' ? o.contract! : (o.boost!.contract ?? o.contract!);
-    const results = await Promise.allSettled(o.domains.map((d) => this.provisioner(d).activate(contract, rateMbps)));
+    // the service's own contract at the new rate; a boost shows its signed amendment for the extra rate
+    const amendment = o.boost!.state === 'reverting' ? undefined : o.boost!.contract;
+    const results = await Promise.allSettled(o.domains.map((d) => this.provisioner(d).activate(o.contract!, rateMbps, amendment)));
     let failure: StepError | undefined;
     results.forEach((r, i) => {
       const e = r.status === 'rejected' ? { ...stepError(r.reason), domain: o.domains[i]! } : statusError(r.value);

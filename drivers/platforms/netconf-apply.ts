@@ -46,6 +46,13 @@ export interface NetconfApplyOptions {
    * @default 'cancel'
    */
   onFailureAfterCommit?: 'cancel' | 'await-rollback';
+  /**
+   * Persist id of the confirmed commit (with :confirmed-commit:1.1). Give a
+   * known one when a process that dies mid-transaction must be able to
+   * cancel the pending commit from a new session (`cancelPendingCommit`).
+   * @default a random id
+   */
+  persistId?: string;
 }
 
 /** How the transaction ended, for logs and metrics. */
@@ -86,7 +93,7 @@ async function transaction(
     throw new ProvisioningError('QB_PROVISION_LOCK_FAILED', `${what}: could not lock the candidate of ${client.session.device} (${(err as Error).message}); nothing was changed, retry when the other session is done`, { cause: err });
   }
   let committed = false;
-  const persist = client.capabilities.has(':confirmed-commit:1.1') ? `qb-${randomUUID()}` : undefined;
+  const persist = client.capabilities.has(':confirmed-commit:1.1') ? (options.persistId ?? `qb-${randomUUID()}`) : undefined;
   try {
     stage = 'discard';
     await client.discardChanges(rpc);
@@ -133,6 +140,20 @@ async function transaction(
   } finally {
     await client.unlock('candidate', rpc).catch(() => undefined);
   }
+}
+
+/**
+ * Cancel a confirmed commit left pending with a known persist id (by a
+ * process that died between its confirmed commit and the confirmation): the
+ * device rolls it back now instead of at its timeout. Resolves true when one
+ * was pending, false when there was none (or the device cannot say).
+ */
+export async function cancelPendingCommit(client: NetconfClient, persistId: string): Promise<boolean> {
+  if (!client.capabilities.has(':confirmed-commit:1.1')) return false;
+  return client.cancelCommit({ persistId }).then(
+    () => true,
+    () => false,
+  );
 }
 
 /**
