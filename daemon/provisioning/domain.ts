@@ -22,6 +22,7 @@ import type { DeviceConfig } from '../config/devices.js';
 import type { Logger } from '../peering/broker.js';
 import type { RecordStore } from '../state/records.js';
 import type { ResourceStore } from '../state/store.js';
+import { failpoint } from '../failpoints.js';
 import { verifyContract, type ContractBody, type SignedContract } from '../agreement/contract.js';
 import { SegmentFailedError, cancelPending, policyDiffs, provisionSegment, unprovisionSegment, type ManagedDevice, type ProvisionedPolicy } from './segment.js';
 
@@ -249,6 +250,7 @@ export class DomainProvisioner {
         rec.state = 'active';
         delete rec.error;
         await this.save(rec, version, 'segment-active');
+        failpoint('provisioning:active');
         this.log('info', 'segment active', { event: 'segment-active', agreement_id: body.agreementId, devices: this.status(rec, body.agreementId).devices, rate_mbps: rate });
       } catch (err) {
         const e = err instanceof QosBrokerError ? err : new ProvisioningError('QB_PROVISION_FAILED', String(err));
@@ -276,7 +278,11 @@ export class DomainProvisioner {
         return this.status(undefined, agreementId);
       }
       this.checkCaller(have.doc.originator, caller, agreementId);
-      if (have.doc.state === 'removed') return this.status(have.doc, agreementId);
+      if (have.doc.state === 'removed') {
+        // removed already (by a restart's recovery, or a rate change): the bookings still go back (release is idempotent)
+        for (const id of have.doc.reservations) await this.opts.store.release(id);
+        return this.status(have.doc, agreementId);
+      }
       const rec = have.doc;
       await this.removeAll(rec, have.version, true);
       return this.status(rec, agreementId);

@@ -19,6 +19,7 @@ import { execLine } from '../../drivers/cli/ssh-exec.js';
 import { SshTransport } from '../../drivers/ssh/transport.js';
 import { applyPolicy, cancelPendingCommit, removePolicy, verifyPolicy } from '../../drivers/platforms/netconf-apply.js';
 import type { ContractBody, ContractSegment } from '../agreement/contract.js';
+import { failpoint } from '../failpoints.js';
 
 /** A device of the domain: its inventory entry and how to reach it. */
 export interface ManagedDevice {
@@ -147,6 +148,7 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
     for (const step of plan) {
       failedOn = step.device.inventory.name;
       await applyOne(step, () => done.push(step));
+      if (done.length < plan.length) failpoint('provisioning:device-applied');
     }
     return done;
   } catch (err) {

@@ -26,6 +26,7 @@ import type { Logger } from '../peering/broker.js';
 import type { SegmentProvisioner } from '../provisioning/remote.js';
 import type { SegmentStatus } from '../provisioning/domain.js';
 import type { RecordStore } from '../state/records.js';
+import { failpoint } from '../failpoints.js';
 
 /** TMF641 v4 service order states. */
 export type OrderState = 'acknowledged' | 'rejected' | 'inProgress' | 'pending' | 'held' | 'completed' | 'failed' | 'partial' | 'cancelled' | 'assessingCancellation' | 'pendingCancellation';
@@ -81,6 +82,8 @@ export interface OrderRecord {
   plan: PlanStep[];
   history: Array<{ at: string; state: OrderState; service: ServiceState; reason: string }>;
   error?: StepError;
+  /** Set when a step failed and every domain is being rolled back: a restart carries on rolling back. */
+  compensating?: StepError;
   /** What the service cost in the end (terminated early: the share of its window used), minor units. */
   finalAmountMinor?: number;
   createdAt: string;
@@ -378,6 +381,11 @@ export class Workflow {
         this.mark(this.step(o, 'agree', this.opts.domain), 'inProgress');
         version = await this.save(o, version, {}, 'agreeing with the providers on the path');
       }
+      if (o.state === 'inProgress' && o.compensating) {
+        // a rollback that a stop (or an unreachable domain) interrupted: finish it
+        await this.releaseEverywhere(o);
+        return void (await this.fail(o, version, o.compensating, true));
+      }
       if (o.state === 'inProgress' && (o.phase === 'reserving' || o.phase === 'committing')) {
         // a stop interrupted the agreement: its holds (or a late booking) are given back everywhere
         await this.releaseEverywhere(o);
@@ -390,6 +398,7 @@ export class Workflow {
             o.phase = phase;
             o.domains = domains;
             current = await this.save(o, current, {}, phase === 'reserving' ? `asking ${domains.join(', ')} to quote and hold` : 'committing: every provider signs the contract');
+            if (phase === 'committing') failpoint('workflow:reserved');
           });
           version = current;
           o.contract = a.contract;
@@ -399,6 +408,7 @@ export class Workflow {
           this.mark(this.step(o, 'agree', this.opts.domain), 'completed');
           for (const d of o.domains) this.step(o, 'provision', d);
           version = await this.save(o, version, {}, `contract signed by ${o.domains.join(', ')}`);
+          failpoint('workflow:committed');
         } catch (err) {
           version = current;
           const e = stepError(err);
@@ -461,6 +471,7 @@ export class Workflow {
       } else this.mark(s, 'completed');
     });
     if (failure) {
+      o.compensating = failure;
       version = await this.save(o, version, {}, `provisioning failed in ${failure.domain}: rolling back every domain`);
       await this.releaseEverywhere(o);
       return void (await this.fail(o, version, failure, true));
@@ -490,6 +501,7 @@ export class Workflow {
   private async fail(o: OrderRecord, version: number, e: StepError, wasReserved: boolean): Promise<number> {
     o.state = 'failed';
     o.error = e;
+    delete o.compensating;
     o.service.state = 'terminated';
     void wasReserved;
     const v = await this.save(o, version, { start: null, end: null, retry: null, revert: null }, `failed: ${e.domain ? `${e.domain}: ` : ''}${e.code}: ${e.message}`);

@@ -63,6 +63,8 @@ export class Cluster {
     config: Record<string, unknown>,
     /** When the daemon counts as started. @default its "qos-brokerd started" log line */
     started: (logs: Record<string, unknown>[]) => boolean = (logs) => logs.some((l) => l.msg === 'qos-brokerd started'),
+    /** Extra environment of the process (e.g. QOS_BROKER_FAILPOINTS). */
+    env: Record<string, string> = {},
   ): Promise<Daemon> {
     const configFile = join(this.dir, `${files.domain}.yaml`);
     const full: Record<string, unknown> = {
@@ -76,7 +78,7 @@ export class Cluster {
       ...config,
     };
     writeFileSync(configFile, stringify(full));
-    const proc = spawn(process.execPath, [BROKERD, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [BROKERD, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     const logs: Record<string, unknown>[] = [];
     let buf = '';
     let errText = '';

@@ -1,0 +1,18 @@
+/**
+ * Failpoints: named places in the order path where a daemon can be made to
+ * die on purpose (SIGKILL, no clean-up), right after the step before it was
+ * persisted, so tests can check that a restart finishes or rolls back every
+ * order. Armed only by the environment variable QOS_BROKER_FAILPOINTS (a
+ * comma-separated list of names), read once at start; unarmed they cost a
+ * set lookup.
+ *
+ * Names: workflow:reserved (holds made everywhere, before Commit),
+ * workflow:committed (contract signed, before provisioning),
+ * provisioning:device-applied (one device of a segment applied, before the
+ * next), provisioning:active (segment active, before the reply).
+ */
+const armed = new Set((process.env.QOS_BROKER_FAILPOINTS ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+
+export function failpoint(name: string): void {
+  if (armed.has(name)) process.kill(process.pid, 'SIGKILL');
+}
