@@ -104,16 +104,24 @@ export class BrokerCore {
     return this.opts.workflow.terminateOrder(checkId(id), customer);
   }
 
-  /** Our devices against what we provisioned for the order's service. */
+  /**
+   * Our devices against what we provisioned for a service: by our order's id,
+   * or by agreement id (a service another domain ordered, carried here).
+   */
   async checkSync(id: string, customer?: string): Promise<SyncReport> {
-    const o = await this.getOrder(id, customer);
-    return this.opts.provisioner.checkSync(o.agreementId);
+    return this.opts.provisioner.checkSync(await this.agreementOf(id, customer));
   }
 
+  /** Put back what drifted on our devices (same ids as checkSync). */
   async redeploy(id: string, customer?: string): Promise<SyncReport> {
-    const o = await this.getOrder(id, customer);
-    await this.opts.provisioner.redeploy(o.agreementId, this.opts.domain);
-    return this.opts.provisioner.checkSync(o.agreementId);
+    const agreementId = await this.agreementOf(id, customer);
+    await this.opts.provisioner.redeploy(agreementId, this.opts.domain);
+    return this.opts.provisioner.checkSync(agreementId);
+  }
+
+  private async agreementOf(id: string, customer?: string): Promise<string> {
+    if (typeof id === 'string' && /^agr-[A-Za-z0-9._@-]{1,96}$/.test(id) && customer === undefined) return id;
+    return (await this.getOrder(id, customer)).agreementId;
   }
 
   /** The configured devices, what they carry, and with `probe` whether they answer and what they offer. */

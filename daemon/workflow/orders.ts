@@ -170,6 +170,8 @@ export class Workflow {
 
   private unfinished(o: OrderRecord): boolean {
     if (FINAL.includes(o.state)) return false;
+    // agreed and waiting for its start: its start deadline (in Redis) carries it on
+    if (o.state === 'inProgress' && o.phase === 'committed' && o.service.state === 'reserved' && o.request.start > this.now()) return false;
     if (o.state === 'acknowledged' || o.state === 'inProgress') return true;
     if (o.boost && ['agreeing', 'provisioning', 'reverting'].includes(o.boost.state)) return true;
     return o.plan.some((s) => s.state === 'inProgress');

@@ -12,10 +12,11 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { stringify } from 'yaml';
 import { BROKERD, CLI, waitFor } from './harness.js';
-import { DOMAINS, ThreeDomainLab, spec, type Dom } from './three-domain-lab.js';
+import { DOMAINS, NS, ThreeDomainLab, spec, type Dom } from './three-domain-lab.js';
 import { verifyContract, type SignedContract } from '../../../daemon/agreement/contract.js';
 import { rawPublicKey } from '../../../daemon/peering/advert.js';
 import { RecordStore } from '../../../daemon/state/records.js';
+import { ManagementClient } from '../../../daemon/management/client.js';
 
 const run = promisify(execFile);
 const lab = new ThreeDomainLab();
@@ -76,6 +77,31 @@ describe.sequential('lifecycle', () => {
     const sync = await lab.mgmt.checkSync(o.id);
     expect(sync).toMatchObject({ in_sync: true });
     expect(sync.devices.map((d) => d.device).sort()).toEqual(['dom-a-r1', 'dom-a-r2']);
+
+    // drift: a policy deleted by hand on a transit router is found by that domain's check-sync and put back by redeploy
+    const bm = new ManagementClient(`unix:${daemons.get('dom-b')!.config['data-dir'] as string}/management.sock`);
+    try {
+      const br2 = routers.get('dom-b')![1]!;
+      await lab.onRouter(br2, async (c) => {
+        await c.editConfig({ config: `<device xmlns="${NS}"><qos><policy xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0" nc:operation="delete"><name>${id('dom-b', 2)}</name></policy></qos></device>` });
+        await c.commit();
+      });
+      const drift = await bm.checkSync(o.agreement_id);
+      expect(drift.in_sync).toBe(false);
+      expect(drift.devices.find((d) => d.device === 'dom-b-r2')).toMatchObject({ in_sync: false, diffs: expect.arrayContaining([expect.stringMatching(/^missing .*committed-rate-kbps=10000$/)]) });
+      expect(drift.devices.find((d) => d.device === 'dom-b-r1')).toMatchObject({ in_sync: true });
+      expect(await bm.redeploy(o.agreement_id)).toMatchObject({ in_sync: true });
+      expect([...(await policiesOn(br2)).entries()].map(([n, p]) => [n, p.rate])).toEqual([[id('dom-b', 2), 10_000]]);
+    } finally {
+      bm.close();
+    }
+
+    // a boost no domain can carry is refused with the reason; the service keeps its rate and its routers
+    const unchanged = await allRunning();
+    await expect(lab.mgmt.modifyOrder(o.id, 500, 60_000)).rejects.toMatchObject({ code: 'QB_ORDER_MODIFY_REFUSED', message: expect.stringMatching(/keeps 10 Mbit\/s.*(dom-a|dom-b|dom-c|bandwidth)/) });
+    expect(await lab.mgmt.getOrder(o.id)).toMatchObject({ rate_mbps: 10, service_state: 'active', boost: { state: 'failed' } });
+    expect(await allRunning()).toEqual(unchanged);
+    expect(await usedBps('dom-b')).toBe(baseUsed);
 
     // a boost for a short while: 20 Mbit/s on every router, then back to 10 on its own
     const until = Date.now() + 4000;
@@ -144,6 +170,18 @@ describe.sequential('lifecycle', () => {
     const e = await run(process.execPath, [BROKERD, '--config', file, '--check']).catch((x: { code: number; stderr: string }) => x);
     expect(e).toMatchObject({ code: 2, stderr: expect.stringContaining('devices[0].key-file: cannot read the SSH private key of device dom-a-r1 /nonexistent/key') });
   }, 30_000);
+
+  test('lifecycle - a service ordered to start later is reserved until then and active from its start, with no action', async () => {
+    const start = Date.now() + 4000;
+    const o = await lab.mgmt.createOrder(spec({ start_ms: start }), 'acme', true);
+    expect(o).toMatchObject({ state: 'inProgress', service_state: 'reserved' });
+    expect(await lab.allRates()).toEqual([]);
+    const active = await lab.settled(o.id, (x) => x.service_state === 'active', 'the service to start on its own', 30_000);
+    expect(Date.parse(active.plan.find((s) => s.step === 'provision')!.started)).toBeGreaterThanOrEqual(start);
+    expect(new Set(await lab.allRates())).toEqual(new Set([10_000]));
+    await lab.mgmt.terminateOrder(o.id);
+    for (const d of DOMAINS) expect(await usedBps(d), d).toBe(0);
+  }, 60_000);
 
   test('lifecycle - a service whose end passed while its originator was down is removed when it starts again', async () => {
     const before = await allRunning();
