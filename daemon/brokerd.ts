@@ -154,7 +154,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
         return new RemoteProvisioner(d, transport.channelFor(rec.spec), cfg.workflow.provisionTimeoutMs);
       };
       const coordinator = new AgreementCoordinator(cfg.domainId, () => graph().graph, participant, { holdTtlMs: cfg.agreement.holdTtlMs });
-      const workflow = new Workflow({ domain: cfg.domainId, records, coordinator, participant, provisioner: provisionerFor, log: log.child('workflow') });
+      const workflow = new Workflow({ domain: cfg.domainId, records, coordinator, participant, provisioner: provisionerFor, log: log.child('workflow'), retentionMs: cfg.workflow.contractRetentionMs });
       running.workflow = workflow;
       const brokerCore = new BrokerCore({ domain: cfg.domainId, workflow, provisioner, records, devices: () => running.cfg!.devices });
       running.management = await serveManagement(brokerCore, cfg.domainId, cfg.management.listen, metrics.observeRpc);

@@ -112,6 +112,15 @@ export class RecordStore {
     }
   }
 
+  /** Remove a record, its index entry and the deadlines given (kinds), appending its event. */
+  async delete(kind: string, id: string, deadlineKinds: string[], event?: Record<string, unknown>): Promise<void> {
+    const [key, index, deadlines, outbox] = this.keys(kind, id);
+    const m = this.opts.redis.multi().del(key!).zrem(index!, id);
+    for (const k of deadlineKinds) m.zrem(deadlines!, `${k}:${id}`);
+    if (event) m.xadd(outbox!, 'MAXLEN', '~', String(this.opts.outboxMaxLen ?? 100_000), '*', 'event', JSON.stringify({ kind, recordId: id, at: Date.now(), ...event }));
+    await m.exec();
+  }
+
   /** Ids of a kind, oldest first (by the score given at put). */
   async ids(kind: string, offset = 0, limit = -1): Promise<string[]> {
     return this.opts.redis.zrange(`${this.base}${kind}s`, String(offset), String(limit < 0 ? -1 : offset + limit - 1));

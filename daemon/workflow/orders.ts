@@ -91,6 +91,8 @@ export interface OrderRecord {
 }
 
 const FINAL: readonly OrderState[] = ['rejected', 'failed', 'cancelled'];
+/** Every deadline kind an order may have. */
+const DEADLINES = ['start', 'end', 'revert', 'retry', 'purge'];
 const KIND = 'order';
 
 export interface WorkflowOptions {
@@ -108,6 +110,8 @@ export interface WorkflowOptions {
   retryMs?: number;
   /** Give up on an unreachable domain after this long and roll back, ms. @default 60000 */
   giveUpMs?: number;
+  /** How long an order (and its signed contract) is kept after its service ended, ms. @default a year */
+  retentionMs?: number;
   now?: () => number;
 }
 
@@ -195,11 +199,21 @@ export class Workflow {
   private async onDeadline(kind: string, id: string): Promise<void> {
     const r = await this.load(id);
     const o = r.doc;
+    if (kind === 'purge') {
+      if (o.service.state !== 'terminated') return void (await this.save(o, r.version, { purge: null }, o.history[o.history.length - 1]!.reason));
+      await this.opts.records.delete(KIND, id, DEADLINES, { type: 'order-purged', orderId: id, customer: o.customer });
+      this.log('info', 'order purged after its retention', { event: 'order-purged', order_id: id });
+      return;
+    }
     if (kind === 'end') return this.removeService(id, 'the service window ended');
     if (kind === 'revert') return this.revertBoost(id);
     // start, retry: carry on from where the order is
     await this.save(o, r.version, { [kind]: null }, `${kind} deadline`);
     return this.advance(id);
+  }
+
+  private purgeAt(): number {
+    return this.now() + (this.opts.retentionMs ?? 365 * 24 * 3_600_000);
   }
 
   /** One operation at a time per order: every change goes through here. */
@@ -506,7 +520,7 @@ export class Workflow {
     delete o.compensating;
     o.service.state = 'terminated';
     void wasReserved;
-    const v = await this.save(o, version, { start: null, end: null, retry: null, revert: null }, `failed: ${e.domain ? `${e.domain}: ` : ''}${e.code}: ${e.message}`);
+    const v = await this.save(o, version, { start: null, end: null, retry: null, revert: null, purge: this.purgeAt() }, `failed: ${e.domain ? `${e.domain}: ` : ''}${e.code}: ${e.message}`);
     this.log('warn', 'order failed', { event: 'order-failed', order_id: o.id, code: e.code, domain: e.domain, device: e.device, error: e.message });
     return v;
   }
@@ -526,7 +540,7 @@ export class Workflow {
     const used = Math.min(1, Math.max(0, (this.now() - o.request.start) / (o.request.end - o.request.start)));
     o.finalAmountMinor = Math.round(total * used);
     if (o.boost && o.boost.state === 'active') o.boost.state = 'reverted';
-    await this.save(o, version, { end: null, revert: null }, reason);
+    await this.save(o, version, { end: null, revert: null, purge: this.purgeAt() }, reason);
     this.log('info', 'service terminated', { event: 'service-terminated', order_id: id, reason, final_amount_minor: o.finalAmountMinor });
   }
 
