@@ -165,6 +165,8 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
     if (running.provisioner) {
       const recovered = await running.provisioner.recover();
       if (recovered) log('warn', 'segments interrupted by the last stop were put back', { component: 'provisioning', segments: recovered });
+      // what drifted on the devices while we were down is put back (in the background: the daemon serves meanwhile)
+      void running.provisioner.reconcileActive().catch((err: unknown) => log('error', 'reconcile of active segments failed', errorFields(err)));
       // orders interrupted by the last stop are resumed in the background (their peers may still be connecting)
       void running.workflow!.start().catch((err: unknown) => log('error', 'order recovery failed', errorFields(err)));
     }

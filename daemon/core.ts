@@ -144,7 +144,7 @@ export class BrokerCore {
         try {
           const c = await NetconfClient.connect({ ...managedDevice(d).connection, connectTimeoutMs: 5000 });
           v.reachable = true;
-          v.capabilities = c.capabilities.list.filter((x) => !x.module).map((x) => x.base.replace("urn:ietf:params:netconf:", "")).sort();
+          v.capabilities = c.capabilities.list.filter((x) => !x.module).map((x) => x.base.replace(/^urn:ietf:params:netconf:(capability)?/, "")).sort();
           await c.close();
         } catch (err) {
           v.reachable = false;

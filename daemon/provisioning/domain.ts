@@ -24,7 +24,7 @@ import type { RecordStore } from '../state/records.js';
 import type { ResourceStore } from '../state/store.js';
 import { failpoint } from '../failpoints.js';
 import { verifyContract, type ContractBody, type SignedContract } from '../agreement/contract.js';
-import { SegmentFailedError, cancelPending, policyDiffs, provisionSegment, unprovisionSegment, type ManagedDevice, type ProvisionedPolicy } from './segment.js';
+import { SegmentFailedError, cancelPending, devicePolicyDiffs, policyDiffs, provisionSegment, unprovisionSegment, type ManagedDevice, type ProvisionedPolicy } from './segment.js';
 
 /** State of a domain's segment of a service. */
 export type SegmentState = 'applying' | 'active' | 'failed' | 'removing' | 'removed';
@@ -365,6 +365,44 @@ export class DomainProvisioner {
       if (r?.doc.state !== 'active') continue;
       for (const p of r.doc.policies) out.set(p.device, [...(out.get(p.device) ?? []), p.policy]);
     }
+    return out;
+  }
+
+  /**
+   * On start, after recover(): read every device that carries active
+   * segments back (one get-config per device) and put back what drifted
+   * while we were down. Returns how many segments were checked and redeployed.
+   */
+  async reconcileActive(): Promise<{ segments: number; devices: number; redeployed: number; unreadable: string[] }> {
+    const active: SegmentRecord[] = [];
+    for (const id of await this.opts.records.ids(KIND)) {
+      const r = await this.opts.records.get<SegmentRecord>(KIND, id);
+      if (r?.doc.state === 'active') active.push(r.doc);
+    }
+    const byDevice = new Map<string, Array<{ rec: SegmentRecord; policy: ResolvedPolicy }>>();
+    for (const rec of active) for (const p of rec.policies) byDevice.set(p.device, [...(byDevice.get(p.device) ?? []), { rec, policy: p.policy }]);
+    const drifted = new Set<string>();
+    const unreadable: string[] = [];
+    const devs = this.opts.devices();
+    for (const [name, list] of byDevice) {
+      const cfg = devs.find((d) => d.name === name);
+      if (!cfg) {
+        unreadable.push(`${name}: no longer configured`);
+        continue;
+      }
+      try {
+        const diffs = await devicePolicyDiffs(managedDevice(cfg), list.map((x) => x.policy));
+        diffs?.forEach((d, i) => d.length && drifted.add(list[i]!.rec.agreementId));
+      } catch (err) {
+        unreadable.push(`${name}: ${(err as Error).message}`);
+      }
+    }
+    for (const id of drifted) {
+      const rec = active.find((r) => r.agreementId === id)!;
+      await this.redeploy(id, rec.originator).catch((err: unknown) => this.log('error', 'redeploy after a restart failed', { agreement_id: id, error: (err as Error).message }));
+    }
+    const out = { segments: active.length, devices: byDevice.size, redeployed: drifted.size, unreadable };
+    this.log(drifted.size || unreadable.length ? 'warn' : 'info', 'active segments reconciled with the devices', { event: 'segments-reconciled', ...out });
     return out;
   }
 

@@ -17,7 +17,7 @@ import { platformById, type CliPayload, type NetconfPayload, type Platform } fro
 import { applyCli, removeCli, type CliExec } from '../../drivers/platforms/cli-apply.js';
 import { execLine } from '../../drivers/cli/ssh-exec.js';
 import { SshTransport } from '../../drivers/ssh/transport.js';
-import { applyPolicy, cancelPendingCommit, removePolicy, verifyPolicy } from '../../drivers/platforms/netconf-apply.js';
+import { applyPolicy, cancelPendingCommit, removePolicy, verifyPolicies, verifyPolicy } from '../../drivers/platforms/netconf-apply.js';
 import type { ContractBody, ContractSegment } from '../agreement/contract.js';
 import { failpoint } from '../failpoints.js';
 
@@ -172,6 +172,16 @@ export async function policyDiffs(step: ProvisionedPolicy): Promise<string[] | u
   const platform = platformOf(step.device);
   if (platform.transport === 'cli') return undefined;
   return withNetconf(step.device, platform as Platform<NetconfPayload>, (c, p) => verifyPolicy(c, p, step.policy));
+}
+
+/**
+ * Read one device back once for many policies on it: the differences per
+ * policy ([] where in place); undefined for a CLI device.
+ */
+export async function devicePolicyDiffs(device: ManagedDevice, policies: ResolvedPolicy[]): Promise<string[][] | undefined> {
+  const platform = platformOf(device);
+  if (platform.transport === 'cli') return undefined;
+  return withNetconf(device, platform as Platform<NetconfPayload>, (c, p) => verifyPolicies(c, p, policies));
 }
 
 /**

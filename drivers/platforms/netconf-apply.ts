@@ -179,6 +179,17 @@ export async function verifyPolicy(client: NetconfClient, platform: Platform<Net
 }
 
 /**
+ * Read running once and compare many policies of one device with it (a
+ * reconcile of every service a device carries costs one get-config, not one
+ * per service): the differences per policy, in order.
+ */
+export async function verifyPolicies(client: NetconfClient, platform: Platform<NetconfPayload>, policies: ResolvedPolicy[]): Promise<string[][]> {
+  const running = await client.getConfig({ source: 'running' });
+  const have = new Set(await leafPaths(running));
+  return Promise.all(policies.map(async (p) => (await leafPaths(platform.render(p).config)).filter((l) => !have.has(l)).map((l) => `missing ${l}`)));
+}
+
+/**
  * Remove one policy transactionally: its removeConfig, committed confirmed,
  * verified (none of the policy's list entries is left), confirmed.
  */

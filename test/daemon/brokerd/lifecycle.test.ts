@@ -183,6 +183,33 @@ describe.sequential('lifecycle', () => {
     for (const d of DOMAINS) expect(await usedBps(d), d).toBe(0);
   }, 60_000);
 
+  test('lifecycle - a transit daemon restarted finds what drifted on its routers while it was down and puts it back; qos-broker devices shows what each router carries', async () => {
+    const o = await lab.mgmt.createOrder(spec(), 'acme', true);
+    expect(o.state, JSON.stringify(o.error)).toBe('completed');
+    const name = `${o.agreement_id}-dom-b-3`;
+    const br1 = routers.get('dom-b')![0]!;
+    await lab.kill('dom-b', 'SIGTERM');
+    await lab.onRouter(br1, async (c) => {
+      await c.editConfig({ config: `<device xmlns="${NS}"><qos><policy><name>${name}</name><committed-rate-kbps>1</committed-rate-kbps><peak-rate-kbps>1</peak-rate-kbps></policy></qos></device>` });
+      await c.commit();
+    });
+    expect((await policiesOn(br1)).get(name)?.rate).toBe(1);
+    const b = await lab.startDomain('dom-b');
+    await waitFor('dom-b to reconcile', () => b.logs.some((l) => l.event === 'segments-reconciled'));
+    expect(b.logs.find((l) => l.event === 'segments-reconciled')).toMatchObject({ segments: 1, devices: 2, redeployed: 1, unreadable: [] });
+    expect((await policiesOn(br1)).get(name)?.rate).toBe(10_000);
+    await lab.connected();
+    const bSock = `unix:${b.config['data-dir'] as string}/management.sock`;
+    const shown = JSON.parse((await run(process.execPath, [CLI, 'devices', '--probe', '--json', '--management', bSock])).stdout) as Array<Record<string, unknown>>;
+    expect(shown.map((d) => [d.name, d.platform, d.border, d.reachable, d.services])).toEqual([
+      ['dom-b-r1', 'lab_device', 'b1', true, [o.agreement_id]],
+      ['dom-b-r2', 'lab_device', 'b2', true, [o.agreement_id]],
+    ]);
+    expect(shown[0]!.capabilities).toEqual(expect.arrayContaining([':candidate:1.0', ':confirmed-commit:1.1', 'base:1.1']));
+    await lab.mgmt.terminateOrder(o.id);
+    for (const d of DOMAINS) expect(await usedBps(d), d).toBe(0);
+  }, 90_000);
+
   test('lifecycle - a service whose end passed while its originator was down is removed when it starts again', async () => {
     const before = await allRunning();
     const o = await lab.mgmt.createOrder(spec({ duration_ms: 6000 }), 'acme', true);
