@@ -143,3 +143,59 @@ export function parseDevices(list: unknown[], inv: Inventory | undefined, key = 
     return d;
   });
 }
+
+/** A router as a lab's inventory.json lists it (lab/runner.ts LabRouterAccess). */
+interface LabInventoryRouter {
+  node: string;
+  platform: string;
+  domain?: string;
+  host: string;
+  port: number;
+  username: string;
+  privateKeyFile: string;
+  knownHostsFile: string;
+}
+
+/**
+ * `devices-from: <lab state dir>/inventory.json`: the devices of our domain
+ * in a running lab, so a lab needs no hand-written device list. Access
+ * (management address, user, key, known_hosts) comes from the inventory; the
+ * interfaces and their roles from the lab's topology file: an interface
+ * whose link ends on a router of another domain faces that domain (`peer`),
+ * one that ends on a host faces that host's site (the host's
+ * `qos-broker.site` label, or its name), any other is `core`. A router's
+ * border id is its `qos-broker.border` label, or its node name.
+ * The entries are returned as config (kebab-case) for parseDevices to check.
+ */
+export function labDeviceEntries(inventoryFile: string, domain: string, readJson: (f: string) => unknown, loadTopology: (file: string) => { nodes: Array<{ name: string; role: string; domain?: string; labels: Record<string, string> }>; links: Array<{ a: { node: string; iface: string }; b: { node: string; iface: string } }> }): Record<string, unknown>[] {
+  const inv = readJson(inventoryFile) as { file?: unknown; routers?: unknown };
+  if (!inv || typeof inv.file !== 'string' || !Array.isArray(inv.routers)) throw new ConfigError('devices-from', `${inventoryFile} is not a lab inventory (expected {file, routers: [...]}, as \`qos-broker lab up\` writes it)`);
+  const plan = loadTopology(inv.file);
+  const nodes = new Map(plan.nodes.map((n) => [n.name, n]));
+  const mine = (inv.routers as LabInventoryRouter[]).filter((r) => r.domain === domain);
+  if (mine.length === 0) throw new ConfigError('devices-from', `the lab ${inventoryFile} has no router of domain ${domain} (label qos-broker.domain)`);
+  return mine.map((r) => {
+    const interfaces: Record<string, unknown>[] = [];
+    for (const l of plan.links) {
+      for (const [me, other] of [[l.a, l.b], [l.b, l.a]] as const) {
+        if (me.node !== r.node) continue;
+        const o = nodes.get(other.node)!;
+        if (o.role === 'host') interfaces.push({ name: me.iface, role: 'customer', site: o.labels['qos-broker.site'] ?? o.name });
+        else if (o.domain && o.domain !== domain) interfaces.push({ name: me.iface, role: 'peer', 'peer-domain': o.domain });
+        else interfaces.push({ name: me.iface, role: 'core' });
+      }
+    }
+    return {
+      name: r.node,
+      platform: r.platform,
+      host: r.host,
+      port: r.port,
+      username: r.username,
+      'key-file': r.privateKeyFile,
+      'known-hosts-file': r.knownHostsFile,
+      border: nodes.get(r.node)?.labels['qos-broker.border'] ?? r.node,
+      'hello-settle-ms': 20,
+      interfaces,
+    };
+  });
+}

@@ -9,6 +9,8 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { parseDocument } from 'yaml';
 import { ConfigError, parseConfig, type BrokerConfig } from './schema.js';
+import { labDeviceEntries, parseDevices } from './devices.js';
+import { loadLabPlan } from '../../lab/topology.js';
 import { rawPublicKey, toPrivateKey } from '../peering/advert.js';
 import { normaliseFingerprint, type OwnTls } from '../peering/tls.js';
 import type { PeerSpec } from '../peering/broker.js';
@@ -25,6 +27,21 @@ export function parseConfigText(text: string, baseDir: string): BrokerConfig {
   }
   const cfg = parseConfig(doc.toJS());
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  if (cfg.devicesFrom) {
+    cfg.devicesFrom = abs(cfg.devicesFrom);
+    const readJson = (f: string) => {
+      try {
+        return JSON.parse(readFileSync(f, 'utf8')) as unknown;
+      } catch (err) {
+        throw new ConfigError('devices-from', `cannot read the lab inventory ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (is the lab up?)`, { cause: err });
+      }
+    };
+    const entries = labDeviceEntries(cfg.devicesFrom, cfg.domainId, readJson, (f) => loadLabPlan(f));
+    const lab = parseDevices(entries, cfg.inventory, 'devices-from');
+    const clash = lab.find((d) => cfg.devices.some((x) => x.name === d.name));
+    if (clash) throw new ConfigError('devices', `device ${clash.name} is both in devices and in the lab of devices-from`);
+    cfg.devices.push(...lab);
+  }
   cfg.dataDir = abs(cfg.dataDir);
   cfg.keys = { advertKey: abs(cfg.keys.advertKey), tlsCert: abs(cfg.keys.tlsCert), tlsKey: abs(cfg.keys.tlsKey) };
   for (const p of cfg.peers) {

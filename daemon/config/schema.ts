@@ -72,8 +72,10 @@ export interface BrokerConfig {
     /** How often expired holds are swept and logged as abandoned agreements, ms. @default 1000 */
     sweepIntervalMs: number;
   };
-  /** Routers of the domain the daemon provisions (provider role). @default [] */
+  /** Routers of the domain the daemon provisions (provider role), with those of `devicesFrom`. @default [] */
   devices: DeviceConfig[];
+  /** A running lab's inventory.json: its routers of our domain are added to `devices` (labDeviceEntries). */
+  devicesFrom?: string;
   /** The Management gRPC service (qosbroker.v1.Management; the CLI's). */
   management: {
     /** `unix:PATH` or a loopback host:port (no authentication: loopback or a socket only). @default `unix:<data-dir>/management.sock` */
@@ -372,6 +374,7 @@ export function parseConfig(doc: unknown): BrokerConfig {
     sweepIntervalMs: agx.num('sweep-interval-ms', { min: 50, max: 600_000, int: true, def: 1000, what: 'milliseconds between sweeps of expired holds (50..600000)' }),
   };
   agx.done();
+  const devicesFrom = root.str('devices-from', { optional: true, what: "the path of a lab's inventory.json (qos-broker lab up writes it)" });
   const devices = parseDevices(root.list('devices'), inventoryCfg);
   if (devices.length && role !== 'provider') throw new ConfigError('devices', 'is for role provider (an exchange has no routers); remove it');
   const mg = root.section('management', true) ?? Section.of('management', {});
@@ -403,6 +406,7 @@ export function parseConfig(doc: unknown): BrokerConfig {
     log: { level: level as BrokerConfig['log']['level'] },
     agreement,
     devices,
+    ...(devicesFrom ? { devicesFrom } : {}),
     management: { listen: mlisten ?? 'unix:management.sock' },
     workflow,
   };

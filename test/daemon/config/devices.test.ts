@@ -1,0 +1,70 @@
+/** The `devices:` list of a provider's config: every bad entry is refused naming its key. */
+import { expect, test } from 'vitest';
+import { ConfigError, parseConfig } from '../../../daemon/config/schema.js';
+
+function cfg(devices: unknown[]): Record<string, unknown> {
+  return {
+    role: 'provider',
+    'domain-id': 'dom-a',
+    listen: '127.0.0.1:50061',
+    keys: { 'advert-key': 'a.key', 'tls-cert': 'a.pem', 'tls-key': 'a.key' },
+    inventory: {
+      borders: ['a1', 'a2'],
+      sites: [{ id: 'paris', borders: ['a1'] }],
+      transits: [{ id: 'a1-a2', from: 'a1', to: 'a2', classes: { EF: { 'capacity-mbps': 100, 'latency-ms': 2 } } }],
+      links: [{ id: 'a2-b1', border: 'a2', 'peer-domain': 'dom-b', 'peer-border': 'b1', classes: { EF: { 'capacity-mbps': 100, 'latency-ms': 1 } } }],
+      prices: { currency: 'EUR', 'per-mbps-hour': { EF: 0.5 } },
+    },
+    devices,
+  };
+}
+
+const good = (over: Record<string, unknown> = {}) => ({
+  name: 'a2-r',
+  platform: 'juniper_junos',
+  host: '127.0.0.1',
+  username: 'netconf',
+  'key-file': 'a2.key',
+  'known-hosts-file': 'known_hosts',
+  border: 'a2',
+  interfaces: [{ name: 'ge-0/0/1', role: 'peer', 'peer-domain': 'dom-b' }, { name: 'ge-0/0/0', role: 'core' }],
+  ...over,
+});
+
+function errorOf(devices: unknown[]): ConfigError {
+  try {
+    parseConfig(cfg(devices));
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('accepted');
+}
+
+test('devices - a good entry gets its defaults and its peer link from the inventory', () => {
+  const [d] = parseConfig(cfg([good()])).devices;
+  expect(d).toMatchObject({ name: 'a2-r', platform: 'juniper_junos', port: 830, helloSettleMs: 0, rpcTimeoutMs: 60_000, confirmTimeoutS: 30, border: 'a2' });
+  expect(d!.interfaces[0]).toEqual({ name: 'ge-0/0/1', role: 'peer', peerDomain: 'dom-b', link: 'a2-b1' });
+  expect(parseConfig(cfg([good({ platform: 'linux_tc' })])).devices[0]!.port).toBe(22);
+});
+
+test.each([
+  ['an unknown platform', good({ platform: 'cisco_ios' }), 'devices[0].platform', /unknown platform "cisco_ios"; expected one of openconfig/],
+  ['a border not in the inventory', good({ border: 'a9' }), 'devices[0].border', /"a9" is not in inventory.borders/],
+  ['a peer interface without a link to that domain', good({ interfaces: [{ name: 'x', role: 'peer', 'peer-domain': 'dom-z' }] }), 'devices[0].interfaces[0].peer-domain', /no link from border a2 to dom-z/],
+  ['a customer interface for a site at another border', good({ interfaces: [{ name: 'x', role: 'customer', site: 'paris' }] }), 'devices[0].interfaces[0].site', /site paris is not reached at border a2/],
+  ['an unknown interface role', good({ interfaces: [{ name: 'x', role: 'uplink' }] }), 'devices[0].interfaces[0].role', /expected peer, customer or core/],
+  ['both a key and a password file', good({ 'password-file': 'pw' }), 'devices[0].key-file', /exactly one of key-file and password-file/],
+  ['no host key check', good({ 'known-hosts-file': undefined }), 'devices[0].known-hosts-file', /host keys are always checked/],
+  ['a malformed fingerprint', good({ 'known-hosts-file': undefined, 'host-key-sha256': 'md5:ab' }), 'devices[0].host-key-sha256', /SHA256:<43 base64/],
+  ['a partition over an interface it does not list', good({ partition: { name: 'p', 'network-instance': 'ni', interfaces: ['ge-9'], 'rate-budget-kbps': 1000 } }), 'devices[0].partition.interfaces[0]', /expected an interface listed in devices\[0\].interfaces/],
+  ['an unknown key', good({ colour: 'red' }), 'devices[0].colour', /unknown key/],
+])('devices - %s is refused naming the key', (_what, entry, key, message) => {
+  const e = errorOf([entry]);
+  expect(e.key).toBe(key);
+  expect(e.message).toMatch(message);
+});
+
+test('devices - two entries with one name are refused', () => {
+  expect(errorOf([good(), good()]).key).toBe('devices[1].name');
+});
