@@ -33,8 +33,9 @@ function makeCa(dir: string, name: string): void {
     '-days', '2', '-subj', `/CN=${name}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'], dir);
 }
 
-export function makePki(): TestPki {
-  const dir = mkdtempSync(join(tmpdir(), 'qb-pki-'));
+/** Make the PKI in a new directory under `parent` (default: the temp dir). */
+export function makePki(parent = tmpdir()): TestPki {
+  const dir = mkdtempSync(join(parent, 'qb-pki-'));
   makeCa(dir, 'ca');
   makeCa(dir, 'other-ca');
   let n = 0;

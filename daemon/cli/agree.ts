@@ -49,11 +49,11 @@ export function parseLatency(s: string): number {
   return v;
 }
 
-/** `90m`, `2h` -> ms. */
+/** `30s`, `90m`, `2h` -> ms. */
 export function parseDuration(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([mh])$/.exec(s.trim());
-  const v = m ? Math.round(Number(m[1]) * (m[2] === 'h' ? 3_600_000 : 60_000)) : NaN;
-  if (!(v > 0)) throw new InvalidArgumentError(`--for must be a positive duration with unit m (minutes) or h (hours), e.g. 90m or 2h, got ${JSON.stringify(s)}`);
+  const m = /^(\d+(?:\.\d+)?)\s*([smh])$/.exec(s.trim());
+  const v = m ? Math.round(Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h']) : NaN;
+  if (!(v > 0)) throw new InvalidArgumentError(`--for must be a positive duration with unit s, m (minutes) or h (hours), e.g. 30s, 90m or 2h, got ${JSON.stringify(s)}`);
   return v;
 }
 

@@ -84,11 +84,9 @@ function serviceId(agreementId: string, domain: string, index: number): string {
 export function managedDevice(d: DeviceConfig): ManagedDevice {
   const inventory: DeviceInventory = { name: d.name, platform: d.platform, interfaces: d.interfaces.map((i) => ({ name: i.name, ...(i.speedMbps ? { speedMbps: i.speedMbps } : {}) })) };
   if (d.partition) inventory.partitions = [{ device: d.name, provider: '', ...d.partition }];
-  const egress = d.interfaces.find((i) => i.role !== 'core') ?? d.interfaces[0]!;
   return {
     inventory,
     border: d.border,
-    egressInterface: egress.name,
     confirmTimeoutS: d.confirmTimeoutS,
     connection: {
       device: d.name,

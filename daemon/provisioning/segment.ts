@@ -1,8 +1,7 @@
 /**
- * Provisioning of one domain's segment (seed 000's design server, policy
- * server and network management, in that order):
- *   design   - which devices and interfaces carry the segment, as abstract
- *              QoS policies (drivers/policy);
+ * The policy server and network management of one domain's segment (seed
+ * 000), below domain.ts (which designs the policies from `devices` and keeps
+ * the records):
  *   policy   - admitted against the device inventory and its partitions,
  *              rendered per platform (drivers/platforms);
  *   network  - applied transactionally and verified on the device: NETCONF
@@ -12,13 +11,12 @@
  */
 import { NetconfClient, type NetconfClientOptions } from '../../drivers/netconf/client.js';
 import { ProvisioningError, QosBrokerError } from '../../drivers/errors.js';
-import { admitPolicy, type DeviceInventory, type QosPolicy, type ResolvedPolicy, type TrafficClass } from '../../drivers/policy/index.js';
+import { admitPolicy, type DeviceInventory, type QosPolicy, type ResolvedPolicy } from '../../drivers/policy/index.js';
 import { platformById, type CliPayload, type NetconfPayload, type Platform } from '../../drivers/platforms/index.js';
 import { applyCli, removeCli, type CliExec } from '../../drivers/platforms/cli-apply.js';
 import { execLine } from '../../drivers/cli/ssh-exec.js';
 import { SshTransport } from '../../drivers/ssh/transport.js';
 import { applyPolicy, cancelPendingCommit, removePolicy, verifyPolicies, verifyPolicy } from '../../drivers/platforms/netconf-apply.js';
-import type { ContractBody, ContractSegment } from '../agreement/contract.js';
 import { failpoint } from '../failpoints.js';
 
 /** A device of the domain: its inventory entry and how to reach it. */
@@ -26,8 +24,6 @@ export interface ManagedDevice {
   inventory: DeviceInventory;
   /** Border router id the device is (matches the advertisement). */
   border: string;
-  /** Interface that leaves the domain at this border (towards the next domain or the customer). */
-  egressInterface: string;
   /** NETCONF over SSH for NETCONF platforms; the same SSH settings for shell CLI platforms (linux_tc). */
   connection: NetconfClientOptions;
   /** Confirmed-commit timeout while applying, s. @default 30 */
@@ -36,27 +32,6 @@ export interface ManagedDevice {
 
 /** Persist ids of a policy's confirmed commits: known, so a restarted daemon can cancel one it left pending. */
 const persistIds = (policy: ResolvedPolicy) => ({ apply: `qb-${policy.serviceId}`, remove: `qb-rm-${policy.serviceId}` });
-
-/** Design: the policies that implement a segment, one per device where it leaves the domain. */
-export function designSegment(contract: ContractBody, segment: ContractSegment, devices: ManagedDevice[]): QosPolicy[] {
-  const egress = devices.find((d) => d.border === segment.egress);
-  if (!egress) {
-    throw new ProvisioningError('QB_PROVISION_NO_DEVICE', `${segment.domain} has no managed device for border ${segment.egress}: add it to the domain's inventory`);
-  }
-  return [
-    {
-      serviceId: `${contract.agreementId}-${segment.domain}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64),
-      owner: { provider: segment.domain, customer: contract.originator.customer },
-      device: egress.inventory.name,
-      classifier: { egressInterface: egress.egressInterface },
-      trafficClass: contract.service.qosClass as TrafficClass,
-      rates: { committedKbps: Math.round(contract.service.rateMbps * 1000) },
-      action: 'shape',
-      queuePriority: contract.service.qosClass === 'EF' ? 0 : 3,
-      validity: { start: contract.window.start, end: contract.window.end },
-    },
-  ];
-}
 
 /** A segment could not be provisioned; `device` is the one that failed (what was applied elsewhere was removed). */
 export class SegmentFailedError extends ProvisioningError {

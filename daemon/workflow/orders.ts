@@ -475,17 +475,19 @@ export class Workflow {
     }
     o.service.state = 'inactive';
     version = await this.save(o, version, {}, `provisioning in ${o.domains.join(', ')}`);
-    const results = await Promise.allSettled(provs.map((p) => p.activate(o.contract!)));
+    // each step is finished when its own domain answers (they run in parallel)
     let failure: StepError | undefined;
-    results.forEach((r, i) => {
-      const d = o.domains[i]!;
-      const s = this.step(o, 'provision', d);
-      const e = r.status === 'rejected' ? { ...stepError(r.reason), domain: d } : statusError(r.value);
-      if (e) {
-        this.mark(s, 'failed', e);
-        failure ??= e;
-      } else this.mark(s, 'completed');
-    });
+    await Promise.all(
+      provs.map((p, i) =>
+        p.activate(o.contract!).then(
+          (st) => ({ e: statusError(st) }),
+          (err: unknown) => ({ e: { ...stepError(err), domain: o.domains[i]! } as StepError | undefined }),
+        ).then(({ e }) => {
+          this.mark(this.step(o, 'provision', o.domains[i]!), e ? 'failed' : 'completed', e);
+          failure ??= e;
+        }),
+      ),
+    );
     if (failure) {
       o.compensating = failure;
       version = await this.save(o, version, {}, `provisioning failed in ${failure.domain}: rolling back every domain`);

@@ -58,7 +58,6 @@ describe.skipIf(!isRoot)('e2e linux_tc in the two-domain lab (needs root: networ
     const router: ManagedDevice = {
       inventory: device,
       border: 'a-border',
-      egressInterface: 'eth2',
       connection: { host: access.host, port: access.port, username: access.username, privateKeyFile: access.privateKeyFile, knownHostsFile: up.knownHostsFile },
     };
     const done = await provisionSegment([policy], [router]);

@@ -1,11 +1,15 @@
-/** The README's main command: the loopback demo works end to end and leaves nothing behind. */
+/**
+ * The README's main command: `qos-broker demo` starts real qos-brokerd
+ * processes (one per provider, each with its redis-server and lab routers),
+ * orders through the Management service, and leaves nothing behind.
+ */
 import { execSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { expect, test } from 'vitest';
 import { demoCommand } from '../../../daemon/cli/demo.js';
 
-const demoDirs = () => readdirSync(tmpdir()).filter((f) => f.startsWith('qb-demo-'));
+const dirs = (prefix: string) => readdirSync(tmpdir()).filter((f) => f.startsWith(prefix));
 const procs = (pattern: string) => {
   try {
     return execSync(`pgrep -f '${pattern}'`, { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length;
@@ -14,18 +18,26 @@ const procs = (pattern: string) => {
   }
 };
 
-test('demo - four providers agree, sign, provision and tear down; a forged advert and a tampered contract are refused', async () => {
-  const before = demoDirs();
+test('demo - four qos-brokerd processes agree, sign, provision, boost and tear down; a forged advert and a tampered contract are refused; nothing is left', async () => {
+  const before = dirs('qb-demo-');
   const lines: string[] = [];
   await demoCommand([], (s) => lines.push(s));
   const text = lines.join('\n');
-  expect(text).toContain("a provider-y advertisement signed with provider-w's key: rejected (origin-key-mismatch)");
-  expect(text).toMatch(/\[cheapest\] path provider-x > provider-y > provider-z/);
-  expect(text).toMatch(/\[lowest-latency\] path provider-x > provider-w > provider-z/);
+  expect(text).toMatch(/daemons: provider-x \(pid \d+, gRPC 127\.0\.0\.1:\d+\), provider-y/);
+  expect(text).toContain('advertisements: every provider holds all 4');
+  expect(text).toMatch(/a forged provider-y advertisement .* refused \(bad-signature\); qos_broker_adverts_rejected_total\{reason="bad-signature"\} 0 -> 1/);
+  expect(text).toMatch(/\[cheapest\] order ord-\S+: completed, service active; path provider-x > provider-y > provider-z/);
+  expect(text).toMatch(/\[lowest-latency\] order ord-\S+: completed, service active; path provider-x > provider-w > provider-z/);
   expect(text.match(/signed by provider-x, provider-\w, provider-z; verified offline/g)).toHaveLength(2);
-  expect(text.match(/tampered copy refused: field \/body\/segments\/0\/priceMinor changed/g)).toHaveLength(2);
-  expect(text.match(/provisioned provider-\w: .* \(confirmed commit, verified\)/g)).toHaveLength(6);
-  expect(text.match(/service removed: running config of every router as before, bookings released/g)).toHaveLength(2);
-  expect(demoDirs()).toEqual(before);
+  expect(text.match(/a tampered copy is refused: field \/body\/segments\/0\/priceMinor changed/g)).toHaveLength(2);
+  // every domain of both paths provisioned two routers, read back at the contracted rate
+  expect(text.match(/provider-\w \((internal|external)\): completed in [\d.]+ s; routers now hold provider-\w-\w\d eth\d 10000 kbit\/s, provider-\w-\w\d eth\d 10000 kbit\/s/g)).toHaveLength(6);
+  expect(text).toMatch(/routers of provider-x, provider-y, provider-z now at 20000 kbit\/s/);
+  expect(text).toContain('after the window the daemon reverted it on its own: 10 Mbit/s, routers at 10000 kbit/s');
+  expect(text.match(/terminate ord-\S+: service terminated/g)).toHaveLength(2);
+  expect(text).toContain("every router's running config is as before the orders (read back over NETCONF); no booking left in any provider's Redis");
+  expect(text).toMatch(/demo done in [\d.]+ s/);
+  // its configs, logs, PKI, routers and the daemons' data all lived in its one directory
+  expect(dirs('qb-demo-')).toEqual(before);
   expect(procs('[q]b-demo-')).toBe(0);
-}, 120_000);
+}, 180_000);

@@ -24,7 +24,6 @@ beforeAll(async () => {
   devs = await Promise.all([startNetconfDevice(), startNetconfDevice()]);
   routers = devs.map((dev, i) => ({
     border: `r${i}`,
-    egressInterface: 'eth2',
     inventory: { name: `r${i}`, platform: 'lab_device', interfaces: [{ name: 'eth2', speedMbps: 1000 }] },
     connection: { host: dev.host, port: dev.port, username: dev.username, privateKeyFile: dev.privateKeyFile, knownHostsFile: dev.knownHostsFile, helloSettleMs: 20, device: `r${i}` },
   }));
