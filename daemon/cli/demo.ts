@@ -30,7 +30,7 @@ import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import { NetconfClient } from '../../drivers/netconf/client.js';
 import { QosBrokerError } from '../../drivers/errors.js';
-import { makePki, type DomainFiles, type TestPki } from '../../lab/pki.js';
+import { makePki, type DomainFiles } from '../../lab/pki.js';
 import { freePorts, startNetconfDevice, type NetconfDevice } from '../../lab/netconf-device.js';
 import { verifyContract, type SignedContract } from '../agreement/contract.js';
 import { ManagementClient } from '../management/client.js';
@@ -133,11 +133,11 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
   };
   const dir = mkdtempSync(join(tmpdir(), 'qb-demo-'));
   const cleanup: Array<() => Promise<unknown>> = [];
-  let pki: TestPki | undefined;
   const providers: Provider[] = [];
+  let kept = false;
   const stopAll = async () => {
+    if (kept) return;
     for (const f of cleanup.splice(0).reverse()) await f().catch(() => undefined);
-    pki?.cleanup();
     rmSync(dir, { recursive: true, force: true });
   };
   const onSignal = (sig: NodeJS.Signals) => {
@@ -151,7 +151,7 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
   try {
     const network = demoNetwork();
     out(`qos-broker demo: ${network.length} providers, each a qos-brokerd process with its own redis-server and two lab routers (netconfd behind sshd on 127.0.0.1)`);
-    pki = makePki(dir);
+    const pki = makePki(dir);
     const visitor = pki.domain(VISITOR);
     const ports = await freePorts('127.0.0.1', network.length * 3);
     for (const [i, ad] of network.entries()) {
@@ -188,7 +188,7 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
         keys: { 'advert-key': p.files.advertKey, 'tls-cert': p.files.cert, 'tls-key': p.files.key },
         peering: { 'hold-time-s': 9, 'advert-lifetime-s': 300, 'poll-interval-ms': 500, 'backoff-initial-ms': 100, 'backoff-max-ms': 2000 },
         peers: [
-          ...peers.map((q) => ({ 'domain-id': q.domain, 'ca-file': pki!.caCert, 'advert-public-key': pubOf(q), ...(dials(q) ? { address: q.grpc } : {}) })),
+          ...peers.map((q) => ({ 'domain-id': q.domain, 'ca-file': pki.caCert, 'advert-public-key': pubOf(q), ...(dials(q) ? { address: q.grpc } : {}) })),
           ...(p === x ? [{ 'domain-id': VISITOR, 'ca-file': pki.caCert }] : []),
         ],
         'origin-keys': providers.filter((q) => q !== p && !peers.includes(q)).map((q) => ({ 'domain-id': q.domain, 'public-key': pubOf(q) })),
@@ -293,8 +293,8 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
       out(`  node ${CLI} order terminate ${first.id}`);
       out(`configs and logs: ${dir}`);
       out(`stop them: kill ${providers.map((p) => p.proc!.pid).join(' ')} ${devs.flatMap((d) => [d.pids.sshd, d.pids.netconfd]).join(' ')}; rm -rf ${dir}`);
-      cleanup.length = 0;
-      pki = undefined;
+      kept = true;
+      mgmt.close();
       return;
     }
 
