@@ -152,16 +152,20 @@ describe('agreement', () => {
 
   test('agreement - a domain that cannot quote holds nothing, and the holds made elsewhere are aborted', async () => {
     const start = Date.now() + 46 * HOUR;
-    const refuse = (d: string): AgreementParticipant | undefined => {
-      const p = participants.get(d)!;
-      if (d !== 'provider-y') return p;
-      return like(p, { prepare: async () => Promise.reject(new Error('provider-y quotes nothing today')) });
-    };
+    // provider-y is a real participant on its real store, but its own view of its advertisement has
+    // no EF price: its quote fails inside LocalParticipant.prepare, before the reserve that would hold
+    const noEf = buildTopology(
+      demoNetwork().map((ad) => (ad.origin === 'provider-y' ? { ...ad, prices: { ...ad.prices, perMbpsHour: { AF41: ad.prices.perMbpsHour.AF41!, BE: ad.prices.perMbpsHour.BE! } } } : ad)),
+    );
+    const refusingY = new LocalParticipant(stores.get('provider-y')!, generateAdvertKeyPair().privateKey, () => noEf);
+    const refuse = (d: string): AgreementParticipant | undefined => (d === 'provider-y' ? refusingY : participants.get(d));
     const agreementId = 'agr-refused-quote';
     const e = (await coordinator(refuse).agree(request({ agreementId, start, end: start + HOUR, excludeDomains: ['provider-w'] })).catch((x: unknown) => x)) as AgreementFailedError;
     expect(e).toBeInstanceOf(AgreementFailedError);
-    expect(e.refused[0]!.reason).toMatch(/provider-y quotes nothing today/);
-    // provider-x held its segment, and that hold is aborted; provider-y held nothing: no capacity used anywhere
+    expect(e.refused[0]!.domains).toContain('provider-y');
+    expect(e.refused[0]!.reason).toMatch(/domain provider-y does not sell class EF/);
+    // provider-x held its segment, and that hold is aborted; provider-y's store has no reservation of the
+    // agreement: no capacity used anywhere
     expect((await stores.get('provider-x')!.get(`${agreementId}:0:0`))?.state).toBe('aborted');
     expect(await stores.get('provider-y')!.get(`${agreementId}:0:1`)).toBeUndefined();
     for (const [d, link] of [['provider-x', { from: 'provider-x/x1', to: 'provider-x/x2' }], ['provider-y', { from: 'provider-y/y1', to: 'provider-y/y2' }]] as const) {
