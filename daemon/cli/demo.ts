@@ -131,6 +131,15 @@ export async function demoCommand(_argv: string[], out: (s: string) => void = (s
         if ((await runningConfig(routers.get(seg.domain)!)) !== before.get(seg.domain)) throw new Error(`${seg.domain}'s router differs from before the service after removal`);
       }
       for (const p of new Set(agreement.path.domains)) await participants.get(p)!.abort(c.body.agreementId);
+      // what is printed as released is read back: no store books anything in the service's window
+      const [from, to] = [Date.parse(c.body.window.start), Date.parse(c.body.window.end)];
+      for (const [d, store] of stores) {
+        for (const cap of await store.capacities()) {
+          for (const u of await store.usage(cap.link, cap.cls, from, to)) {
+            if (u.usedBps !== 0) throw new Error(`${d} still books ${u.usedBps} bit/s of ${cap.cls} on ${cap.link} after the service was removed`);
+          }
+        }
+      }
       out(`  service removed: running config of every router as before, bookings released`);
     }
     out(`demo done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
