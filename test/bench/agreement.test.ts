@@ -70,8 +70,10 @@ describe('bench agreement', () => {
     expect(last.agreements).toBeGreaterThan(0);
     expect(last.failed).toBe(0);
     expect(last.offered_failed).toBe(0);
-    // the open loop ran at the rate offered (Poisson: within a few percent over 8 s)
-    expect(last.offered_achieved_per_s).toBeGreaterThan(80);
+    // the open loop ran at the rate asked and reports what it achieved as a figure; how close the
+    // achieved rate comes to the offered one is speed, which this test does not judge (see the header)
+    expect(last.offered_per_s).toBe(100);
+    expect(Number.isFinite(last.offered_achieved_per_s) && last.offered_achieved_per_s > 0).toBe(true);
     expect(last.offered_p99_ms).toBeGreaterThanOrEqual(last.offered_p50_ms);
     expect(last.grpc_unary_per_s).toBeGreaterThan(0);
     expect(Object.keys(last.cpu_ms_per_agreement).sort()).toEqual(['dom-a', 'dom-b', 'dom-c']);
