@@ -4,7 +4,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { PeeringCore, type PeerSpec } from '../../../daemon/peering/broker.js';
 import { MemoryTransport, memoryPair } from '../../../daemon/peering/memory.js';
 import { rawPublicKey, signAdvert } from '../../../daemon/peering/advert.js';
-import { buildAdvertisement, capacityMovedPastThreshold } from '../../../daemon/peering/origin.js';
+import { buildAdvertisement, capacityMovedPastThreshold, usageKey } from '../../../daemon/peering/origin.js';
 import type { FrameStream } from '../../../daemon/peering/session.js';
 import type { PeerFrame } from '../../../daemon/peering/proto.js';
 import { RedisResourceStore } from '../../../daemon/state/redis-store.js';
@@ -119,9 +119,13 @@ describe('peering core', () => {
     redis = await startTestRedis();
     const store = new RedisResourceStore({ domain: 'live', redis: redis.client() });
     const key = generateKeyPairSync('ed25519').privateKey;
+    // the core's clock, injected: moved on past the rate limit, a move past the threshold would be
+    // advertised at the very poll that sees it, so a poll that sees a small move and advertises nothing decides
+    let skewMs = 0;
     const core = new PeeringCore({
       role: 'provider', domain: 'live', brokerId: 'live-1', signingKey: key, peers: [], transport: new MemoryTransport(),
       inventory: inventoryFor('live', [], 100), store, pollIntervalMs: 50, readvertiseThreshold: 0.1, readvertiseMinIntervalMs: 800, advertLifetimeS: 300,
+      now: () => Date.now() + skewMs,
     });
     cores.push(core);
     await core.start();
@@ -131,8 +135,12 @@ describe('peering core', () => {
       const now = Date.now();
       expect((await store.reserve({ id, links: ['live-core'], cls: 'EF', rateBps: mbps * 1e6, start: now, end: now + 300_000 })).admitted).toBe(true);
     };
+    expect(seqs()).toBe(1);
+    skewMs = 800; // the rate limit of the first advertisement is over
     await reserve('small', 5);
-    await new Promise((r) => setTimeout(r, 300));
+    // the live-state poll saw the small move (the re-advertise decision follows each poll at once) ...
+    await waitFor('a poll sees the small move', () => core.usage.get(usageKey('live-core', 'EF')) === 5e6);
+    // ... and did not advertise it
     expect(seqs()).toBe(1);
     await reserve('big1', 20);
     await waitFor('re-advertised', () => seqs() === 2);
