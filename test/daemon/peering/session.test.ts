@@ -120,8 +120,9 @@ describe('peering sessions over gRPC with mutual TLS', () => {
     expect(other.core.peerViews()[0]!.state).not.toBe('established');
     await other.stop();
     const ok = await start(good, { peers: [pin(pki, a, srv.address)] });
-    await waitFor('the pinned certificate established', () => srv.core.peerViews()[0]!.state === 'established');
-    expect(ok.core.peerViews()[0]!.state).toBe('established');
+    // both ends: the dialer is established only once the server's Open reached it
+    await waitFor('the pinned certificate established at the server', () => srv.core.peerViews()[0]!.state === 'established');
+    await waitFor('the pinned certificate established at the dialer', () => ok.core.peerViews()[0]!.state === 'established');
     expect(checkPeerCertificate(new X509Certificate(sameNameOtherCert.certPem).raw, { domain: 'dom-g', caPem: pki.caPem, certSha256: normaliseFingerprint(fp) })).toMatch(/not the pinned sha256:/);
     expect(checkPeerCertificate(undefined, { domain: 'dom-g', caPem: pki.caPem })).toMatch(/presented no TLS certificate/);
   });
