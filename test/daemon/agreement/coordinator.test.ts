@@ -179,13 +179,20 @@ describe('agreement', () => {
       const p = participants.get(d)!;
       if (d !== 'provider-z') return p;
       return like(p, {
-        commit: async () => {
-          await new Promise((r) => setTimeout(r, 100)); // the others have committed by now
+        commit: async (id, body) => {
+          // the others commit at the same time: fail only once their stores say they booked
+          const booked = async () =>
+            (await Promise.all(body.segments.map(async (seg, i) => seg.domain === 'provider-z' || (await stores.get(seg.domain)!.get(`${id}:0:${i}`))?.state === 'committed'))).every(Boolean);
+          const end = Date.now() + 20_000;
+          while (!(await booked()) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+          othersBooked = await booked();
           throw new Error('provider-z commit failed');
         },
       });
     };
+    let othersBooked = false;
     const e = (await coordinator(failing).agree(request({ start, end: start + HOUR, k: 1 })).catch((x: unknown) => x)) as AgreementFailedError;
+    expect(othersBooked).toBe(true);
     expect(e).toBeInstanceOf(AgreementFailedError);
     expect(e.refused[0]!.reason).toContain('provider-z commit failed');
     expect(e.refused[0]!.reason).not.toContain('abort failed');
