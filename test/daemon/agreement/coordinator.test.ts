@@ -244,10 +244,20 @@ describe('agreement', () => {
     const orders = { agreementId: 'abandoned-1', alternative: 0, index: 1, domain: 'provider-y', ingress: 'y1', egress: 'y2', qosClass: 'EF', rateMbps: 7, start, end: start + HOUR };
     const y = stores.get('provider-y')!;
     const p = new LocalParticipant(y, generateAdvertKeyPair().privateKey, () => graph);
-    await p.reserve({ ...orders, hops: [{ from: 'provider-y/y1', to: 'provider-y/y2', kind: 'transit', metrics: { availableMbps: 1, latencyMs: 1, jitterMs: 0, loss: 0 } }] }, 800);
+    await p.reserve({ ...orders, hops: [{ from: 'provider-y/y1', to: 'provider-y/y2', kind: 'transit', metrics: { availableMbps: 1, latencyMs: 1, jitterMs: 0, loss: 0 } }] }, 3000);
     const link = edgeId({ from: 'provider-y/y1', to: 'provider-y/y2' });
     expect((await y.usage(link, 'EF', start, start + 1))[0]!.usedBps).toBe(7e6);
-    await new Promise((r) => setTimeout(r, 1200));
+    // until the hold's expiry has passed on the store's clock (Redis TIME)
+    const expiresAt = (await y.get('abandoned-1:0:1'))!.holdExpiresAt!;
+    const clock = new Redis({ path: redis.socketPath });
+    try {
+      const now = async () => (([s, us]) => Number(s) * 1000 + Math.floor(Number(us) / 1000))(await clock.time());
+      const end = Date.now() + 30_000;
+      while ((await now()) < expiresAt && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      expect(await now()).toBeGreaterThanOrEqual(expiresAt);
+    } finally {
+      clock.disconnect();
+    }
     expect((await y.usage(link, 'EF', start, start + 1))[0]!.usedBps).toBe(0);
     expect((await y.get('abandoned-1:0:1'))?.state).toBe('expired');
   });
