@@ -69,7 +69,7 @@ test('agreement service - holds go on the inventory link ids; a reloaded invento
 
 test('agreement service - a committed agreement is remembered for a retried commit, then forgotten: memory is bounded by the window, the booking stays', async () => {
   const key = generateAdvertKeyPair();
-  const svc = new AgreementService({ store, signingKey: key.privateKey, graph: () => ({ graph, key: 'k' }), inventory: inventory('core-1'), retainCommittedMs: 300 });
+  const svc = new AgreementService({ store, signingKey: key.privateKey, graph: () => ({ graph, key: 'k' }), inventory: inventory('core-1'), retainCommittedMs: 60_000 });
   const path = computePaths(graph, { from: { domain: 'provider-x', site: 'site-x' }, to: { domain: 'provider-z', site: 'site-z' }, qosClass: 'EF', rateMbps: 1, objective: 'cheapest' }).paths[0]!;
   const start = Date.now() + 3 * HOUR;
   const bodies = [];
@@ -97,10 +97,11 @@ test('agreement service - a committed agreement is remembered for a retried comm
   // within the window a lost answer can be asked again, and only by the owner
   expect((await svc.commit('agr-keep-0', bodies[0]!, 'provider-x')).domain).toBe('provider-y');
   await expect(svc.abort('agr-keep-0', 'provider-q')).rejects.toMatchObject({ code: 'QB_AGREEMENT_NOT_OWNER' });
-  // a sweep inside the window forgets nothing; one past it (the sweep takes its clock) forgets all
+  // a sweep inside the window forgets nothing; one past it (the sweep takes its clock) forgets all.
+  // The window is long enough for the test's calls on a loaded machine; the sweep's clock crosses it
   await svc.sweep(Date.now());
   expect(svc.remembered).toBe(20);
-  await svc.sweep(Date.now() + 400);
+  await svc.sweep(Date.now() + 61_000);
   expect(svc.remembered).toBe(0);
   // afterwards the agreement is closed here: a commit finds nothing held; the bookings stay in the store
   await expect(svc.commit('agr-keep-1', bodies[1]!, 'provider-x')).rejects.toMatchObject({ code: 'QB_AGREEMENT_NOTHING_HELD' });
