@@ -454,12 +454,21 @@ function releaseMgmtClaim(subnet: string, dir: string): void {
   if (readMgmtClaim(file)?.stateDir === dir) rmSync(file, { force: true });
 }
 
-/** Pick and claim a /24 of 198.19.128.0/17 that no route of this machine and no other lab's claim uses (the files in containerlab/ use the lower half). */
+/**
+ * Pick and claim a /24 of 198.19.16.0 - 198.19.127.255 that no route of this machine and no other
+ * lab's claim uses. Below it are the fixed subnets of the files in containerlab/; above it, the
+ * subnets that runs of older test code draw from their pid without claiming.
+ */
+/** Third octets of the /24s `free` picks from. */
+const FREE_MGMT_FIRST = 16;
+const FREE_MGMT_COUNT = 112;
+
 async function pickFreeMgmtSubnet(plan: LabPlan, dir: string): Promise<string> {
-  const first = parseInt(plan.ifPrefix.slice(2, 4), 16) % 128;
+  const [low, count] = [FREE_MGMT_FIRST, FREE_MGMT_COUNT];
+  const first = parseInt(plan.ifPrefix.slice(2, 4), 16) % count;
   let routes = await machineRoutes();
-  for (let i = 0; i < 128; i++) {
-    const subnet = `198.19.${128 + ((first + i) % 128)}.0/24`;
+  for (let i = 0; i < count; i++) {
+    const subnet = `198.19.${low + ((first + i) % count)}.0/24`;
     if (overlappingRoute(routes, subnet, plan)) continue;
     if (!claimMgmtSubnet(subnet, plan, dir)) continue;
     // a lab with an explicit subnet does not claim: it may have added its route meanwhile
@@ -470,7 +479,7 @@ async function pickFreeMgmtSubnet(plan: LabPlan, dir: string): Promise<string> {
     }
     return subnet;
   }
-  throw new QosBrokerError('QB_LAB_ADDRESS_IN_USE', `lab ${plan.name}: no /24 of 198.19.128.0/17 is free for its management network; take another lab down or set --mgmt-subnet`);
+  throw new QosBrokerError('QB_LAB_ADDRESS_IN_USE', `lab ${plan.name}: no /24 of 198.19.${low}.0 - 198.19.${low + count - 1}.255 is free for its management network; take another lab down or set --mgmt-subnet`);
 }
 
 /** Refuse a management subnet that overlaps a route the machine already has, or another lab's claimed one. */

@@ -107,7 +107,7 @@ export interface LoadOptions {
   name?: string;
   /**
    * Use this management subnet instead of the file's. `free`: `lab up` picks a /24 of
-   * 198.19.128.0/17 that no route of this machine and no other lab uses, and every later
+   * 198.19.16.0 - 198.19.127.255 that no route of this machine and no other lab uses, and every later
    * operation with `free` reads the pick from the lab's state directory (lab/runner.ts).
    */
   mgmtSubnet?: string;

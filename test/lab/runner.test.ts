@@ -39,8 +39,10 @@ describe.skipIf(!isRoot)('lab two-domain (needs root: network namespaces)', () =
 
   test('lab - up makes one namespace per node and reports every router', async () => {
     expect(up.alreadyUp).toBe(false);
-    // the picked management subnet is the upper half of 198.19.0.0/16, and every router lives in it
-    expect(up.plan.mgmt.subnet).toMatch(/^198\.19\.(1[3-9]\d|12[89]|2[0-5]\d)\.0\/24$/);
+    // the picked management subnet is a /24 of 198.19.16.0 - 198.19.127.255, and every router lives in it
+    const third = Number(/^198\.19\.(\d+)\.0\/24$/.exec(up.plan.mgmt.subnet)?.[1]);
+    expect(third).toBeGreaterThanOrEqual(16);
+    expect(third).toBeLessThanOrEqual(127);
     const net = up.plan.mgmt.subnet.replace(/\.0\/24$/, '.');
     for (const r of up.routers) expect(r.host.startsWith(net)).toBe(true);
     const ns = await listNetns();
