@@ -76,19 +76,19 @@ export interface RpcErrorInfo {
 
 /** The server answered an RPC with one or more `<rpc-error>` elements. */
 export class NetconfRpcError extends QosBrokerError {
-  /** Every `<rpc-error>` of the reply, in order. */
+  /** Every `<rpc-error>` of the reply, in order, warnings included (each with its severity). */
   readonly errors: RpcErrorInfo[];
   /** The raw reply, for logs. */
   readonly reply: string;
   constructor(operation: string, errors: RpcErrorInfo[], reply: string, device?: string) {
-    const first = errors[0];
+    const first = errors.find((e) => e.severity !== 'warning') ?? errors[0];
     const where = device ? ` on ${device}` : '';
     const summary = errors
       .map((e) => {
         const info = Object.entries(e.info)
           .map(([k, v]) => `${k} ${v}`)
           .join(', ');
-        return `${e.tag}${e.path ? ` at ${e.path}` : ''}${e.message ? `: ${e.message}` : ''}${info ? ` (${info})` : ''}`;
+        return `${e.severity === 'warning' ? 'warning ' : ''}${e.tag}${e.path ? ` at ${e.path}` : ''}${e.message ? `: ${e.message}` : ''}${info ? ` (${info})` : ''}`;
       })
       .join('; ');
     super(`QB_NETCONF_RPC_ERROR`, `${operation}${where} failed with rpc-error ${summary}`);
@@ -96,7 +96,7 @@ export class NetconfRpcError extends QosBrokerError {
     this.reply = reply;
     if (first) this.tag = first.tag;
   }
-  /** Tag of the first error, e.g. `lock-denied`. */
+  /** Tag of the first error of severity error (not a warning), e.g. `lock-denied`. */
   tag = 'unknown';
 }
 

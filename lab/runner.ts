@@ -11,13 +11,13 @@
  * interfaces `qb<hash>-*`) and any process left inside those namespaces.
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { QosBrokerError, InvalidArgumentError } from '../drivers/errors.js';
 import { checkNetconfDeviceBinaries, startNetconfDevice } from './netconf-device.js';
-import { loadLabPlan, overlaps, type LabNode, type LabPlan, type LoadOptions } from './topology.js';
+import { FREE_MGMT_SUBNET, loadLabPlan, overlaps, type LabNode, type LabPlan, type LoadOptions } from './topology.js';
 
 /** Options of every lab operation. */
 export interface LabOptions extends LoadOptions {
@@ -71,6 +71,8 @@ interface LabState {
   pids: { node: string; name: string; pid: number }[];
   startedAt: string;
   startupMs?: number;
+  /** The management subnet the lab runs on (what `mgmtSubnet: 'free'` picked). */
+  mgmtSubnet?: string;
 }
 
 const BINARIES = ['/usr/sbin/ip', '/usr/bin/iperf3'];
@@ -81,6 +83,17 @@ export function defaultStateRoot(): string {
 
 export function labStateDir(plan: LabPlan, options: LabOptions = {}): string {
   return join(options.stateRoot ?? defaultStateRoot(), plan.name);
+}
+
+/**
+ * The plan of a lab as it runs: with `mgmtSubnet: 'free'`, on the subnet its `up` picked
+ * (recorded in its state directory); before that, on the name's own /24.
+ */
+export function resolveLabPlan(file: string, options: LabOptions = {}): LabPlan {
+  const plan = loadLabPlan(file, options);
+  if (options.mgmtSubnet !== FREE_MGMT_SUBNET) return plan;
+  const picked = readState(labStateDir(plan, options))?.mgmtSubnet;
+  return picked ? loadLabPlan(file, { ...options, mgmtSubnet: picked }) : plan;
 }
 
 function requireRoot(what: string): void {
@@ -227,7 +240,7 @@ export async function labLeftovers(plan: LabPlan, options: LabOptions = {}): Pro
 /** Remove every namespace, interface, process and file of the lab. Safe to run when nothing is up. */
 export async function labDown(file: string, options: LabOptions = {}): Promise<LabLeftovers> {
   requireRoot('down');
-  const plan = loadLabPlan(file, options);
+  const plan = resolveLabPlan(file, options);
   return downPlan(plan, options);
 }
 
@@ -251,6 +264,7 @@ async function downPlan(plan: LabPlan, options: LabOptions): Promise<LabLeftover
   batch.push(...links.map((l) => `link del ${l}`));
   if (batch.length) await run('ip', ['-force', '-batch', '-'], batch.join('\n') + '\n', `removing lab ${plan.name}`).catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
+  for (const subnet of new Set([plan.mgmt.subnet, state?.mgmtSubnet])) if (subnet) releaseMgmtClaim(subnet, dir);
   try {
     rmdirSync(options.stateRoot ?? defaultStateRoot()); // only when no other lab lives there
   } catch {
@@ -326,7 +340,7 @@ export interface LabStatus {
 }
 
 export async function labStatus(file: string, options: LabOptions = {}): Promise<LabStatus> {
-  const plan = loadLabPlan(file, options);
+  const plan = resolveLabPlan(file, options);
   return statusOf(plan, options);
 }
 
@@ -357,18 +371,132 @@ async function statusOf(plan: LabPlan, options: LabOptions): Promise<LabStatus> 
   };
 }
 
-/** Refuse a management subnet that overlaps a route the machine already has. */
-async function checkMgmtSubnetFree(plan: LabPlan): Promise<void> {
-  const routes = JSON.parse((await run('ip', ['-4', '-j', 'route', 'show', 'table', 'all'])) || '[]') as { dst: string; dev?: string }[];
-  for (const r of routes) {
-    if (!r.dst || r.dst === 'default' || r.dev?.startsWith(plan.ifPrefix)) continue;
+async function machineRoutes(): Promise<{ dst: string; dev?: string }[]> {
+  return JSON.parse((await run('ip', ['-4', '-j', 'route', 'show', 'table', 'all'])) || '[]') as { dst: string; dev?: string }[];
+}
+
+/** The route of this machine (not of the lab itself) that overlaps `subnet`, if any. */
+function overlappingRoute(routes: { dst: string; dev?: string }[], subnet: string, plan: LabPlan): { dst: string; dev?: string } | undefined {
+  return routes.find((r) => {
+    if (!r.dst || r.dst === 'default' || r.dev?.startsWith(plan.ifPrefix)) return false;
     const dst = r.dst.includes('/') ? r.dst : `${r.dst}/32`;
-    if (overlaps(dst, plan.mgmt.subnet) && !dst.startsWith('127.')) {
-      throw new QosBrokerError(
-        'QB_LAB_ADDRESS_IN_USE',
-        `management subnet ${plan.mgmt.subnet} of lab ${plan.name} overlaps the route ${r.dst}${r.dev ? ` dev ${r.dev}` : ''} of this machine; set another mgmt.ipv4-subnet in the file (or --mgmt-subnet), or take the other lab down`,
-      );
+    return overlaps(dst, subnet) && !dst.startsWith('127.');
+  });
+}
+
+/**
+ * Machine-wide claims of management subnets picked with `free`, one file per subnet naming
+ * the lab's state directory and the claiming runner: two `up`s at once never pick the same
+ * subnet, also before either has added its route.
+ */
+function mgmtClaimDir(): string {
+  return process.getuid?.() === 0 ? '/run/qos-broker-lab-mgmt' : join(tmpdir(), 'qos-broker-lab-mgmt');
+}
+
+interface MgmtClaim {
+  subnet: string;
+  lab: string;
+  stateDir: string;
+  pid: number;
+}
+
+function mgmtClaimFile(subnet: string): string {
+  return join(mgmtClaimDir(), subnet.replace('/', '_'));
+}
+
+function readMgmtClaim(file: string): MgmtClaim | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as MgmtClaim;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Claims of other labs that still count: their runner lives, or their lab has state (it is up or left behind; its `down` releases the claim). */
+function liveMgmtClaims(dir: string): MgmtClaim[] {
+  let names: string[];
+  try {
+    names = readdirSync(mgmtClaimDir()).filter((n) => !n.endsWith('.tmp'));
+  } catch {
+    return [];
+  }
+  return names
+    .map((n) => readMgmtClaim(join(mgmtClaimDir(), n)))
+    .filter((c): c is MgmtClaim => !!c && c.stateDir !== dir && (pidAlive(c.pid) || existsSync(join(c.stateDir, 'state.json'))));
+}
+
+/** Claim `subnet` for the lab in `dir`; false when another lab holds it. Atomic: the claim file is hard-linked into place. */
+function claimMgmtSubnet(subnet: string, plan: LabPlan, dir: string): boolean {
+  mkdirSync(mgmtClaimDir(), { recursive: true });
+  const file = mgmtClaimFile(subnet);
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify({ subnet, lab: plan.name, stateDir: dir, pid: process.pid } satisfies MgmtClaim));
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        linkSync(tmp, file);
+        return true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const c = readMgmtClaim(file);
+        if (c && liveMgmtClaims(dir).some((x) => x.subnet === c.subnet)) return false;
+        rmSync(file, { force: true }); // this lab's own earlier claim, or one a crashed runner left before it recorded its lab
+      }
     }
+    return false;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+function releaseMgmtClaim(subnet: string, dir: string): void {
+  const file = mgmtClaimFile(subnet);
+  if (readMgmtClaim(file)?.stateDir === dir) rmSync(file, { force: true });
+}
+
+/**
+ * Pick and claim a /24 of 198.19.16.0 - 198.19.127.255 that no route of this machine and no other
+ * lab's claim uses. Below it are the fixed subnets of the files in containerlab/; above it, the
+ * subnets that runs of older test code draw from their pid without claiming.
+ */
+/** Third octets of the /24s `free` picks from. */
+const FREE_MGMT_FIRST = 16;
+const FREE_MGMT_COUNT = 112;
+
+async function pickFreeMgmtSubnet(plan: LabPlan, dir: string): Promise<string> {
+  const [low, count] = [FREE_MGMT_FIRST, FREE_MGMT_COUNT];
+  const first = parseInt(plan.ifPrefix.slice(2, 4), 16) % count;
+  let routes = await machineRoutes();
+  for (let i = 0; i < count; i++) {
+    const subnet = `198.19.${low + ((first + i) % count)}.0/24`;
+    if (overlappingRoute(routes, subnet, plan)) continue;
+    if (!claimMgmtSubnet(subnet, plan, dir)) continue;
+    // a lab with an explicit subnet does not claim: it may have added its route meanwhile
+    routes = await machineRoutes();
+    if (overlappingRoute(routes, subnet, plan)) {
+      releaseMgmtClaim(subnet, dir);
+      continue;
+    }
+    return subnet;
+  }
+  throw new QosBrokerError('QB_LAB_ADDRESS_IN_USE', `lab ${plan.name}: no /24 of 198.19.${low}.0 - 198.19.${low + count - 1}.255 is free for its management network; take another lab down or set --mgmt-subnet`);
+}
+
+/** Refuse a management subnet that overlaps a route the machine already has, or another lab's claimed one. */
+async function checkMgmtSubnetFree(plan: LabPlan, dir: string): Promise<void> {
+  const r = overlappingRoute(await machineRoutes(), plan.mgmt.subnet, plan);
+  if (r) {
+    throw new QosBrokerError(
+      'QB_LAB_ADDRESS_IN_USE',
+      `management subnet ${plan.mgmt.subnet} of lab ${plan.name} overlaps the route ${r.dst}${r.dev ? ` dev ${r.dev}` : ''} of this machine; set another mgmt.ipv4-subnet in the file (or --mgmt-subnet), or take the other lab down`,
+    );
+  }
+  const c = liveMgmtClaims(dir).find((x) => overlaps(x.subnet, plan.mgmt.subnet));
+  if (c) {
+    throw new QosBrokerError(
+      'QB_LAB_ADDRESS_IN_USE',
+      `management subnet ${plan.mgmt.subnet} of lab ${plan.name} overlaps ${c.subnet}, picked by lab ${c.lab}; set another mgmt.ipv4-subnet in the file (or --mgmt-subnet free), or take the other lab down`,
+    );
   }
 }
 
@@ -387,7 +515,7 @@ export async function labUp(file: string, options: LabOptions = {}): Promise<Lab
   }
   checkNetconfDeviceBinaries();
   const log = options.log ?? (() => {});
-  const plan = loadLabPlan(file, options);
+  let plan = resolveLabPlan(file, options);
   const dir = labStateDir(plan, options);
   const t0 = performance.now();
   const current = await statusOf(plan, options);
@@ -399,7 +527,12 @@ export async function labUp(file: string, options: LabOptions = {}): Promise<Lab
     log(`lab ${plan.name}: removing what is left of an earlier run`);
     await downPlan(plan, options);
   }
-  await checkMgmtSubnetFree(plan);
+  if (options.mgmtSubnet === FREE_MGMT_SUBNET) {
+    plan = loadLabPlan(file, { ...options, mgmtSubnet: await pickFreeMgmtSubnet(plan, dir) });
+    log(`lab ${plan.name}: management subnet ${plan.mgmt.subnet} (free)`);
+  } else {
+    await checkMgmtSubnetFree(plan, dir);
+  }
 
   const routers = plan.nodes.filter((n) => n.role !== 'host');
   const mgmtVeth = new Map(routers.map((n, i) => [n.name, `${plan.ifPrefix}-${i}`]));
@@ -413,6 +546,7 @@ export async function labUp(file: string, options: LabOptions = {}): Promise<Lab
     rootLinks: [...mgmtVeth.values(), plan.mgmt.bridge],
     pids: [],
     startedAt: new Date().toISOString(),
+    mgmtSubnet: plan.mgmt.subnet,
   };
   mkdirSync(join(dir, 'nodes'), { recursive: true });
   writeState(dir, state);
@@ -496,7 +630,7 @@ export async function labExec(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   requireRoot('exec');
   if (!command.length) throw new InvalidArgumentError('lab exec needs a command after "--", e.g. lab exec FILE a-edge -- ip route');
-  const plan = loadLabPlan(file, options);
+  const plan = resolveLabPlan(file, options);
   const n = nodeOf(plan, node);
   await requireNetns(plan, n);
   return new Promise((resolve, reject) => {
@@ -541,7 +675,7 @@ export interface TrafficResult {
 /** Measure TCP throughput from one node to another with iperf3 (server in `to`, client in `from`). */
 export async function labTraffic(file: string, t: TrafficOptions, options: LabOptions = {}): Promise<TrafficResult> {
   requireRoot('traffic');
-  const plan = loadLabPlan(file, options);
+  const plan = resolveLabPlan(file, options);
   const dscp = t.dscp ?? 0;
   const seconds = t.seconds ?? 3;
   const port = t.port ?? 5201;

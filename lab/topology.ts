@@ -105,9 +105,16 @@ export interface LabPlan {
 export interface LoadOptions {
   /** Use this lab name instead of the file's `name` (tests run a file twice). */
   name?: string;
-  /** Use this management subnet instead of the file's. */
+  /**
+   * Use this management subnet instead of the file's. `free`: `lab up` picks a /24 of
+   * 198.19.16.0 - 198.19.127.255 that no route of this machine and no other lab uses, and every later
+   * operation with `free` reads the pick from the lab's state directory (lab/runner.ts).
+   */
   mgmtSubnet?: string;
 }
+
+/** `mgmtSubnet` value that lets `lab up` pick a free management subnet. */
+export const FREE_MGMT_SUBNET = 'free';
 
 const LAB_NAME = /^[a-zA-Z0-9][a-zA-Z0-9-._]*$/;
 const IFNAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/;
@@ -207,7 +214,8 @@ export function planFromDocument(doc: Record<string, unknown>, file: string, opt
   // management network
   const mgmtDoc = (doc.mgmt ?? {}) as { 'ipv4-subnet'?: string };
   let mgmtSubnet = options.mgmtSubnet ?? mgmtDoc['ipv4-subnet'];
-  if (mgmtSubnet === undefined || mgmtSubnet === 'auto') {
+  // `free` is resolved by the runner; until a lab is up it stands for the name's own /24
+  if (mgmtSubnet === undefined || mgmtSubnet === 'auto' || mgmtSubnet === FREE_MGMT_SUBNET) {
     const third = createHash('sha256').update(`mgmt:${labName}`).digest()[0]!;
     mgmtSubnet = `198.19.${third}.0/24`;
   }

@@ -19,7 +19,8 @@ operations:
 
 options (all operations):
   --name NAME                  run the file under another lab name (a second copy)
-  --mgmt-subnet CIDR           management subnet instead of the file's mgmt.ipv4-subnet
+  --mgmt-subnet CIDR|free      management subnet instead of the file's mgmt.ipv4-subnet;
+                               free: up picks a /24 that no route and no other lab uses
   --state-root DIR             where lab state lives (/run/qos-broker-lab as root)
 
 example:

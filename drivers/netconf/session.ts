@@ -270,8 +270,8 @@ export class NetconfSession extends EventEmitter {
     if (/<(?:[\w.-]+:)?rpc-error[\s>]/.test(body)) {
       parseRpcErrors(xml).then(
         (errors) => {
-          const real = errors.filter((e) => e.severity !== 'warning');
-          if (real.length) p.reject(new NetconfRpcError(p.operation, real, xml, this.device));
+          // a reply with any error fails, and keeps every <rpc-error> of it, warnings included
+          if (errors.some((e) => e.severity !== 'warning')) p.reject(new NetconfRpcError(p.operation, errors, xml, this.device));
           else p.resolve({ messageId: id, xml, ok: /<(?:[\w.-]+:)?ok\s*\/>/.test(body), warnings: errors });
         },
         (err) => p.reject(err),

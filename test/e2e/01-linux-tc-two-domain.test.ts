@@ -20,7 +20,8 @@ import { labDown, labTraffic, labUp, type LabOptions, type LabUpResult } from '.
 const FILE = resolve(import.meta.dirname, '../../containerlab/two-domain.clab.yml');
 const isRoot = process.getuid?.() === 0;
 const stateRoot = mkdtempSync(join(tmpdir(), 'qb-e2e-tc-'));
-const opts: LabOptions = { name: `qbe-tc-${process.pid}`, mgmtSubnet: `198.19.${150 + (process.pid % 40)}.0/24`, stateRoot };
+// the lab picks a management subnet no other lab (another worker's included) uses
+const opts: LabOptions = { name: `qbe-tc-${process.pid}`, mgmtSubnet: 'free', stateRoot };
 
 describe.skipIf(!isRoot)('e2e linux_tc in the two-domain lab (needs root: network namespaces)', () => {
   let up: LabUpResult;

@@ -182,9 +182,11 @@ describe('hostile devices', () => {
     expect(e.errors).toEqual([
       { type: 'application', tag: 'invalid-value', severity: 'error', appTag: 'too-big', path: '/x:a/x:b', message: 'b is too big', info: { 'bad-element': 'b' } },
       { type: 'protocol', tag: 'lock-denied', severity: 'error', appTag: undefined, path: undefined, message: undefined, info: { 'session-id': '42' } },
+      { type: 'application', tag: 'operation-failed', severity: 'warning', appTag: undefined, path: undefined, message: undefined, info: {} },
     ]);
     expect(e.tag).toBe('invalid-value');
     expect(e.message).toContain('session-id 42');
+    expect(e.message).toContain('warning operation-failed');
     // the session survives an rpc-error
     expect(c.session.status).toBe('ready');
   });

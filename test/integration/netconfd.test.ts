@@ -39,6 +39,23 @@ const hostname = (h: string) => `<device xmlns="${NS}"><hostname>${h}</hostname>
 const runningHostname = async (c: NetconfClient) => /<hostname>([^<]*)<\/hostname>/.exec(await c.getConfig({ filter: { type: 'subtree', xml: `<device xmlns="${NS}"><hostname/></device>` } }))?.[1];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Make an unconfirmed confirmed commit of a control interface, started after the commit under test,
+ * and wait (generously: netconfd runs its timers only after a second of idleness) until netconfd
+ * rolled it back. A rollback of anything committed before it, with a timer no longer than the
+ * control's, would have run by then.
+ */
+async function controlRolledBack(c: NetconfClient, confirmTimeoutS: number): Promise<void> {
+  const hasControl = async () => (await c.getConfig({ filter: { type: 'subtree', xml: `<device xmlns="${NS}"><interfaces/></device>` } })).includes('<name>qb-control</name>');
+  await c.editConfig({ config: `<device xmlns="${NS}"><interfaces><interface><name>qb-control</name><speed-mbps>100</speed-mbps></interface></interfaces></device>` });
+  await c.commit({ confirmed: true, confirmTimeoutS });
+  expect(await hasControl()).toBe(true);
+  const end = Date.now() + 30_000;
+  // poll slowly: traffic every 250 ms would postpone netconfd's timers
+  while ((await hasControl()) && Date.now() < end) await sleep(1500);
+  expect(await hasControl(), 'the control confirmed commit was rolled back').toBe(false);
+}
+
 describe('netconf client against netconfd', () => {
   test('hello - base:1.1 chunked framing when both offer it; capabilities parsed with module and revision', async () => {
     const c = await connect();
@@ -178,22 +195,31 @@ describe('netconf client against netconfd', () => {
     await c.editConfig({ config: hostname('confirmed-ok') });
     await c.commit({ confirmed: true, confirmTimeoutS: 2 });
     await c.commit();
-    // quiet for longer than the rollback test needs (netconfd's timers run when it is idle)
-    await sleep(4500);
+    // the rollback of an unconfirmed control commit started later, with the same timeout, is seen:
+    // the first commit's rollback would have run by then (and, still pending, would have been
+    // joined by the control's and rolled back with it)
+    await controlRolledBack(c, 2);
     expect(await runningHostname(c)).toBe('confirmed-ok');
     await c.close();
-  });
+  }, 60_000);
 
   test('confirmed commit - persist survives the session and is confirmed from another session by persist-id', async () => {
     const a = await connect();
     await a.editConfig({ config: hostname('persisted') });
-    await a.commit({ confirmed: true, confirmTimeoutS: 30, persist: 'qb-persist-1' });
+    await a.commit({ confirmed: true, confirmTimeoutS: 10, persist: 'qb-persist-1' });
     await a.close();
     const b = await connect();
     expect(await runningHostname(b)).toBe('persisted');
+    // a wrong persist-id confirms nothing
+    const wrong = await b.commit({ persistId: 'qb-persist-wrong' }).catch((x: unknown) => x);
+    expect(wrong).toBeInstanceOf(NetconfRpcError);
+    expect((wrong as NetconfRpcError).errors.some((e) => e.severity === 'error')).toBe(true);
     await b.commit({ persistId: 'qb-persist-1' });
+    // after the confirmed commit's timeout (a control with a longer one, started later, rolled back) the change is still there
+    await controlRolledBack(b, 11);
+    expect(await runningHostname(b)).toBe('persisted');
     await b.close();
-  });
+  }, 90_000);
 
   test('cancel-commit - rolls a pending confirmed commit back at once', async () => {
     const c = await connect();

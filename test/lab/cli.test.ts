@@ -10,7 +10,8 @@ import { loadLabPlan } from '../../lab/topology.js';
 const FILE = resolve(import.meta.dirname, '../../containerlab/single-router.clab.yml');
 const isRoot = process.getuid?.() === 0;
 const stateRoot = mkdtempSync(join(tmpdir(), 'qb-lab-cli-'));
-const common = ['--name', `qbt-one-${process.pid}`, '--mgmt-subnet', `198.19.${150 + (process.pid % 50)}.0/24`, '--state-root', stateRoot];
+// the lab picks a management subnet no other lab (another worker's included) uses
+const common = ['--name', `qbt-one-${process.pid}`, '--mgmt-subnet', 'free', '--state-root', stateRoot];
 
 let stdout = '';
 beforeEach(() => {
@@ -63,11 +64,16 @@ describe('qos-broker lab', () => {
 
     await expect(labCommand(['exec', FILE, 'r1', ...common, '--', 'sh', '-c', 'exit 7'])).rejects.toMatchObject({ code: 'QB_LAB_EXEC_FAILED' });
 
+    // the r1 -> host-2 link gets a rate of its own (HTB on r1's egress, set through lab exec): what
+    // traffic prints is checked against it
+    const rateMbps = 30;
+    await labCommand(['exec', FILE, 'r1', ...common, '--', 'sh', '-c', `tc qdisc add dev eth2 root handle 1: htb default 10 && tc class add dev eth2 parent 1: classid 1:10 htb rate ${rateMbps}mbit ceil ${rateMbps}mbit`]);
     stdout = '';
-    await labCommand(['traffic', FILE, ...common, '--from', 'host-1', '--to', 'host-2', '--seconds', '1', '--dscp', '46']);
-    const m = /host-1 -> host-2 \(198\.18\.20\.2\) dscp 46, 1 s: ([\d.]+) (Mbit|Gbit)\/s received/.exec(stdout);
-    expect(m).not.toBeNull();
-    expect(Number(m![1])).toBeGreaterThan(0);
+    await labCommand(['traffic', FILE, ...common, '--from', 'host-1', '--to', 'host-2', '--seconds', '2', '--dscp', '46']);
+    const m = /host-1 -> host-2 \(198\.18\.20\.2\) dscp 46, 2 s: ([\d.]+) (Mbit|Gbit)\/s received/.exec(stdout);
+    expect(m, stdout).not.toBeNull();
+    const measuredMbps = Number(m![1]) * (m![2] === 'Gbit' ? 1000 : 1);
+    expect(Math.abs(measuredMbps - rateMbps) / rateMbps, `measured ${measuredMbps} Mbit/s on a ${rateMbps} Mbit/s link`).toBeLessThan(0.1);
 
     await labCommand(['down', FILE, ...common]);
     expect(await labLeftovers(loadLabPlan(FILE, { name: common[1], mgmtSubnet: common[3] }), { stateRoot })).toEqual({ netns: [], rootLinks: [], pids: [], stateDir: false });

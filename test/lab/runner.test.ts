@@ -16,8 +16,9 @@ import { loadLabPlan } from '../../lab/topology.js';
 const FILE = resolve(import.meta.dirname, '../../containerlab/two-domain.clab.yml');
 const isRoot = process.getuid?.() === 0;
 const stateRoot = mkdtempSync(join(tmpdir(), 'qb-lab-test-'));
-// a name and management subnet of its own, so a lab a person has up is never touched
-const opts: LabOptions = { name: `qbt-two-${process.pid}`, mgmtSubnet: `198.19.${200 + (process.pid % 50)}.0/24`, stateRoot };
+// a name of its own, and a management subnet the lab picks free, so neither a lab a person has up
+// nor another worker's lab is touched
+const opts: LabOptions = { name: `qbt-two-${process.pid}`, mgmtSubnet: 'free', stateRoot };
 const plan = loadLabPlan(FILE, opts);
 
 
@@ -38,6 +39,12 @@ describe.skipIf(!isRoot)('lab two-domain (needs root: network namespaces)', () =
 
   test('lab - up makes one namespace per node and reports every router', async () => {
     expect(up.alreadyUp).toBe(false);
+    // the picked management subnet is a /24 of 198.19.16.0 - 198.19.127.255, and every router lives in it
+    const third = Number(/^198\.19\.(\d+)\.0\/24$/.exec(up.plan.mgmt.subnet)?.[1]);
+    expect(third).toBeGreaterThanOrEqual(16);
+    expect(third).toBeLessThanOrEqual(127);
+    const net = up.plan.mgmt.subnet.replace(/\.0\/24$/, '.');
+    for (const r of up.routers) expect(r.host.startsWith(net)).toBe(true);
     const ns = await listNetns();
     for (const n of plan.nodes) expect(ns).toContain(n.netns);
     expect(up.routers.map((r) => r.node).sort()).toEqual(['a-border', 'a-edge', 'b-border', 'b-edge']);
@@ -134,7 +141,8 @@ describe.skipIf(!isRoot)('lab two-domain (needs root: network namespaces)', () =
     await expect(labTraffic(FILE, { from: 'host-a', to: 'nobody' }, opts)).rejects.toMatchObject({ code: 'QB_INVALID_ARGUMENT' });
     await expect(labTraffic(FILE, { from: 'host-a', to: 'host-b', dscp: 64 }, opts)).rejects.toMatchObject({ code: 'QB_INVALID_ARGUMENT' });
     await expect(labExec(FILE, 'a-edge', [], opts)).rejects.toMatchObject({ code: 'QB_INVALID_ARGUMENT' });
-    await expect(labUp(FILE, { ...opts, name: `qbt-clash-${process.pid}` })).rejects.toMatchObject({ code: 'QB_LAB_ADDRESS_IN_USE' });
+    // another lab asking for the subnet this one picked is refused
+    await expect(labUp(FILE, { ...opts, name: `qbt-clash-${process.pid}`, mgmtSubnet: up.plan.mgmt.subnet })).rejects.toMatchObject({ code: 'QB_LAB_ADDRESS_IN_USE' });
   });
 
   test('lab - down removes every namespace, veth, process and file', async () => {
@@ -165,7 +173,16 @@ describe.skipIf(!isRoot)('lab two-domain (needs root: network namespaces)', () =
       while (!(await labLeftovers(plan, opts)).pids.length && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
       expect((await labLeftovers(plan, opts)).pids).toEqual([sleeper.pid]);
       expect((await labStatus(FILE, opts)).state).toBe('degraded');
+      const exited = new Promise<NodeJS.Signals | null>((r) => {
+        if (sleeper.exitCode !== null || sleeper.signalCode !== null) r(sleeper.signalCode);
+        else sleeper.once('exit', (_code, signal) => r(signal));
+      });
       await labDown(FILE, opts);
+      // down itself killed the sleeper: it exits on a signal (sleep 300 does not end on its own) before the test
+      // cleans anything up, and its pid is gone
+      const signal = await Promise.race([exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 10_000))]);
+      expect(signal).toMatch(/^SIG(TERM|KILL)$/);
+      expect(pidAlive(sleeper.pid!)).toBe(false);
       expect(await labLeftovers(plan, opts)).toEqual({ netns: [], rootLinks: [], pids: [], stateDir: false });
     } finally {
       sleeper.kill('SIGKILL');
@@ -173,4 +190,34 @@ describe.skipIf(!isRoot)('lab two-domain (needs root: network namespaces)', () =
       spawnSync('ip', ['link', 'del', link]);
     }
   });
+});
+
+describe.skipIf(!isRoot)('lab management subnet free (needs root: network namespaces)', () => {
+  const ONE = resolve(import.meta.dirname, '../../containerlab/single-router.clab.yml');
+  const root = mkdtempSync(join(tmpdir(), 'qb-lab-free-'));
+  const labs = [0, 1].map((i): LabOptions => ({ name: `qbt-free${i}-${process.pid}`, mgmtSubnet: 'free', stateRoot: root }));
+  afterAll(async () => {
+    for (const o of labs) await labDown(ONE, o).catch(() => undefined);
+    rmSync(root, { recursive: true, force: true });
+  }, 60_000);
+
+  test('lab - two labs brought up at once with mgmtSubnet free pick different free subnets, and later operations find the pick', async () => {
+    const ups = await Promise.all(labs.map((o) => labUp(ONE, o)));
+    const [a, b] = ups.map((u) => u.plan.mgmt.subnet);
+    expect(a).not.toBe(b);
+    // each subnet is the lab's own: a route of this machine on its bridge, and nowhere else
+    for (const u of ups) {
+      const routes = JSON.parse(spawnSync('ip', ['-4', '-j', 'route', 'show', u.plan.mgmt.subnet]).stdout.toString()) as { dev: string }[];
+      expect(routes.map((r) => r.dev)).toEqual([u.plan.mgmt.bridge]);
+    }
+    // status, exec and down with `free` work on the subnet that up picked
+    for (const [i, o] of labs.entries()) {
+      const s = await labStatus(ONE, o);
+      expect(s.state).toBe('up');
+      expect(s.routers[0]!.host).toBe(ups[i]!.routers[0]!.host);
+      expect((await labExec(ONE, 'r1', ['ip', '-4', '-o', 'addr', 'show', 'dev', 'mgmt0'], o)).stdout).toContain(`inet ${ups[i]!.routers[0]!.host}/24`);
+    }
+    for (const o of labs) await labDown(ONE, o);
+    for (const u of ups) expect(spawnSync('ip', ['-4', '-j', 'route', 'show', u.plan.mgmt.subnet]).stdout.toString().trim()).toMatch(/^(\[\])?$/);
+  }, 60_000);
 });

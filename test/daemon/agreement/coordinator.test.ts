@@ -152,16 +152,20 @@ describe('agreement', () => {
 
   test('agreement - a domain that cannot quote holds nothing, and the holds made elsewhere are aborted', async () => {
     const start = Date.now() + 46 * HOUR;
-    const refuse = (d: string): AgreementParticipant | undefined => {
-      const p = participants.get(d)!;
-      if (d !== 'provider-y') return p;
-      return like(p, { prepare: async () => Promise.reject(new Error('provider-y quotes nothing today')) });
-    };
+    // provider-y is a real participant on its real store, but its own view of its advertisement has
+    // no EF price: its quote fails inside LocalParticipant.prepare, before the reserve that would hold
+    const noEf = buildTopology(
+      demoNetwork().map((ad) => (ad.origin === 'provider-y' ? { ...ad, prices: { ...ad.prices, perMbpsHour: { AF41: ad.prices.perMbpsHour.AF41!, BE: ad.prices.perMbpsHour.BE! } } } : ad)),
+    );
+    const refusingY = new LocalParticipant(stores.get('provider-y')!, generateAdvertKeyPair().privateKey, () => noEf);
+    const refuse = (d: string): AgreementParticipant | undefined => (d === 'provider-y' ? refusingY : participants.get(d));
     const agreementId = 'agr-refused-quote';
     const e = (await coordinator(refuse).agree(request({ agreementId, start, end: start + HOUR, excludeDomains: ['provider-w'] })).catch((x: unknown) => x)) as AgreementFailedError;
     expect(e).toBeInstanceOf(AgreementFailedError);
-    expect(e.refused[0]!.reason).toMatch(/provider-y quotes nothing today/);
-    // provider-x held its segment, and that hold is aborted; provider-y held nothing: no capacity used anywhere
+    expect(e.refused[0]!.domains).toContain('provider-y');
+    expect(e.refused[0]!.reason).toMatch(/domain provider-y does not sell class EF/);
+    // provider-x held its segment, and that hold is aborted; provider-y's store has no reservation of the
+    // agreement: no capacity used anywhere
     expect((await stores.get('provider-x')!.get(`${agreementId}:0:0`))?.state).toBe('aborted');
     expect(await stores.get('provider-y')!.get(`${agreementId}:0:1`)).toBeUndefined();
     for (const [d, link] of [['provider-x', { from: 'provider-x/x1', to: 'provider-x/x2' }], ['provider-y', { from: 'provider-y/y1', to: 'provider-y/y2' }]] as const) {
@@ -175,13 +179,20 @@ describe('agreement', () => {
       const p = participants.get(d)!;
       if (d !== 'provider-z') return p;
       return like(p, {
-        commit: async () => {
-          await new Promise((r) => setTimeout(r, 100)); // the others have committed by now
+        commit: async (id, body) => {
+          // the others commit at the same time: fail only once their stores say they booked
+          const booked = async () =>
+            (await Promise.all(body.segments.map(async (seg, i) => seg.domain === 'provider-z' || (await stores.get(seg.domain)!.get(`${id}:0:${i}`))?.state === 'committed'))).every(Boolean);
+          const end = Date.now() + 20_000;
+          while (!(await booked()) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+          othersBooked = await booked();
           throw new Error('provider-z commit failed');
         },
       });
     };
+    let othersBooked = false;
     const e = (await coordinator(failing).agree(request({ start, end: start + HOUR, k: 1 })).catch((x: unknown) => x)) as AgreementFailedError;
+    expect(othersBooked).toBe(true);
     expect(e).toBeInstanceOf(AgreementFailedError);
     expect(e.refused[0]!.reason).toContain('provider-z commit failed');
     expect(e.refused[0]!.reason).not.toContain('abort failed');
@@ -233,10 +244,20 @@ describe('agreement', () => {
     const orders = { agreementId: 'abandoned-1', alternative: 0, index: 1, domain: 'provider-y', ingress: 'y1', egress: 'y2', qosClass: 'EF', rateMbps: 7, start, end: start + HOUR };
     const y = stores.get('provider-y')!;
     const p = new LocalParticipant(y, generateAdvertKeyPair().privateKey, () => graph);
-    await p.reserve({ ...orders, hops: [{ from: 'provider-y/y1', to: 'provider-y/y2', kind: 'transit', metrics: { availableMbps: 1, latencyMs: 1, jitterMs: 0, loss: 0 } }] }, 800);
+    await p.reserve({ ...orders, hops: [{ from: 'provider-y/y1', to: 'provider-y/y2', kind: 'transit', metrics: { availableMbps: 1, latencyMs: 1, jitterMs: 0, loss: 0 } }] }, 3000);
     const link = edgeId({ from: 'provider-y/y1', to: 'provider-y/y2' });
     expect((await y.usage(link, 'EF', start, start + 1))[0]!.usedBps).toBe(7e6);
-    await new Promise((r) => setTimeout(r, 1200));
+    // until the hold's expiry has passed on the store's clock (Redis TIME)
+    const expiresAt = (await y.get('abandoned-1:0:1'))!.holdExpiresAt!;
+    const clock = new Redis({ path: redis.socketPath });
+    try {
+      const now = async () => (([s, us]) => Number(s) * 1000 + Math.floor(Number(us) / 1000))(await clock.time());
+      const end = Date.now() + 30_000;
+      while ((await now()) < expiresAt && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      expect(await now()).toBeGreaterThanOrEqual(expiresAt);
+    } finally {
+      clock.disconnect();
+    }
     expect((await y.usage(link, 'EF', start, start + 1))[0]!.usedBps).toBe(0);
     expect((await y.get('abandoned-1:0:1'))?.state).toBe('expired');
   });

@@ -116,8 +116,8 @@ describe('agreement over gRPC', () => {
     expect(await used('provider-y', yLink, req.start, req.end)).toBe(10e6);
     // a retried Reserve after Commit is no hold that could be abandoned: the sweep leaves the booking alone
     await y.reserve(order, 300);
-    await new Promise((r) => setTimeout(r, 400));
-    await services.get('provider-y')!.sweep();
+    // a sweep past that hold's expiry (the sweep takes its clock) finds the booking, not an abandoned hold
+    await services.get('provider-y')!.sweep(Date.now() + 400);
     expect(logs.filter((l) => l.agreement_id === id).map((l) => `${l.domain} ${String(l.event)}`)).not.toContain('provider-y agreement-abandoned');
     expect(logs.filter((l) => l.agreement_id === id).map((l) => `${l.domain} ${String(l.event)}`)).toContain('provider-y agreement-committed');
     expect((await stores.get('provider-y')!.get(`${id}:0:1`))?.state).toBe('committed');
@@ -256,9 +256,11 @@ describe('agreement over gRPC', () => {
     const y = services.get('provider-y')!;
     let release: () => void = () => {};
     const gate = new Promise<void>((r) => (release = r));
+    let arrived: () => void = () => {};
+    const quoteArrived = new Promise<void>((r) => (arrived = r));
     const slow = {
       domain: y.domain,
-      quote: async (o: Parameters<typeof y.quote>[0], caller: string) => (await gate, y.quote(o, caller)),
+      quote: async (o: Parameters<typeof y.quote>[0], caller: string) => (arrived(), await gate, y.quote(o, caller)),
       reserve: y.reserve.bind(y),
       prepare: y.prepare.bind(y),
       commit: y.commit.bind(y),
@@ -271,7 +273,7 @@ describe('agreement over gRPC', () => {
     const o = { agreementId: 'agr-shutdown', alternative: 0, index: 1, domain: 'provider-y', ingress: 'y1', egress: 'y2', qosClass: 'EF', rateMbps: 1, start, end: start + HOUR, hops: [{ from: 'provider-y/y1', to: 'provider-y/y2', kind: 'transit' as const, metrics: { availableMbps: 400, latencyMs: 14, jitterMs: 2, loss: 0.0005 } }] };
     const p = remote('provider-y', 'provider-x', { address });
     const inFlight = p.quote(o);
-    await new Promise((r) => setTimeout(r, 100));
+    await quoteArrived; // the call is in flight at the served side
     handle!.close();
     release();
     expect((await inFlight).domain).toBe('provider-y');

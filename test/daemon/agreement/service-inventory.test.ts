@@ -56,14 +56,20 @@ test('agreement service - holds go on the inventory link ids; a reloaded invento
   expect((await store.get(`agr-inv-2:0:${order('agr-inv-2').index}`))?.links.sort()).toEqual(['core-2', 'y2-to-z']);
   // an edge the inventory does not have is refused with a typed error, nothing held
   const odd = { ...order('agr-inv-3'), hops: [{ from: 'provider-y/y9', to: 'provider-y/y2', kind: 'transit' as const, metrics: { availableMbps: 1, latencyMs: 1, jitterMs: 0, loss: 0 } }] };
+  const usedBefore = await Promise.all(['core-1', 'core-2', 'y2-to-z'].map(async (l) => (await store.usage(l, 'EF', start, start + 1))[0]!.usedBps));
   await expect(svc.reserve(odd, 10_000)).rejects.toMatchObject({ code: 'QB_AGREEMENT_UNKNOWN_EDGE' });
+  // the store has no reservation of it and no capacity moved; the service tracks no hold of it
+  expect(await store.get(`agr-inv-3:0:${odd.index}`)).toBeUndefined();
+  expect(await Promise.all(['core-1', 'core-2', 'y2-to-z'].map(async (l) => (await store.usage(l, 'EF', start, start + 1))[0]!.usedBps))).toEqual(usedBefore);
+  expect(usedBefore).toEqual([5e6, 5e6, 10e6]); // what agr-inv-1 and -2 hold: the reads see holds
+  expect(svc.pending()).not.toContain('agr-inv-3');
   await svc.abort('agr-inv-1');
   await svc.abort('agr-inv-2');
 });
 
 test('agreement service - a committed agreement is remembered for a retried commit, then forgotten: memory is bounded by the window, the booking stays', async () => {
   const key = generateAdvertKeyPair();
-  const svc = new AgreementService({ store, signingKey: key.privateKey, graph: () => ({ graph, key: 'k' }), inventory: inventory('core-1'), retainCommittedMs: 300 });
+  const svc = new AgreementService({ store, signingKey: key.privateKey, graph: () => ({ graph, key: 'k' }), inventory: inventory('core-1'), retainCommittedMs: 60_000 });
   const path = computePaths(graph, { from: { domain: 'provider-x', site: 'site-x' }, to: { domain: 'provider-z', site: 'site-z' }, qosClass: 'EF', rateMbps: 1, objective: 'cheapest' }).paths[0]!;
   const start = Date.now() + 3 * HOUR;
   const bodies = [];
@@ -91,8 +97,11 @@ test('agreement service - a committed agreement is remembered for a retried comm
   // within the window a lost answer can be asked again, and only by the owner
   expect((await svc.commit('agr-keep-0', bodies[0]!, 'provider-x')).domain).toBe('provider-y');
   await expect(svc.abort('agr-keep-0', 'provider-q')).rejects.toMatchObject({ code: 'QB_AGREEMENT_NOT_OWNER' });
-  await new Promise((r) => setTimeout(r, 400));
-  await svc.sweep();
+  // a sweep inside the window forgets nothing; one past it (the sweep takes its clock) forgets all.
+  // The window is long enough for the test's calls on a loaded machine; the sweep's clock crosses it
+  await svc.sweep(Date.now());
+  expect(svc.remembered).toBe(20);
+  await svc.sweep(Date.now() + 61_000);
   expect(svc.remembered).toBe(0);
   // afterwards the agreement is closed here: a commit finds nothing held; the bookings stay in the store
   await expect(svc.commit('agr-keep-1', bodies[1]!, 'provider-x')).rejects.toMatchObject({ code: 'QB_AGREEMENT_NOTHING_HELD' });

@@ -98,6 +98,10 @@ describe('qos-brokerd: exchange role', () => {
     const p5 = await startUntil('prov-5', 'config loaded');
     p5.proc.kill('SIGHUP');
     await waitFor('prov-5 to start and reload', () => p5.logs.some((l) => l.msg === 'qos-brokerd started') && p5.logs.some((l) => l.msg === 'config reloaded'));
+    // in that order: the reload waited for the start
+    const started = p5.logs.findIndex((l) => l.msg === 'qos-brokerd started');
+    const reloaded = p5.logs.findIndex((l) => l.msg === 'config reloaded');
+    expect(started).toBeLessThan(reloaded);
     expect(p5.proc.exitCode).toBeNull();
   });
 

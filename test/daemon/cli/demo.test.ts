@@ -4,12 +4,16 @@
  * orders through the Management service, and leaves nothing behind.
  */
 import { execSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { expect, test } from 'vitest';
+import { join } from 'node:path';
+import { afterAll, expect, test } from 'vitest';
 import { demoCommand } from '../../../daemon/cli/demo.js';
 
-const dirs = (prefix: string) => readdirSync(tmpdir()).filter((f) => f.startsWith(prefix));
+// the demo's TMPDIR (os.tmpdir() reads it): its temp dir and processes are told apart from another run's on this machine
+const demoTmp = mkdtempSync(join(tmpdir(), 'qb-dt-'));
+afterAll(() => rmSync(demoTmp, { recursive: true, force: true }));
+const dirs = (prefix: string) => readdirSync(demoTmp).filter((f) => f.startsWith(prefix));
 const procs = (pattern: string) => {
   try {
     return execSync(`pgrep -f '${pattern}'`, { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length;
@@ -21,7 +25,14 @@ const procs = (pattern: string) => {
 test('demo - four qos-brokerd processes agree, sign, provision, boost and tear down; a forged advert and a tampered contract are refused; nothing is left', async () => {
   const before = dirs('qb-demo-');
   const lines: string[] = [];
-  await demoCommand([], (s) => lines.push(s));
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = demoTmp;
+  try {
+    await demoCommand([], (s) => lines.push(s));
+  } finally {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+  }
   const text = lines.join('\n');
   expect(text).toMatch(/daemons: provider-x \(pid \d+, gRPC 127\.0\.0\.1:\d+\), provider-y/);
   expect(text).toContain('advertisements: every provider holds all 4');
@@ -39,5 +50,5 @@ test('demo - four qos-brokerd processes agree, sign, provision, boost and tear d
   expect(text).toMatch(/demo done in [\d.]+ s/);
   // its configs, logs, PKI, routers and the daemons' data all lived in its one directory
   expect(dirs('qb-demo-')).toEqual(before);
-  expect(procs('[q]b-demo-')).toBe(0);
+  expect(procs(`${demoTmp.replace(/^\//, '[/]')}/qb-demo-`)).toBe(0);
 }, 180_000);

@@ -4,7 +4,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { PeeringCore, type PeerSpec } from '../../../daemon/peering/broker.js';
 import { MemoryTransport, memoryPair } from '../../../daemon/peering/memory.js';
 import { rawPublicKey, signAdvert } from '../../../daemon/peering/advert.js';
-import { buildAdvertisement, capacityMovedPastThreshold } from '../../../daemon/peering/origin.js';
+import { buildAdvertisement, capacityMovedPastThreshold, usageKey } from '../../../daemon/peering/origin.js';
 import type { FrameStream } from '../../../daemon/peering/session.js';
 import type { PeerFrame } from '../../../daemon/peering/proto.js';
 import { RedisResourceStore } from '../../../daemon/state/redis-store.js';
@@ -53,10 +53,12 @@ describe('peering core', () => {
     await waitFor('quiet established', () => s.h3!.peerViews()[0]!.state === 'established');
     await waitFor('hold timer expiry', () => got.some((f) => f.notification?.code === 'hold-timer-expired'), 6000);
     expect(s.h3!.peerViews()[0]).toMatchObject({ state: 'idle', lastError: expect.stringContaining('hold-timer-expired') });
-    // h1-h2 stay up through well over a hold time thanks to keepalives
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(m.h1!.peers.get('h2')!.session!.sent.keepalive).toBeGreaterThanOrEqual(1);
-    expect(m.h2!.peers.get('h1')!.session!.received.keepalive).toBeGreaterThanOrEqual(1);
+    // h1-h2 stay up through well over a hold time (3 s) thanks to keepalives: the same session
+    // carries four of them each way (one a second)
+    const [s1, s2] = [m.h1!.peers.get('h2')!.session!, m.h2!.peers.get('h1')!.session!];
+    await waitFor('four keepalives each way', () => s1.received.keepalive! >= 4 && s2.received.keepalive! >= 4, 15_000);
+    expect(m.h1!.peers.get('h2')!.session).toBe(s1);
+    expect(m.h2!.peers.get('h1')!.session).toBe(s2);
     expect(m.h1!.peerViews()[0]!.state).toBe('established');
     expect(m.h2!.peerViews()[0]!.state).toBe('established');
   });
@@ -64,8 +66,9 @@ describe('peering core', () => {
   test('core - when both sides dial, one session survives on both sides (dialed by the smaller domain id)', async () => {
     const { cores: m } = mesh(['c1', 'c2'], [['c1', 'c2', 'both']]);
     await Promise.all([m.c1!.start(), m.c2!.start()]);
-    await waitFor('established', () => m.c1!.peerViews()[0]!.state === 'established' && m.c2!.peerViews()[0]!.state === 'established');
-    await new Promise((r) => setTimeout(r, 300));
+    // until the collision is resolved: the losing session closed on each side
+    await waitFor('established, the other session closed', () =>
+      [m.c1!.peers.get('c2')!, m.c2!.peers.get('c1')!].every((r) => r.state === 'established' && r.pending.size === 0));
     expect(m.c1!.peerViews()[0]).toMatchObject({ state: 'established', direction: 'outbound' });
     expect(m.c2!.peerViews()[0]).toMatchObject({ state: 'established', direction: 'inbound' });
     expect(m.c1!.adverts().map((a) => a.envelope.origin)).toEqual(['c1', 'c2']);
@@ -119,9 +122,13 @@ describe('peering core', () => {
     redis = await startTestRedis();
     const store = new RedisResourceStore({ domain: 'live', redis: redis.client() });
     const key = generateKeyPairSync('ed25519').privateKey;
+    // the core's clock, injected: moved on past the rate limit, a move past the threshold would be
+    // advertised at the very poll that sees it, so a poll that sees a small move and advertises nothing decides
+    let skewMs = 0;
     const core = new PeeringCore({
       role: 'provider', domain: 'live', brokerId: 'live-1', signingKey: key, peers: [], transport: new MemoryTransport(),
       inventory: inventoryFor('live', [], 100), store, pollIntervalMs: 50, readvertiseThreshold: 0.1, readvertiseMinIntervalMs: 800, advertLifetimeS: 300,
+      now: () => Date.now() + skewMs,
     });
     cores.push(core);
     await core.start();
@@ -131,8 +138,12 @@ describe('peering core', () => {
       const now = Date.now();
       expect((await store.reserve({ id, links: ['live-core'], cls: 'EF', rateBps: mbps * 1e6, start: now, end: now + 300_000 })).admitted).toBe(true);
     };
+    expect(seqs()).toBe(1);
+    skewMs = 800; // the rate limit of the first advertisement is over
     await reserve('small', 5);
-    await new Promise((r) => setTimeout(r, 300));
+    // the live-state poll saw the small move (the re-advertise decision follows each poll at once) ...
+    await waitFor('a poll sees the small move', () => core.usage.get(usageKey('live-core', 'EF')) === 5e6);
+    // ... and did not advertise it
     expect(seqs()).toBe(1);
     await reserve('big1', 20);
     await waitFor('re-advertised', () => seqs() === 2);

@@ -29,22 +29,27 @@ describe('peering sessions over gRPC with mutual TLS', () => {
     const b = pki.domain('dom-b');
     const c = pki.domain('dom-c');
     const keys = { 'dom-a': rawPublicKey(a.advertKeyPem), 'dom-c': rawPublicKey(c.advertKeyPem) };
-    const ba = await start(a, { peers: [pin(pki, b)], inventory: inventoryFor('dom-a', ['dom-b']), originKeys: { 'dom-c': keys['dom-c'] } });
-    const bc = await start(c, { peers: [pin(pki, b)], inventory: inventoryFor('dom-c', ['dom-b']), originKeys: { 'dom-a': keys['dom-a'] } });
-    const bb = await start(b, { peers: [pin(pki, a, ba.address), pin(pki, c, bc.address)], inventory: inventoryFor('dom-b', ['dom-a', 'dom-c']) });
+    // advertisements live long enough not to be refreshed during the test (a refresh is a legitimate flood)
+    const ba = await start(a, { peers: [pin(pki, b)], inventory: inventoryFor('dom-a', ['dom-b']), originKeys: { 'dom-c': keys['dom-c'] }, lifetimeS: 300 });
+    const bc = await start(c, { peers: [pin(pki, b)], inventory: inventoryFor('dom-c', ['dom-b']), originKeys: { 'dom-a': keys['dom-a'] }, lifetimeS: 300 });
+    const bb = await start(b, { peers: [pin(pki, a, ba.address), pin(pki, c, bc.address)], inventory: inventoryFor('dom-b', ['dom-a', 'dom-c']), lifetimeS: 300 });
     const origins = (x: TestBroker) => x.core.adverts().map((ad) => ad.envelope.origin);
     for (const x of [ba, bb, bc]) await waitFor(`${x.files.domain} sees all`, () => origins(x).length === 3);
     expect(origins(ba)).toEqual(['dom-a', 'dom-b', 'dom-c']);
     expect(ba.core.peerViews()[0]).toMatchObject({ domain: 'dom-b', state: 'established', direction: 'inbound', holdTimeS: 3 });
     expect(bb.core.peerViews().map((p) => p.state)).toEqual(['established', 'established']);
-    // no loops: once converged, nothing more is sent for the three adverts
+    // no loops: once converged, each new advertisement crosses each link once and nothing more is sent.
+    // Markers: one at dom-a, then one at dom-c; each travels behind whatever was sent before it on its
+    // streams, so when both have reached the far end an echo or a loop would have been sent (and counted)
     const sent = () => [ba, bb, bc].reduce((n, x) => n + x.core.stats.advertsSent.advertisement!, 0);
-    const before = sent();
-    await new Promise((r) => setTimeout(r, 600));
-    expect(sent()).toBe(before);
-    // a new advertisement at dom-a reaches dom-c through dom-b
-    const seq = ba.core.originate('test')!.envelope.seq;
-    await waitFor('dom-c has the new seq', () => bc.core.table.get('dom-a')?.envelope.seq === seq);
+    const originated = () => [ba, bb, bc].reduce((n, x) => n + x.core.stats.originated, 0);
+    const [sentBefore, originatedBefore] = [sent(), originated()];
+    const seqA = ba.core.originate('test')!.envelope.seq;
+    await waitFor('dom-c has the new dom-a seq (through dom-b)', () => bc.core.table.get('dom-a')?.envelope.seq === seqA);
+    const seqC = bc.core.originate('test')!.envelope.seq;
+    await waitFor('dom-a has the new dom-c seq (through dom-b)', () => ba.core.table.get('dom-c')?.envelope.seq === seqC);
+    expect(originated() - originatedBefore).toBe(2);
+    expect(sent() - sentBefore).toBe(4); // a->b, b->c, c->b, b->a
     for (const x of [ba, bb, bc]) expect(Object.values(x.core.stats.rejected).reduce((p, q) => p + q, 0)).toBe(0);
   });
 
@@ -115,8 +120,9 @@ describe('peering sessions over gRPC with mutual TLS', () => {
     expect(other.core.peerViews()[0]!.state).not.toBe('established');
     await other.stop();
     const ok = await start(good, { peers: [pin(pki, a, srv.address)] });
-    await waitFor('the pinned certificate established', () => srv.core.peerViews()[0]!.state === 'established');
-    expect(ok.core.peerViews()[0]!.state).toBe('established');
+    // both ends: the dialer is established only once the server's Open reached it
+    await waitFor('the pinned certificate established at the server', () => srv.core.peerViews()[0]!.state === 'established');
+    await waitFor('the pinned certificate established at the dialer', () => ok.core.peerViews()[0]!.state === 'established');
     expect(checkPeerCertificate(new X509Certificate(sameNameOtherCert.certPem).raw, { domain: 'dom-g', caPem: pki.caPem, certSha256: normaliseFingerprint(fp) })).toMatch(/not the pinned sha256:/);
     expect(checkPeerCertificate(undefined, { domain: 'dom-g', caPem: pki.caPem })).toMatch(/presented no TLS certificate/);
   });

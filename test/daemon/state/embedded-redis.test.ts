@@ -94,7 +94,11 @@ test('state - the store works on a Redis Cluster node (all keys of a domain in o
   await store.setCapacity('l2', 'ef', 100);
   const t = Math.ceil((Date.now() + 3_600_000) / 60_000) * 60_000;
   expect((await store.reserve({ id: 'c1', links: ['l1', 'l2'], cls: 'ef', rateBps: 100, start: t, end: t + 60_000 })).admitted).toBe(true);
-  await new Promise((r) => setTimeout(r, 500));
+  // until c1's hold has expired on the store's clock (Redis TIME)
+  const expiresAt = (await store.get('c1'))!.holdExpiresAt!;
+  const now = async () => (([sec, us]) => Number(sec) * 1000 + Math.floor(Number(us) / 1000))((await c.call('TIME')) as [string, string]);
+  for (const end = Date.now() + 30_000; (await now()) < expiresAt && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+  expect(await now()).toBeGreaterThanOrEqual(expiresAt);
   // the sweep inside this script touches keys of c1 that are not in its KEYS: same slot, so the cluster allows it
   expect((await store.reserve({ id: 'c2', links: ['l2'], cls: 'ef', rateBps: 100, start: t, end: t + 60_000 })).admitted).toBe(true);
   expect((await store.get('c1'))?.state).toBe('expired');

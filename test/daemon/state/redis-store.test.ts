@@ -47,6 +47,23 @@ async function expectCode(p: Promise<unknown>, code: string, cls: new (...a: nev
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The store's clock: Redis TIME, in ms (holds expire by it, not by this process's clock). */
+async function redisNow(): Promise<number> {
+  const [s, us] = await raw.time();
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+}
+
+/** Wait, on the store's own clock, until a hold's expiry time has passed (bounded generously). */
+async function untilExpired(holdExpiresAt: number | undefined): Promise<void> {
+  expect(holdExpiresAt).toBeTypeOf('number');
+  const end = Date.now() + 30_000;
+  while ((await redisNow()) < holdExpiresAt! && Date.now() < end) await sleep(20);
+  expect(await redisNow()).toBeGreaterThanOrEqual(holdExpiresAt!);
+}
+
+/** Hold TTL of holds a test lets expire: long enough for the calls made while they must still count, on a loaded machine. */
+const SHORT_HOLD_MS = 3000;
+
 describe('state - reserve, commit, release', () => {
   test('state - a hold takes capacity, commit books it, release gives it back', async () => {
     const store = newStore();
@@ -127,7 +144,7 @@ describe('state - reserve, commit, release', () => {
   });
 
   test('state - an abandoned hold expires and returns its capacity with no one watching it', async () => {
-    const owner = newStore({ holdTtlMs: 600 });
+    const owner = newStore({ holdTtlMs: SHORT_HOLD_MS });
     await owner.setCapacity('l1', 'ef', 100);
     const t = inOneHour();
     const r = await owner.reserve({ id: 'gone', links: ['l1'], cls: 'ef', rateBps: 100, start: t, end: t + 2 * MIN });
@@ -136,8 +153,12 @@ describe('state - reserve, commit, release', () => {
     await owner.close();
     const other = new RedisResourceStore({ domain: owner.domain, redis: redis.client(), slotMs: MIN });
     const blocked = await other.reserve({ id: 'x1', links: ['l1'], cls: 'ef', rateBps: 1, start: t, end: t + MIN, holdTtlMs: 150 });
+    const decidedAt = await redisNow();
+    const gone = await other.get('gone');
+    // the refusal came while the hold was live (else the test says so, instead of passing by chance)
+    expect(decidedAt).toBeLessThan(gone!.holdExpiresAt!);
     expect(blocked.admitted).toBe(false);
-    await sleep(900);
+    await untilExpired(gone!.holdExpiresAt);
     // before any sweep the raw hold is still there; the next decision cleans it up first
     expect(await raw.zcard(`${other.base}holds`)).toBe(1);
     const ok = await other.reserve({ id: 'x2', links: ['l1'], cls: 'ef', rateBps: 100, start: t, end: t + MIN });
@@ -154,19 +175,21 @@ describe('state - reserve, commit, release', () => {
   });
 
   test('state - sweepExpired and utilisation return expired holds', async () => {
-    const store = newStore({ holdTtlMs: 600 });
+    const store = newStore({ holdTtlMs: SHORT_HOLD_MS });
     await store.setCapacity('l1', 'ef', 200);
     await store.setCapacity('l1', 'be', 50);
     const now = Date.now();
     await store.reserve({ id: 'u1', links: ['l1'], cls: 'ef', rateBps: 50, start: now, end: now + 5 * MIN });
     await store.reserve({ id: 'u2', links: ['l1'], cls: 'ef', rateBps: 30, start: now, end: now + 5 * MIN, holdTtlMs: 60_000 });
     const u = await store.utilisation();
+    const u1 = await store.get('u1');
+    expect(await redisNow(), 'utilisation was read while u1 was live').toBeLessThan(u1!.holdExpiresAt!);
     expect(u.map((x) => [x.link, x.cls, x.capacityBps, x.usedBps])).toEqual([
       ['l1', 'be', 50, 0],
       ['l1', 'ef', 200, 80],
     ]);
     expect(u[1]!.utilisation).toBeCloseTo(0.4);
-    await sleep(900);
+    await untilExpired(u1!.holdExpiresAt);
     expect(await store.sweepExpired()).toBe(1);
     expect((await store.utilisation()).find((x) => x.cls === 'ef')!.usedBps).toBe(30);
     expect(await store.capacities()).toEqual([

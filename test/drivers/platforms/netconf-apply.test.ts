@@ -129,12 +129,18 @@ describe('netconf apply', () => {
   test('netconf apply - a verify slower than the confirm timeout fails instead of confirming nothing', async () => {
     const before = await running();
     const p = admitPolicy(policy('svc-lab-8'), LAB);
-    // the device rolls back while verify still runs (netconfd fires its timer when idle)
+    // verify returns only once the device has rolled back on its own (netconfd fires its timer
+    // when idle for a second: poll slowly), generously bounded
+    let rolledBackDuringVerify = false;
     const slow = async () => {
-      await new Promise((r) => setTimeout(r, 3500));
+      const has = async () => (await running()).includes('<name>svc-lab-8</name>');
+      const end = Date.now() + 30_000;
+      while ((await has()) && Date.now() < end) await new Promise((r) => setTimeout(r, 1500));
+      rolledBackDuringVerify = !(await has());
       return [];
     };
     const err = await applyPolicy(client, labDevice, p, { confirmTimeoutS: 1, verify: slow }).then(() => undefined, (e: unknown) => e);
+    expect(rolledBackDuringVerify).toBe(true);
     expect(err).toBeInstanceOf(ProvisioningError);
     expect((err as ProvisioningError).message).toContain('confirm failed');
     expect(await running()).toBe(before);
