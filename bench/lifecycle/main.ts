@@ -13,11 +13,11 @@
  *    edit, confirmed commit, read back, confirm) on the same routers, one
  *    domain after the other; domains provision in parallel, so the floor of
  *    an order is its slowest domain. Target: p50 at most 1.5x the floor's p50.
- * 2. Orders/s with N in flight (closed loop), each CreateOrder(wait) to active.
- * 3. Reconcile after a restart: the services of part 2 plus as many more as
- *    needed (CreateOrder(wait), --setup-inflight at once: one by default, since
- *    the daemon fails orders whose applies meet on a device's candidate lock)
- *    are active; dom-a gets SIGTERM and
+ * 2. Orders/s with N in flight (closed loop), each CreateOrder(wait) to active
+ *    (run last: orders it leaves unfinished would be resumed by part 3's restart).
+ * 3. Reconcile after a restart: --services orders are made active first
+ *    (CreateOrder(wait), --setup-inflight at once: one by default, since the
+ *    daemon fails orders whose applies meet on a device's candidate lock); dom-a gets SIGTERM and
  *    starts again; timed from its spawn until its workflow logs "orders
  *    reconciled" (after the provisioner's recovery). That recovery reads every
  *    order and segment record and resumes the unfinished ones; it reads no
@@ -186,7 +186,7 @@ export async function runLifecycle(opts: { warmup?: number; orders?: number; inf
     const devices = new Map<Domain, DeviceConfig[]>(DOMAINS.map((d) => [d, loadConfigFile(file(d)).devices]));
     const dataDir = (d: Domain) => configs.get(d)!['data-dir'] as string;
     mgmt = new ManagementClient(`unix:${dataDir('dom-a')}/management.sock`);
-    const m = mgmt;
+    let m = mgmt;
 
     // ---- 1. order to active, sequential, against the floor
     /** Apply+verify of the order's policies per domain with the library alone, one domain after the other; removed again untimed. */
@@ -251,7 +251,7 @@ export async function runLifecycle(opts: { warmup?: number; orders?: number; inf
     console.log(`floor (slowest domain's apply+verify with the library alone, same policies and routers): p50 ${floor.toFixed(1)} ms (${[...floorBy].map(([d, t]) => `${d} ${median(t).toFixed(1)}`).join(', ')}); ratio p50/floor ${ratio.toFixed(2)} (target <= ${TARGET_RATIO})`);
     console.log(`the same apply+verify in all three domains at once with the library: p50 ${median(parallel).toFixed(1)} ms; in the orders' plans (p50): agree ${median(planAgree).toFixed(1)} ms, provision (all domains) ${median(planProvision).toFixed(1)} ms`);
 
-    // ---- 2. closed loop with `inflight` orders at once
+    /** `n` CreateOrder(wait), `width` at a time. */
     const closedLoop = async (n: number, what: string, width: number) => {
       const times: number[] = [];
       const active: string[] = [];
@@ -281,15 +281,10 @@ export async function runLifecycle(opts: { warmup?: number; orders?: number; inf
       );
       return { times, active, failed: bad, seconds: (performance.now() - t0) / 1000 };
     };
-    const cl = await closedLoop(concurrentOrders, 'closed loop', inflight);
-    const perS = cl.active.length / cl.seconds;
-    console.log(`${inflight} in flight: ${cl.active.length} orders active in ${cl.seconds.toFixed(1)} s: ${perS.toFixed(2)} orders/s (p50 ${quantile(cl.times, 0.5).toFixed(0)} ms, p99 ${quantile(cl.times, 0.99).toFixed(0)} ms), ${cl.failed} failed`);
-
     // ---- 3. reconcile after a restart with `services` active
-    const more = Math.max(0, services - cl.active.length);
-    const setup = more > 0 ? await closedLoop(more, 'setup', setupInflight) : { active: [], failed: 0, seconds: 0, times: [] };
-    const active = [...cl.active, ...setup.active];
-    console.log(`${active.length} services active (${more} more created for this part, ${setupInflight} in flight, in ${setup.seconds.toFixed(1)} s, ${setup.failed} failed)`);
+    const setup = await closedLoop(services, 'setup', setupInflight);
+    const active = setup.active;
+    console.log(`${active.length} services active (created for this part, ${setupInflight} in flight, in ${setup.seconds.toFixed(1)} s, ${setup.failed} failed)`);
     m.close();
     mgmt = undefined;
     const a = daemons.find((d) => d.domain === 'dom-a')!;
@@ -327,6 +322,14 @@ export async function runLifecycle(opts: { warmup?: number; orders?: number; inf
     for (const id of picks) if ((await mgmt.checkSync(id)).in_sync) inSync++;
     const perService = picks.length ? (performance.now() - ts) / picks.length : NaN;
     console.log(`CheckSync of ${picks.length} of them (dom-a's devices read back): ${perService.toFixed(1)} ms per service, ${inSync} in sync; all ${active.length} one after the other would take about ${((perService * active.length) / 1000).toFixed(0)} s`);
+
+    m = mgmt;
+
+    // ---- 2. closed loop with `inflight` orders at once, last: the failures it meets leave nothing for part 3 to resume
+    const cl = await closedLoop(concurrentOrders, 'closed loop', inflight);
+    const perS = cl.active.length / cl.seconds;
+    console.log(`${inflight} in flight: ${cl.active.length} orders active in ${cl.seconds.toFixed(1)} s: ${perS.toFixed(2)} orders/s (p50 ${quantile(cl.times, 0.5).toFixed(0)} ms, p99 ${quantile(cl.times, 0.99).toFixed(0)} ms), ${cl.failed} failed`);
+
 
     const reasons = [...failures].sort((x, y) => y[1] - x[1]);
     for (const [reason, n] of reasons.slice(0, 10)) console.log(`failed ${n}x: ${reason}`);
