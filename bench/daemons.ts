@@ -9,6 +9,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { twoBorderInventory } from '../lab/inventory.js';
 import { freePorts } from '../lab/netconf-device.js';
 import type { TestPki } from '../lab/pki.js';
 import { pidAlive } from '../lab/runner.js';
@@ -21,18 +22,6 @@ export const quantile = (xs: number[], q: number): number => {
 };
 export const median = (xs: number[]): number => quantile(xs, 0.5);
 export const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
-
-/** A bench domain's inventory: borders b1 (the site) and b2 (the links to its neighbours), EF only. */
-export function inventory(domain: string, neighbours: string[], capacityMbps = 100_000): Record<string, unknown> {
-  const cls = { 'capacity-mbps': capacityMbps, 'latency-ms': 2, 'jitter-ms': 0.5, loss: 0 };
-  return {
-    borders: ['b1', 'b2'],
-    sites: [{ id: `${domain}-site`, borders: ['b1'] }],
-    transits: [{ id: `${domain}-core`, from: 'b1', to: 'b2', bidirectional: true, classes: { EF: cls } }],
-    links: neighbours.map((n) => ({ id: `${domain}-${n}`, border: 'b2', 'peer-domain': n, 'peer-border': 'b1', classes: { EF: cls } })),
-    prices: { currency: 'EUR', 'per-mbps-hour': { EF: 0.5 } },
-  };
-}
 
 /** The three domains of the benches' cluster, in path order. */
 export const DOMAINS = ['dom-a', 'dom-b', 'dom-c'] as const;
@@ -68,7 +57,7 @@ export function domainConfig(d: Domain, dir: string, pki: TestPki, addr: Record<
     peering: { 'hold-time-s': 9, 'advert-lifetime-s': 60, 'backoff-initial-ms': 100, 'backoff-max-ms': 1000, 'readvertise-min-interval-ms': 5000 },
     peers: DOMAINS.filter((n) => n !== d).map(peer),
     redis: { embedded: true },
-    inventory: inventory(d, NEIGHBOURS[d]),
+    inventory: twoBorderInventory(d, NEIGHBOURS[d], 100_000),
     admin: { listen: addr[d].admin },
     log: { level: 'warn' },
     ...extra,

@@ -10,47 +10,15 @@
  * (QB_PROVISION_LOCK_FAILED), which the bench reports at 20 in flight.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { benchDirs as dirsWith, benchProcesses as processesWith, leftBehind, runBench as run } from './run-bench.js';
 
 const MAIN = resolve(__dirname, '../../dist/bench/lifecycle/main.js');
 const PREFIX = 'qb-bench-lifecycle-';
-
-function runBench(args: string[]): Promise<{ code: number | null; out: string; last: Record<string, any> }> {
-  return new Promise((res, rej) => {
-    const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    p.on('error', rej);
-    p.on('close', (code) => {
-      const line = out.trim().split('\n').at(-1) ?? '';
-      try {
-        res({ code, out, last: JSON.parse(line) as Record<string, any> });
-      } catch {
-        rej(new Error(`the bench's last line is not JSON (exit ${code}):\n${out.slice(-2000)}`));
-      }
-    });
-  });
-}
-
-const benchDirs = () => readdirSync(tmpdir()).filter((f) => f.startsWith(PREFIX));
-
-/** Processes whose command line names a bench dir (daemons' configs, redis-servers' sockets, routers' sshd and netconfd). */
-function benchProcesses(): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync('/proc').filter((f) => /^\d+$/.test(f))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (cmd.includes(PREFIX)) found.push(`${pid} ${cmd}`);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
+const runBench = (args: string[]) => run(MAIN, args);
+const benchDirs = () => dirsWith(PREFIX);
+const benchProcesses = () => processesWith(PREFIX);
 
 describe('bench lifecycle', () => {
   test('bench - orders to active against the floor, a closed loop, a restart reconciled: figures, no failed order, nothing left behind', async () => {
@@ -58,12 +26,8 @@ describe('bench lifecycle', () => {
     const running = new Set(benchProcesses());
     const { code, out, last } = await runBench(['--warmup', '1', '--orders', '3', '--inflight', '1', '--concurrent-orders', '2', '--services', '4', '--check-sync-sample', '2']);
     expect(code, out.slice(-3000)).toBe(0);
-    expect(last.bench).toBe('lifecycle');
-    expect(last.orders).toBe(3);
-    expect(last.failed).toBe(0);
-    expect(last.concurrent_failed).toBe(0);
-    expect(last.services_failed).toBe(0);
-    expect(last.failures).toEqual({});
+    // every order of every part became active
+    expect(last).toMatchObject({ bench: 'lifecycle', orders: 3, failed: 0, concurrent_failed: 0, services_failed: 0, failures: {} });
     for (const k of ['p50_ms', 'p99_ms', 'floor_ms', 'floor_p99_ms', 'floor_parallel_ms', 'plan_agree_ms', 'plan_provision_ms', 'ratio_p50_vs_floor', 'orders_per_s', 'restart_started_ms', 'reconcile_ms', 'check_sync_ms_per_service']) {
       expect(Number.isFinite(last[k]) && last[k] > 0, `${k} = ${last[k]}`).toBe(true);
     }
@@ -78,12 +42,7 @@ describe('bench lifecycle', () => {
     expect(last.check_sync_in_sync).toBe(last.check_sync_sample);
     // its temp dir (configs, routers, redis data) is gone, and so are its daemons, redis-servers and routers
     expect(benchDirs().filter((d) => !before.has(d))).toEqual([]);
-    let left = benchProcesses().filter((p) => !running.has(p));
-    for (let i = 0; i < 50 && left.length > 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      left = benchProcesses().filter((p) => !running.has(p));
-    }
-    expect(left).toEqual([]);
+    expect(await leftBehind(PREFIX, running)).toEqual([]);
   }, 300_000);
 
   test('bench - SIGTERM while its daemons and routers run: it exits, and its processes and temp dir are gone', async () => {
@@ -98,11 +57,6 @@ describe('bench lifecycle', () => {
     p.kill('SIGTERM');
     expect(await exited).toBe(143);
     expect(benchDirs().filter((d) => !before.has(d))).toEqual([]);
-    let left = mine();
-    for (let i = 0; i < 50 && left.length > 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      left = mine();
-    }
-    expect(left).toEqual([]);
+    expect(await leftBehind(PREFIX, running)).toEqual([]);
   }, 120_000);
 });
