@@ -161,7 +161,8 @@ export class Workflow {
   /** Orders whose work a stop may have interrupted, resumed in order of creation. Returns how many. */
   async recover(): Promise<number> {
     let n = 0;
-    for (const id of await this.opts.records.ids(KIND)) {
+    const ids = await this.opts.records.ids(KIND);
+    for (const id of ids) {
       const r = await this.opts.records.get<OrderRecord>(KIND, id);
       if (!r || !this.unfinished(r.doc)) continue;
       n++;
@@ -169,6 +170,7 @@ export class Workflow {
       void this.serial(id, () => this.advance(id));
     }
     await Promise.allSettled([...this.busy.values()]);
+    this.log('info', 'orders reconciled', { event: 'orders-reconciled', orders: ids.length, resumed: n });
     return n;
   }
 
