@@ -15,7 +15,8 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameS
 import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { QosBrokerError, InvalidArgumentError } from '../drivers/errors.js';
+import { InvalidArgumentError } from '../drivers/errors.js';
+import { LabError } from './errors.js';
 import { checkNetconfDeviceBinaries, startNetconfDevice } from './netconf-device.js';
 import { loadLabPlan, overlaps, type LabNode, type LabPlan, type LoadOptions } from './topology.js';
 
@@ -85,7 +86,7 @@ export function labStateDir(plan: LabPlan, options: LabOptions = {}): string {
 
 function requireRoot(what: string): void {
   if (process.getuid?.() !== 0) {
-    throw new QosBrokerError('QB_LAB_NEEDS_ROOT', `lab ${what} creates network namespaces and needs root; run it as root (sudo qos-broker lab ${what} FILE)`);
+    throw new LabError('QB_LAB_NEEDS_ROOT', `lab ${what} creates network namespaces and needs root; run it as root (sudo qos-broker lab ${what} FILE)`);
   }
 }
 
@@ -97,10 +98,10 @@ export function run(cmd: string, args: string[], input?: string, what?: string):
     let err = '';
     c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     c.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    c.once('error', (e) => reject(new QosBrokerError('QB_LAB_COMMAND_FAILED', `${what ?? cmd}: cannot run ${cmd}: ${e.message}`, { cause: e })));
+    c.once('error', (e) => reject(new LabError('QB_LAB_COMMAND_FAILED', `${what ?? cmd}: cannot run ${cmd}: ${e.message}`, { cause: e })));
     c.once('close', (code) => {
       if (code === 0) resolve(out);
-      else reject(new QosBrokerError('QB_LAB_COMMAND_FAILED', `${what ?? `${cmd} ${args.join(' ')}`} failed (exit ${code}): ${err.trim() || out.trim()}`));
+      else reject(new LabError('QB_LAB_COMMAND_FAILED', `${what ?? `${cmd} ${args.join(' ')}`} failed (exit ${code}): ${err.trim() || out.trim()}`));
     });
     if (input !== undefined) {
       c.stdin!.on('error', () => undefined); // an early exit is reported by its exit code
@@ -258,7 +259,7 @@ async function downPlan(plan: LabPlan, options: LabOptions): Promise<LabLeftover
   }
   const left = await labLeftovers(plan, options);
   if (left.netns.length || left.rootLinks.length || left.pids.length) {
-    throw new QosBrokerError(
+    throw new LabError(
       'QB_LAB_DOWN_INCOMPLETE',
       `lab ${plan.name} could not be removed completely: namespaces [${left.netns.join(' ')}], interfaces [${left.rootLinks.join(' ')}], pids [${left.pids.join(' ')}]; run lab down again`,
     );
@@ -364,7 +365,7 @@ async function checkMgmtSubnetFree(plan: LabPlan): Promise<void> {
     if (!r.dst || r.dst === 'default' || r.dev?.startsWith(plan.ifPrefix)) continue;
     const dst = r.dst.includes('/') ? r.dst : `${r.dst}/32`;
     if (overlaps(dst, plan.mgmt.subnet) && !dst.startsWith('127.')) {
-      throw new QosBrokerError(
+      throw new LabError(
         'QB_LAB_ADDRESS_IN_USE',
         `management subnet ${plan.mgmt.subnet} of lab ${plan.name} overlaps the route ${r.dst}${r.dev ? ` dev ${r.dev}` : ''} of this machine; set another mgmt.ipv4-subnet in the file (or --mgmt-subnet), or take the other lab down`,
       );
@@ -383,7 +384,7 @@ function shellQuote(s: string): string {
 export async function labUp(file: string, options: LabOptions = {}): Promise<LabUpResult> {
   requireRoot('up');
   for (const b of BINARIES) {
-    if (!existsSync(b)) throw new QosBrokerError('QB_LAB_MISSING_BINARY', `${b} is not installed: apt-get install -y iproute2 iperf3`);
+    if (!existsSync(b)) throw new LabError('QB_LAB_MISSING_BINARY', `${b} is not installed: apt-get install -y iproute2 iperf3`);
   }
   checkNetconfDeviceBinaries();
   const log = options.log ?? (() => {});
@@ -483,7 +484,7 @@ function nodeOf(plan: LabPlan, name: string): LabNode {
 
 async function requireNetns(plan: LabPlan, n: LabNode): Promise<void> {
   if (!(await listNetns()).includes(n.netns)) {
-    throw new QosBrokerError('QB_LAB_NOT_UP', `node ${n.name} of lab ${plan.name} is not running (no namespace ${n.netns}); run lab up ${plan.file} first`);
+    throw new LabError('QB_LAB_NOT_UP', `node ${n.name} of lab ${plan.name} is not running (no namespace ${n.netns}); run lab up ${plan.file} first`);
   }
 }
 
@@ -506,7 +507,7 @@ export async function labExec(
     let stderr = '';
     c.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
     c.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    c.once('error', (e) => reject(new QosBrokerError('QB_LAB_COMMAND_FAILED', `cannot run ${command[0]} in ${n.name}: ${e.message}`, { cause: e })));
+    c.once('error', (e) => reject(new LabError('QB_LAB_COMMAND_FAILED', `cannot run ${command[0]} in ${n.name}: ${e.message}`, { cause: e })));
     c.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
   });
 }
@@ -570,7 +571,7 @@ export async function labTraffic(file: string, t: TrafficOptions, options: LabOp
       const listening = await run('ip', ['netns', 'exec', to.netns, 'ss', '-Hltn', `sport = :${port}`]).catch(() => '');
       if (listening.trim()) break;
       if (server.exitCode !== null || Date.now() > end) {
-        throw new QosBrokerError('QB_LAB_TRAFFIC_FAILED', `iperf3 server in ${to.name} did not start on ${toAddress}:${port}: ${serverOut.trim()}`);
+        throw new LabError('QB_LAB_TRAFFIC_FAILED', `iperf3 server in ${to.name} did not start on ${toAddress}:${port}: ${serverOut.trim()}`);
       }
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -581,10 +582,10 @@ export async function labTraffic(file: string, t: TrafficOptions, options: LabOp
       out = await run('ip', args, undefined, `iperf3 from ${from.name} to ${to.name}`);
     } catch (err) {
       const msg = (err as Error).message;
-      throw new QosBrokerError('QB_LAB_TRAFFIC_FAILED', `no traffic from ${from.name} to ${to.name} (${toAddress}): ${msg}`, { cause: err });
+      throw new LabError('QB_LAB_TRAFFIC_FAILED', `no traffic from ${from.name} to ${to.name} (${toAddress}): ${msg}`, { cause: err });
     }
     const j = JSON.parse(out) as { error?: string; end?: { sum_received?: { bits_per_second: number }; sum_sent?: { bits_per_second: number; retransmits?: number } } };
-    if (j.error || !j.end?.sum_received) throw new QosBrokerError('QB_LAB_TRAFFIC_FAILED', `iperf3 from ${from.name} to ${to.name} failed: ${j.error ?? 'no result'}`);
+    if (j.error || !j.end?.sum_received) throw new LabError('QB_LAB_TRAFFIC_FAILED', `iperf3 from ${from.name} to ${to.name} failed: ${j.error ?? 'no result'}`);
     return {
       from: from.name,
       to: to.name,

@@ -10,8 +10,10 @@
  * signature". Offline: `qos-broker contract verify FILE`.
  */
 import { hash, sign, verify, type KeyObject } from 'node:crypto';
-import { QosBrokerError } from '../../drivers/errors.js';
+import { ContractError } from '../errors.js';
 import { canonicalJson, rawPublicKey, toPrivateKey, toPublicKey, type KeyInput } from '../peering/advert.js';
+
+export { ContractError } from '../errors.js';
 
 const SIGNING_CONTEXT = 'qos-broker/contract/v1\n';
 /** Deepest nesting a contract body may have (a real one has 4 levels). */
@@ -58,17 +60,6 @@ export interface ContractSignature {
 export interface SignedContract {
   body: ContractBody;
   signatures: ContractSignature[];
-}
-
-/** A contract failed verification or is malformed; `field` names the JSON pointer at fault, when there is one. */
-export class ContractError extends QosBrokerError {
-  readonly field?: string;
-  readonly domain?: string;
-  constructor(code: string, message: string, where: { field?: string; domain?: string } = {}) {
-    super(code, message);
-    this.field = where.field;
-    this.domain = where.domain;
-  }
 }
 
 function pointerEscape(k: string): string {

@@ -9,7 +9,7 @@
  * Commit belongs to a coordinator that went away. The sweep returns its
  * capacity and logs the agreement once as `agreement-abandoned`.
  */
-import { QosBrokerError } from '../../drivers/errors.js';
+import { AgreementError } from '../errors.js';
 import type { ResourceStore } from '../state/store.js';
 import type { TopologyGraph } from '../topology/graph.js';
 import type { KeyInput } from '../peering/advert.js';
@@ -76,7 +76,7 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
     const linkId = opts.inventory
       ? (hop: { from: string; to: string }) => {
           const id = inventoryLinkId(domain, this.opts.inventory!, hop);
-          if (!id) throw new QosBrokerError('QB_AGREEMENT_UNKNOWN_EDGE', `${domain} has no link ${hop.from} -> ${hop.to} in its inventory`);
+          if (!id) throw new AgreementError('QB_AGREEMENT_UNKNOWN_EDGE', `${domain} has no link ${hop.from} -> ${hop.to} in its inventory`);
           return id;
         }
       : undefined;
@@ -128,7 +128,7 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
   private checkOwner(agreementId: string, caller: string): void {
     const owner = this.owners.get(agreementId);
     if (owner !== undefined && owner !== caller) {
-      throw new QosBrokerError('QB_AGREEMENT_NOT_OWNER', `agreement ${agreementId} at ${this.domain} was reserved by ${owner}; ${caller} may not act on it`);
+      throw new AgreementError('QB_AGREEMENT_NOT_OWNER', `agreement ${agreementId} at ${this.domain} was reserved by ${owner}; ${caller} may not act on it`);
     }
   }
 

@@ -4,17 +4,8 @@
  * says what is expected. Relative file paths are relative to the config file.
  * See daemon/config/examples/ for documented examples.
  */
-import { QosBrokerError } from '../../drivers/errors.js';
+import { ConfigError } from '../errors.js';
 import type { Inventory, InventoryClass } from '../peering/origin.js';
-
-/** A config file is invalid: `key` is the path of the bad key, e.g. `peers[0].address`. */
-export class ConfigError extends QosBrokerError {
-  readonly key: string;
-  constructor(key: string, message: string, options?: { cause?: unknown }) {
-    super('QB_CONFIG_INVALID', `${key ? `${key}: ` : ''}${message}`, options);
-    this.key = key;
-  }
-}
 
 /** One configured peer. */
 export interface PeerConfig {

@@ -6,6 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { PeeringCore } from './broker.js';
+import { ERRORS } from '../errors.js';
 
 /** An admin request besides its path. */
 export interface AdminRequest {
@@ -36,7 +37,7 @@ export function adminHandler(getCore: () => PeeringCore | undefined, status: () 
       try {
         parsed = JSON.parse(req.body ?? '');
       } catch (err) {
-        return { status: 400, body: { error: `the body of POST ${path} must be JSON: ${(err as Error).message}`, code: 'QB_INVALID_ARGUMENT' } };
+        return { status: ERRORS.QB_INVALID_ARGUMENT.http, body: { error: `the body of POST ${path} must be JSON: ${(err as Error).message}`, code: 'QB_INVALID_ARGUMENT' } };
       }
       return op(parsed);
     }

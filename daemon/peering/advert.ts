@@ -15,7 +15,8 @@
  * a signature over anything else.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { AdvertRejectedError, InvalidArgumentError } from '../../drivers/errors.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { AdvertRejectedError } from '../errors.js';
 
 /** The signed content of an advertisement. */
 export interface AdvertEnvelope<B = unknown> {

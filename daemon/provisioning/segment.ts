@@ -136,7 +136,7 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
     } catch (undo) {
       rollback = `ROLLBACK FAILED: ${(undo as Error).message}`;
     }
-    throw new ProvisioningError(err instanceof QosBrokerError ? err.code : 'QB_PROVISION_FAILED', `${what}; ${rollback}`, { cause: err });
+    throw new ProvisioningError(err instanceof ProvisioningError ? err.code : 'QB_PROVISION_FAILED', `${what}; ${rollback}`, { cause: err });
   }
 }
 

@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
-import { InvalidArgumentError, ResourceStoreError, type CapacityShortfall } from '../../drivers/errors.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { ResourceStoreError, type CapacityShortfall } from '../errors.js';
 import * as lua from './lua.js';
 import type {
   CloseResult,

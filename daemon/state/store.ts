@@ -11,7 +11,7 @@
  *
  * The Redis implementation is daemon/state/redis-store.ts.
  */
-import type { CapacityShortfall } from '../../drivers/errors.js';
+import type { CapacityShortfall } from '../errors.js';
 
 export type { CapacityShortfall };
 

@@ -56,7 +56,7 @@
  * which rank paths; agreement/pricing.ts turns them into the price of a reservation.
  */
 import { InvalidArgumentError } from '../../drivers/errors.js';
-import { PathInfeasibleError } from './errors.js';
+import { PathInfeasibleError } from '../errors.js';
 import { LINK, TopologyGraph, type ClassGraph } from './graph.js';
 import { KeyHeap, MinHeap } from './heap.js';
 import type { ComputedPath, PathHop, PathObjective, PathRequest, PathResult, PathSegment } from './types.js';
