@@ -15,7 +15,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { PeeringCore, type PeerSpec } from '../../daemon/peering/broker.js';
 import { MemoryTransport, memoryPair as pair, type MemoryStream as MemEnd } from '../../daemon/peering/memory.js';
-import { rawPublicKey } from '../../daemon/peering/advert.js';
+import { rawPublicKey } from '../../daemon/crypto/keys.js';
 import type { PeerFrame } from '../../daemon/peering/proto.js';
 import type { Inventory } from '../../daemon/peering/origin.js';
 import { prng } from '../prng.js';

@@ -11,7 +11,8 @@
  */
 import { hash, sign, verify, type KeyObject } from 'node:crypto';
 import { ContractError } from '../errors.js';
-import { canonicalJson, rawPublicKey, toPrivateKey, toPublicKey, type KeyInput } from '../peering/advert.js';
+import { canonicalJson } from '../crypto/canonical-json.js';
+import { rawPublicKey, toPrivateKey, toPublicKey, type KeyInput } from '../crypto/keys.js';
 
 export { ContractError } from '../errors.js';
 

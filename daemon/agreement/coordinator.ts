@@ -15,6 +15,7 @@ import { AgreementError, AgreementFailedError, AgreementTimeoutError } from '../
 import type { TopologyGraph } from '../topology/graph.js';
 import { computePaths } from '../topology/paths.js';
 import type { ComputedPath, Endpoint, PathObjective } from '../topology/types.js';
+import { AGREEMENT_DEFAULTS } from './defaults.js';
 import { sealContractBody, verifyContract, type ContractBody, type SignedContract } from './contract.js';
 import { segmentOrders, type AgreementParticipant, type SegmentQuote } from './participant.js';
 
@@ -87,7 +88,7 @@ export class AgreementCoordinator {
     private readonly participant: (domain: string) => AgreementParticipant | undefined,
     options: CoordinatorOptions = {},
   ) {
-    this.holdTtlMs = options.holdTtlMs ?? 30_000;
+    this.holdTtlMs = options.holdTtlMs ?? AGREEMENT_DEFAULTS.holdTtlMs;
   }
 
   /** Run the whole agreement for a request. Throws PathInfeasibleError (no path meets the bounds) or AgreementFailedError. */

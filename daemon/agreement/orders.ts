@@ -11,6 +11,7 @@ import { AgreementFailedError, httpStatusOf } from '../errors.js';
 import type { TopologyGraph } from '../topology/graph.js';
 import type { Endpoint, PathObjective } from '../topology/types.js';
 import { AgreementCoordinator, type ServiceRequest } from './coordinator.js';
+import { AGREEMENT_DEFAULTS } from './defaults.js';
 import type { AgreementParticipant } from './participant.js';
 import { priceScenarios, type PricingTerms } from './pricing.js';
 
@@ -98,7 +99,7 @@ export interface OrderDeskOptions {
 
 /** The admin operations `POST /v1/quote` and `POST /v1/order`. */
 export function orderDesk(opts: OrderDeskOptions) {
-  const coordinator = new AgreementCoordinator(opts.domain, opts.graph, opts.participant, { holdTtlMs: opts.holdTtlMs ?? 30_000 });
+  const coordinator = new AgreementCoordinator(opts.domain, opts.graph, opts.participant, { holdTtlMs: opts.holdTtlMs ?? AGREEMENT_DEFAULTS.holdTtlMs });
   const guard =
     (f: (body: unknown) => Promise<unknown>) =>
     async (body: unknown): Promise<{ status: number; body: unknown }> => {

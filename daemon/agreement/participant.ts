@@ -14,7 +14,7 @@ import { AgreementError, SegmentRejectedError } from '../errors.js';
 import type { ResourceStore } from '../state/store.js';
 import type { TopologyGraph } from '../topology/graph.js';
 import type { ComputedPath, PathHop } from '../topology/types.js';
-import { rawPublicKey, toPrivateKey, type KeyInput } from '../peering/advert.js';
+import { rawPublicKey, toPrivateKey, type KeyInput } from '../crypto/keys.js';
 import { signContract, type ContractBody, type ContractSignature } from './contract.js';
 import { pricePath, type PricingTerms } from './pricing.js';
 

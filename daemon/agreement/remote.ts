@@ -22,6 +22,7 @@ import { AgreementError, AgreementTimeoutError, AgreementUnreachableError, error
 import { protoDir } from '../peering/proto.js';
 import { checkPeerCertificate, type PeerPin } from '../peering/tls.js';
 import type { PathHop } from '../topology/types.js';
+import { AGREEMENT_DEFAULTS } from './defaults.js';
 import { manifestOf, type ContractBody, type ContractSignature } from './contract.js';
 import { type AgreementParticipant, type SegmentOrder, type SegmentQuote } from './participant.js';
 
@@ -339,8 +340,8 @@ export class RemoteParticipant implements AgreementParticipant {
     client: grpc.Client,
     options: RemoteParticipantOptions = {},
   ) {
-    this.callTimeoutMs = options.callTimeoutMs ?? 5000;
-    this.retries = options.retries ?? 1;
+    this.callTimeoutMs = options.callTimeoutMs ?? AGREEMENT_DEFAULTS.callTimeoutMs;
+    this.retries = options.retries ?? AGREEMENT_DEFAULTS.retries;
     this.stream = agreementStreamOf(client, domain);
   }
 

@@ -12,12 +12,13 @@
 import { AgreementError } from '../errors.js';
 import type { ResourceStore } from '../state/store.js';
 import type { TopologyGraph } from '../topology/graph.js';
-import type { KeyInput } from '../peering/advert.js';
-import type { Logger } from '../peering/broker.js';
+import type { KeyInput } from '../crypto/keys.js';
+import type { Logger } from '../logger.js';
 import type { ContractBody, ContractSignature } from './contract.js';
 import { LocalParticipant, seedCapacities, type AgreementParticipant, type SegmentOrder, type SegmentQuote } from './participant.js';
 import type { PricingTerms } from './pricing.js';
 import { inventoryLinkId, type Inventory } from '../peering/origin.js';
+import { AGREEMENT_DEFAULTS } from './defaults.js';
 import type { ServedParticipant } from './remote.js';
 
 export interface AgreementServiceOptions {
@@ -91,7 +92,7 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.sweep(), this.opts.sweepIntervalMs ?? 1000);
+    this.timer = setInterval(() => void this.sweep(), this.opts.sweepIntervalMs ?? AGREEMENT_DEFAULTS.sweepIntervalMs);
     this.timer.unref();
   }
 

@@ -10,7 +10,7 @@ import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { parseConfig, type BrokerConfig } from './schema.js';
-import { rawPublicKey, toPrivateKey } from '../peering/advert.js';
+import { rawPublicKey, toPrivateKey } from '../crypto/keys.js';
 import { normaliseFingerprint, type OwnTls } from '../peering/tls.js';
 import type { PeerSpec } from '../peering/broker.js';
 

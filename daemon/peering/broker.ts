@@ -23,6 +23,8 @@ import {
 } from './origin.js';
 import type { ResourceStore } from '../state/store.js';
 import type { DomainAdvertisement } from '../topology/types.js';
+import type { Logger } from '../logger.js';
+import { PEERING_DEFAULTS } from './defaults.js';
 
 /** One configured peer. */
 export interface PeerSpec extends PeerPin {
@@ -33,9 +35,6 @@ export interface PeerSpec extends PeerPin {
   /** The peer is an exchange: register with it (Registry.Register). @default false */
   register?: boolean;
 }
-
-/** One structured log event. Never put secrets in fields. */
-export type Logger = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
 /** A stream of registrations from an exchange, as the transport delivers it. */
 export interface RegistrationStream {
@@ -98,13 +97,7 @@ export interface PeeringOptions {
   now?: () => number;
 }
 
-export const PEERING_DEFAULTS = {
-  holdTimeS: 90,
-  readvertiseThreshold: 0.1,
-  readvertiseMinIntervalMs: 1000,
-  pollIntervalMs: 1000,
-  registrationTtlMs: 300_000,
-} as const;
+export { PEERING_DEFAULTS };
 
 /** Runtime record of a configured peer. */
 interface PeerRecord {
@@ -206,7 +199,7 @@ export class PeeringCore {
     this.opts = opts;
     this.log = opts.log ?? (() => {});
     this.now = opts.now ?? Date.now;
-    this.table = new AdvertTable<AdvertBody>({ now: this.now, validateBody: validateAdvertBody, maxClockSkewMs: 30_000 });
+    this.table = new AdvertTable<AdvertBody>({ now: this.now, validateBody: validateAdvertBody });
     this.setKey(opts.domain, this.publicKeyRaw, 'self');
     for (const [d, k] of Object.entries(opts.originKeys ?? {})) this.setKey(d, k, 'config');
     for (const p of opts.peers) this.addPeer(p);
