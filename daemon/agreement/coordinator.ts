@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import { AgreementError, AgreementFailedError, AgreementTimeoutError } from '../errors.js';
 import type { TopologyGraph } from '../topology/graph.js';
-import { computePaths } from '../topology/paths.js';
+import { computePaths } from '../topology/paths/index.js';
 import type { ComputedPath, Endpoint, PathObjective } from '../topology/types.js';
 import { AGREEMENT_DEFAULTS } from './defaults.js';
 import { sealContractBody, verifyContract, type ContractBody, type SignedContract } from './contract.js';
