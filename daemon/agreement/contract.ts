@@ -242,9 +242,9 @@ export interface ContractSummary {
  * the field, QB_CONTRACT_UNSIGNED / _BAD_SIGNATURE / _UNTRUSTED_KEY the party.
  *
  * Signing and checking run on the calling thread. node:crypto's callback form
- * (libuv's thread pool) cost twice the CPU of a signature on this class of
- * 2-vCPU machine (103 vs 47 us; a pair of checks 311 vs 227 us): the hand-off
- * between threads costs more than Ed25519, and the wait is no shorter.
+ * (libuv's thread pool) cost more CPU than the signature itself on this class
+ * of 2-vCPU machine (figures in bench/README.md): the hand-off between threads
+ * costs more than Ed25519, and the wait is no shorter.
  */
 export function verifyContract(input: unknown, trusted?: Record<string, string>, signedHere?: string): ContractSummary {
   if (!input || typeof input !== 'object') throw new ContractError('QB_CONTRACT_MALFORMED', 'a contract is a JSON object with body and signatures');

@@ -7,8 +7,9 @@
  *
  * Every call between two brokers travels on one long-lived Exchange stream
  * (`AgreementStream`), tagged with an id; replies come back in any order. A
- * unary RPC per call cost about 7x the CPU of a message on an open stream
- * (a new HTTP/2 stream, headers, a TLS identity check each time).
+ * unary RPC per call cost several times the CPU of a message on an open
+ * stream (a new HTTP/2 stream, headers, a TLS identity check each time;
+ * figures in bench/README.md).
  *
  * Errors are QosBrokerErrors everywhere except on the wire: a refused call is
  * an AgreementError reply (stable code and refusing domain) and the remote

@@ -41,8 +41,8 @@ export interface AgreementServiceOptions {
    * owner's Abort, ms. Then the service forgets it (its booking stays in the
    * store): what a daemon keeps per agreement is bounded by this window, not
    * by how many agreements it ever made. @default 60000 (a coordinator
-   * retries a lost Commit within its call deadline, seconds; at 300
-   * agreements/s a minute is about 18,000 small records)
+   * retries a lost Commit within its call deadline, seconds; a minute of
+   * agreements at the rate the agreements bench targets is a small table)
    */
   retainCommittedMs?: number;
 }
