@@ -10,6 +10,7 @@
 import {
   AbortedError,
   CapabilityNotSupportedError,
+  CodedError,
   DRIVER_ERRORS,
   HostKeyError,
   InternalError,
@@ -114,11 +115,7 @@ type Codes<K extends string> = CodesOf<typeof BROKER_ERRORS, K>;
 // ------------------------------------------------------------------ state
 
 /** The live resource store failed or refused an operation: Redis unreachable or missing, an unknown link or class, an unknown or closed reservation, an expired hold. */
-export class ResourceStoreError extends QosBrokerError {
-  constructor(code: Codes<'ResourceStoreError' | 'AdmissionRejectedError'>, message: string, options?: ErrorOptions) {
-    super(code, message, options);
-  }
-}
+export class ResourceStoreError extends CodedError<Codes<'ResourceStoreError' | 'AdmissionRejectedError'>> {}
 
 /** One link and time slot that lacked room for a reservation. */
 export interface CapacityShortfall {
@@ -270,12 +267,7 @@ export class PathInfeasibleError extends QosBrokerError {
 // ------------------------------------------------------------------ agreement
 
 /** A path cannot be priced or no option meets the provider's objectives. */
-export class PricingError extends QosBrokerError {
-  declare readonly code: Codes<'PricingError'>;
-  constructor(code: Codes<'PricingError'>, message: string) {
-    super(code, message);
-  }
-}
+export class PricingError extends CodedError<Codes<'PricingError'>> {}
 
 /** A contract failed verification or is malformed; `field` names the JSON pointer at fault, when there is one. */
 export class ContractError extends QosBrokerError {
@@ -329,20 +321,10 @@ export class AgreementUnreachableError extends TransportError {
 }
 
 /** A step of the agreement protocol was refused: wrong domain, nothing held, not a peer, busy, ... */
-export class AgreementError extends QosBrokerError {
-  declare readonly code: Codes<'AgreementError'>;
-  constructor(code: Codes<'AgreementError'>, message: string, options?: ErrorOptions) {
-    super(code, message, options);
-  }
-}
+export class AgreementError extends CodedError<Codes<'AgreementError'>> {}
 
 /** The CLI could not reach qos-brokerd's admin endpoint, or the endpoint answered with an error it did not name. */
-export class AdminError extends QosBrokerError {
-  declare readonly code: Codes<'AdminError'>;
-  constructor(code: Codes<'AdminError'>, message: string, options?: ErrorOptions) {
-    super(code, message, options);
-  }
-}
+export class AdminError extends CodedError<Codes<'AdminError'>> {}
 
 // ------------------------------------------------------------------ the edges
 

@@ -154,6 +154,17 @@ export class QosBrokerError extends Error {
   }
 }
 
+/**
+ * The base of a class whose codes are several rows of the table: its
+ * constructor takes one of them (`C`, the union of its rows' codes).
+ */
+export abstract class CodedError<C extends string> extends QosBrokerError {
+  declare readonly code: C;
+  constructor(code: C, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
 /** The caller gave a bad argument (option, config value, CLI flag). */
 export class InvalidArgumentError extends QosBrokerError {
   declare readonly code: 'QB_INVALID_ARGUMENT';
@@ -171,12 +182,7 @@ export class AbortedError extends QosBrokerError {
 }
 
 /** Something that is not a QosBrokerError failed (a bug); carried under a code at an edge. */
-export class InternalError extends QosBrokerError {
-  declare readonly code: Codes<'InternalError'>;
-  constructor(code: Codes<'InternalError'>, message: string, options?: ErrorOptions) {
-    super(code, message, options);
-  }
-}
+export class InternalError extends CodedError<Codes<'InternalError'>> {}
 
 /** Bytes could not be moved: TCP connect, SSH handshake, authentication, channel. */
 export class TransportError extends QosBrokerError {
@@ -206,20 +212,10 @@ export class TimeoutError extends QosBrokerError {
 }
 
 /** The peer broke the protocol: framing, size limits, forbidden XML, bad hello. */
-export class ProtocolError extends QosBrokerError {
-  declare readonly code: Codes<'ProtocolError'>;
-  constructor(code: Codes<'ProtocolError'>, message: string, options?: ErrorOptions) {
-    super(code, message, options);
-  }
-}
+export class ProtocolError extends CodedError<Codes<'ProtocolError'>> {}
 
 /** The session is closed or was never opened; the operation cannot run. */
-export class SessionClosedError extends QosBrokerError {
-  declare readonly code: Codes<'SessionClosedError'>;
-  constructor(code: Codes<'SessionClosedError'>, message: string, options?: ErrorOptions) {
-    super(code, message, options);
-  }
-}
+export class SessionClosedError extends CodedError<Codes<'SessionClosedError'>> {}
 
 /** The operation needs a capability the server did not advertise. */
 export class CapabilityNotSupportedError extends QosBrokerError {
@@ -303,9 +299,4 @@ export class PartitionViolationError extends QosBrokerError {
 }
 
 /** A platform's apply, verify or remove failed on the device; what was undone is said in the message. */
-export class ProvisioningError extends QosBrokerError {
-  declare readonly code: Codes<'ProvisioningError'>;
-  constructor(code: Codes<'ProvisioningError'>, message: string, options?: ErrorOptions) {
-    super(code, message, options);
-  }
-}
+export class ProvisioningError extends CodedError<Codes<'ProvisioningError'>> {}

@@ -2,7 +2,7 @@
  * The lab's part of the error table (see drivers/errors.ts for the row shape
  * and daemon/errors.ts for the whole table): one line per code.
  */
-import { QosBrokerError, row, type CodesOf, type ErrorOptions } from '../drivers/errors.js';
+import { CodedError, QosBrokerError, row, type CodesOf } from '../drivers/errors.js';
 
 export const LAB_ERRORS = {
   QB_LAB_NEEDS_ROOT: row('LabError', 'PERMISSION_DENIED', 403, 1, 'the lab creates network namespaces: run it as root'),
@@ -25,12 +25,7 @@ export const LAB_ERRORS = {
 type Codes<K extends string> = CodesOf<typeof LAB_ERRORS, K>;
 
 /** A lab operation failed: set-up, a command in a node, traffic. */
-export class LabError extends QosBrokerError {
-  declare readonly code: Codes<'LabError'>;
-  constructor(code: Codes<'LabError'>, message: string, options?: ErrorOptions) {
-    super(code, message, options);
-  }
-}
+export class LabError extends CodedError<Codes<'LabError'>> {}
 
 /** The topology file is unusable; the message names the node/link and what to change. */
 export class LabTopologyError extends QosBrokerError {
@@ -41,9 +36,4 @@ export class LabTopologyError extends QosBrokerError {
 }
 
 /** A JSON schema given to lab/jsonschema.ts is malformed or uses what it does not support. */
-export class SchemaError extends QosBrokerError {
-  declare readonly code: Codes<'SchemaError'>;
-  constructor(code: Codes<'SchemaError'>, message: string) {
-    super(code, message);
-  }
-}
+export class SchemaError extends CodedError<Codes<'SchemaError'>> {}
