@@ -6,7 +6,7 @@ import type { KeyObject } from 'node:crypto';
 import { ADVERT_REJECT_REASONS, AdvertTable, type AdvertRejectReason } from './advert.js';
 import { PEERING_DEFAULTS } from './defaults.js';
 import { validateAdvertBody, type AdvertBody, type Inventory } from './origin.js';
-import type { PeerFrame, RegistrationMsg } from './proto.js';
+import type { RegistrationMsg } from './proto.js';
 import type { BackoffOptions, FrameStream, PeerSession, PeerState } from './session.js';
 import type { PeerPin } from './tls.js';
 import { rawPublicKey, toPublicKey } from '../crypto/keys.js';
