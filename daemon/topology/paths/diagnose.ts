@@ -6,10 +6,14 @@ import { PathInfeasibleError } from '../../errors.js';
 import { type ClassGraph, TopologyGraph } from '../graph.js';
 import type { PathRequest } from '../types.js';
 import { boundSearch, dijkstra } from './bounds.js';
-import { EPS, INCLUDE_CHECK_MAX_LABELS, PATH_SEARCH_DEFAULTS, type PathSearchOptions } from './limits.js';
+import { EPS } from './labels.js';
+import { PATH_SEARCH_DEFAULTS, type PathSearchOptions } from './limits.js';
 import type { Prepared } from './request.js';
 import { search } from './search.js';
 import { backward, DijkstraSlot, type Direction, forward, Workspace } from './workspace.js';
+
+/** Label cap of the searches that check, on failure, whether include-domains alone are the cause. */
+const INCLUDE_CHECK_MAX_LABELS = 20_000;
 
 /**
  * Plain DFS reachability over class edges with optional bandwidth and policy filters.

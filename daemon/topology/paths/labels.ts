@@ -3,9 +3,15 @@
  */
 import type { ClassGraph } from '../graph.js';
 import { MinHeap } from '../heap.js';
-import { EPS, RESULTS, TIE_WEIGHT } from './limits.js';
 import type { Prepared } from './request.js';
 import { DijkstraSlot, Workspace } from './workspace.js';
+
+/** Relative tolerance of metric comparisons. */
+export const EPS = 1e-9;
+/** `dominatedIn` parent marker for the answer list: answers are complete, no completion can loop. */
+const RESULTS = -2;
+/** Weight of the other metrics in the tie-break key of price objectives. */
+const TIE_WEIGHT = 1e-6;
 
 /**
  * The forward label-setting search of one query, with its state in fields. It lives in the

@@ -5,8 +5,9 @@
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { type ClassGraph, TopologyGraph } from '../graph.js';
 import type { PathObjective, PathRequest } from '../types.js';
-import { OBJECTIVES } from './limits.js';
 import { Workspace, workspaceFor } from './workspace.js';
+
+const OBJECTIVES: readonly PathObjective[] = ['cheapest', 'lowest-latency', 'balanced'];
 
 export interface Prepared {
   cg: ClassGraph;

@@ -8,10 +8,24 @@ import type { ComputedPath, PathRequest, PathResult } from '../types.js';
 import { buildPath } from './assemble.js';
 import { boundSearch } from './bounds.js';
 import { boundError, diagnose } from './diagnose.js';
-import { LabelSearch, runLabels } from './labels.js';
-import { EAGER_JITTER_FACTOR, EPS, INCLUDE_HEURISTIC_MAX, LAZY_BOUND_FACTOR, LAZY_BOUND_MIN, LOSS_BOUND_FACTOR, PATH_SEARCH_DEFAULTS, type PathSearchOptions } from './limits.js';
+import { EPS, LabelSearch, runLabels } from './labels.js';
+import { PATH_SEARCH_DEFAULTS, type PathSearchOptions } from './limits.js';
 import { prepare, type Prepared } from './request.js';
 import { DijkstraSlot } from './workspace.js';
+
+/** The jitter and loss bound searches run once labels settled reach FACTOR x nodes the first bound searches settled, + MIN. */
+const LAZY_BOUND_FACTOR = 0.3;
+const LAZY_BOUND_MIN = 32;
+/**
+ * The up-front try of a jitter bound may settle FACTOR x nodes the latency bound search settled (the
+ * price search's when there is none), + LAZY_BOUND_MIN. Not the price search's as well: on 100 domains
+ * that doubled the try for price objectives and cost more than its pruning saved.
+ */
+const EAGER_JITTER_FACTOR = 0.25;
+/** Without a jitter (loss) bound, the lazy jitter (loss) bound search may settle FACTOR x nodes the first bound searches settled, + LAZY_BOUND_MIN. */
+const LOSS_BOUND_FACTOR = 0.25;
+/** Include-domains (the first ones listed) that get include-aware lower bounds. */
+const INCLUDE_HEURISTIC_MAX = 4;
 
 /** `incCost`/`incLat` of a search without include-aware bounds (never written to: only filled when there are some). */
 const NO_SLOTS: DijkstraSlot[] = [];
