@@ -17,7 +17,7 @@ import { Redis } from 'ioredis';
 import { QosBrokerError } from '../drivers/errors.js';
 import { ConfigError, diffConfig, loadConfigFile, loadMaterial, redactedConfig, redactUrl, type BrokerConfig, type Material } from './config/load.js';
 import { createLogger, type JsonLogger } from './config/log.js';
-import { PeeringCore } from './peering/core.js';
+import { PeeringCore } from './peering/peering-core.js';
 import { GrpcPeeringTransport, PeeringServer } from './peering/server.js';
 import { adminHandler, listenHttp } from './peering/admin.js';
 import { createBrokerMetrics, timedStore } from './metrics/index.js';

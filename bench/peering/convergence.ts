@@ -13,7 +13,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { PeeringCore, type PeerSpec } from '../../daemon/peering/core.js';
+import { PeeringCore, type PeerSpec } from '../../daemon/peering/peering-core.js';
 import { MemoryTransport, memoryPair as pair, type MemoryStream as MemEnd } from '../../daemon/peering/memory.js';
 import { rawPublicKey } from '../../daemon/crypto/keys.js';
 import type { PeerFrame } from '../../daemon/peering/proto.js';

@@ -12,7 +12,7 @@ import { ConfigError } from '../errors.js';
 import { parseConfig, type BrokerConfig } from './schema.js';
 import { rawPublicKey, toPrivateKey } from '../crypto/keys.js';
 import { normaliseFingerprint, type OwnTls } from '../peering/tls.js';
-import type { PeerSpec } from '../peering/core.js';
+import type { PeerSpec } from '../peering/peering-core.js';
 
 export { ConfigError } from '../errors.js';
 export type { BrokerConfig } from './schema.js';

@@ -5,7 +5,7 @@
  * a JSON body and are registered by the daemon in `post`.
  */
 import { createServer, type Server } from 'node:http';
-import type { PeeringCore } from './core.js';
+import type { PeeringCore } from './peering-core.js';
 import { ERRORS } from '../errors.js';
 
 /** An admin request besides its path. */

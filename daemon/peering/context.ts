@@ -1,5 +1,5 @@
 /**
- * The options and shared state of the peering core (daemon/peering/core.ts)
+ * The options and shared state of the peering core (daemon/peering/peering-core.ts)
  * and the types its parts and transports use.
  */
 import type { KeyObject } from 'node:crypto';

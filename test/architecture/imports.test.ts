@@ -72,14 +72,14 @@ describe('architecture - import boundaries', () => {
 
   test('architecture - the check sees a crossing: static, type-only, re-export and dynamic imports', () => {
     const found = violations([
-      { file: 'drivers/ssh/x.ts', text: "import { PeeringCore } from '../../daemon/peering/core.js';" },
+      { file: 'drivers/ssh/x.ts', text: "import { PeeringCore } from '../../daemon/peering/peering-core.js';" },
       { file: 'drivers/netconf/y.ts', text: "import type {\n  LabPlan,\n} from '../../lab/runner.js';" },
       { file: 'daemon/topology/z.ts', text: "export { RedisResourceStore } from '../state/redis-store.js';\nconst m = await import('../peering/advert.js');" },
       { file: 'daemon/topology/w.ts', text: "import { readFileSync } from 'node:fs';\nimport { InvalidArgumentError } from '../../drivers/errors.js';" },
       { file: 'daemon/agreement/v.ts', text: "import { QosBrokerError } from '../../drivers/errors.js';\nimport { NetconfClient } from '../../drivers/netconf/client.js';" },
     ]);
     expect(found).toEqual([
-      'drivers/ssh/x.ts imports daemon/peering/core.ts: drivers know nothing of brokers or the lab',
+      'drivers/ssh/x.ts imports daemon/peering/peering-core.ts: drivers know nothing of brokers or the lab',
       'drivers/netconf/y.ts imports lab/runner.ts: drivers know nothing of brokers or the lab',
       'daemon/topology/z.ts imports daemon/state/redis-store.ts: topology is pure: the graph and path computation, no state, peering, agreement or I/O',
       'daemon/topology/z.ts imports daemon/peering/advert.ts: topology is pure: the graph and path computation, no state, peering, agreement or I/O',
