@@ -17,9 +17,10 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { ProvisioningError, QosBrokerError } from '../../drivers/errors.js';
+import { ServiceProvisioningError } from '../errors.js';
 import { admitPolicy, type DeviceInventory, type QosPolicy, type ResolvedPolicy, type TrafficClass } from '../../drivers/policy/index.js';
 import type { DeviceConfig } from '../config/devices.js';
-import type { Logger } from '../peering/broker.js';
+import type { Logger } from '../logger.js';
 import type { RecordStore } from '../state/records.js';
 import type { ResourceStore } from '../state/store.js';
 import { failpoint } from '../failpoints.js';
@@ -127,7 +128,7 @@ export function designService(body: ContractBody, domain: string, devices: Devic
       ? egress.interfaces.find((x) => x.role === 'peer' && x.peerDomain === next.domain)
       : egress.interfaces.find((x) => x.role === 'customer' && x.site === destSite);
     if (!exit) {
-      throw new ProvisioningError('QB_PROVISION_NO_INTERFACE', `device ${egress.name} has no interface ${next ? `towards ${next.domain} (role peer, peer-domain ${next.domain})` : `towards site ${destSite} (role customer, site ${destSite})`}`);
+      throw new ServiceProvisioningError('QB_PROVISION_NO_INTERFACE', `device ${egress.name} has no interface ${next ? `towards ${next.domain} (role peer, peer-domain ${next.domain})` : `towards site ${destSite} (role customer, site ${destSite})`}`);
     }
     const policy = (dev: DeviceConfig, iface: string, k: number): QosPolicy => ({
       serviceId: serviceId(body.agreementId, domain, i * 2 + k),
@@ -146,7 +147,7 @@ export function designService(body: ContractBody, domain: string, devices: Devic
     const core = ingress.interfaces.find((x) => x.role === 'core');
     if (ingress !== egress && core) out.push({ device: ingress, policy: policy(ingress, core.name, 1) });
   });
-  if (out.length === 0) throw new ProvisioningError('QB_PROVISION_NOT_A_PARTY', `${domain} carries no segment of ${body.agreementId}`);
+  if (out.length === 0) throw new ServiceProvisioningError('QB_PROVISION_NOT_A_PARTY', `${domain} carries no segment of ${body.agreementId}`);
   return out;
 }
 
@@ -194,7 +195,7 @@ export class DomainProvisioner {
 
   private checkCaller(originator: string, caller: string, agreementId: string): void {
     if (caller !== originator && caller !== this.domain) {
-      throw new QosBrokerError('QB_PROVISION_NOT_ORIGINATOR', `${agreementId} was ordered by ${originator}; ${caller} may not provision it at ${this.domain}`);
+      throw new ServiceProvisioningError('QB_PROVISION_NOT_ORIGINATOR', `${agreementId} was ordered by ${originator}; ${caller} may not provision it at ${this.domain}`);
     }
   }
 
@@ -209,17 +210,17 @@ export class DomainProvisioner {
     const body = contract.body;
     return this.serial(body.agreementId, async () => {
       verifyContract(contract);
-      if (!body.parties.some((p) => p.domain === this.domain)) throw new QosBrokerError('QB_PROVISION_NOT_A_PARTY', `${this.domain} is not a party of ${body.agreementId}`);
+      if (!body.parties.some((p) => p.domain === this.domain)) throw new ServiceProvisioningError('QB_PROVISION_NOT_A_PARTY', `${this.domain} is not a party of ${body.agreementId}`);
       this.checkCaller(body.originator.domain, caller, body.agreementId);
       const rate = rateMbps ?? body.service.rateMbps;
       if (rate !== body.service.rateMbps) {
         // a provider provisions only what it signed: the contract's rate, or that plus a signed amendment
         const a = amendment?.body;
-        if (!a) throw new QosBrokerError('QB_PROVISION_RATE_NOT_AGREED', `${rate} Mbit/s is not what ${body.agreementId} agreed (${body.service.rateMbps} Mbit/s) and no amendment says so`);
+        if (!a) throw new ServiceProvisioningError('QB_PROVISION_RATE_NOT_AGREED', `${rate} Mbit/s is not what ${body.agreementId} agreed (${body.service.rateMbps} Mbit/s) and no amendment says so`);
         verifyContract(amendment);
         const ok = a.agreementId.startsWith(`${body.agreementId}-boost-`) && a.originator.domain === body.originator.domain && a.originator.customer === body.originator.customer && a.parties.some((p) => p.domain === this.domain);
-        if (!ok) throw new QosBrokerError('QB_PROVISION_RATE_NOT_AGREED', `amendment ${a.agreementId} is not one of ${body.agreementId} signed by ${this.domain}`);
-        if (Math.abs(body.service.rateMbps + a.service.rateMbps - rate) > 1e-9) throw new QosBrokerError('QB_PROVISION_RATE_NOT_AGREED', `${rate} Mbit/s is not ${body.service.rateMbps} + ${a.service.rateMbps} Mbit/s (the contract and its amendment)`);
+        if (!ok) throw new ServiceProvisioningError('QB_PROVISION_RATE_NOT_AGREED', `amendment ${a.agreementId} is not one of ${body.agreementId} signed by ${this.domain}`);
+        if (Math.abs(body.service.rateMbps + a.service.rateMbps - rate) > 1e-9) throw new ServiceProvisioningError('QB_PROVISION_RATE_NOT_AGREED', `${rate} Mbit/s is not ${body.service.rateMbps} + ${a.service.rateMbps} Mbit/s (the contract and its amendment)`);
       }
       const have = await this.opts.records.get<SegmentRecord>(KIND, body.agreementId);
       if (have?.doc.state === 'active' && have.doc.rateMbps === rate) {
@@ -317,7 +318,7 @@ export class DomainProvisioner {
   /** Compare each device's running config with what was provisioned there (NSO's check-sync). */
   async checkSync(agreementId: string): Promise<SyncReport> {
     const have = await this.opts.records.get<SegmentRecord>(KIND, agreementId);
-    if (!have) throw new QosBrokerError('QB_PROVISION_UNKNOWN', `${this.domain} has provisioned nothing for ${agreementId}`);
+    if (!have) throw new ServiceProvisioningError('QB_PROVISION_UNKNOWN', `${this.domain} has provisioned nothing for ${agreementId}`);
     return this.syncOf(have.doc);
   }
 
@@ -340,7 +341,7 @@ export class DomainProvisioner {
   redeploy(agreementId: string, caller: string): Promise<SegmentStatus> {
     return this.serial(agreementId, async () => {
       const have = await this.opts.records.get<SegmentRecord>(KIND, agreementId);
-      if (!have || have.doc.state !== 'active') throw new QosBrokerError('QB_PROVISION_NOT_ACTIVE', `${agreementId} is not active at ${this.domain} (${have?.doc.state ?? 'unknown'}): nothing to redeploy`);
+      if (!have || have.doc.state !== 'active') throw new ServiceProvisioningError('QB_PROVISION_NOT_ACTIVE', `${agreementId} is not active at ${this.domain} (${have?.doc.state ?? 'unknown'}): nothing to redeploy`);
       this.checkCaller(have.doc.originator, caller, agreementId);
       const rec = have.doc;
       const sync = await this.syncOf(rec);

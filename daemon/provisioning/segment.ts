@@ -36,7 +36,7 @@ const persistIds = (policy: ResolvedPolicy) => ({ apply: `qb-${policy.serviceId}
 /** A segment could not be provisioned; `device` is the one that failed (what was applied elsewhere was removed). */
 export class SegmentFailedError extends ProvisioningError {
   constructor(
-    code: string,
+    code: ProvisioningError['code'],
     message: string,
     readonly device: string,
     options?: { cause?: unknown },
@@ -156,7 +156,7 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
     } catch (undo) {
       rollback = `ROLLBACK FAILED: ${(undo as Error).message}`;
     }
-    throw new SegmentFailedError(err instanceof QosBrokerError ? err.code : 'QB_PROVISION_FAILED', `${what}; ${rollback}`, failedOn, { cause: err });
+    throw new SegmentFailedError(err instanceof ProvisioningError ? err.code : 'QB_PROVISION_FAILED', `${what}; ${rollback}`, failedOn, { cause: err });
   } finally {
     await Promise.all(open.map((o) => o.client?.close().catch(() => undefined)));
   }

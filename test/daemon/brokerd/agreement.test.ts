@@ -21,7 +21,7 @@ import { clientCredentials } from '../../../daemon/peering/tls.js';
 import { loadProtos } from '../../../daemon/peering/proto.js';
 import { RedisResourceStore } from '../../../daemon/state/redis-store.js';
 import { buildTopology } from '../../../daemon/topology/graph.js';
-import { computePaths } from '../../../daemon/topology/paths.js';
+import { computePaths } from '../../../daemon/topology/paths/index.js';
 import type { DomainAdvertisement } from '../../../daemon/topology/types.js';
 import type { DomainFiles } from '../../../lab/pki.js';
 
