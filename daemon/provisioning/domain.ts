@@ -155,6 +155,11 @@ export class DomainProvisioner {
   private readonly log: Logger;
   /** One operation at a time per agreement (one path for state changes). */
   private readonly busy = new Map<string, Promise<unknown>>();
+  /** The tail of each device's queue of transactions. */
+  private readonly deviceQueue = new Map<string, Promise<void>>();
+  /** Active segments' policies by agreement id (see installedBy). */
+  private readonly active = new Map<string, Array<{ device: string; policy: ResolvedPolicy }>>();
+  private indexLoaded: Promise<void> | undefined;
 
   constructor(private readonly opts: DomainProvisionerOptions) {
     this.log = opts.log ?? (() => {});
@@ -185,6 +190,7 @@ export class DomainProvisioner {
 
   private async save(rec: SegmentRecord, version: number, event: string): Promise<number> {
     rec.updatedAt = new Date().toISOString();
+    this.index(rec);
     return this.opts.records.put(KIND, rec.agreementId, version, rec, { score: Date.now(), event: { type: event, state: rec.state, domain: this.domain, ...(rec.error ? { error: rec.error } : {}) } });
   }
 
@@ -245,7 +251,7 @@ export class DomainProvisioner {
       // the intent first: a crash from here on is found by recover()
       version = await this.save(rec, version, 'segment-applying');
       try {
-        await provisionSegment(design.map((d) => d.policy), this.steps(rec).map((s) => s.device), (dev) => installed.get(dev) ?? []);
+        await this.withDevices(policies.map((p) => p.device), () => provisionSegment(design.map((d) => d.policy), this.steps(rec).map((s) => s.device), (dev) => installed.get(dev) ?? []));
         rec.state = 'active';
         delete rec.error;
         await this.save(rec, version, 'segment-active');
@@ -302,7 +308,7 @@ export class DomainProvisioner {
         const leaves = diffs === undefined ? undefined : diffs.length;
         if (leaves === undefined || leaves === 0 || !diffs!.some((d) => d.includes('/name='))) present.push(s);
       }
-      await unprovisionSegment(present);
+      await this.withDevices(present.map((p) => p.device.inventory.name), () => unprovisionSegment(present));
     }
     if (release) for (const id of rec.reservations) await this.opts.store.release(id);
     rec.state = 'removed';
@@ -348,23 +354,63 @@ export class DomainProvisioner {
       const steps = this.steps(rec).filter((s) => !sync.devices.some((d) => d.device === s.device.inventory.name && Array.isArray(d.diffs) && d.diffs.length === 0));
       for (const s of steps) {
         const present = await policyDiffs(s).then((d) => !(d ?? []).some((x) => x.includes('/name=')), () => false);
-        if (present) await unprovisionSegment([s]).catch(() => {});
+        if (present) await this.withDevices([s.device.inventory.name], () => unprovisionSegment([s])).catch(() => {});
       }
-      await provisionSegment(steps.map((s) => s.policy as unknown as QosPolicy), steps.map((s) => s.device));
+      await this.withDevices(steps.map((s) => s.device.inventory.name), () => provisionSegment(steps.map((s) => s.policy as unknown as QosPolicy), steps.map((s) => s.device)));
       this.log('info', 'segment redeployed', { agreement_id: agreementId, devices: steps.map((s) => s.device.inventory.name) });
       return this.status(rec, agreementId);
     });
   }
 
-  /** Policies of active segments per device (partition budgets count them). */
+  /**
+   * Policies of active segments per device (partition budgets count them):
+   * read from the records once, then kept up to date by every save.
+   */
   private async installedBy(): Promise<Map<string, ResolvedPolicy[]>> {
+    this.indexLoaded ??= (async () => {
+      for (const id of await this.opts.records.ids(KIND)) {
+        const r = await this.opts.records.get<SegmentRecord>(KIND, id);
+        if (r) this.index(r.doc);
+      }
+    })();
+    await this.indexLoaded;
     const out = new Map<string, ResolvedPolicy[]>();
-    for (const id of await this.opts.records.ids(KIND)) {
-      const r = await this.opts.records.get<SegmentRecord>(KIND, id);
-      if (r?.doc.state !== 'active') continue;
-      for (const p of r.doc.policies) out.set(p.device, [...(out.get(p.device) ?? []), p.policy]);
-    }
+    for (const policies of this.active.values()) for (const p of policies) out.set(p.device, [...(out.get(p.device) ?? []), p.policy]);
     return out;
+  }
+
+  /** Keep the index of active segments in step with a record just read or written. */
+  private index(rec: SegmentRecord): void {
+    if (rec.state === 'active') this.active.set(rec.agreementId, rec.policies);
+    else this.active.delete(rec.agreementId);
+  }
+
+  /**
+   * Run `fn` holding every named device: one segment's transaction at a time
+   * per device (NETCONF's candidate lock would refuse a second session).
+   * Devices are taken in name order, so two segments that share devices never
+   * wait for each other in a circle.
+   */
+  private async withDevices<T>(names: string[], fn: () => Promise<T>): Promise<T> {
+    const sorted = [...new Set(names)].sort();
+    const releases: Array<() => void> = [];
+    for (const n of sorted) {
+      const prev = this.deviceQueue.get(n) ?? Promise.resolve();
+      let release!: () => void;
+      const mine = new Promise<void>((r) => (release = r));
+      const tail = prev.then(() => mine);
+      this.deviceQueue.set(n, tail);
+      await prev;
+      releases.push(() => {
+        release();
+        if (this.deviceQueue.get(n) === tail) this.deviceQueue.delete(n);
+      });
+    }
+    try {
+      return await fn();
+    } finally {
+      for (const r of releases.reverse()) r();
+    }
   }
 
   /**

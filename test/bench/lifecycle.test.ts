@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { benchDirs as dirsWith, benchProcesses as processesWith, leftBehind, runBench as run } from './run-bench.js';
+import { benchDirs as dirsWith, benchEnv, benchProcesses as processesWith, leftBehind, runBench as run } from './run-bench.js';
 
 const MAIN = resolve(__dirname, '../../dist/bench/lifecycle/main.js');
 const PREFIX = 'qb-bench-lifecycle-';
@@ -48,7 +48,7 @@ describe('bench lifecycle', () => {
   test('bench - SIGTERM while its daemons and routers run: it exits, and its processes and temp dir are gone', async () => {
     const before = new Set(benchDirs());
     const running = new Set(benchProcesses());
-    const p = spawn(process.execPath, [MAIN, '--warmup', '0', '--orders', '50'], { stdio: 'ignore' });
+    const p = spawn(process.execPath, [MAIN, '--warmup', '0', '--orders', '50'], { stdio: 'ignore', env: benchEnv });
     const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
     const mine = () => benchProcesses().filter((x) => !running.has(x));
     // the daemons are up (and the routers before them): a qos-brokerd on a config in the bench's dir

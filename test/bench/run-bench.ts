@@ -11,11 +11,13 @@ import { afterAll } from 'vitest';
 // the benches' TMPDIR: their temp dirs and processes are told apart from another run's on this machine
 const benchTmp = mkdtempSync(join(tmpdir(), 'qb-bt-'));
 afterAll(() => rmSync(benchTmp, { recursive: true, force: true }));
+/** The environment a bench runs in (its own TMPDIR). */
+export const benchEnv: NodeJS.ProcessEnv = { ...process.env, TMPDIR: benchTmp };
 
 /** Run a compiled bench script; its exit code, its output and the JSON object of its last line. */
 export function runBench(script: string, args: string[]): Promise<{ code: number | null; out: string; last: Record<string, any> }> {
   return new Promise((res, rej) => {
-    const p = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: benchTmp } });
+    const p = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: benchEnv });
     let out = '';
     p.stdout.on('data', (c: Buffer) => (out += c.toString()));
     p.stderr.on('data', (c: Buffer) => (out += c.toString()));
