@@ -216,8 +216,9 @@ local r = redis.call('HMGET', rkey, 'state', 'req', 'agr', 'meta')
 if not r[1] then return cjson.encode({'unknown'}) end
 local idx = r[3] and (base .. 'agr:' .. r[3]) or nil
 if expect and idx and (r[1] == 'held' or r[1] == 'committed') then
+  -- a committed agreement whose index was let go has nothing left to compare
   local size = redis.call('SCARD', idx)
-  if size ~= expect then return cjson.encode({'changed', size}) end
+  if size ~= expect and (size > 0 or r[1] == 'held') then return cjson.encode({'changed', size}) end
 end
 if r[1] ~= 'held' and r[1] ~= 'committed' then return cjson.encode({'closed', r[1]}) end
 if idx_ttl and idx then redis.call('PEXPIRE', idx, idx_ttl) end

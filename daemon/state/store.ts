@@ -93,7 +93,8 @@ export interface CommitOptions {
    * Commit only if the reservation's agreement index holds exactly this many
    * ids (live and expired; aborted ones leave it), else throw
    * `QB_STATE_AGREEMENT_CHANGED` and change nothing: a caller acting on a
-   * cached view of the agreement learns that another replica changed it.
+   * cached view of the agreement learns that another replica changed it. Not
+   * checked for a booking whose index is gone (agreementTtlMs passed).
    */
   expectAgreementSize?: number;
   /**
