@@ -57,6 +57,11 @@ function heldOrder(order: SegmentOrder): HeldOrder {
   return { agreementId, alternative, index, ingress, egress, qosClass, rateMbps, start, end };
 }
 
+/** Key of a bare Quote's quote: `agreementId:alternative:index`. */
+function quoteKey(o: HeldOrder): string {
+  return `${o.agreementId}:${o.alternative}:${o.index}`;
+}
+
 /** Segments in path order (the order of the contract body's segments). */
 function byPosition(a: HeldSegment, b: HeldSegment): number {
   return a.order.alternative - b.order.alternative || a.order.index - b.order.index;
@@ -184,13 +189,16 @@ export class LocalParticipant implements AgreementParticipant {
    * Hold the segment for `owner` (default: this domain), storing the owner,
    * the order and the quote (`quote`, else one a bare Quote gave) with the
    * booking. A segment with no edge here is stored as a record that books
-   * nothing: this domain is still a party.
+   * nothing, under the id `<agreement>:<alternative>:<index>:party`: this
+   * domain is still a party.
    */
   async reserve(order: SegmentOrder, holdTtlMs: number, owner = this.domain, quote?: SegmentQuote): Promise<void> {
     this.check(order);
-    const id = `${order.agreementId}:${order.alternative}:${order.index}`;
-    quote ??= this.quotes.get(id);
+    const key = `${order.agreementId}:${order.alternative}:${order.index}`;
+    quote ??= this.quotes.get(key);
     const links = [...new Set(order.hops.map(this.linkId))];
+    // a party with nothing to hold keeps a record that books nothing, apart from the ids of bookings
+    const id = links.length > 0 ? key : `${key}:party`;
     const held: HeldSegment = { id, order: heldOrder(order), owner, stored: links.length > 0, ...(quote ? { quote } : {}) };
     let r;
     try {
@@ -216,7 +224,7 @@ export class LocalParticipant implements AgreementParticipant {
           `${(s.shortfallBps / 1e6).toFixed(3)} Mbit/s short in the slot starting ${new Date(s.slotStart).toISOString()}`,
       );
     }
-    if (quote) this.quotes.delete(id);
+    if (quote) this.quotes.delete(key);
     this.remember(held, r.reservation.state === 'held');
   }
 
@@ -283,7 +291,7 @@ export class LocalParticipant implements AgreementParticipant {
       // a bare Quote may have come after its Reserve
       for (const h of list) {
         if (h.quote) continue;
-        const q = this.quotes.get(h.id);
+        const q = this.quotes.get(quoteKey(h.order));
         if (q) h.quote = q;
       }
       try {
@@ -298,7 +306,7 @@ export class LocalParticipant implements AgreementParticipant {
         }
         throw err;
       }
-      for (const h of list) this.quotes.delete(h.id);
+      for (const h of list) this.quotes.delete(quoteKey(h.order));
       this.held.set(agreementId, list);
       const signed = signContract({ body, signatures: [] }, this.domain, this.signingKey);
       return signed.signatures[0]!;
