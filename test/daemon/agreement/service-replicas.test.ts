@@ -71,14 +71,19 @@ function bodyFor(o: SegmentOrder, q: SegmentQuote, publicKey: string): ContractB
   });
 }
 
+/** A new agreement's segment held by `svc` for provider-x (prepare: the quote is stored with the hold). */
+async function heldBy(svc: AgreementService, agreementId: string, holdTtlMs = 10_000): Promise<{ o: SegmentOrder; q: SegmentQuote }> {
+  const o = orderFor(agreementId);
+  return { o, q: await svc.prepare(o, holdTtlMs, 'provider-x') };
+}
+
 const id0 = (o: SegmentOrder) => `${o.agreementId}:0:${o.index}`;
 const used = async (o: SegmentOrder) => Math.max(...(await stores[0]!.usage('provider-y/y1:provider-y/y2', 'EF', o.start, o.end)).map((u) => u.usedBps));
 
 test('agreement replicas - another instance on the same Redis commits what the first reserved, and aborts another', async () => {
   const first = replica('first');
   const second = replica('second');
-  const o = orderFor('agr-rep-1');
-  const q = await first.prepare(o, 10_000, 'provider-x');
+  const { o, q } = await heldBy(first, 'agr-rep-1');
   // the second instance has seen nothing of it: the store has the owner, the order and the quote
   const body = bodyFor(o, q, second.publicKey);
   const sig = await second.commit(o.agreementId, body, 'provider-x');
@@ -87,8 +92,7 @@ test('agreement replicas - another instance on the same Redis commits what the f
   // a retried Commit on the first (its cache) is the same booking
   expect((await first.commit(o.agreementId, body, 'provider-x')).domain).toBe('provider-y');
   // the quote the store kept is what the body is checked against: another price is refused
-  const o2 = orderFor('agr-rep-2');
-  const q2 = await first.prepare(o2, 10_000, 'provider-x');
+  const { o: o2, q: q2 } = await heldBy(first, 'agr-rep-2');
   const third = replica('third');
   const cheaper = bodyFor(o2, { ...q2, priceMinor: q2.priceMinor - 1 }, third.publicKey);
   await expect(third.commit(o2.agreementId, cheaper, 'provider-x')).rejects.toMatchObject({ code: 'QB_AGREEMENT_BODY_MISMATCH' });
@@ -108,8 +112,7 @@ test('agreement replicas - another instance on the same Redis commits what the f
 test('agreement replicas - the owner check holds across instances: another caller may not quote into, hold, commit or abort the agreement', async () => {
   const first = replica('owner-first');
   const other = replica('owner-other');
-  const o = orderFor('agr-rep-own');
-  const q = await first.prepare(o, 10_000, 'provider-x');
+  const { o, q } = await heldBy(first, 'agr-rep-own');
   const body = bodyFor(o, q, other.publicKey);
   await expect(other.commit(o.agreementId, body, 'provider-q')).rejects.toMatchObject({ code: 'QB_AGREEMENT_NOT_OWNER' });
   await expect(other.abort(o.agreementId, 'provider-q')).rejects.toMatchObject({ code: 'QB_AGREEMENT_NOT_OWNER' });
@@ -127,8 +130,7 @@ test('agreement replicas - the owner check holds across instances: another calle
 test('agreement replicas - an agreement abandoned on one instance is logged once, by whichever sweeps first', async () => {
   const a = replica('sweep-a');
   const b = replica('sweep-b');
-  const o = orderFor('agr-rep-gone');
-  await a.prepare(o, 200, 'provider-x');
+  const { o } = await heldBy(a, 'agr-rep-gone', 200);
   await new Promise((r) => setTimeout(r, 350));
   const swept = await Promise.all([a.sweep(), b.sweep(), a.sweep(), b.sweep()]);
   expect(swept.flat()).toEqual([o.agreementId]);

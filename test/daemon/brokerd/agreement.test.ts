@@ -84,6 +84,14 @@ const store = (domain: string) => {
   return s;
 };
 const maxUsed = async (s: RedisResourceStore, link: string, start: number, end: number) => Math.max(...(await s.usage(link, 'EF', start, end)).map((u) => u.usedBps));
+/** Each domain's order of an agreement on the best dom-a -> dom-c path as dom-a sees it, for an hour starting `inHours` from now. */
+const ordersOnPath = async (agreementId: string, rateMbps: number, inHours: number) => {
+  const ads = ((await a.get('/v1/adverts')).adverts as SignedAdvert<DomainAdvertisement>[]).map((x) => x.envelope.body);
+  const path = computePaths(buildTopology(ads), { from: { domain: 'dom-a', site: 'dom-a-site' }, to: { domain: 'dom-c', site: 'dom-c-site' }, qosClass: 'EF', rateMbps }).paths[0]!;
+  const start = Date.now() + inHours * HOUR;
+  const end = start + HOUR;
+  return { orders: segmentOrders(path, { agreementId, alternative: 0, qosClass: 'EF', rateMbps, start, end }), start, end };
+};
 /** A RemoteParticipant for `d`, dialed with the certificate of `as` (not through a daemon). */
 const remote = (d: Daemon, as: DomainFiles) => {
   const Agreement = loadAgreementProto();
@@ -168,12 +176,8 @@ describe('qos-brokerd: agreements across three daemons', () => {
   });
 
   test('agreement - coordinator gone between Reserve and Commit: holds expire, capacity returns, providers log the abandoned agreement', async () => {
-    const ads = ((await a.get('/v1/adverts')).adverts as SignedAdvert<DomainAdvertisement>[]).map((x) => x.envelope.body);
-    const path = computePaths(buildTopology(ads), { from: { domain: 'dom-a', site: 'dom-a-site' }, to: { domain: 'dom-c', site: 'dom-c-site' }, qosClass: 'EF', rateMbps: 40 }).paths[0]!;
-    const start = Date.now() + 10 * HOUR;
-    const end = start + HOUR;
     const agreementId = `agr-gone-${process.pid}`;
-    const orders = segmentOrders(path, { agreementId, alternative: 0, qosClass: 'EF', rateMbps: 40, start, end });
+    const { orders, start, end } = await ordersOnPath(agreementId, 40, 10);
     const [ob, oc] = [orders.find((o) => o.domain === 'dom-b')!, orders.find((o) => o.domain === 'dom-c')!];
     const [pb, pc] = [remote(b, ft), remote(c, ft)];
     expect((await pb.quote(ob)).priceMinor).toBe(2000); // 0.50 x 40 Mbit/s x 1 h
@@ -207,12 +211,9 @@ describe('qos-brokerd: agreements across three daemons', () => {
   });
 
   test('agreement - a provider restarted between Reserve and Commit still commits: the hold, its owner and its quote are in Redis', async () => {
-    const ads = ((await a.get('/v1/adverts')).adverts as SignedAdvert<DomainAdvertisement>[]).map((x) => x.envelope.body);
-    const path = computePaths(buildTopology(ads), { from: { domain: 'dom-a', site: 'dom-a-site' }, to: { domain: 'dom-c', site: 'dom-c-site' }, qosClass: 'EF', rateMbps: 20 }).paths[0]!;
-    const start = Date.now() + 20 * HOUR;
-    const end = start + HOUR;
     const agreementId = `agr-restart-${process.pid}`;
-    const ob = segmentOrders(path, { agreementId, alternative: 0, qosClass: 'EF', rateMbps: 20, start, end }).find((o) => o.domain === 'dom-b')!;
+    const { orders, start, end } = await ordersOnPath(agreementId, 20, 20);
+    const ob = orders.find((o) => o.domain === 'dom-b')!;
     const quote = await remote(b, ft).prepare(ob, 60_000);
     const sb = store('dom-b');
     expect((await sb.get(`${agreementId}:0:1`))?.meta).toMatchObject({ owner: 'dom-t', order: { agreementId, index: 1, ingress: ob.ingress, egress: ob.egress }, quote: { priceMinor: quote.priceMinor } });
