@@ -18,7 +18,7 @@ import { generateAdvertKeyPair } from '../../../daemon/peering/advert.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../../daemon/state/embedded-redis.js';
 import { RedisResourceStore } from '../../../daemon/state/redis-store.js';
 import { buildTopology } from '../../../daemon/topology/graph.js';
-import { computePaths } from '../../../daemon/topology/paths.js';
+import { computePaths } from '../../../daemon/topology/paths/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qb-svc-rep-'));
 const HOUR = 3_600_000;
