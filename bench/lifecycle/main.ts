@@ -86,6 +86,11 @@ export interface LifecycleResult {
   /** From dom-a's spawn until "qos-brokerd started", and until "orders reconciled". */
   restart_started_ms: number;
   reconcile_ms: number;
+  /** Until every device that carries active services was read back once and compared ("active segments reconciled with the devices"), and what it found. */
+  reconcile_devices_ms: number;
+  reconciled_segments: number;
+  reconciled_devices: number;
+  reconciled_redeployed: number;
   /** What the "orders reconciled" line says: orders read, orders resumed. */
   reconciled_orders: number;
   reconciled_resumed: number;
@@ -290,7 +295,7 @@ export async function runLifecycle(opts: { warmup?: number; orders?: number; inf
     const a = daemons.find((d) => d.domain === 'dom-a')!;
     await stopDaemons([a]);
     const marks = new Map<string, { at: number; line: Record<string, unknown> }>();
-    const wanted = ['qos-brokerd started', 'orders reconciled'];
+    const wanted = ['qos-brokerd started', 'orders reconciled', 'active segments reconciled with the devices'];
     let onMark: () => void = () => {};
     const restarted = spawnDaemon('dom-a', file('dom-a'), { ...configs.get('dom-a')!, log: { level: 'info' } }, (line) => {
       const msg = wanted.find((w) => line.includes(`"msg":"${w}"`));
@@ -300,11 +305,11 @@ export async function runLifecycle(opts: { warmup?: number; orders?: number; inf
     });
     daemons.splice(daemons.indexOf(a), 1, { ...restarted, ...addr['dom-a'] });
     await new Promise<void>((res, rej) => {
-      const t = setTimeout(() => rej(new Error('dom-a did not log "orders reconciled" within 300 s of its restart')), 300_000);
+      const t = setTimeout(() => rej(new Error('dom-a did not log "orders reconciled" and "active segments reconciled with the devices" within 300 s of its restart')), 300_000);
       const exit = () => rej(new Error(`dom-a exited with ${restarted.proc.exitCode} while starting again`));
       restarted.proc.once('exit', exit);
       onMark = () => {
-        if (!marks.has('orders reconciled')) return;
+        if (!marks.has('orders reconciled') || !marks.has('active segments reconciled with the devices')) return;
         clearTimeout(t);
         restarted.proc.off('exit', exit);
         res();
@@ -313,7 +318,9 @@ export async function runLifecycle(opts: { warmup?: number; orders?: number; inf
     const reconciled = marks.get('orders reconciled')!;
     const reconcileMs = reconciled.at - restarted.spawnedAt;
     const startedMs = (marks.get('qos-brokerd started')?.at ?? NaN) - restarted.spawnedAt;
-    console.log(`restart of dom-a with ${active.length} active services: started after ${startedMs.toFixed(0)} ms, "orders reconciled" after ${reconcileMs.toFixed(0)} ms (orders read ${String(reconciled.line.orders)}, resumed ${String(reconciled.line.resumed)}); no device is read by that recovery`);
+    const devicesRead = marks.get('active segments reconciled with the devices')!;
+    const reconcileDevicesMs = devicesRead.at - restarted.spawnedAt;
+    console.log(`restart of dom-a with ${active.length} active services: started after ${startedMs.toFixed(0)} ms, "orders reconciled" after ${reconcileMs.toFixed(0)} ms (orders read ${String(reconciled.line.orders)}, resumed ${String(reconciled.line.resumed)}); every device carrying them read back once and compared after ${reconcileDevicesMs.toFixed(0)} ms (segments ${String(devicesRead.line.segments)}, devices ${String(devicesRead.line.devices)}, redeployed ${String(devicesRead.line.redeployed)})`);
     // what reading the devices back costs: CheckSync on a sample, one after the other
     mgmt = new ManagementClient(`unix:${dataDir('dom-a')}/management.sock`);
     const picks = active.filter((_, i) => i % Math.max(1, Math.floor(active.length / sample)) === 0).slice(0, sample);
@@ -359,6 +366,10 @@ export async function runLifecycle(opts: { warmup?: number; orders?: number; inf
       services_setup_s: round(setup.seconds, 1),
       restart_started_ms: round(startedMs, 0),
       reconcile_ms: round(reconcileMs, 0),
+      reconcile_devices_ms: round(reconcileDevicesMs, 0),
+      reconciled_segments: Number(devicesRead.line.segments),
+      reconciled_devices: Number(devicesRead.line.devices),
+      reconciled_redeployed: Number(devicesRead.line.redeployed),
       reconciled_orders: Number(reconciled.line.orders),
       reconciled_resumed: Number(reconciled.line.resumed),
       check_sync_sample: picks.length,
