@@ -36,6 +36,7 @@ import { RemoteProvisioner, addProvisioningService, localProvisioner, type Segme
 import { Workflow } from './workflow/orders.js';
 import { BrokerCore } from './core.js';
 import { serveManagement } from './management/server.js';
+import { ApiKeys } from './northbound/apikeys.js';
 
 interface Running {
   cfg: BrokerConfig;
@@ -156,7 +157,8 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       const coordinator = new AgreementCoordinator(cfg.domainId, () => graph().graph, participant, { holdTtlMs: cfg.agreement.holdTtlMs });
       const workflow = new Workflow({ domain: cfg.domainId, records, coordinator, participant, provisioner: provisionerFor, log: log.child('workflow'), retentionMs: cfg.workflow.contractRetentionMs });
       running.workflow = workflow;
-      const brokerCore = new BrokerCore({ domain: cfg.domainId, workflow, provisioner, records, devices: () => running.cfg!.devices });
+      const apiKeys = new ApiKeys(records);
+      const brokerCore = new BrokerCore({ domain: cfg.domainId, workflow, provisioner, records, devices: () => running.cfg!.devices, apiKeys });
       running.management = await serveManagement(brokerCore, cfg.domainId, cfg.management.listen, metrics.observeRpc);
       service.start();
     }

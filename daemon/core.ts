@@ -12,6 +12,7 @@ import { parseEndpoint } from './agreement/orders.js';
 import type { DeviceConfig } from './config/devices.js';
 import { managedDevice, type DomainProvisioner, type SyncReport } from './provisioning/domain.js';
 import type { RecordStore } from './state/records.js';
+import type { ApiKeys, ApiKeyView } from './northbound/apikeys.js';
 import type { OrderRecord, OrderState, Workflow } from './workflow/orders.js';
 
 /** What a customer (or operator) asks for. */
@@ -50,6 +51,8 @@ export interface BrokerCoreOptions {
   provisioner: DomainProvisioner;
   records: RecordStore;
   devices: () => DeviceConfig[];
+  /** API keys of the northbound REST API. */
+  apiKeys: ApiKeys;
 }
 
 export class BrokerCore {
@@ -122,6 +125,19 @@ export class BrokerCore {
   private async agreementOf(id: string, customer?: string): Promise<string> {
     if (typeof id === 'string' && /^agr-[A-Za-z0-9._@-]{1,96}$/.test(id) && customer === undefined) return id;
     return (await this.getOrder(id, customer)).agreementId;
+  }
+
+  /** A northbound API key; the secret is returned here only. */
+  createApiKey(input: { role: string; customer?: string; description?: string }): Promise<{ key: ApiKeyView; secret: string }> {
+    return this.opts.apiKeys.create(input);
+  }
+
+  revokeApiKey(id: string): Promise<ApiKeyView> {
+    return this.opts.apiKeys.revoke(id);
+  }
+
+  listApiKeys(customer?: string): Promise<ApiKeyView[]> {
+    return this.opts.apiKeys.list(customer);
   }
 
   /** The configured devices, what they carry, and with `probe` whether they answer and what they offer. */
