@@ -37,6 +37,7 @@ import { Workflow } from './workflow/orders.js';
 import { BrokerCore } from './core.js';
 import { serveManagement } from './management/server.js';
 import { ApiKeys } from './northbound/apikeys.js';
+import { serveNorthbound } from './northbound/server.js';
 
 interface Running {
   cfg: BrokerConfig;
@@ -54,6 +55,7 @@ interface Running {
   provisioner?: DomainProvisioner;
   workflow?: Workflow;
   management?: { address: string; stop(): Promise<void> };
+  northbound?: { address: string; stop(): Promise<void> };
 }
 
 /**
@@ -160,6 +162,19 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       const apiKeys = new ApiKeys(records);
       const brokerCore = new BrokerCore({ domain: cfg.domainId, workflow, provisioner, records, devices: () => running.cfg!.devices, apiKeys });
       running.management = await serveManagement(brokerCore, cfg.domainId, cfg.management.listen, metrics.observeRpc);
+      if (cfg.northbound) {
+        running.northbound = await serveNorthbound({
+          core: brokerCore,
+          apiKeys,
+          records,
+          redis: running.redis!,
+          prefix: `${cfg.redis.keyPrefix}:{${cfg.domainId}}:`,
+          config: cfg.northbound,
+          log: log.child('northbound'),
+          onCrossTenant: metrics.observeCrossTenant,
+          observe: metrics.observeHttp,
+        });
+      }
       service.start();
     }
     await server.start(material.peers);
@@ -172,7 +187,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       // orders interrupted by the last stop are resumed in the background (their peers may still be connecting)
       void running.workflow!.start().catch((err: unknown) => log('error', 'order recovery failed', errorFields(err)));
     }
-    const listening: Record<string, unknown> = { grpc: cfg.listen, ...(running.management ? { management: running.management.address } : {}) };
+    const listening: Record<string, unknown> = { grpc: cfg.listen, ...(running.management ? { management: running.management.address } : {}), ...(running.northbound ? { northbound: running.northbound.address } : {}) };
     if (cfg.metrics) {
       const m = await listenHttp(cfg.metrics.listen, async (path) =>
         path === '/metrics' ? { status: 200, body: await metrics.registry.metrics(), type: metrics.registry.contentType } : { status: 404, body: { error: 'try /metrics' } },
@@ -223,7 +238,7 @@ async function reload(r: Running, configFile: string, log: JsonLogger): Promise<
   log.setLevel(cfg.log.level);
   if (d.needsRestart.length) log('warn', 'some changes take effect only after a restart', { keys: d.needsRestart });
   // keep what needs a restart as it runs
-  r.cfg = { ...cfg, ...Object.fromEntries(['role', 'domainId', 'brokerId', 'listen', 'dataDir', 'redis', 'metrics', 'admin', 'agreement'].map((k) => [k, r.cfg[k as keyof BrokerConfig]])) } as BrokerConfig;
+  r.cfg = { ...cfg, ...Object.fromEntries(['role', 'domainId', 'brokerId', 'listen', 'dataDir', 'redis', 'metrics', 'admin', 'agreement', 'northbound'].map((k) => [k, r.cfg[k as keyof BrokerConfig]])) } as BrokerConfig;
   r.material = material;
   log('info', 'config reloaded', { peers_added: d.peersAdded, peers_removed: d.peersRemoved, peers_changed: d.peersChanged, inventory_changed: d.inventoryChanged, grpc_rebound: rebound });
 }
@@ -240,6 +255,7 @@ function advertisedGraph(core: PeeringCore): () => { graph: TopologyGraph; key: 
 }
 
 async function stop(r: Partial<Running>, log: JsonLogger): Promise<void> {
+  await r.northbound?.stop();
   await r.management?.stop();
   await r.workflow?.stop();
   r.agreement?.stop();
