@@ -17,7 +17,7 @@ import { Redis } from 'ioredis';
 import { QosBrokerError } from '../drivers/errors.js';
 import { ConfigError, diffConfig, loadConfigFile, loadMaterial, redactedConfig, redactUrl, type BrokerConfig, type Material } from './config/load.js';
 import { createLogger, type JsonLogger } from './config/log.js';
-import { PeeringCore } from './peering/broker.js';
+import { PeeringCore } from './peering/peering-core.js';
 import { GrpcPeeringTransport, PeeringServer } from './peering/server.js';
 import { adminHandler, listenHttp } from './peering/admin.js';
 import { createBrokerMetrics, timedStore } from './metrics/index.js';
@@ -60,11 +60,11 @@ interface Running {
 
 /**
  * Options of the daemon's Redis connection. No auto-pipelining: it sends the
- * commands of one tick in one write, which pays at saturation (about 7 % more
- * agreements/s with 50 always in flight), but each command then goes through
- * a pipeline of its own, and at the load a provider runs at it cost latency:
- * at 300 orders/s offered, p99 22 ms without against 31 ms with (means of six
- * interleaved pairs, agreements bench; lower in all six).
+ * commands of one tick in one write, which pays at saturation (a few per cent
+ * more agreements/s with 50 always in flight), but each command then goes
+ * through a pipeline of its own, and at the load a provider runs at it cost
+ * latency: the p99 at the offered rate was lower without it in every
+ * interleaved pair of the agreements bench (figures in bench/README.md).
  */
 const REDIS_OPTIONS = { maxRetriesPerRequest: 2 } as const;
 

@@ -8,8 +8,8 @@
  *
  * Names: workflow:reserved (holds made everywhere, before Commit),
  * workflow:committed (contract signed, before provisioning),
- * provisioning:device-applied (one device of a segment applied, before the
- * next), provisioning:active (segment active, before the reply).
+ * provisioning:prepared (every device of a segment at a verified confirmed
+ * commit, before the confirmations), provisioning:active (segment active, before the reply).
  */
 const armed = new Set((process.env.QOS_BROKER_FAILPOINTS ?? '').split(',').map((s) => s.trim()).filter(Boolean));
 

@@ -7,7 +7,7 @@
  * `$ref` (`#/definitions/...`). A keyword it does not know is an error, so a
  * newer schema cannot pass silently.
  */
-import { QosBrokerError } from '../drivers/errors.js';
+import { SchemaError } from './errors.js';
 
 /** One violation: where in the document and what is wrong. */
 export interface SchemaViolation {
@@ -56,7 +56,7 @@ export class JsonSchemaValidator {
 
   constructor(schema: unknown) {
     if (typeof schema !== 'object' && typeof schema !== 'boolean') {
-      throw new QosBrokerError('QB_SCHEMA_INVALID', 'a JSON schema must be an object or a boolean');
+      throw new SchemaError('QB_SCHEMA_INVALID', 'a JSON schema must be an object or a boolean');
     }
     this.root = schema as Schema;
   }
@@ -82,13 +82,13 @@ export class JsonSchemaValidator {
   }
 
   private resolve(ref: string): Schema {
-    if (!ref.startsWith('#')) throw new QosBrokerError('QB_SCHEMA_INVALID', `only local $ref are supported, got ${ref}`);
+    if (!ref.startsWith('#')) throw new SchemaError('QB_SCHEMA_INVALID', `only local $ref are supported, got ${ref}`);
     let node: unknown = this.root;
     for (const part of ref.slice(1).split('/').filter(Boolean)) {
       const key = decodeURIComponent(part).replace(/~1/g, '/').replace(/~0/g, '~');
       node = (node as Record<string, unknown> | undefined)?.[key];
     }
-    if (node === undefined) throw new QosBrokerError('QB_SCHEMA_INVALID', `$ref ${ref} points nowhere in the schema`);
+    if (node === undefined) throw new SchemaError('QB_SCHEMA_INVALID', `$ref ${ref} points nowhere in the schema`);
     return node as Schema;
   }
 
@@ -107,7 +107,7 @@ export class JsonSchemaValidator {
     const s = schema;
     const at = path || '/';
     for (const k of Object.keys(s)) {
-      if (!KNOWN.has(k)) throw new QosBrokerError('QB_SCHEMA_UNSUPPORTED', `schema keyword "${k}" at ${at} is not supported by this validator`);
+      if (!KNOWN.has(k)) throw new SchemaError('QB_SCHEMA_UNSUPPORTED', `schema keyword "${k}" at ${at} is not supported by this validator`);
     }
     if (typeof s.$ref === 'string') this.check(this.resolve(s.$ref), v, path, out);
     if (s.type !== undefined) {

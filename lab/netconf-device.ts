@@ -11,7 +11,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fingerprintOf } from '../drivers/ssh/hostkeys.js';
-import { QosBrokerError } from '../drivers/errors.js';
+import { LabError } from './errors.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..').replace(/\/dist$/, '');
 /** The lab device model served by every lab netconfd. */
@@ -60,7 +60,7 @@ export interface NetconfDevice {
 export function checkNetconfDeviceBinaries(): void {
   for (const bin of ['/usr/sbin/sshd', '/usr/sbin/netconfd', '/usr/sbin/netconf-subsystem', '/usr/bin/ssh-keygen']) {
     if (!existsSync(bin)) {
-      throw new QosBrokerError('QB_LAB_MISSING_BINARY', `${bin} is not installed: apt-get install -y netconfd openssh-server openssh-client`);
+      throw new LabError('QB_LAB_MISSING_BINARY', `${bin} is not installed: apt-get install -y netconfd openssh-server openssh-client`);
     }
   }
 }
@@ -104,7 +104,7 @@ async function waitFor(what: string, timeoutMs: number, check: () => boolean | P
     if (await check()) return;
     if (Date.now() > end) {
       const log = logFile && existsSync(logFile) ? `\n--- ${logFile}:\n${readFileSync(logFile, 'utf8').slice(-2000)}` : '';
-      throw new QosBrokerError('QB_LAB_START_TIMEOUT', `${what} did not come up within ${timeoutMs} ms${log}`);
+      throw new LabError('QB_LAB_START_TIMEOUT', `${what} did not come up within ${timeoutMs} ms${log}`);
     }
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -164,7 +164,7 @@ export async function startNetconfDevice(options: NetconfDeviceOptions = {}): Pr
     try {
       return await startOnce(options);
     } catch (err) {
-      const raced = !options.port && !options.netns && err instanceof QosBrokerError && err.code === 'QB_LAB_START_FAILED' && /Address already in use/.test(err.message);
+      const raced = !options.port && !options.netns && err instanceof LabError && err.code === 'QB_LAB_START_FAILED' && /Address already in use/.test(err.message);
       if (!raced || attempt >= 3) throw err;
     }
   }
@@ -187,7 +187,7 @@ async function startOnce(options: NetconfDeviceOptions): Promise<NetconfDevice> 
     const keygen = (f: string) => {
       if (!existsSync(f)) {
         const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'qos-broker-lab', '-f', f]);
-        if (r.status !== 0) throw new QosBrokerError('QB_LAB_KEYGEN_FAILED', `ssh-keygen failed: ${r.stderr}`);
+        if (r.status !== 0) throw new LabError('QB_LAB_KEYGEN_FAILED', `ssh-keygen failed: ${r.stderr}`);
       }
     };
     keygen(join(dir, 'ssh_host_ed25519_key'));
@@ -251,11 +251,11 @@ async function startOnce(options: NetconfDeviceOptions): Promise<NetconfDevice> 
     );
     children.push(startProcess(options.netns, '/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], logs.sshd, dir, undefined, options.detached));
     await waitFor(`netconfd (socket ${sock})`, timeoutMs, () => {
-      if (children[0]!.exitCode !== null) throw new QosBrokerError('QB_LAB_START_FAILED', `netconfd exited with ${children[0]!.exitCode}: ${readFileSync(join(dir, 'netconfd.out'), 'utf8').slice(-1500)}`);
+      if (children[0]!.exitCode !== null) throw new LabError('QB_LAB_START_FAILED', `netconfd exited with ${children[0]!.exitCode}: ${readFileSync(join(dir, 'netconfd.out'), 'utf8').slice(-1500)}`);
       return existsSync(sock);
     });
     await waitFor(`sshd on ${address}:${port}`, timeoutMs, async () => {
-      if (children[1]!.exitCode !== null) throw new QosBrokerError('QB_LAB_START_FAILED', `sshd exited with ${children[1]!.exitCode}: ${readFileSync(logs.sshd, 'utf8').slice(-1500)}`);
+      if (children[1]!.exitCode !== null) throw new LabError('QB_LAB_START_FAILED', `sshd exited with ${children[1]!.exitCode}: ${readFileSync(logs.sshd, 'utf8').slice(-1500)}`);
       return tcpOpen(address, port, options.netns);
     }, logs.sshd);
     return {

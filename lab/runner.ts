@@ -15,7 +15,8 @@ import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSyn
 import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { QosBrokerError, InvalidArgumentError } from '../drivers/errors.js';
+import { InvalidArgumentError } from '../drivers/errors.js';
+import { LabError } from './errors.js';
 import { checkNetconfDeviceBinaries, startNetconfDevice } from './netconf-device.js';
 import { FREE_MGMT_SUBNET, loadLabPlan, overlaps, type LabNode, type LabPlan, type LoadOptions } from './topology.js';
 
@@ -98,7 +99,7 @@ export function resolveLabPlan(file: string, options: LabOptions = {}): LabPlan 
 
 function requireRoot(what: string): void {
   if (process.getuid?.() !== 0) {
-    throw new QosBrokerError('QB_LAB_NEEDS_ROOT', `lab ${what} creates network namespaces and needs root; run it as root (sudo qos-broker lab ${what} FILE)`);
+    throw new LabError('QB_LAB_NEEDS_ROOT', `lab ${what} creates network namespaces and needs root; run it as root (sudo qos-broker lab ${what} FILE)`);
   }
 }
 
@@ -110,10 +111,10 @@ export function run(cmd: string, args: string[], input?: string, what?: string):
     let err = '';
     c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     c.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    c.once('error', (e) => reject(new QosBrokerError('QB_LAB_COMMAND_FAILED', `${what ?? cmd}: cannot run ${cmd}: ${e.message}`, { cause: e })));
+    c.once('error', (e) => reject(new LabError('QB_LAB_COMMAND_FAILED', `${what ?? cmd}: cannot run ${cmd}: ${e.message}`, { cause: e })));
     c.once('close', (code) => {
       if (code === 0) resolve(out);
-      else reject(new QosBrokerError('QB_LAB_COMMAND_FAILED', `${what ?? `${cmd} ${args.join(' ')}`} failed (exit ${code}): ${err.trim() || out.trim()}`));
+      else reject(new LabError('QB_LAB_COMMAND_FAILED', `${what ?? `${cmd} ${args.join(' ')}`} failed (exit ${code}): ${err.trim() || out.trim()}`));
     });
     if (input !== undefined) {
       c.stdin!.on('error', () => undefined); // an early exit is reported by its exit code
@@ -272,7 +273,7 @@ async function downPlan(plan: LabPlan, options: LabOptions): Promise<LabLeftover
   }
   const left = await labLeftovers(plan, options);
   if (left.netns.length || left.rootLinks.length || left.pids.length) {
-    throw new QosBrokerError(
+    throw new LabError(
       'QB_LAB_DOWN_INCOMPLETE',
       `lab ${plan.name} could not be removed completely: namespaces [${left.netns.join(' ')}], interfaces [${left.rootLinks.join(' ')}], pids [${left.pids.join(' ')}]; run lab down again`,
     );
@@ -479,21 +480,21 @@ async function pickFreeMgmtSubnet(plan: LabPlan, dir: string): Promise<string> {
     }
     return subnet;
   }
-  throw new QosBrokerError('QB_LAB_ADDRESS_IN_USE', `lab ${plan.name}: no /24 of 198.19.${low}.0 - 198.19.${low + count - 1}.255 is free for its management network; take another lab down or set --mgmt-subnet`);
+  throw new LabError('QB_LAB_ADDRESS_IN_USE', `lab ${plan.name}: no /24 of 198.19.${low}.0 - 198.19.${low + count - 1}.255 is free for its management network; take another lab down or set --mgmt-subnet`);
 }
 
 /** Refuse a management subnet that overlaps a route the machine already has, or another lab's claimed one. */
 async function checkMgmtSubnetFree(plan: LabPlan, dir: string): Promise<void> {
   const r = overlappingRoute(await machineRoutes(), plan.mgmt.subnet, plan);
   if (r) {
-    throw new QosBrokerError(
+    throw new LabError(
       'QB_LAB_ADDRESS_IN_USE',
       `management subnet ${plan.mgmt.subnet} of lab ${plan.name} overlaps the route ${r.dst}${r.dev ? ` dev ${r.dev}` : ''} of this machine; set another mgmt.ipv4-subnet in the file (or --mgmt-subnet), or take the other lab down`,
     );
   }
   const c = liveMgmtClaims(dir).find((x) => overlaps(x.subnet, plan.mgmt.subnet));
   if (c) {
-    throw new QosBrokerError(
+    throw new LabError(
       'QB_LAB_ADDRESS_IN_USE',
       `management subnet ${plan.mgmt.subnet} of lab ${plan.name} overlaps ${c.subnet}, picked by lab ${c.lab}; set another mgmt.ipv4-subnet in the file (or --mgmt-subnet free), or take the other lab down`,
     );
@@ -511,7 +512,7 @@ function shellQuote(s: string): string {
 export async function labUp(file: string, options: LabOptions = {}): Promise<LabUpResult> {
   requireRoot('up');
   for (const b of BINARIES) {
-    if (!existsSync(b)) throw new QosBrokerError('QB_LAB_MISSING_BINARY', `${b} is not installed: apt-get install -y iproute2 iperf3`);
+    if (!existsSync(b)) throw new LabError('QB_LAB_MISSING_BINARY', `${b} is not installed: apt-get install -y iproute2 iperf3`);
   }
   checkNetconfDeviceBinaries();
   const log = options.log ?? (() => {});
@@ -617,7 +618,7 @@ function nodeOf(plan: LabPlan, name: string): LabNode {
 
 async function requireNetns(plan: LabPlan, n: LabNode): Promise<void> {
   if (!(await listNetns()).includes(n.netns)) {
-    throw new QosBrokerError('QB_LAB_NOT_UP', `node ${n.name} of lab ${plan.name} is not running (no namespace ${n.netns}); run lab up ${plan.file} first`);
+    throw new LabError('QB_LAB_NOT_UP', `node ${n.name} of lab ${plan.name} is not running (no namespace ${n.netns}); run lab up ${plan.file} first`);
   }
 }
 
@@ -640,7 +641,7 @@ export async function labExec(
     let stderr = '';
     c.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
     c.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    c.once('error', (e) => reject(new QosBrokerError('QB_LAB_COMMAND_FAILED', `cannot run ${command[0]} in ${n.name}: ${e.message}`, { cause: e })));
+    c.once('error', (e) => reject(new LabError('QB_LAB_COMMAND_FAILED', `cannot run ${command[0]} in ${n.name}: ${e.message}`, { cause: e })));
     c.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
   });
 }
@@ -704,7 +705,7 @@ export async function labTraffic(file: string, t: TrafficOptions, options: LabOp
       const listening = await run('ip', ['netns', 'exec', to.netns, 'ss', '-Hltn', `sport = :${port}`]).catch(() => '');
       if (listening.trim()) break;
       if (server.exitCode !== null || Date.now() > end) {
-        throw new QosBrokerError('QB_LAB_TRAFFIC_FAILED', `iperf3 server in ${to.name} did not start on ${toAddress}:${port}: ${serverOut.trim()}`);
+        throw new LabError('QB_LAB_TRAFFIC_FAILED', `iperf3 server in ${to.name} did not start on ${toAddress}:${port}: ${serverOut.trim()}`);
       }
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -715,10 +716,10 @@ export async function labTraffic(file: string, t: TrafficOptions, options: LabOp
       out = await run('ip', args, undefined, `iperf3 from ${from.name} to ${to.name}`);
     } catch (err) {
       const msg = (err as Error).message;
-      throw new QosBrokerError('QB_LAB_TRAFFIC_FAILED', `no traffic from ${from.name} to ${to.name} (${toAddress}): ${msg}`, { cause: err });
+      throw new LabError('QB_LAB_TRAFFIC_FAILED', `no traffic from ${from.name} to ${to.name} (${toAddress}): ${msg}`, { cause: err });
     }
     const j = JSON.parse(out) as { error?: string; end?: { sum_received?: { bits_per_second: number }; sum_sent?: { bits_per_second: number; retransmits?: number } } };
-    if (j.error || !j.end?.sum_received) throw new QosBrokerError('QB_LAB_TRAFFIC_FAILED', `iperf3 from ${from.name} to ${to.name} failed: ${j.error ?? 'no result'}`);
+    if (j.error || !j.end?.sum_received) throw new LabError('QB_LAB_TRAFFIC_FAILED', `iperf3 from ${from.name} to ${to.name} failed: ${j.error ?? 'no result'}`);
     return {
       from: from.name,
       to: to.name,

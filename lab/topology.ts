@@ -24,14 +24,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { QosBrokerError } from '../drivers/errors.js';
+import { LabError, LabTopologyError } from './errors.js';
 
-/** The topology file is unusable; the message names the node/link and what to change. */
-export class LabTopologyError extends QosBrokerError {
-  constructor(file: string, message: string) {
-    super('QB_LAB_TOPOLOGY_INVALID', `${file}: ${message}`);
-  }
-}
+export { LabTopologyError };
 
 export type NodeRole = 'host' | 'edge' | 'border' | 'core';
 
@@ -176,7 +171,7 @@ export function readTopologyFile(file: string): Record<string, unknown> {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new QosBrokerError('QB_LAB_FILE_UNREADABLE', `cannot read topology file ${file}: ${(err as Error).message}`, { cause: err });
+    throw new LabError('QB_LAB_FILE_UNREADABLE', `cannot read topology file ${file}: ${(err as Error).message}`, { cause: err });
   }
   let doc: unknown;
   try {

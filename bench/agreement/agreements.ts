@@ -22,25 +22,21 @@
  * Usage: node dist/bench/agreement/agreements.js [--concurrency 50] [--rounds 3] [--seconds 4] [--offered 300]
  * Last line: one JSON object.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { stringify } from 'yaml';
 import { loadProtos } from '../../daemon/peering/proto.js';
 import { clientCredentials } from '../../daemon/peering/tls.js';
-import { freePorts } from '../../lab/netconf-device.js';
-import { makePki, type DomainFiles, type TestPki } from '../../lab/pki.js';
-import { pidAlive } from '../../lab/runner.js';
+import { makePki, type TestPki } from '../../lab/pki.js';
+import { clusterAddresses, converged, DOMAINS, domainConfig, median, ownedDirs, quantile, round, spawnDaemon, stopDaemons, type BenchDaemon } from '../daemons.js';
 import { prng } from '../prng.js';
 
-const BROKERD = resolve(dirname(fileURLToPath(import.meta.url)), '../../daemon/brokerd.js');
-const DOMAINS = ['dom-a', 'dom-b', 'dom-c'] as const;
 /** The target rate, offered open-loop to measure latency at it. */
 const TARGET_PER_S = 300;
 
@@ -69,106 +65,23 @@ export interface AgreementsResult {
   met: boolean;
 }
 
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))]! : NaN;
-};
-const median = (xs: number[]) => quantile(xs, 0.5);
-const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
-
-function inventory(domain: string, neighbours: string[]): Record<string, unknown> {
-  const cls = { 'capacity-mbps': 100_000, 'latency-ms': 2, 'jitter-ms': 0.5, loss: 0 };
-  return {
-    borders: ['b1', 'b2'],
-    sites: [{ id: `${domain}-site`, borders: ['b1'] }],
-    transits: [{ id: `${domain}-core`, from: 'b1', to: 'b2', bidirectional: true, classes: { EF: cls } }],
-    links: neighbours.map((n) => ({ id: `${domain}-${n}`, border: 'b2', 'peer-domain': n, 'peer-border': 'b1', classes: { EF: cls } })),
-    prices: { currency: 'EUR', 'per-mbps-hour': { EF: 0.5 } },
-  };
-}
-
-interface Daemon {
-  domain: string;
+interface Daemon extends BenchDaemon {
   grpc: string;
   admin: string;
-  proc: ChildProcess;
-  exited: Promise<unknown>;
 }
 
 async function startCluster(dir: string, pki: TestPki): Promise<Daemon[]> {
-  const addr: Record<string, { grpc: string; admin: string }> = {};
-  // all ports taken together, so that none of them can be handed out twice
-  const ports = await freePorts('127.0.0.1', 2 * DOMAINS.length);
-  DOMAINS.forEach((d, i) => (addr[d] = { grpc: `127.0.0.1:${ports[2 * i]}`, admin: `127.0.0.1:${ports[2 * i + 1]}` }));
-  const ca = pki.caCert;
-  const peers: Record<string, unknown[]> = {
-    // dom-a originates and agrees with both; dom-b dials dom-c; "bench" is the reference client
-    'dom-a': [{ 'domain-id': 'dom-b', 'ca-file': ca, address: addr['dom-b']!.grpc }, { 'domain-id': 'dom-c', 'ca-file': ca, address: addr['dom-c']!.grpc }],
-    'dom-b': [{ 'domain-id': 'dom-a', 'ca-file': ca }, { 'domain-id': 'dom-c', 'ca-file': ca, address: addr['dom-c']!.grpc }, { 'domain-id': 'bench', 'ca-file': ca }],
-    'dom-c': [{ 'domain-id': 'dom-a', 'ca-file': ca }, { 'domain-id': 'dom-b', 'ca-file': ca }],
-  };
-  const neighbours: Record<string, string[]> = { 'dom-a': ['dom-b'], 'dom-b': ['dom-a', 'dom-c'], 'dom-c': ['dom-b'] };
+  const addr = await clusterAddresses();
   const daemons: Daemon[] = [];
   for (const d of [...DOMAINS].reverse()) {
-    const file = join(dir, `${d}.yaml`);
-    const keys: DomainFiles = pki.domain(d);
-    writeFileSync(
-      file,
-      stringify({
-        role: 'provider',
-        'domain-id': d,
-        listen: addr[d]!.grpc,
-        'data-dir': join(dir, `${d}-data`),
-        keys: { 'advert-key': keys.advertKey, 'tls-cert': keys.cert, 'tls-key': keys.key },
-        peering: { 'hold-time-s': 9, 'advert-lifetime-s': 60, 'backoff-initial-ms': 100, 'backoff-max-ms': 1000, 'readvertise-min-interval-ms': 5000 },
-        peers: peers[d],
-        redis: { embedded: true },
-        inventory: inventory(d, neighbours[d]!),
-        admin: { listen: addr[d]!.admin },
-        log: { level: 'warn' },
-      }),
-    );
-    // e.g. QB_BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the daemons
-    const nodeArgs = (process.env.QB_BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const proc = spawn(process.execPath, [...nodeArgs, BROKERD, '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
-    owned.add(proc);
-    daemons.push({ domain: d, ...addr[d]!, proc, exited: new Promise((r) => proc.once('exit', r)) });
+    const cfg = domainConfig(d, dir, pki, addr);
+    // "bench" is the reference client of dom-b
+    if (d === 'dom-b') (cfg.peers as unknown[]).push({ 'domain-id': 'bench', 'ca-file': pki.caCert });
+    daemons.push({ ...spawnDaemon(d, join(dir, `${d}.yaml`), cfg), ...addr[d] });
   }
-  const get = async (d: Daemon, path: string) => (await (await fetch(`http://${d.admin}${path}`)).json()) as Record<string, unknown>;
-  const deadline = Date.now() + 30_000;
-  for (const d of daemons) {
-    for (;;) {
-      if (d.proc.exitCode !== null) throw new Error(`${d.domain} exited with ${d.proc.exitCode}`);
-      const ok = await get(d, '/v1/adverts').then((b) => (b.adverts as unknown[]).length === 3, () => false);
-      const peersUp = d.domain !== 'dom-a' || (await get(d, '/v1/peers').then((b) => (b.peers as { state: string }[]).every((p) => p.state === 'established'), () => false));
-      if (ok && peersUp) break;
-      if (Date.now() > deadline) throw new Error(`${d.domain} did not converge within 30 s`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  await converged(daemons);
   return daemons;
 }
-
-/**
- * The daemons go with the bench, also when it dies of an uncaught error (e.g. EPIPE
- * when its output is piped into `head`) or of SIGINT/SIGTERM/SIGHUP: 'exit' handlers
- * run synchronously, so the daemons get SIGTERM (each stops its own redis-server),
- * and the temp dirs are removed once they are gone (at most 5 s).
- */
-const owned = new Set<ChildProcess>();
-const ownedDirs = new Set<string>();
-function stopOwnedNow(): void {
-  const alive = [...owned].filter((c) => c.exitCode === null && c.signalCode === null);
-  for (const c of alive) c.kill('SIGTERM');
-  // our exited children stay zombies until the event loop reaps them, which it cannot do here
-  const gone = (pid: number) => !pidAlive(pid);
-  const sleeper = new Int32Array(new SharedArrayBuffer(4));
-  for (const end = Date.now() + 5000; Date.now() < end && !alive.every((c) => gone(c.pid!)); ) Atomics.wait(sleeper, 0, 0, 50);
-  for (const c of alive) if (!gone(c.pid!)) c.kill('SIGKILL');
-  for (const d of ownedDirs) rmSync(d, { recursive: true, force: true });
-}
-process.once('exit', stopOwnedNow);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const)[sig]));
 
 /**
  * Offer `rate` calls/s for `seconds` as a Poisson process (seeded), at most
@@ -378,15 +291,7 @@ export async function runAgreements(opts: { concurrency?: number; rounds?: numbe
     };
   } finally {
     client?.close();
-    for (const d of daemons) if (d.proc.exitCode === null && d.proc.signalCode === null) d.proc.kill('SIGTERM');
-    await Promise.all(
-      daemons.map(async (d) => {
-        const t = setTimeout(() => d.proc.kill('SIGKILL'), 5000);
-        await d.exited;
-        clearTimeout(t);
-      }),
-    );
-    for (const d of daemons) owned.delete(d.proc);
+    await stopDaemons(daemons);
     rmSync(dir, { recursive: true, force: true });
     pki?.cleanup();
     ownedDirs.clear();

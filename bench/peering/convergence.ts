@@ -13,9 +13,9 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { PeeringCore, type PeerSpec } from '../../daemon/peering/broker.js';
+import { PeeringCore, type PeerSpec } from '../../daemon/peering/peering-core.js';
 import { MemoryTransport, memoryPair as pair, type MemoryStream as MemEnd } from '../../daemon/peering/memory.js';
-import { rawPublicKey } from '../../daemon/peering/advert.js';
+import { rawPublicKey } from '../../daemon/crypto/keys.js';
 import type { PeerFrame } from '../../daemon/peering/proto.js';
 import type { Inventory } from '../../daemon/peering/origin.js';
 import { prng } from '../prng.js';

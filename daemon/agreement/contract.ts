@@ -10,8 +10,11 @@
  * signature". Offline: `qos-broker contract verify FILE`.
  */
 import { hash, sign, verify, type KeyObject } from 'node:crypto';
-import { QosBrokerError } from '../../drivers/errors.js';
-import { canonicalJson, rawPublicKey, toPrivateKey, toPublicKey, type KeyInput } from '../peering/advert.js';
+import { ContractError } from '../errors.js';
+import { canonicalJson } from '../crypto/canonical-json.js';
+import { rawPublicKey, toPrivateKey, toPublicKey, type KeyInput } from '../crypto/keys.js';
+
+export { ContractError } from '../errors.js';
 
 const SIGNING_CONTEXT = 'qos-broker/contract/v1\n';
 /** Deepest nesting a contract body may have (a real one has 4 levels). */
@@ -58,17 +61,6 @@ export interface ContractSignature {
 export interface SignedContract {
   body: ContractBody;
   signatures: ContractSignature[];
-}
-
-/** A contract failed verification or is malformed; `field` names the JSON pointer at fault, when there is one. */
-export class ContractError extends QosBrokerError {
-  readonly field?: string;
-  readonly domain?: string;
-  constructor(code: string, message: string, where: { field?: string; domain?: string } = {}) {
-    super(code, message);
-    this.field = where.field;
-    this.domain = where.domain;
-  }
 }
 
 function pointerEscape(k: string): string {
@@ -250,9 +242,9 @@ export interface ContractSummary {
  * the field, QB_CONTRACT_UNSIGNED / _BAD_SIGNATURE / _UNTRUSTED_KEY the party.
  *
  * Signing and checking run on the calling thread. node:crypto's callback form
- * (libuv's thread pool) cost twice the CPU of a signature on this class of
- * 2-vCPU machine (103 vs 47 us; a pair of checks 311 vs 227 us): the hand-off
- * between threads costs more than Ed25519, and the wait is no shorter.
+ * (libuv's thread pool) cost more CPU than the signature itself on this class
+ * of 2-vCPU machine (figures in bench/README.md): the hand-off between threads
+ * costs more than Ed25519, and the wait is no shorter.
  */
 export function verifyContract(input: unknown, trusted?: Record<string, string>, signedHere?: string): ContractSummary {
   if (!input || typeof input !== 'object') throw new ContractError('QB_CONTRACT_MALFORMED', 'a contract is a JSON object with body and signatures');

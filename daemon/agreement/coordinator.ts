@@ -10,12 +10,16 @@
  * expire on their own in each domain's store.
  */
 import { randomUUID } from 'node:crypto';
-import { QosBrokerError } from '../../drivers/errors.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { AgreementError, AgreementFailedError, AgreementTimeoutError } from '../errors.js';
 import type { TopologyGraph } from '../topology/graph.js';
-import { computePaths } from '../topology/paths.js';
+import { computePaths } from '../topology/paths/index.js';
 import type { ComputedPath, Endpoint, PathObjective } from '../topology/types.js';
+import { AGREEMENT_DEFAULTS } from './defaults.js';
 import { sealContractBody, verifyContract, type ContractBody, type SignedContract } from './contract.js';
 import { segmentOrders, type AgreementParticipant, type SegmentQuote } from './participant.js';
+
+export { AgreementFailedError } from '../errors.js';
 
 /** A customer's order for an end-to-end service. */
 export interface ServiceRequest {
@@ -54,18 +58,6 @@ export interface Agreement {
   refused: Array<{ domains: string[]; reason: string }>;
 }
 
-/** No alternative could be agreed; `refused` says why each failed. */
-export class AgreementFailedError extends QosBrokerError {
-  readonly refused: Array<{ domains: string[]; reason: string }>;
-  constructor(agreementId: string, refused: Array<{ domains: string[]; reason: string }>) {
-    super(
-      'QB_AGREEMENT_FAILED',
-      `agreement ${agreementId} failed on every alternative: ` + refused.map((r) => `[${r.domains.join(' > ')}] ${r.reason}`).join('; '),
-    );
-    this.refused = refused;
-  }
-}
-
 /** Wait for every promise; then resolve with all values or reject with the first failure. */
 async function settledAll<T>(ps: Promise<T>[]): Promise<T[]> {
   const rs = await Promise.allSettled(ps);
@@ -80,7 +72,7 @@ function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([
     p,
     new Promise<T>((_, reject) => {
-      t = setTimeout(() => reject(new QosBrokerError('QB_AGREEMENT_TIMEOUT', `${what} did not answer within ${ms} ms (the hold TTL)`)), ms);
+      t = setTimeout(() => reject(new AgreementTimeoutError(`${what} did not answer within ${ms} ms (the hold TTL)`)), ms);
     }),
   ]).finally(() => clearTimeout(t));
 }
@@ -96,7 +88,7 @@ export class AgreementCoordinator {
     private readonly participant: (domain: string) => AgreementParticipant | undefined,
     options: CoordinatorOptions = {},
   ) {
-    this.holdTtlMs = options.holdTtlMs ?? 30_000;
+    this.holdTtlMs = options.holdTtlMs ?? AGREEMENT_DEFAULTS.holdTtlMs;
   }
 
   /**
@@ -107,7 +99,7 @@ export class AgreementCoordinator {
    */
   async agree(req: ServiceRequest, phase?: (p: 'reserving' | 'committing', domains: string[]) => Promise<void>): Promise<Agreement> {
     const agreementId = req.agreementId ?? `agr-${randomUUID()}`;
-    if (!(req.end > req.start)) throw new QosBrokerError('QB_INVALID_ARGUMENT', `the service window must end after it starts (start ${req.start}, end ${req.end})`);
+    if (!(req.end > req.start)) throw new InvalidArgumentError(`the service window must end after it starts (start ${req.start}, end ${req.end})`);
     const result = computePaths(this.graph(), {
       from: req.from,
       to: req.to,
@@ -140,7 +132,7 @@ export class AgreementCoordinator {
         const quotes = await settledAll(orders.map((o, i) => deadline(parts[i]!.prepare(o, ttl), ttl, `quote and reserve at ${o.domain}`)));
         const currency = quotes[0]!.currency;
         const odd = quotes.find((q) => q.currency !== currency);
-        if (odd) throw new QosBrokerError('QB_AGREEMENT_CURRENCY_MISMATCH', `${odd.domain} quotes in ${odd.currency}, ${quotes[0]!.domain} in ${currency}`);
+        if (odd) throw new AgreementError('QB_AGREEMENT_CURRENCY_MISMATCH', `${odd.domain} quotes in ${odd.currency}, ${quotes[0]!.domain} in ${currency}`);
         // final from here on: sealed, its manifest is computed once for every signature and check
         const body = sealContractBody(this.contractBody(agreementId, req, path, quotes, involved));
         await phase?.('committing', involved.map((p) => p.domain));

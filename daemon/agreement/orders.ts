@@ -7,10 +7,11 @@
  * Errors become HTTP statuses here and only here, with the stable code.
  */
 import { InvalidArgumentError, QosBrokerError } from '../../drivers/errors.js';
+import { AgreementFailedError, httpStatusOf } from '../errors.js';
 import type { TopologyGraph } from '../topology/graph.js';
-import { PathInfeasibleError } from '../topology/errors.js';
 import type { Endpoint, PathObjective } from '../topology/types.js';
-import { AgreementCoordinator, AgreementFailedError, type ServiceRequest } from './coordinator.js';
+import { AgreementCoordinator, type ServiceRequest } from './coordinator.js';
+import { AGREEMENT_DEFAULTS } from './defaults.js';
 import type { AgreementParticipant } from './participant.js';
 import { priceScenarios, type PricingTerms } from './pricing.js';
 
@@ -81,11 +82,10 @@ export function parseOrderBody(b: unknown, now = Date.now()): ServiceRequest & {
 
 /** HTTP status and JSON body for an error of an order or quote. */
 export function errorAnswer(err: unknown): { status: number; body: Record<string, unknown> } {
-  if (err instanceof AgreementFailedError) return { status: 409, body: { code: err.code, error: err.message, refused: err.refused } };
-  if (err instanceof PathInfeasibleError) return { status: 422, body: { code: err.code, error: err.message } };
-  if (err instanceof InvalidArgumentError) return { status: 400, body: { code: err.code, error: err.message } };
-  if (err instanceof QosBrokerError) return { status: 500, body: { code: err.code, error: err.message } };
-  return { status: 500, body: { code: 'QB_INTERNAL', error: err instanceof Error ? err.message : String(err) } };
+  const status = httpStatusOf(err);
+  if (err instanceof AgreementFailedError) return { status, body: { code: err.code, error: err.message, refused: err.refused } };
+  if (err instanceof QosBrokerError) return { status, body: { code: err.code, error: err.message } };
+  return { status, body: { code: 'QB_INTERNAL', error: err instanceof Error ? err.message : String(err) } };
 }
 
 export interface OrderDeskOptions {
@@ -99,7 +99,7 @@ export interface OrderDeskOptions {
 
 /** The admin operations `POST /v1/quote` and `POST /v1/order`. */
 export function orderDesk(opts: OrderDeskOptions) {
-  const coordinator = new AgreementCoordinator(opts.domain, opts.graph, opts.participant, { holdTtlMs: opts.holdTtlMs ?? 30_000 });
+  const coordinator = new AgreementCoordinator(opts.domain, opts.graph, opts.participant, { holdTtlMs: opts.holdTtlMs ?? AGREEMENT_DEFAULTS.holdTtlMs });
   const guard =
     (f: (body: unknown) => Promise<unknown>) =>
     async (body: unknown): Promise<{ status: number; body: unknown }> => {

@@ -10,12 +10,15 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { QosBrokerError } from '../../drivers/errors.js';
+import { AgreementError, SegmentRejectedError } from '../errors.js';
 import type { ResourceStore } from '../state/store.js';
 import type { TopologyGraph } from '../topology/graph.js';
 import type { ComputedPath, PathHop } from '../topology/types.js';
-import { rawPublicKey, toPrivateKey, type KeyInput } from '../peering/advert.js';
+import { rawPublicKey, toPrivateKey, type KeyInput } from '../crypto/keys.js';
 import { signContract, type ContractBody, type ContractSignature } from './contract.js';
 import { pricePath, type PricingTerms } from './pricing.js';
+
+export { SegmentRejectedError } from '../errors.js';
 
 /** What a domain is asked to carry: its segment of a computed path. */
 export interface SegmentOrder {
@@ -47,15 +50,6 @@ export interface SegmentQuote {
   currency: string;
   /** The quote is honoured until then (ms since the epoch). */
   validUntil: number;
-}
-
-/** A domain refused to hold its segment; says which edge lacks how much. */
-export class SegmentRejectedError extends QosBrokerError {
-  readonly domain: string;
-  constructor(domain: string, message: string) {
-    super('QB_AGREEMENT_SEGMENT_REJECTED', message);
-    this.domain = domain;
-  }
 }
 
 export interface AgreementParticipant {
@@ -182,7 +176,7 @@ export class LocalParticipant implements AgreementParticipant {
 
   async commit(agreementId: string, body: ContractBody): Promise<ContractSignature> {
     const list = this.held.get(agreementId);
-    if (!list || list.length === 0) throw new QosBrokerError('QB_AGREEMENT_NOTHING_HELD', `${this.domain} holds nothing for agreement ${agreementId}: reserve first`);
+    if (!list || list.length === 0) throw new AgreementError('QB_AGREEMENT_NOTHING_HELD', `${this.domain} holds nothing for agreement ${agreementId}: reserve first`);
     // the quote and the hold may have arrived in either order (the coordinator sends both at once)
     for (const h of list) {
       if (h.quote) continue;
@@ -198,7 +192,7 @@ export class LocalParticipant implements AgreementParticipant {
   /** The body must say what this domain quoted and holds: a provider signs nothing else. */
   private checkBody(agreementId: string, body: ContractBody, list: Array<{ order: HeldOrder; quote?: SegmentQuote }>): void {
     const mismatch = (field: string, want: unknown, got: unknown): never => {
-      throw new QosBrokerError('QB_AGREEMENT_BODY_MISMATCH', `${this.domain} will not sign agreement ${agreementId}: ${field} is ${JSON.stringify(got)}, but it agreed to ${JSON.stringify(want)}`);
+      throw new AgreementError('QB_AGREEMENT_BODY_MISMATCH', `${this.domain} will not sign agreement ${agreementId}: ${field} is ${JSON.stringify(got)}, but it agreed to ${JSON.stringify(want)}`);
     };
     if (body.agreementId !== agreementId) mismatch('agreementId', agreementId, body.agreementId);
     const party = body.parties.find((p) => p.domain === this.domain);
@@ -237,7 +231,7 @@ export class LocalParticipant implements AgreementParticipant {
     }
     this.held.delete(agreementId);
     for (const k of this.quotes.keys()) if (k.startsWith(`${agreementId}:`)) this.quotes.delete(k);
-    if (failed.length) throw new QosBrokerError('QB_AGREEMENT_ABORT_FAILED', `${this.domain} could not release ${failed.length} reservation(s) of ${agreementId}: ${failed.join('; ')}`);
+    if (failed.length) throw new AgreementError('QB_AGREEMENT_ABORT_FAILED', `${this.domain} could not release ${failed.length} reservation(s) of ${agreementId}: ${failed.join('; ')}`);
   }
 
   /** Store reservation ids held (or booked) for an agreement, as far as this participant still remembers it. */
@@ -251,7 +245,7 @@ export class LocalParticipant implements AgreementParticipant {
   }
 
   private check(order: SegmentOrder): void {
-    if (order.domain !== this.domain) throw new QosBrokerError('QB_AGREEMENT_WRONG_DOMAIN', `segment for ${order.domain} sent to ${this.domain}`);
+    if (order.domain !== this.domain) throw new AgreementError('QB_AGREEMENT_WRONG_DOMAIN', `segment for ${order.domain} sent to ${this.domain}`);
   }
 }
 

@@ -34,10 +34,10 @@
  * decide which option it prefers; a target margin ratio withholds options below it.
  */
 import { InvalidArgumentError } from '../../drivers/errors.js';
-import { computePaths, type PathSearchOptions } from '../topology/paths.js';
+import { computePaths, type PathSearchOptions } from '../topology/paths/index.js';
 import type { TopologyGraph } from '../topology/graph.js';
 import type { ComputedPath, PathHop, PathObjective, PathRequest, QosClass } from '../topology/types.js';
-import { PricingError } from './errors.js';
+import { PricingError } from '../errors.js';
 
 /** Shape of the congestion multiplier; see the module comment. */
 export interface CongestionCurve {

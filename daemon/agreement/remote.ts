@@ -7,8 +7,9 @@
  *
  * Every call between two brokers travels on one long-lived Exchange stream
  * (`AgreementStream`), tagged with an id; replies come back in any order. A
- * unary RPC per call cost about 7x the CPU of a message on an open stream
- * (a new HTTP/2 stream, headers, a TLS identity check each time).
+ * unary RPC per call cost several times the CPU of a message on an open
+ * stream (a new HTTP/2 stream, headers, a TLS identity check each time;
+ * figures in bench/README.md).
  *
  * Errors are QosBrokerErrors everywhere except on the wire: a refused call is
  * an AgreementError reply (stable code and refusing domain) and the remote
@@ -17,12 +18,14 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { InvalidArgumentError, QosBrokerError, TimeoutError, TransportError } from '../../drivers/errors.js';
+import { InvalidArgumentError, QosBrokerError } from '../../drivers/errors.js';
+import { AgreementError, AgreementTimeoutError, AgreementUnreachableError, errorFromWire, grpcStatusOf, SegmentRejectedError } from '../errors.js';
 import { protoDir } from '../peering/proto.js';
 import { checkPeerCertificate, type PeerPin } from '../peering/tls.js';
 import type { PathHop } from '../topology/types.js';
+import { AGREEMENT_DEFAULTS } from './defaults.js';
 import { manifestOf, type ContractBody, type ContractSignature } from './contract.js';
-import { SegmentRejectedError, type AgreementParticipant, type SegmentOrder, type SegmentQuote } from './participant.js';
+import { type AgreementParticipant, type SegmentOrder, type SegmentQuote } from './participant.js';
 
 // ------------------------------------------------------------------ wire shapes
 
@@ -158,27 +161,9 @@ export function orderFromMsg(m: SegmentOrderMsg): SegmentOrder {
 
 // ------------------------------------------------------------------ errors at the edge
 
-const STATUS_BY_CODE: Record<string, grpc.status> = {
-  QB_AGREEMENT_SEGMENT_REJECTED: grpc.status.RESOURCE_EXHAUSTED,
-  QB_INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
-  QB_AGREEMENT_WRONG_DOMAIN: grpc.status.INVALID_ARGUMENT,
-  QB_AGREEMENT_NOTHING_HELD: grpc.status.FAILED_PRECONDITION,
-  QB_AGREEMENT_BODY_MISMATCH: grpc.status.FAILED_PRECONDITION,
-  QB_STATE_HOLD_EXPIRED: grpc.status.FAILED_PRECONDITION,
-  QB_AGREEMENT_NOT_A_PEER: grpc.status.PERMISSION_DENIED,
-  QB_AGREEMENT_NOT_OWNER: grpc.status.PERMISSION_DENIED,
-  QB_AGREEMENT_BUSY: grpc.status.RESOURCE_EXHAUSTED,
-};
-
-/** The gRPC status name an error stands for (the `code` label of RPC metrics). */
-function statusName(err: unknown): string {
-  return grpc.status[statusOf(err)];
-}
-
-/** The gRPC status an error stands for. */
+/** The gRPC status an error stands for (the table's, daemon/errors.ts). */
 function statusOf(err: unknown): grpc.status {
-  if (!(err instanceof QosBrokerError)) return grpc.status.INTERNAL;
-  return STATUS_BY_CODE[err.code] ?? (err.code.startsWith('QB_CONTRACT_') ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL);
+  return grpc.status[grpcStatusOf(err)];
 }
 
 /** A thrown error as a gRPC status with the stable code and domain in metadata. */
@@ -202,28 +187,23 @@ function toErrorMsg(err: unknown, domain: string): AgreementErrorMsg {
 /** An AgreementError reply from `domain` as the typed error it stands for. */
 function fromErrorMsg(e: AgreementErrorMsg, domain: string): QosBrokerError {
   const from = e.domain || domain;
-  if (e.code === 'QB_AGREEMENT_SEGMENT_REJECTED') return new SegmentRejectedError(from, e.message);
-  if (e.code === 'QB_INVALID_ARGUMENT') return new InvalidArgumentError(e.message);
-  if (e.code === 'QB_AGREEMENT_TIMEOUT') return new TimeoutError(e.code, e.message);
-  return new QosBrokerError(e.code || 'QB_AGREEMENT_REMOTE_ERROR', e.message || `${from} refused without saying why`);
+  return errorFromWire(e.code, e.message || `${from} refused without saying why`, { domain: from, fallback: 'QB_AGREEMENT_REMOTE_ERROR' });
 }
 
 /** A gRPC failure of a call to `domain` as the typed error it stood for. */
 export function fromGrpcError(err: grpc.ServiceError, domain: string, what: string): QosBrokerError {
   const code = err.metadata?.get('qb-code')[0]?.toString();
   const from = err.metadata?.get('qb-domain')[0]?.toString() || domain;
-  if (code === 'QB_AGREEMENT_SEGMENT_REJECTED') return new SegmentRejectedError(from, err.details);
-  if (code === 'QB_INVALID_ARGUMENT') return new InvalidArgumentError(err.details);
-  if (code) return new QosBrokerError(code, err.details, { cause: err });
+  if (code) return errorFromWire(code, err.details, { domain: from, cause: err, fallback: 'QB_AGREEMENT_REMOTE_ERROR' });
   switch (err.code) {
     case grpc.status.DEADLINE_EXCEEDED:
-      return new TimeoutError('QB_AGREEMENT_TIMEOUT', `${what} at ${domain} did not answer before its deadline`, { cause: err });
+      return new AgreementTimeoutError(`${what} at ${domain} did not answer before its deadline`, { cause: err });
     case grpc.status.UNAVAILABLE:
-      return new TransportError('QB_AGREEMENT_UNREACHABLE', `${what} at ${domain}: the broker cannot be reached (${err.details})`, { cause: err });
+      return new AgreementUnreachableError(`${what} at ${domain}: the broker cannot be reached (${err.details})`, { cause: err });
     case grpc.status.UNIMPLEMENTED:
-      return new QosBrokerError('QB_AGREEMENT_UNSUPPORTED', `${domain} does not serve qosbroker.v1.Agreement (is it a provider running this version?)`, { cause: err });
+      return new AgreementError('QB_AGREEMENT_UNSUPPORTED', `${domain} does not serve qosbroker.v1.Agreement (is it a provider running this version?)`, { cause: err });
     default:
-      return new QosBrokerError('QB_AGREEMENT_REMOTE_ERROR', `${what} at ${domain} failed: ${grpc.status[err.code] ?? err.code}: ${err.details}`, { cause: err });
+      return new AgreementError('QB_AGREEMENT_REMOTE_ERROR', `${what} at ${domain} failed: ${grpc.status[err.code] ?? err.code}: ${err.details}`, { cause: err });
   }
 }
 
@@ -289,8 +269,8 @@ class AgreementStream {
       const sentAt = performance.now();
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new TimeoutError('QB_AGREEMENT_TIMEOUT', `${OP_NAMES[op]} at ${this.domain} did not answer before its deadline (${timeoutMs} ms)`));
-        if (this.call === call && this.lastReplyAt < sentAt) this.fail(call, new TransportError('QB_AGREEMENT_UNREACHABLE', `the stream to ${this.domain} answered nothing for ${timeoutMs} ms; it is reopened`), true);
+        reject(new AgreementTimeoutError(`${OP_NAMES[op]} at ${this.domain} did not answer before its deadline (${timeoutMs} ms)`));
+        if (this.call === call && this.lastReplyAt < sentAt) this.fail(call, new AgreementUnreachableError(`the stream to ${this.domain} answered nothing for ${timeoutMs} ms; it is reopened`), true);
       }, timeoutMs);
       this.pending.set(id, { op, sentAt, timer, resolve, reject });
       call.write({ id, [op]: payload });
@@ -309,12 +289,12 @@ class AgreementStream {
       this.pending.delete(r.id);
       clearTimeout(p.timer);
       if (r.result === 'error' || r.error) p.reject(fromErrorMsg(r.error ?? { code: '', domain: '', message: '' }, this.domain));
-      else if (r.result !== p.op) p.reject(new QosBrokerError('QB_AGREEMENT_REMOTE_ERROR', `${this.domain} answered ${OP_NAMES[p.op]} with ${r.result ?? 'nothing'}`));
+      else if (r.result !== p.op) p.reject(new AgreementError('QB_AGREEMENT_REMOTE_ERROR', `${this.domain} answered ${OP_NAMES[p.op]} with ${r.result ?? 'nothing'}`));
       else p.resolve(r);
     });
     call.on('error', (err: grpc.ServiceError) => this.fail(call, fromGrpcError(err, this.domain, 'the agreement stream'), false));
     // the server ended the stream without an error (it is shutting down): nothing more will come
-    call.on('end', () => this.fail(call, new TransportError('QB_AGREEMENT_UNREACHABLE', `${this.domain} ended the agreement stream`), false));
+    call.on('end', () => this.fail(call, new AgreementUnreachableError(`${this.domain} ended the agreement stream`), false));
     return call;
   }
 
@@ -361,8 +341,8 @@ export class RemoteParticipant implements AgreementParticipant {
     client: grpc.Client,
     options: RemoteParticipantOptions = {},
   ) {
-    this.callTimeoutMs = options.callTimeoutMs ?? 5000;
-    this.retries = options.retries ?? 1;
+    this.callTimeoutMs = options.callTimeoutMs ?? AGREEMENT_DEFAULTS.callTimeoutMs;
+    this.retries = options.retries ?? AGREEMENT_DEFAULTS.retries;
     this.stream = agreementStreamOf(client, domain);
   }
 
@@ -388,13 +368,13 @@ export class RemoteParticipant implements AgreementParticipant {
   async prepare(order: SegmentOrder, holdTtlMs: number): Promise<SegmentQuote> {
     // a retry after a lost reply quotes again and finds the hold made (Reserve is idempotent)
     const q = (await this.call('reserve', { order: orderToMsg(order), hold_ttl_ms: holdTtlMs, quote: true }, this.retries)).reserve?.quote;
-    if (!q) throw new QosBrokerError('QB_AGREEMENT_REMOTE_ERROR', `${this.domain} answered Reserve with a quote requested but sent no quote (a broker that does not know ReserveRequest.quote?)`);
+    if (!q) throw new AgreementError('QB_AGREEMENT_REMOTE_ERROR', `${this.domain} answered Reserve with a quote requested but sent no quote (a broker that does not know ReserveRequest.quote?)`);
     return quoteFromMsg(q);
   }
 
   async commit(agreementId: string, body: ContractBody): Promise<ContractSignature> {
     const s = (await this.call('commit', { agreement_id: agreementId, body_json: JSON.stringify(body) }, this.retries)).commit!;
-    if (s.domain !== this.domain) throw new QosBrokerError('QB_AGREEMENT_REMOTE_ERROR', `commit at ${this.domain} returned a signature of ${s.domain}`);
+    if (s.domain !== this.domain) throw new AgreementError('QB_AGREEMENT_REMOTE_ERROR', `commit at ${this.domain} returned a signature of ${s.domain}`);
     // the manifest of the body we sent (computed once for a sealed body): the signature verifies only if that is what was signed
     return { domain: s.domain, manifest: manifestOf(body), signature: s.signature };
   }
@@ -466,7 +446,7 @@ export function addAgreementService(server: grpc.Server, target: ServedParticipa
   /** Ends each open stream (as soon as it has no call in flight). */
   const open = new Set<() => void>();
   let closing = false;
-  const notAPeer = () => new QosBrokerError('QB_AGREEMENT_NOT_A_PEER', `${target.domain} agrees only with its configured peers; the caller's certificate is none of their pinned identities`);
+  const notAPeer = () => new AgreementError('QB_AGREEMENT_NOT_A_PEER', `${target.domain} agrees only with its configured peers; the caller's certificate is none of their pinned identities`);
   const run = async (m: AgreementCallMsg, caller: string): Promise<AgreementReplyMsg> => {
     switch (m.op) {
       case 'quote':
@@ -531,13 +511,13 @@ export function addAgreementService(server: grpc.Server, target: ServedParticipa
       const t0 = performance.now();
       const rpc = `Agreement.${m.op ? OP_NAMES[m.op] : 'Unknown'}`;
       const refuse = (err: QosBrokerError) => {
-        observe(rpc, statusName(err), (performance.now() - t0) / 1000);
+        observe(rpc, grpcStatusOf(err), (performance.now() - t0) / 1000);
         reply({ id: m.id, error: toErrorMsg(err, target.domain) });
       };
-      if (closed || (ended && closing)) return refuse(new TransportError('QB_AGREEMENT_UNREACHABLE', `${target.domain} is shutting down`));
+      if (closed || (ended && closing)) return refuse(new AgreementUnreachableError(`${target.domain} is shutting down`));
       if (!stillPeer()) return refuse(notAPeer());
       if (!(Number.isSafeInteger(m.id) && m.id > 0)) return refuse(new InvalidArgumentError(`AgreementCall.id must be > 0, got ${m.id}`));
-      if (inFlight >= MAX_CALLS_IN_FLIGHT) return refuse(new QosBrokerError('QB_AGREEMENT_BUSY', `${target.domain} has ${inFlight} calls of ${pin!.domain} in flight; retry when some have answered`));
+      if (inFlight >= MAX_CALLS_IN_FLIGHT) return refuse(new AgreementError('QB_AGREEMENT_BUSY', `${target.domain} has ${inFlight} calls of ${pin!.domain} in flight; retry when some have answered`));
       const caller = pin!.domain;
       inFlight++;
       run(m, caller).then(
@@ -547,7 +527,7 @@ export function addAgreementService(server: grpc.Server, target: ServedParticipa
           settle();
         },
         (err: unknown) => {
-          observe(rpc, statusName(err), (performance.now() - t0) / 1000);
+          observe(rpc, grpcStatusOf(err), (performance.now() - t0) / 1000);
           reply({ id: m.id, error: toErrorMsg(err, target.domain) });
           settle();
         },

@@ -9,15 +9,16 @@
  * Commit belongs to a coordinator that went away. The sweep returns its
  * capacity and logs the agreement once as `agreement-abandoned`.
  */
-import { QosBrokerError } from '../../drivers/errors.js';
+import { AgreementError } from '../errors.js';
 import type { ResourceStore } from '../state/store.js';
 import type { TopologyGraph } from '../topology/graph.js';
-import type { KeyInput } from '../peering/advert.js';
-import type { Logger } from '../peering/broker.js';
+import type { KeyInput } from '../crypto/keys.js';
+import type { Logger } from '../logger.js';
 import type { ContractBody, ContractSignature } from './contract.js';
 import { LocalParticipant, seedCapacities, type AgreementParticipant, type SegmentOrder, type SegmentQuote } from './participant.js';
 import type { PricingTerms } from './pricing.js';
 import { inventoryLinkId, type Inventory } from '../peering/origin.js';
+import { AGREEMENT_DEFAULTS } from './defaults.js';
 import type { ServedParticipant } from './remote.js';
 
 export interface AgreementServiceOptions {
@@ -40,8 +41,8 @@ export interface AgreementServiceOptions {
    * owner's Abort, ms. Then the service forgets it (its booking stays in the
    * store): what a daemon keeps per agreement is bounded by this window, not
    * by how many agreements it ever made. @default 60000 (a coordinator
-   * retries a lost Commit within its call deadline, seconds; at 300
-   * agreements/s a minute is about 18,000 small records)
+   * retries a lost Commit within its call deadline, seconds; a minute of
+   * agreements at the rate the agreements bench targets is a small table)
    */
   retainCommittedMs?: number;
   /**
@@ -85,7 +86,7 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
     const linkId = opts.inventory
       ? (hop: { from: string; to: string }) => {
           const id = inventoryLinkId(domain, this.opts.inventory!, hop);
-          if (!id) throw new QosBrokerError('QB_AGREEMENT_UNKNOWN_EDGE', `${domain} has no link ${hop.from} -> ${hop.to} in its inventory`);
+          if (!id) throw new AgreementError('QB_AGREEMENT_UNKNOWN_EDGE', `${domain} has no link ${hop.from} -> ${hop.to} in its inventory`);
           return id;
         }
       : undefined;
@@ -100,7 +101,7 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.sweep(), this.opts.sweepIntervalMs ?? 1000);
+    this.timer = setInterval(() => void this.sweep(), this.opts.sweepIntervalMs ?? AGREEMENT_DEFAULTS.sweepIntervalMs);
     this.timer.unref();
   }
 
@@ -137,7 +138,7 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
   private checkOwner(agreementId: string, caller: string): void {
     const owner = this.owners.get(agreementId);
     if (owner !== undefined && owner !== caller) {
-      throw new QosBrokerError('QB_AGREEMENT_NOT_OWNER', `agreement ${agreementId} at ${this.domain} was reserved by ${owner}; ${caller} may not act on it`);
+      throw new AgreementError('QB_AGREEMENT_NOT_OWNER', `agreement ${agreementId} at ${this.domain} was reserved by ${owner}; ${caller} may not act on it`);
     }
   }
 

@@ -8,7 +8,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { InvalidArgumentError, QosBrokerError, TransportError } from '../../drivers/errors.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { AdminError, errorFromWire } from '../errors.js';
 import type { OrderBody } from '../agreement/orders.js';
 
 const DEFAULT_ADMIN = '127.0.0.1:9470';
@@ -110,7 +111,7 @@ async function post(admin: string, path: string, body: unknown): Promise<Record<
   try {
     res = await fetch(`http://${admin}${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(60_000) });
   } catch (err) {
-    throw new TransportError(
+    throw new AdminError(
       'QB_ADMIN_UNREACHABLE',
       `cannot reach qos-brokerd's admin endpoint at ${admin}: ${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)}; is a provider daemon running with admin.listen set to that address? (use --admin HOST:PORT)`,
       { cause: err },
@@ -119,8 +120,7 @@ async function post(admin: string, path: string, body: unknown): Promise<Record<
   const out = (await res.json()) as Record<string, unknown>;
   if (!res.ok) {
     const code = typeof out.code === 'string' ? out.code : 'QB_ADMIN_ERROR';
-    if (code === 'QB_INVALID_ARGUMENT') throw new InvalidArgumentError(String(out.error ?? ''));
-    throw new QosBrokerError(code, String(out.error ?? `admin endpoint ${admin}${path} answered ${res.status}`));
+    throw errorFromWire(code, String(out.error ?? `admin endpoint ${admin}${path} answered ${res.status}`), { fallback: 'QB_ADMIN_ERROR' });
   }
   return out;
 }

@@ -5,7 +5,8 @@
  * else 127.0.0.1:9470.
  */
 import { parseArgs } from 'node:util';
-import { InvalidArgumentError, TransportError } from '../../drivers/errors.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { AdminError } from '../errors.js';
 
 const DEFAULT_ADMIN = '127.0.0.1:9470';
 
@@ -30,14 +31,14 @@ async function fetchAdmin(admin: string, path: string): Promise<Record<string, u
   try {
     res = await fetch(`http://${admin}${path}`, { signal: AbortSignal.timeout(5000) });
   } catch (err) {
-    throw new TransportError(
+    throw new AdminError(
       'QB_ADMIN_UNREACHABLE',
       `cannot reach qos-brokerd's admin endpoint at ${admin}: ${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)}; is the daemon running with admin.listen set to that address? (use --admin HOST:PORT)`,
       { cause: err },
     );
   }
   const body = (await res.json()) as Record<string, unknown>;
-  if (!res.ok) throw new TransportError('QB_ADMIN_ERROR', `admin endpoint ${admin}${path} answered ${res.status}: ${String(body.error ?? '')}`);
+  if (!res.ok) throw new AdminError('QB_ADMIN_ERROR', `admin endpoint ${admin}${path} answered ${res.status}: ${String(body.error ?? '')}`);
   return body;
 }
 

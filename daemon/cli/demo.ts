@@ -30,6 +30,7 @@ import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import { NetconfClient } from '../../drivers/netconf/client.js';
 import { QosBrokerError } from '../../drivers/errors.js';
+import { DemoError } from '../errors.js';
 import { makePki, type DomainFiles } from '../../lab/pki.js';
 import { freePorts, startNetconfDevice, type NetconfDevice } from '../../lab/netconf-device.js';
 import { verifyContract, type SignedContract } from '../agreement/contract.js';
@@ -111,7 +112,7 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs
   for (;;) {
     const v = await f().catch(() => undefined);
     if (v !== undefined) return v;
-    if (Date.now() > end) throw new QosBrokerError('QB_DEMO_TIMEOUT', `the demo waited ${timeoutMs / 1000} s for ${what}`);
+    if (Date.now() > end) throw new DemoError('QB_DEMO_TIMEOUT', `the demo waited ${timeoutMs / 1000} s for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -217,10 +218,10 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
     }
     for (const p of providers) {
       await until(`${p.domain} to start (log ${p.logFile})`, async () => {
-        if (p.proc!.exitCode !== null) throw new QosBrokerError('QB_DEMO_DAEMON_EXITED', `${p.domain} exited with ${p.proc!.exitCode}: see ${p.logFile}`);
+        if (p.proc!.exitCode !== null) throw new DemoError('QB_DEMO_DAEMON_EXITED', `${p.domain} exited with ${p.proc!.exitCode}: see ${p.logFile}`);
         return (await getJson(p.admin, '/v1/status')).domain ? true : undefined;
       }).catch((err: unknown) => {
-        if (p.proc!.exitCode !== null) throw new QosBrokerError('QB_DEMO_DAEMON_EXITED', `${p.domain} exited with ${p.proc!.exitCode}: see ${p.logFile}`);
+        if (p.proc!.exitCode !== null) throw new DemoError('QB_DEMO_DAEMON_EXITED', `${p.domain} exited with ${p.proc!.exitCode}: see ${p.logFile}`);
         throw err;
       });
     }
@@ -245,7 +246,7 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
     out('order: acme wants EF 10 Mbit/s from provider-x/site-x to provider-z/site-z within 30 ms for 2 h (qos-broker order create ...)');
     for (const objective of ['cheapest', 'lowest-latency']) {
       const o = await mgmt.createOrder({ from: 'provider-x/site-x', to: 'provider-z/site-z', qos_class: 'EF', rate_mbps: 10, max_latency_ms: 30, duration_ms: 2 * 3_600_000, objective }, 'acme', true);
-      if (o.state !== 'completed') throw new QosBrokerError('QB_DEMO_ORDER_FAILED', `the ${objective} order ended ${o.state}: ${o.error ? `${o.error.domain}: ${o.error.code}: ${o.error.message}` : 'no error given'}`);
+      if (o.state !== 'completed') throw new DemoError('QB_DEMO_ORDER_FAILED', `the ${objective} order ended ${o.state}: ${o.error ? `${o.error.domain}: ${o.error.code}: ${o.error.message}` : 'no error given'}`);
       orders.push(o);
       const c = JSON.parse(o.contract_json) as SignedContract;
       out(`  [${objective}] order ${o.id}: ${o.state}, service ${o.service_state}; path ${o.domains.join(' > ')}; ${c.body.segments.map((s) => `${s.domain} ${(s.priceMinor / 100).toFixed(2)}`).join(' + ')} = ${(c.body.totalPriceMinor / 100).toFixed(2)} ${c.body.currency}`);
@@ -258,7 +259,7 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
       tampered.body.totalPriceMinor += 1;
       try {
         verifyContract(tampered, keys);
-        throw new QosBrokerError('QB_DEMO_CHECK_FAILED', 'a tampered contract verified');
+        throw new DemoError('QB_DEMO_CHECK_FAILED', 'a tampered contract verified');
       } catch (err) {
         if ((err as QosBrokerError).code === 'QB_DEMO_CHECK_FAILED') throw err;
         out(`    a tampered copy is refused: ${(err as Error).message}`);
@@ -305,7 +306,7 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
     }
     const differs = [];
     for (const [name, r] of routerOf) if ((await onRouter(r.dev, (c) => c.getConfig({}))) !== before.get(name)) differs.push(name);
-    if (differs.length) throw new QosBrokerError('QB_DEMO_CHECK_FAILED', `after terminate the running config of ${differs.join(', ')} differs from before the orders`);
+    if (differs.length) throw new DemoError('QB_DEMO_CHECK_FAILED', `after terminate the running config of ${differs.join(', ')} differs from before the orders`);
     const booked: string[] = [];
     for (const p of providers) {
       const redis = new Redis({ path: join(p.dataDir, 'redis', 'redis.sock'), lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -317,7 +318,7 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
         redis.disconnect();
       }
     }
-    if (booked.length) throw new QosBrokerError('QB_DEMO_CHECK_FAILED', `after terminate bookings are left: ${booked.join(', ')}`);
+    if (booked.length) throw new DemoError('QB_DEMO_CHECK_FAILED', `after terminate bookings are left: ${booked.join(', ')}`);
     out(`every router's running config is as before the orders (read back over NETCONF); no booking left in any provider's Redis`);
     phase('terminate');
     out(`demo done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

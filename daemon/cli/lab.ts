@@ -3,7 +3,8 @@
  * namespaces (lab/runner.ts). Each sub-command is one runner function.
  */
 import { parseArgs } from 'node:util';
-import { InvalidArgumentError, QosBrokerError } from '../../drivers/errors.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { LabError } from '../../lab/errors.js';
 import { labDown, labExec, labStatus, labTraffic, labUp, type LabOptions } from '../../lab/runner.js';
 
 export const LAB_USAGE = `qos-broker lab <operation> FILE [options]
@@ -116,7 +117,7 @@ export async function labCommand(argv: string[]): Promise<void> {
       if (dd < 0) throw new InvalidArgumentError('lab exec needs "--" before the command, e.g. lab exec FILE a-edge -- ip route');
       expectPositionals(2);
       const r = await labExec(file, node, command, { ...options, stdio: 'inherit' });
-      if (r.code !== 0) throw new QosBrokerError('QB_LAB_EXEC_FAILED', `"${command.join(' ')}" in ${node} exited with ${r.code}`);
+      if (r.code !== 0) throw new LabError('QB_LAB_EXEC_FAILED', `"${command.join(' ')}" in ${node} exited with ${r.code}`);
       return;
     }
     case 'traffic': {

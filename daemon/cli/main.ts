@@ -4,6 +4,7 @@
  * errors print their stable code and a message that says what to change.
  */
 import { QosBrokerError } from '../../drivers/errors.js';
+import { exitCodeOf } from '../errors.js';
 import { deviceCommand } from './device.js';
 import { demoCommand } from './demo.js';
 import { labCommand } from './lab.js';
@@ -86,7 +87,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof QosBrokerError) {
       process.stderr.write(`qos-broker: ${err.code}: ${err.message}\n`);
-      process.exit(err.code === 'QB_INVALID_ARGUMENT' ? 2 : 1);
+      process.exit(exitCodeOf(err));
     }
     if (err instanceof Error && 'code' in err && String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`qos-broker: ${err.message}\n`);

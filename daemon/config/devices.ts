@@ -9,7 +9,8 @@
  */
 import { PLATFORMS } from '../../drivers/platforms/index.js';
 import type { Inventory } from '../peering/origin.js';
-import { ConfigError, Section } from './schema.js';
+import { ConfigError } from '../errors.js';
+import { Section } from './schema.js';
 
 /** An interface of a device and what it faces. */
 export interface DeviceInterfaceConfig {

@@ -8,14 +8,16 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { parseDocument } from 'yaml';
-import { ConfigError, parseConfig, type BrokerConfig } from './schema.js';
+import { ConfigError } from '../errors.js';
+import { parseConfig, type BrokerConfig } from './schema.js';
 import { labDeviceEntries, parseDevices } from './devices.js';
 import { loadLabPlan } from '../../lab/topology.js';
-import { rawPublicKey, toPrivateKey } from '../peering/advert.js';
+import { rawPublicKey, toPrivateKey } from '../crypto/keys.js';
 import { normaliseFingerprint, type OwnTls } from '../peering/tls.js';
-import type { PeerSpec } from '../peering/broker.js';
+import type { PeerSpec } from '../peering/peering-core.js';
 
-export { ConfigError, type BrokerConfig } from './schema.js';
+export { ConfigError } from '../errors.js';
+export type { BrokerConfig } from './schema.js';
 
 /** Parse YAML text; syntax errors become ConfigError with line and column. */
 export function parseConfigText(text: string, baseDir: string): BrokerConfig {

@@ -3,12 +3,13 @@
  * fields). Secrets are never passed in; as a second guard, fields whose name
  * looks like a secret are replaced by "***".
  */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+import type { Logger, LogLevel } from '../logger.js';
+
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 const SECRET_RE = /(^|_)(password|secret|private_?key|token|key_pem|tls_key)$/i;
 
-export interface JsonLogger {
-  (level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
+/** A Logger that writes JSON lines. */
+export interface JsonLogger extends Logger {
   child(component: string): JsonLogger;
   setLevel(level: LogLevel): void;
 }

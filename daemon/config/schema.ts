@@ -4,18 +4,13 @@
  * says what is expected. Relative file paths are relative to the config file.
  * See daemon/config/examples/ for documented examples.
  */
-import { QosBrokerError } from '../../drivers/errors.js';
+import { ConfigError } from '../errors.js';
+import { AGREEMENT_DEFAULTS } from '../agreement/defaults.js';
+import { PEERING_DEFAULTS } from '../peering/defaults.js';
 import type { Inventory, InventoryClass } from '../peering/origin.js';
 import { parseDevices, type DeviceConfig } from './devices.js';
-
-/** A config file is invalid: `key` is the path of the bad key, e.g. `peers[0].address`. */
-export class ConfigError extends QosBrokerError {
-  readonly key: string;
-  constructor(key: string, message: string, options?: { cause?: unknown }) {
-    super('QB_CONFIG_INVALID', `${key ? `${key}: ` : ''}${message}`, options);
-    this.key = key;
-  }
-}
+import { BACKOFF_DEFAULTS } from '../peering/session.js';
+import { STORE_DEFAULTS } from '../state/store.js';
 
 /** One configured peer. */
 export interface PeerConfig {
@@ -347,16 +342,16 @@ export function parseConfig(doc: unknown): BrokerConfig {
   };
   k.done();
   const ps = root.section('peering', true) ?? Section.of('peering', {});
-  const holdTimeS = ps.num('hold-time-s', { min: 3, max: 65535, int: true, def: 90 });
+  const holdTimeS = ps.num('hold-time-s', { min: 3, max: 65535, int: true, def: PEERING_DEFAULTS.holdTimeS });
   const peering = {
     holdTimeS,
     advertLifetimeS: ps.num('advert-lifetime-s', { min: 3, max: 86400, int: true, def: 3 * holdTimeS }),
-    readvertiseThreshold: ps.num('readvertise-threshold', { min: 0, max: 1, def: 0.1, what: 'a fraction of capacity in [0, 1]' }),
-    readvertiseMinIntervalMs: ps.num('readvertise-min-interval-ms', { min: 0, int: true, def: 1000 }),
-    pollIntervalMs: ps.num('poll-interval-ms', { min: 50, int: true, def: 1000 }),
-    backoffInitialMs: ps.num('backoff-initial-ms', { min: 10, int: true, def: 500 }),
-    backoffMaxMs: ps.num('backoff-max-ms', { min: 10, int: true, def: 30_000 }),
-    registrationTtlS: ps.num('registration-ttl-s', { min: 1, int: true, def: 300 }),
+    readvertiseThreshold: ps.num('readvertise-threshold', { min: 0, max: 1, def: PEERING_DEFAULTS.readvertiseThreshold, what: 'a fraction of capacity in [0, 1]' }),
+    readvertiseMinIntervalMs: ps.num('readvertise-min-interval-ms', { min: 0, int: true, def: PEERING_DEFAULTS.readvertiseMinIntervalMs }),
+    pollIntervalMs: ps.num('poll-interval-ms', { min: 50, int: true, def: PEERING_DEFAULTS.pollIntervalMs }),
+    backoffInitialMs: ps.num('backoff-initial-ms', { min: 10, int: true, def: BACKOFF_DEFAULTS.initialMs }),
+    backoffMaxMs: ps.num('backoff-max-ms', { min: 10, int: true, def: BACKOFF_DEFAULTS.maxMs }),
+    registrationTtlS: ps.num('registration-ttl-s', { min: 1, int: true, def: PEERING_DEFAULTS.registrationTtlMs / 1000 }),
   };
   if (peering.backoffMaxMs < peering.backoffInitialMs) throw new ConfigError('peering.backoff-max-ms', 'must be at least peering.backoff-initial-ms');
   ps.done();
@@ -393,7 +388,7 @@ export function parseConfig(doc: unknown): BrokerConfig {
   });
   const rs = root.section('redis', true) ?? Section.of('redis', {});
   const url = rs.str('url', { optional: true, re: /^(rediss?:\/\/|unix:\/\/?)/, what: 'a Redis URL (redis://host:port/db, rediss://..., or unix:///path)' });
-  const redis = { url, embedded: rs.bool('embedded', url === undefined), keyPrefix: rs.str('key-prefix', { def: 'qb', re: /^[A-Za-z0-9_:-]{1,32}$/ }), slotMs: rs.num('slot-ms', { min: 1000, int: true, def: 60_000 }) };
+  const redis = { url, embedded: rs.bool('embedded', url === undefined), keyPrefix: rs.str('key-prefix', { def: STORE_DEFAULTS.keyPrefix, re: /^[A-Za-z0-9_:-]{1,32}$/ }), slotMs: rs.num('slot-ms', { min: 1000, int: true, def: STORE_DEFAULTS.slotMs }) };
   if (redis.embedded && url) throw new ConfigError('redis.embedded', 'cannot be true together with redis.url: choose one');
   if (!redis.embedded && !url) throw new ConfigError('redis.url', 'is required when redis.embedded is false');
   rs.done();
@@ -414,9 +409,9 @@ export function parseConfig(doc: unknown): BrokerConfig {
   if (ag && role !== 'provider') throw new ConfigError('agreement', 'is for role provider (an exchange takes no orders and holds no resources); remove it');
   const agx = ag ?? Section.of('agreement', {});
   const agreement = {
-    holdTtlMs: agx.num('hold-ttl-ms', { min: 100, max: 3_600_000, int: true, def: 30_000, what: 'milliseconds a hold lives before Commit (100..3600000)' }),
-    callTimeoutMs: agx.num('call-timeout-ms', { min: 10, max: 600_000, int: true, def: 5000, what: 'milliseconds per Agreement RPC (10..600000)' }),
-    sweepIntervalMs: agx.num('sweep-interval-ms', { min: 50, max: 600_000, int: true, def: 1000, what: 'milliseconds between sweeps of expired holds (50..600000)' }),
+    holdTtlMs: agx.num('hold-ttl-ms', { min: 100, max: 3_600_000, int: true, def: AGREEMENT_DEFAULTS.holdTtlMs, what: 'milliseconds a hold lives before Commit (100..3600000)' }),
+    callTimeoutMs: agx.num('call-timeout-ms', { min: 10, max: 600_000, int: true, def: AGREEMENT_DEFAULTS.callTimeoutMs, what: 'milliseconds per Agreement RPC (10..600000)' }),
+    sweepIntervalMs: agx.num('sweep-interval-ms', { min: 50, max: 600_000, int: true, def: AGREEMENT_DEFAULTS.sweepIntervalMs, what: 'milliseconds between sweeps of expired holds (50..600000)' }),
   };
   agx.done();
   const devicesFrom = root.str('devices-from', { optional: true, what: "the path of a lab's inventory.json (qos-broker lab up writes it)" });

@@ -4,7 +4,8 @@
  * from the `qb-code` trailer).
  */
 import * as grpc from '@grpc/grpc-js';
-import { InvalidArgumentError, TransportError } from '../../drivers/errors.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { AdminError } from '../errors.js';
 import { fromGrpcError } from '../agreement/remote.js';
 import { loadManagementProto, type ApiKeyMsg, type CheckSyncMsg, type DeviceInfoMsg, type OrderMsg, type ServiceSpecMsg } from './proto.js';
 
@@ -27,7 +28,7 @@ export class ManagementClient {
       fn(req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, m) => {
         if (!err) return resolve(m);
         if (err.code === grpc.status.UNAVAILABLE && !err.metadata?.get('qb-code').length) {
-          return reject(new TransportError('QB_MANAGEMENT_UNREACHABLE', `cannot reach qos-brokerd's management service at ${this.address}: ${err.details}; is the daemon running with management.listen there? (use --management or $QOS_BROKER_MANAGEMENT)`, { cause: err }));
+          return reject(new AdminError('QB_MANAGEMENT_UNREACHABLE', `cannot reach qos-brokerd's management service at ${this.address}: ${err.details}; is the daemon running with management.listen there? (use --management or $QOS_BROKER_MANAGEMENT)`, { cause: err }));
         }
         reject(fromGrpcError(err, 'the daemon', `Management.${rpc}`));
       });

@@ -7,7 +7,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ADVERT_REJECT_REASONS } from '../peering/advert.js';
 import { PEER_STATES } from '../peering/session.js';
-import type { PeeringCore } from '../peering/broker.js';
+import type { PeeringCore } from '../peering/peering-core.js';
 import type { ResourceStore } from '../state/store.js';
 
 export interface BrokerMetrics {

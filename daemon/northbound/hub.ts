@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Logger } from '../peering/broker.js';
+import type { Logger } from '../logger.js';
 import type { OutboxEvent, RecordStore } from '../state/records.js';
 import type { Principal } from './apikeys.js';
 import { orderHref } from './tmf.js';

@@ -24,7 +24,7 @@ import type { Redis } from 'ioredis';
 import { InvalidArgumentError, QosBrokerError } from '../../drivers/errors.js';
 import type { BrokerCore } from '../core.js';
 import type { NorthboundConfig } from '../config/schema.js';
-import type { Logger } from '../peering/broker.js';
+import type { Logger } from '../logger.js';
 import type { RecordStore } from '../state/records.js';
 import { OrderNotFoundError, type OrderRecord } from '../workflow/orders.js';
 import type { ApiKeys, Principal } from './apikeys.js';

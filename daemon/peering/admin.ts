@@ -5,7 +5,8 @@
  * a JSON body and are registered by the daemon in `post`.
  */
 import { createServer, type Server } from 'node:http';
-import type { PeeringCore } from './broker.js';
+import type { PeeringCore } from './peering-core.js';
+import { ERRORS } from '../errors.js';
 
 /** An admin request besides its path. */
 export interface AdminRequest {
@@ -36,7 +37,7 @@ export function adminHandler(getCore: () => PeeringCore | undefined, status: () 
       try {
         parsed = JSON.parse(req.body ?? '');
       } catch (err) {
-        return { status: 400, body: { error: `the body of POST ${path} must be JSON: ${(err as Error).message}`, code: 'QB_INVALID_ARGUMENT' } };
+        return { status: ERRORS.QB_INVALID_ARGUMENT.http, body: { error: `the body of POST ${path} must be JSON: ${(err as Error).message}`, code: 'QB_INVALID_ARGUMENT' } };
       }
       return op(parsed);
     }

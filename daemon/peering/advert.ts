@@ -6,16 +6,19 @@
  * The body is generic; daemon/topology/types.ts defines what a provider
  * advertises about its domain. Peering only requires it to be a JSON object.
  *
- * Canonical encoding: JSON with object keys sorted by UTF-16 code units (as
- * Array.prototype.sort and RFC 8785 do), no whitespace, numbers and strings as
- * JSON.stringify writes them; undefined, NaN, Infinity, functions, BigInt and
- * non-plain objects are refused rather than silently dropped. What is signed
- * is the bytes of `qos-broker/advert/v1\n` followed by the canonical JSON of
- * the envelope, so a signature over an advertisement can never be replayed as
- * a signature over anything else.
+ * What is signed is the bytes of `qos-broker/advert/v1\n` followed by the
+ * canonical JSON (daemon/crypto/canonical-json.ts) of the envelope, so a
+ * signature over an advertisement can never be replayed as a signature over
+ * anything else.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { AdvertRejectedError, InvalidArgumentError } from '../../drivers/errors.js';
+import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { canonicalJson, isPlainObject } from '../crypto/canonical-json.js';
+import { generateEd25519KeyPair, rawPublicKey, strictBase64, toPrivateKey, toPublicKey, type KeyInput } from '../crypto/keys.js';
+import { AdvertRejectedError } from '../errors.js';
+
+export { canonicalJson } from '../crypto/canonical-json.js';
+export { rawPublicKey, toPrivateKey, toPublicKey, type KeyInput } from '../crypto/keys.js';
 
 /** The signed content of an advertisement. */
 export interface AdvertEnvelope<B = unknown> {
@@ -64,138 +67,14 @@ export const ADVERT_REJECT_REASONS: readonly AdvertRejectReason[] = [
 
 const SIGNING_CONTEXT = 'qos-broker/advert/v1\n';
 const ORIGIN_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const MAX_DEPTH = 64;
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
-  const proto = Object.getPrototypeOf(v) as unknown;
-  return proto === Object.prototype || proto === null;
-}
-
-/** Deterministic JSON: sorted keys, no whitespace. Throws InvalidArgumentError for a value JSON cannot carry exactly. */
-export function canonicalJson(value: unknown): string {
-  // the path of the value being encoded, spelled out only for an error (building it eagerly was most of the cost)
-  const at: Array<string | number> = [];
-  const where = () => '$' + at.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('');
-  const enc = (v: unknown, depth: number): string => {
-    if (depth > MAX_DEPTH) throw new InvalidArgumentError(`${where()} is nested deeper than ${MAX_DEPTH} levels`);
-    if (v === null) return 'null';
-    switch (typeof v) {
-      case 'boolean':
-        return v ? 'true' : 'false';
-      case 'string':
-        return JSON.stringify(v);
-      case 'number':
-        if (!Number.isFinite(v)) throw new InvalidArgumentError(`${where()} is ${v}, which JSON cannot carry`);
-        return JSON.stringify(v);
-      case 'object': {
-        let out: string;
-        if (Array.isArray(v)) {
-          out = '[';
-          for (let i = 0; i < v.length; i++) {
-            at.push(i);
-            if (!(i in v)) throw new InvalidArgumentError(`${where()} is a hole in the array`);
-            out += (i ? ',' : '') + enc(v[i], depth + 1);
-            at.pop();
-          }
-          return out + ']';
-        }
-        if (!isPlainObject(v)) throw new InvalidArgumentError(`${where()} is a ${v.constructor?.name ?? 'non-plain object'}, not a plain JSON object`);
-        const keys = Object.keys(v).sort();
-        out = '{';
-        for (let i = 0; i < keys.length; i++) {
-          const k = keys[i]!;
-          const item = v[k];
-          at.push(k);
-          if (item === undefined) throw new InvalidArgumentError(`${where()} is undefined: omit the key or use null`);
-          out += (i ? ',' : '') + JSON.stringify(k) + ':' + enc(item, depth + 1);
-          at.pop();
-        }
-        return out + '}';
-      }
-      default:
-        throw new InvalidArgumentError(`${where()} is a ${typeof v}, which JSON cannot carry`);
-    }
-  };
-  return enc(value, 0);
-}
-
 /** The exact bytes that are signed for an envelope. */
 export function advertSigningBytes(envelope: AdvertEnvelope): Buffer {
   return Buffer.from(SIGNING_CONTEXT + canonicalJson(envelope), 'utf8');
 }
 
-/** A key as configured: a KeyObject, a PEM string, or (public keys only) raw 32 bytes in base64. */
-export type KeyInput = KeyObject | string;
-
-function b64ToUrl(b64: string): string {
-  return b64.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-function urlToB64(u: string): string {
-  const s = u.replace(/-/g, '+').replace(/_/g, '/');
-  return s + '='.repeat((4 - (s.length % 4)) % 4);
-}
-
-/** Decode strict base64 (canonical, no whitespace) of exactly `len` bytes, or undefined. */
-function strictBase64(s: unknown, len: number): Buffer | undefined {
-  if (typeof s !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return undefined;
-  const buf = Buffer.from(s, 'base64');
-  if (buf.length !== len || buf.toString('base64') !== s) return undefined;
-  return buf;
-}
-
-/** An Ed25519 public key from a KeyObject, PEM or raw base64. Throws InvalidArgumentError. */
-export function toPublicKey(input: KeyInput): KeyObject {
-  try {
-    let key: KeyObject;
-    if (typeof input !== 'string') key = input.type === 'private' ? createPublicKey(input) : input;
-    else if (input.includes('-----BEGIN')) key = createPublicKey(input);
-    else {
-      if (!strictBase64(input, 32)) throw new Error('not 32 bytes of base64');
-      key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64ToUrl(input) }, format: 'jwk' });
-    }
-    if (key.asymmetricKeyType !== 'ed25519') throw new Error(`a ${key.asymmetricKeyType ?? 'symmetric'} key`);
-    return key;
-  } catch (err) {
-    if (err instanceof InvalidArgumentError) throw err;
-    throw new InvalidArgumentError(
-      `expected an Ed25519 public key (PEM, or 32 raw bytes in base64): ${err instanceof Error ? err.message : String(err)}`,
-      { cause: err },
-    );
-  }
-}
-
-/** An Ed25519 private key from a KeyObject or PEM. Throws InvalidArgumentError. */
-export function toPrivateKey(input: KeyInput): KeyObject {
-  try {
-    const key = typeof input === 'string' ? createPrivateKey(input) : input;
-    if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519') throw new Error('not an Ed25519 private key');
-    return key;
-  } catch (err) {
-    throw new InvalidArgumentError(`expected an Ed25519 private key (PEM): ${err instanceof Error ? err.message : String(err)}`, {
-      cause: err,
-    });
-  }
-}
-
-/** Raw forms of KeyObjects already exported: a signer asks for its own key on every contract. */
-const rawOfKey = new WeakMap<KeyObject, string>();
-
-/** The raw 32-byte public key in base64, as carried in `envelope.key`. */
-export function rawPublicKey(input: KeyInput): string {
-  const known = typeof input === 'string' ? undefined : rawOfKey.get(input);
-  if (known !== undefined) return known;
-  const jwk = toPublicKey(input).export({ format: 'jwk' });
-  const raw = urlToB64(String(jwk.x));
-  if (typeof input !== 'string') rawOfKey.set(input, raw);
-  return raw;
-}
-
 /** A new Ed25519 key pair for signing advertisements. */
-export function generateAdvertKeyPair(): { privateKey: KeyObject; publicKey: KeyObject; publicKeyRaw: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  return { privateKey, publicKey, publicKeyRaw: rawPublicKey(publicKey) };
-}
+export const generateAdvertKeyPair = generateEd25519KeyPair;
+
 
 /** Limits applied when checking an envelope; see ADVERT_DEFAULTS. */
 export interface AdvertLimits {

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { FrameStream } from './session.js';
 import type { PeerFrame } from './proto.js';
-import type { PeeringCore, PeeringTransport, PeerSpec } from './broker.js';
+import type { PeeringCore, PeeringTransport, PeerSpec } from './peering-core.js';
 
 /** One end of an in-memory duplex. */
 export class MemoryStream extends EventEmitter {

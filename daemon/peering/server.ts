@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadProtos, type PeerFrame, type RegistrationMsg } from './proto.js';
 import { caSetKey, clientCredentials, serverCredentials, type OwnTls, type PeerPin } from './tls.js';
-import type { PeeringCore, PeeringTransport, PeerSpec, RegistrationStream } from './broker.js';
+import type { PeeringCore, PeeringTransport, PeerSpec, RegistrationStream } from './peering-core.js';
 import type { FrameStream } from './session.js';
 
 /** Observer of RPC durations (metrics). */

@@ -17,9 +17,10 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { ProvisioningError, QosBrokerError } from '../../drivers/errors.js';
+import { ServiceProvisioningError } from '../errors.js';
 import { admitPolicy, type DeviceInventory, type QosPolicy, type ResolvedPolicy, type TrafficClass } from '../../drivers/policy/index.js';
 import type { DeviceConfig } from '../config/devices.js';
-import type { Logger } from '../peering/broker.js';
+import type { Logger } from '../logger.js';
 import type { RecordStore } from '../state/records.js';
 import type { ResourceStore } from '../state/store.js';
 import { failpoint } from '../failpoints.js';
@@ -127,7 +128,7 @@ export function designService(body: ContractBody, domain: string, devices: Devic
       ? egress.interfaces.find((x) => x.role === 'peer' && x.peerDomain === next.domain)
       : egress.interfaces.find((x) => x.role === 'customer' && x.site === destSite);
     if (!exit) {
-      throw new ProvisioningError('QB_PROVISION_NO_INTERFACE', `device ${egress.name} has no interface ${next ? `towards ${next.domain} (role peer, peer-domain ${next.domain})` : `towards site ${destSite} (role customer, site ${destSite})`}`);
+      throw new ServiceProvisioningError('QB_PROVISION_NO_INTERFACE', `device ${egress.name} has no interface ${next ? `towards ${next.domain} (role peer, peer-domain ${next.domain})` : `towards site ${destSite} (role customer, site ${destSite})`}`);
     }
     const policy = (dev: DeviceConfig, iface: string, k: number): QosPolicy => ({
       serviceId: serviceId(body.agreementId, domain, i * 2 + k),
@@ -146,7 +147,7 @@ export function designService(body: ContractBody, domain: string, devices: Devic
     const core = ingress.interfaces.find((x) => x.role === 'core');
     if (ingress !== egress && core) out.push({ device: ingress, policy: policy(ingress, core.name, 1) });
   });
-  if (out.length === 0) throw new ProvisioningError('QB_PROVISION_NOT_A_PARTY', `${domain} carries no segment of ${body.agreementId}`);
+  if (out.length === 0) throw new ServiceProvisioningError('QB_PROVISION_NOT_A_PARTY', `${domain} carries no segment of ${body.agreementId}`);
   return out;
 }
 
@@ -154,6 +155,11 @@ export class DomainProvisioner {
   private readonly log: Logger;
   /** One operation at a time per agreement (one path for state changes). */
   private readonly busy = new Map<string, Promise<unknown>>();
+  /** The tail of each device's queue of transactions. */
+  private readonly deviceQueue = new Map<string, Promise<void>>();
+  /** Active segments' policies by agreement id (see installedBy). */
+  private readonly active = new Map<string, Array<{ device: string; policy: ResolvedPolicy }>>();
+  private indexLoaded: Promise<void> | undefined;
 
   constructor(private readonly opts: DomainProvisionerOptions) {
     this.log = opts.log ?? (() => {});
@@ -184,6 +190,7 @@ export class DomainProvisioner {
 
   private async save(rec: SegmentRecord, version: number, event: string): Promise<number> {
     rec.updatedAt = new Date().toISOString();
+    this.index(rec);
     return this.opts.records.put(KIND, rec.agreementId, version, rec, { score: Date.now(), event: { type: event, state: rec.state, domain: this.domain, ...(rec.error ? { error: rec.error } : {}) } });
   }
 
@@ -194,7 +201,7 @@ export class DomainProvisioner {
 
   private checkCaller(originator: string, caller: string, agreementId: string): void {
     if (caller !== originator && caller !== this.domain) {
-      throw new QosBrokerError('QB_PROVISION_NOT_ORIGINATOR', `${agreementId} was ordered by ${originator}; ${caller} may not provision it at ${this.domain}`);
+      throw new ServiceProvisioningError('QB_PROVISION_NOT_ORIGINATOR', `${agreementId} was ordered by ${originator}; ${caller} may not provision it at ${this.domain}`);
     }
   }
 
@@ -209,17 +216,17 @@ export class DomainProvisioner {
     const body = contract.body;
     return this.serial(body.agreementId, async () => {
       verifyContract(contract);
-      if (!body.parties.some((p) => p.domain === this.domain)) throw new QosBrokerError('QB_PROVISION_NOT_A_PARTY', `${this.domain} is not a party of ${body.agreementId}`);
+      if (!body.parties.some((p) => p.domain === this.domain)) throw new ServiceProvisioningError('QB_PROVISION_NOT_A_PARTY', `${this.domain} is not a party of ${body.agreementId}`);
       this.checkCaller(body.originator.domain, caller, body.agreementId);
       const rate = rateMbps ?? body.service.rateMbps;
       if (rate !== body.service.rateMbps) {
         // a provider provisions only what it signed: the contract's rate, or that plus a signed amendment
         const a = amendment?.body;
-        if (!a) throw new QosBrokerError('QB_PROVISION_RATE_NOT_AGREED', `${rate} Mbit/s is not what ${body.agreementId} agreed (${body.service.rateMbps} Mbit/s) and no amendment says so`);
+        if (!a) throw new ServiceProvisioningError('QB_PROVISION_RATE_NOT_AGREED', `${rate} Mbit/s is not what ${body.agreementId} agreed (${body.service.rateMbps} Mbit/s) and no amendment says so`);
         verifyContract(amendment);
         const ok = a.agreementId.startsWith(`${body.agreementId}-boost-`) && a.originator.domain === body.originator.domain && a.originator.customer === body.originator.customer && a.parties.some((p) => p.domain === this.domain);
-        if (!ok) throw new QosBrokerError('QB_PROVISION_RATE_NOT_AGREED', `amendment ${a.agreementId} is not one of ${body.agreementId} signed by ${this.domain}`);
-        if (Math.abs(body.service.rateMbps + a.service.rateMbps - rate) > 1e-9) throw new QosBrokerError('QB_PROVISION_RATE_NOT_AGREED', `${rate} Mbit/s is not ${body.service.rateMbps} + ${a.service.rateMbps} Mbit/s (the contract and its amendment)`);
+        if (!ok) throw new ServiceProvisioningError('QB_PROVISION_RATE_NOT_AGREED', `amendment ${a.agreementId} is not one of ${body.agreementId} signed by ${this.domain}`);
+        if (Math.abs(body.service.rateMbps + a.service.rateMbps - rate) > 1e-9) throw new ServiceProvisioningError('QB_PROVISION_RATE_NOT_AGREED', `${rate} Mbit/s is not ${body.service.rateMbps} + ${a.service.rateMbps} Mbit/s (the contract and its amendment)`);
       }
       const have = await this.opts.records.get<SegmentRecord>(KIND, body.agreementId);
       if (have?.doc.state === 'active' && have.doc.rateMbps === rate) {
@@ -244,7 +251,7 @@ export class DomainProvisioner {
       // the intent first: a crash from here on is found by recover()
       version = await this.save(rec, version, 'segment-applying');
       try {
-        await provisionSegment(design.map((d) => d.policy), this.steps(rec).map((s) => s.device), (dev) => installed.get(dev) ?? []);
+        await this.withDevices(policies.map((p) => p.device), () => provisionSegment(design.map((d) => d.policy), this.steps(rec).map((s) => s.device), (dev) => installed.get(dev) ?? []));
         rec.state = 'active';
         delete rec.error;
         await this.save(rec, version, 'segment-active');
@@ -301,7 +308,7 @@ export class DomainProvisioner {
         const leaves = diffs === undefined ? undefined : diffs.length;
         if (leaves === undefined || leaves === 0 || !diffs!.some((d) => d.includes('/name='))) present.push(s);
       }
-      await unprovisionSegment(present);
+      await this.withDevices(present.map((p) => p.device.inventory.name), () => unprovisionSegment(present));
     }
     if (release) for (const id of rec.reservations) await this.opts.store.release(id);
     rec.state = 'removed';
@@ -317,7 +324,7 @@ export class DomainProvisioner {
   /** Compare each device's running config with what was provisioned there (NSO's check-sync). */
   async checkSync(agreementId: string): Promise<SyncReport> {
     const have = await this.opts.records.get<SegmentRecord>(KIND, agreementId);
-    if (!have) throw new QosBrokerError('QB_PROVISION_UNKNOWN', `${this.domain} has provisioned nothing for ${agreementId}`);
+    if (!have) throw new ServiceProvisioningError('QB_PROVISION_UNKNOWN', `${this.domain} has provisioned nothing for ${agreementId}`);
     return this.syncOf(have.doc);
   }
 
@@ -340,30 +347,70 @@ export class DomainProvisioner {
   redeploy(agreementId: string, caller: string): Promise<SegmentStatus> {
     return this.serial(agreementId, async () => {
       const have = await this.opts.records.get<SegmentRecord>(KIND, agreementId);
-      if (!have || have.doc.state !== 'active') throw new QosBrokerError('QB_PROVISION_NOT_ACTIVE', `${agreementId} is not active at ${this.domain} (${have?.doc.state ?? 'unknown'}): nothing to redeploy`);
+      if (!have || have.doc.state !== 'active') throw new ServiceProvisioningError('QB_PROVISION_NOT_ACTIVE', `${agreementId} is not active at ${this.domain} (${have?.doc.state ?? 'unknown'}): nothing to redeploy`);
       this.checkCaller(have.doc.originator, caller, agreementId);
       const rec = have.doc;
       const sync = await this.syncOf(rec);
       const steps = this.steps(rec).filter((s) => !sync.devices.some((d) => d.device === s.device.inventory.name && Array.isArray(d.diffs) && d.diffs.length === 0));
       for (const s of steps) {
         const present = await policyDiffs(s).then((d) => !(d ?? []).some((x) => x.includes('/name=')), () => false);
-        if (present) await unprovisionSegment([s]).catch(() => {});
+        if (present) await this.withDevices([s.device.inventory.name], () => unprovisionSegment([s])).catch(() => {});
       }
-      await provisionSegment(steps.map((s) => s.policy as unknown as QosPolicy), steps.map((s) => s.device));
+      await this.withDevices(steps.map((s) => s.device.inventory.name), () => provisionSegment(steps.map((s) => s.policy as unknown as QosPolicy), steps.map((s) => s.device)));
       this.log('info', 'segment redeployed', { agreement_id: agreementId, devices: steps.map((s) => s.device.inventory.name) });
       return this.status(rec, agreementId);
     });
   }
 
-  /** Policies of active segments per device (partition budgets count them). */
+  /**
+   * Policies of active segments per device (partition budgets count them):
+   * read from the records once, then kept up to date by every save.
+   */
   private async installedBy(): Promise<Map<string, ResolvedPolicy[]>> {
+    this.indexLoaded ??= (async () => {
+      for (const id of await this.opts.records.ids(KIND)) {
+        const r = await this.opts.records.get<SegmentRecord>(KIND, id);
+        if (r) this.index(r.doc);
+      }
+    })();
+    await this.indexLoaded;
     const out = new Map<string, ResolvedPolicy[]>();
-    for (const id of await this.opts.records.ids(KIND)) {
-      const r = await this.opts.records.get<SegmentRecord>(KIND, id);
-      if (r?.doc.state !== 'active') continue;
-      for (const p of r.doc.policies) out.set(p.device, [...(out.get(p.device) ?? []), p.policy]);
-    }
+    for (const policies of this.active.values()) for (const p of policies) out.set(p.device, [...(out.get(p.device) ?? []), p.policy]);
     return out;
+  }
+
+  /** Keep the index of active segments in step with a record just read or written. */
+  private index(rec: SegmentRecord): void {
+    if (rec.state === 'active') this.active.set(rec.agreementId, rec.policies);
+    else this.active.delete(rec.agreementId);
+  }
+
+  /**
+   * Run `fn` holding every named device: one segment's transaction at a time
+   * per device (NETCONF's candidate lock would refuse a second session).
+   * Devices are taken in name order, so two segments that share devices never
+   * wait for each other in a circle.
+   */
+  private async withDevices<T>(names: string[], fn: () => Promise<T>): Promise<T> {
+    const sorted = [...new Set(names)].sort();
+    const releases: Array<() => void> = [];
+    for (const n of sorted) {
+      const prev = this.deviceQueue.get(n) ?? Promise.resolve();
+      let release!: () => void;
+      const mine = new Promise<void>((r) => (release = r));
+      const tail = prev.then(() => mine);
+      this.deviceQueue.set(n, tail);
+      await prev;
+      releases.push(() => {
+        release();
+        if (this.deviceQueue.get(n) === tail) this.deviceQueue.delete(n);
+      });
+    }
+    try {
+      return await fn();
+    } finally {
+      for (const r of releases.reverse()) r();
+    }
   }
 
   /**

@@ -7,7 +7,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { InvalidArgumentError, QosBrokerError } from '../../drivers/errors.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { ServiceProvisioningError } from '../errors.js';
 import { protoDir } from '../peering/proto.js';
 import { callerPin, fromGrpcError, toGrpcError, type Channel, type PinSource } from '../agreement/remote.js';
 import type { SignedContract } from '../agreement/contract.js';
@@ -55,8 +56,8 @@ function toMsg(s: SegmentStatus): StatusMsg {
 
 function fromMsg(m: StatusMsg, domain: string): SegmentStatus {
   const states = ['applying', 'active', 'failed', 'removing', 'removed', 'unknown'];
-  if (m.domain !== domain) throw new QosBrokerError('QB_PROVISION_REMOTE_ERROR', `${domain} answered for domain ${m.domain}`);
-  if (!states.includes(m.state)) throw new QosBrokerError('QB_PROVISION_REMOTE_ERROR', `${domain} answered with unknown segment state ${JSON.stringify(m.state)}`);
+  if (m.domain !== domain) throw new ServiceProvisioningError('QB_PROVISION_REMOTE_ERROR', `${domain} answered for domain ${m.domain}`);
+  if (!states.includes(m.state)) throw new ServiceProvisioningError('QB_PROVISION_REMOTE_ERROR', `${domain} answered with unknown segment state ${JSON.stringify(m.state)}`);
   const s: SegmentStatus = { domain: m.domain, agreementId: m.agreement_id, state: m.state as SegmentStatus['state'], devices: m.devices ?? [] };
   if (m.error && m.error.code) s.error = { code: m.error.code, message: m.error.message, ...(m.error.device ? { device: m.error.device } : {}) };
   return s;
@@ -124,7 +125,7 @@ export function addProvisioningService(server: grpc.Server, target: DomainProvis
         observe(`Provisioning.${rpc}`, grpc.status[g.code ?? grpc.status.INTERNAL] ?? 'INTERNAL', (performance.now() - t0) / 1000);
         cb(g as grpc.ServiceError);
       };
-      if (!pin) return fail(new QosBrokerError('QB_PROVISION_NOT_A_PEER', `${target.domain} provisions only for its configured peers; the caller's certificate is none of their pinned identities`));
+      if (!pin) return fail(new ServiceProvisioningError('QB_PROVISION_NOT_A_PEER', `${target.domain} provisions only for its configured peers; the caller's certificate is none of their pinned identities`));
       run(call.request, pin.domain).then((s) => {
         observe(`Provisioning.${rpc}`, 'OK', (performance.now() - t0) / 1000);
         cb(null, toMsg(s));

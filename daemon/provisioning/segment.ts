@@ -16,7 +16,7 @@ import { platformById, type CliPayload, type NetconfPayload, type Platform } fro
 import { applyCli, removeCli, type CliExec } from '../../drivers/platforms/cli-apply.js';
 import { execLine } from '../../drivers/cli/ssh-exec.js';
 import { SshTransport } from '../../drivers/ssh/transport.js';
-import { applyPolicy, cancelPendingCommit, removePolicy, verifyPolicies, verifyPolicy } from '../../drivers/platforms/netconf-apply.js';
+import { cancelPendingCommit, prepareApply, removePolicy, verifyPolicies, verifyPolicy, type PreparedTransaction } from '../../drivers/platforms/netconf-apply.js';
 import { failpoint } from '../failpoints.js';
 
 /** A device of the domain: its inventory entry and how to reach it. */
@@ -36,7 +36,7 @@ const persistIds = (policy: ResolvedPolicy) => ({ apply: `qb-${policy.serviceId}
 /** A segment could not be provisioned; `device` is the one that failed (what was applied elsewhere was removed). */
 export class SegmentFailedError extends ProvisioningError {
   constructor(
-    code: string,
+    code: ProvisioningError['code'],
     message: string,
     readonly device: string,
     options?: { cause?: unknown },
@@ -80,23 +80,6 @@ function platformOf(d: ManagedDevice): Platform {
   return platform;
 }
 
-/** Apply (and for NETCONF, verify) one policy on its device. */
-async function applyOne(step: ProvisionedPolicy, applied: () => void): Promise<void> {
-  const platform = platformOf(step.device);
-  if (platform.transport === 'cli') {
-    await withShell(step.device, (exec) => applyCli(exec, (platform as Platform<CliPayload>).render(step.policy), step.device.inventory.name));
-    applied();
-    return;
-  }
-  await withNetconf(step.device, platform as Platform<NetconfPayload>, async (c, p) => {
-    await applyPolicy(c, p, step.policy, { confirmTimeoutS: step.device.confirmTimeoutS ?? 30, persistId: persistIds(step.policy).apply });
-    // confirmed on the device from here on: undo it on any later failure
-    applied();
-    const diff = await verifyPolicy(c, p, step.policy);
-    if (diff.length) throw new ProvisioningError('QB_PROVISION_VERIFY_FAILED', `${step.device.inventory.name}: running config differs after apply: ${diff.slice(0, 3).join('; ')}`);
-  });
-}
-
 async function removeOne(step: ProvisionedPolicy): Promise<void> {
   const platform = platformOf(step.device);
   if (platform.transport === 'cli') {
@@ -107,8 +90,14 @@ async function removeOne(step: ProvisionedPolicy): Promise<void> {
 }
 
 /**
- * Admit, render, apply and verify every policy of the segment. All or
- * nothing: on a failure, the policies already applied are removed again.
+ * Admit, render, apply and verify every policy of the segment, on all its
+ * devices as one transaction: every NETCONF device is taken to a verified
+ * confirmed commit (in parallel), shell CLI devices are then applied line by
+ * line with their undo recorded, and only then is every confirmed commit
+ * confirmed. All or nothing: a failure before the confirmations cancels every
+ * confirmed commit (the devices roll back at once) and undoes the CLI lines;
+ * a confirmation that fails after others went through removes what they
+ * applied.
  */
 export async function provisionSegment(policies: QosPolicy[], devices: ManagedDevice[], installed: (device: string) => ResolvedPolicy[] = () => []): Promise<ProvisionedPolicy[]> {
   const plan = policies.map((p) => {
@@ -117,24 +106,59 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
     platformOf(device);
     return { device, policy: admitPolicy(p, device.inventory, installed(p.device)) };
   });
-  const done: ProvisionedPolicy[] = [];
+  // one transaction per device, with every policy of the segment on it
+  const byDevice = new Map<string, ProvisionedPolicy[]>();
+  for (const step of plan) byDevice.set(step.device.inventory.name, [...(byDevice.get(step.device.inventory.name) ?? []), step]);
+  const netconf = [...byDevice.values()].filter((steps) => platformOf(steps[0]!.device).transport === 'netconf');
+  const cli = [...byDevice.values()].filter((steps) => platformOf(steps[0]!.device).transport === 'cli');
+  const open: Array<{ steps: ProvisionedPolicy[]; client?: NetconfClient; tx?: PreparedTransaction; confirmed?: boolean }> = netconf.map((steps) => ({ steps }));
+  const cliDone: ProvisionedPolicy[] = [];
   let failedOn = '';
+  const firstFailure = (rs: PromiseSettledResult<unknown>[]): PromiseRejectedResult | undefined => {
+    const i = rs.findIndex((r) => r.status === 'rejected');
+    if (i < 0) return undefined;
+    failedOn = open[i]!.steps[0]!.device.inventory.name;
+    return rs[i] as PromiseRejectedResult;
+  };
   try {
-    for (const step of plan) {
-      failedOn = step.device.inventory.name;
-      await applyOne(step, () => done.push(step));
-      if (done.length < plan.length) failpoint('provisioning:device-applied');
+    const prepared = await Promise.allSettled(
+      open.map(async (o) => {
+        const d = o.steps[0]!.device;
+        o.client = await NetconfClient.connect({ device: d.inventory.name, ...d.connection });
+        o.tx = await prepareApply(o.client, platformOf(d) as Platform<NetconfPayload>, o.steps.map((s) => s.policy), { confirmTimeoutS: d.confirmTimeoutS ?? 30, persistId: persistIds(o.steps[0]!.policy).apply });
+      }),
+    );
+    const bad = firstFailure(prepared);
+    if (bad) throw bad.reason;
+    failpoint('provisioning:prepared');
+    for (const steps of cli) {
+      failedOn = steps[0]!.device.inventory.name;
+      for (const step of steps) {
+        await withShell(step.device, (exec) => applyCli(exec, (platformOf(step.device) as Platform<CliPayload>).render(step.policy), step.device.inventory.name));
+        cliDone.push(step);
+      }
     }
-    return done;
+    const confirmed = await Promise.allSettled(open.map(async (o) => {
+      await o.tx!.confirm();
+      o.confirmed = true;
+    }));
+    const late = firstFailure(confirmed);
+    if (late) throw late.reason;
+    return plan;
   } catch (err) {
     const what = err instanceof QosBrokerError ? `${err.code}: ${err.message}` : (err as Error).message;
-    let rollback = done.length ? `rolled back on ${done.map((d) => d.device.inventory.name).join(', ')}` : 'nothing had been applied';
+    const touched = [...open.filter((o) => o.tx).map((o) => o.steps[0]!.device.inventory.name), ...new Set(cliDone.map((s) => s.device.inventory.name))].filter((n) => n !== failedOn);
+    let rollback = touched.length ? `rolled back on ${touched.join(', ')}` : 'nothing had been applied';
     try {
-      await unprovisionSegment(done);
+      const cancels = await Promise.allSettled(open.filter((o) => o.tx && !o.confirmed).map((o) => o.tx!.cancel()));
+      await unprovisionSegment([...open.filter((o) => o.confirmed).flatMap((o) => o.steps), ...cliDone]);
+      if (cancels.some((c) => c.status === 'rejected')) rollback = `${rollback}; a cancel failed: the device rolls back at its confirm timeout`;
     } catch (undo) {
       rollback = `ROLLBACK FAILED: ${(undo as Error).message}`;
     }
-    throw new SegmentFailedError(err instanceof QosBrokerError ? err.code : 'QB_PROVISION_FAILED', `${what}; ${rollback}`, failedOn, { cause: err });
+    throw new SegmentFailedError(err instanceof ProvisioningError ? err.code : 'QB_PROVISION_FAILED', `${what}; ${rollback}`, failedOn, { cause: err });
+  } finally {
+    await Promise.all(open.map((o) => o.client?.close().catch(() => undefined)));
   }
 }
 

@@ -15,7 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { ResourceStoreError } from '../../drivers/errors.js';
+import { ResourceStoreError } from '../errors.js';
 
 /** Options of startEmbeddedRedis. */
 export interface EmbeddedRedisOptions {

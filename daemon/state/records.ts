@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { ResourceStoreError } from '../../drivers/errors.js';
+import { ResourceStoreError } from '../errors.js';
 
 /** A deadline of a record: `at` ms since the epoch, or null to clear it. */
 export type DeadlineChange = Record<string, number | null>;
@@ -108,7 +108,7 @@ export class RecordStore {
     } catch (err) {
       const msg = (err as Error).message;
       if (msg.includes('QB_STATE_CONFLICT')) throw new ResourceStoreError('QB_STATE_CONFLICT', `${kind} ${id} changed since version ${version} (another replica?): ${msg}`);
-      throw new ResourceStoreError('QB_STATE_UNAVAILABLE', `writing ${kind} ${id} to Redis failed: ${msg}`, { cause: err });
+      throw new ResourceStoreError('QB_STATE_REDIS_FAILED', `writing ${kind} ${id} to Redis failed: ${msg}`, { cause: err });
     }
   }
 

@@ -5,7 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
-import { InvalidArgumentError, ResourceStoreError, type CapacityShortfall } from '../../drivers/errors.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { ResourceStoreError, type CapacityShortfall } from '../errors.js';
+import { STORE_DEFAULTS } from './store.js';
 import * as lua from './lua.js';
 import type {
   CloseResult,
@@ -40,13 +42,7 @@ export interface RedisStoreOptions {
   keyPrefix?: string;
 }
 
-export const STORE_DEFAULTS = {
-  slotMs: 60_000,
-  holdTtlMs: 30_000,
-  tombstoneMs: 86_400_000,
-  maxSlots: 10_080,
-  keyPrefix: 'qb',
-} as const;
+export { STORE_DEFAULTS };
 
 /** Largest rate or capacity, bit/s (10 Tbit/s): keeps every number exact through Lua. */
 export const MAX_BPS = 10_000_000_000_000;

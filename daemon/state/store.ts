@@ -11,7 +11,16 @@
  *
  * The Redis implementation is daemon/state/redis-store.ts.
  */
-import type { CapacityShortfall } from '../../drivers/errors.js';
+import type { CapacityShortfall } from '../errors.js';
+
+/** Defaults of the resource store's options (RedisStoreOptions documents each). */
+export const STORE_DEFAULTS = {
+  slotMs: 60_000,
+  holdTtlMs: 30_000,
+  tombstoneMs: 86_400_000,
+  maxSlots: 10_080,
+  keyPrefix: 'qb',
+} as const;
 
 export type { CapacityShortfall };
 

@@ -4,7 +4,7 @@
  * metrics. Built from a list of domain advertisements; per-class adjacency is packed
  * into typed arrays (CSR, forward and reverse) on first use and cached.
  */
-import { TopologyError } from './errors.js';
+import { TopologyError } from '../errors.js';
 import type { ClassMetrics, ClassTable, DomainAdvertisement, Endpoint, QosClass } from './types.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 

@@ -1,5 +1,5 @@
 /** The advertised multi-domain graph and path computation over it. */
 export * from './types.js';
-export { TopologyError, PathInfeasibleError, type InfeasibleReason } from './errors.js';
+export { TopologyError, PathInfeasibleError, type InfeasibleReason } from '../errors.js';
 export { TopologyGraph, buildTopology, nodeId, type ClassGraph } from './graph.js';
-export { computePaths, shortestLatency, PATH_SEARCH_DEFAULTS, type PathSearchOptions } from './paths.js';
+export { computePaths, shortestLatency, PATH_SEARCH_DEFAULTS, type PathSearchOptions } from './paths/index.js';

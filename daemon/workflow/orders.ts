@@ -19,10 +19,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError, QosBrokerError } from '../../drivers/errors.js';
+import { OrderError } from '../errors.js';
 import type { AgreementCoordinator, ServiceRequest } from '../agreement/coordinator.js';
 import type { SignedContract } from '../agreement/contract.js';
 import type { AgreementParticipant } from '../agreement/participant.js';
-import type { Logger } from '../peering/broker.js';
+import type { Logger } from '../logger.js';
 import type { SegmentProvisioner } from '../provisioning/remote.js';
 import type { SegmentStatus } from '../provisioning/domain.js';
 import type { RecordStore } from '../state/records.js';
@@ -116,14 +117,14 @@ export interface WorkflowOptions {
 }
 
 /** An order that cannot be found (or belongs to another customer): QB_ORDER_NOT_FOUND. */
-export class OrderNotFoundError extends QosBrokerError {
+export class OrderNotFoundError extends OrderError {
   constructor(id: string) {
     super('QB_ORDER_NOT_FOUND', `no order ${id}`);
   }
 }
 
 /** A domain needed for a step has no session now: the step is retried. */
-class Unreachable extends QosBrokerError {
+class Unreachable extends OrderError {
   constructor(readonly domain: string) {
     super('QB_WORKFLOW_DOMAIN_UNREACHABLE', `no session with ${domain} now`);
   }
@@ -161,7 +162,8 @@ export class Workflow {
   /** Orders whose work a stop may have interrupted, resumed in order of creation. Returns how many. */
   async recover(): Promise<number> {
     let n = 0;
-    for (const id of await this.opts.records.ids(KIND)) {
+    const ids = await this.opts.records.ids(KIND);
+    for (const id of ids) {
       const r = await this.opts.records.get<OrderRecord>(KIND, id);
       if (!r || !this.unfinished(r.doc)) continue;
       n++;
@@ -169,6 +171,7 @@ export class Workflow {
       void this.serial(id, () => this.advance(id));
     }
     await Promise.allSettled([...this.busy.values()]);
+    this.log('info', 'orders reconciled', { event: 'orders-reconciled', orders: ids.length, resumed: n });
     return n;
   }
 
@@ -335,8 +338,8 @@ export class Workflow {
   terminateOrder(id: string, customer?: string): Promise<OrderRecord> {
     return this.serial(id, async () => {
       const o = await this.getOrder(id, customer);
-      if (o.service.state === 'terminated' || FINAL.includes(o.state)) throw new QosBrokerError('QB_ORDER_NOT_ACTIVE', `order ${id} is ${o.state} and its service ${o.service.state}: nothing to terminate`);
-      if (o.state === 'acknowledged' || (o.state === 'inProgress' && o.phase !== 'committed')) throw new QosBrokerError('QB_ORDER_BUSY', `order ${id} is still being agreed (${o.phase}); terminate it once it is in place`);
+      if (o.service.state === 'terminated' || FINAL.includes(o.state)) throw new OrderError('QB_ORDER_NOT_ACTIVE', `order ${id} is ${o.state} and its service ${o.service.state}: nothing to terminate`);
+      if (o.state === 'acknowledged' || (o.state === 'inProgress' && o.phase !== 'committed')) throw new OrderError('QB_ORDER_BUSY', `order ${id} is still being agreed (${o.phase}); terminate it once it is in place`);
       await this.removeService(id, 'terminated on request');
       return (await this.load(id)).doc;
     });
@@ -354,8 +357,8 @@ export class Workflow {
     return this.serial(id, async () => {
       let { version, doc: o } = await this.load(id);
       if (customer !== undefined && o.customer !== customer) throw new OrderNotFoundError(id);
-      if (o.state !== 'completed' || o.service.state !== 'active') throw new QosBrokerError('QB_ORDER_NOT_ACTIVE', `order ${id} is ${o.state} and its service ${o.service.state}: only an active service can be modified`);
-      if (o.boost && !['reverted', 'failed'].includes(o.boost.state)) throw new QosBrokerError('QB_ORDER_BUSY', `order ${id} has a rate change ${o.boost.state} until ${new Date(o.boost.until).toISOString()}; modify it again after that`);
+      if (o.state !== 'completed' || o.service.state !== 'active') throw new OrderError('QB_ORDER_NOT_ACTIVE', `order ${id} is ${o.state} and its service ${o.service.state}: only an active service can be modified`);
+      if (o.boost && !['reverted', 'failed'].includes(o.boost.state)) throw new OrderError('QB_ORDER_BUSY', `order ${id} has a rate change ${o.boost.state} until ${new Date(o.boost.until).toISOString()}; modify it again after that`);
       if (!(Number.isFinite(change.rateMbps) && change.rateMbps > o.request.rateMbps)) throw new InvalidArgumentError(`rateMbps must be above the ordered ${o.request.rateMbps} Mbit/s (a boost), got ${change.rateMbps}`);
       if (!(Number.isSafeInteger(change.durationMs) && change.durationMs > 0)) throw new InvalidArgumentError(`durationMs must be a positive whole number of ms, got ${change.durationMs}`);
       const now = this.now();
@@ -369,7 +372,7 @@ export class Workflow {
         const same = a.path.domains.filter((d, i, all) => all.indexOf(d) === i);
         if (same.join(',') !== o.domains.join(',')) {
           await Promise.allSettled(same.map((d) => this.opts.participant(d)?.abort(o.boost!.agreementId)));
-          throw new QosBrokerError('QB_ORDER_MODIFY_REFUSED', `the extra rate can only be had over ${same.join(' > ')}, not the service's path ${o.domains.join(' > ')}`);
+          throw new OrderError('QB_ORDER_MODIFY_REFUSED', `the extra rate can only be had over ${same.join(' > ')}, not the service's path ${o.domains.join(' > ')}`);
         }
         o.boost.contract = a.contract;
       } catch (err) {
@@ -377,7 +380,7 @@ export class Workflow {
         o.boost.state = 'failed';
         this.mark(this.step(o, 'modify', this.opts.domain), 'failed', e);
         await this.save(o, version, {}, `rate change refused: ${e.message}`);
-        throw new QosBrokerError('QB_ORDER_MODIFY_REFUSED', `the change to ${change.rateMbps} Mbit/s was refused; the service keeps ${o.service.rateMbps} Mbit/s: ${e.message}`, { cause: err });
+        throw new OrderError('QB_ORDER_MODIFY_REFUSED', `the change to ${change.rateMbps} Mbit/s was refused; the service keeps ${o.service.rateMbps} Mbit/s: ${e.message}`, { cause: err });
       }
       o.boost.state = 'provisioning';
       version = await this.save(o, version, {}, `amendment ${o.boost.agreementId} signed: provisioning ${change.rateMbps} Mbit/s`);
@@ -577,7 +580,7 @@ export class Workflow {
         await Promise.allSettled(o.domains.map((d) => this.provisioner(d).activate(o.contract!, o.request.rateMbps)));
         await Promise.allSettled(o.domains.map((d) => this.provisioner(d).deactivate(o.boost!.agreementId)));
         await this.save(o, version, {}, `back at ${o.request.rateMbps} Mbit/s`);
-        throw new QosBrokerError('QB_ORDER_MODIFY_REFUSED', `${failure.domain} could not provision ${rateMbps} Mbit/s: ${failure.message}; the service keeps ${o.request.rateMbps} Mbit/s`);
+        throw new OrderError('QB_ORDER_MODIFY_REFUSED', `${failure.domain} could not provision ${rateMbps} Mbit/s: ${failure.message}; the service keeps ${o.request.rateMbps} Mbit/s`);
       }
       return;
     }

@@ -10,7 +10,7 @@ import {
   InvalidArgumentError,
   NetconfRpcError,
   ProtocolError,
-  QosBrokerError,
+  AbortedError,
   SessionClosedError,
   TimeoutError,
   type RpcErrorInfo,
@@ -305,7 +305,7 @@ export class NetconfSession extends EventEmitter {
         ? new SessionClosedError('QB_NETCONF_SESSION_CLOSED', `cannot send ${operation} to ${this.device}: session closed (${this.closeError.message})`, { cause: this.closeError })
         : new SessionClosedError('QB_NETCONF_SESSION_CLOSED', `cannot send ${operation} to ${this.device}: session is ${this.status}`);
     }
-    if (options.signal?.aborted) throw new QosBrokerError('QB_ABORTED', `${operation} to ${this.device} was cancelled before it was sent`, { cause: options.signal.reason });
+    if (options.signal?.aborted) throw new AbortedError(`${operation} to ${this.device} was cancelled before it was sent`, { cause: options.signal.reason });
     const id = String(this.nextId++);
     const message = `<rpc message-id="${id}" xmlns="${NS_BASE}">${body}</rpc>`;
     if (this.framing === 'eom' && message.includes(EOM)) {
@@ -324,7 +324,7 @@ export class NetconfSession extends EventEmitter {
         p.onAbort = () => {
           this.settle(id, p);
           this.abandoned.add(id);
-          reject(new QosBrokerError('QB_ABORTED', `${operation} (message-id ${id}) to ${this.device} was cancelled`, { cause: options.signal!.reason }));
+          reject(new AbortedError(`${operation} (message-id ${id}) to ${this.device} was cancelled`, { cause: options.signal!.reason }));
         };
         options.signal.addEventListener('abort', p.onAbort, { once: true });
       }

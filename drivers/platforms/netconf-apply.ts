@@ -73,7 +73,23 @@ export function checkPlatformCapabilities(client: NetconfClient, platform: Platf
   }
 }
 
-async function transaction(
+/**
+ * The first half of a transaction, for applying to several devices as one:
+ * every step up to the confirmed commit and its verification, with the
+ * candidate still locked. The caller then confirms it (or cancels it); a
+ * confirmed commit that is neither confirmed nor cancelled is rolled back
+ * by the device at its timeout.
+ */
+export interface PreparedTransaction {
+  /** Running as read back for verification. */
+  readonly verifiedRunning: string;
+  /** Confirm the commit and unlock; on failure the commit is cancelled (rolled back) and the error says so. */
+  confirm(): Promise<NetconfApplyResult>;
+  /** Roll the confirmed commit back now and unlock; says how running ended. */
+  cancel(): Promise<string>;
+}
+
+async function prepare(
   client: NetconfClient,
   platform: Platform<NetconfPayload>,
   configs: string[],
@@ -82,7 +98,7 @@ async function transaction(
   expect: (running: string) => Promise<string[]>,
   what: string,
   options: NetconfApplyOptions,
-): Promise<NetconfApplyResult> {
+): Promise<PreparedTransaction> {
   checkPlatformCapabilities(client, platform);
   const rpc = options.rpcTimeoutMs ? { timeoutMs: options.rpcTimeoutMs } : {};
   const confirmTimeoutS = options.confirmTimeoutS ?? NETCONF_APPLY_DEFAULTS.confirmTimeoutS;
@@ -94,6 +110,27 @@ async function transaction(
   }
   let committed = false;
   const persist = client.capabilities.has(':confirmed-commit:1.1') ? (options.persistId ?? `qb-${randomUUID()}`) : undefined;
+  const unlock = () => client.unlock('candidate', rpc).catch(() => undefined);
+  /** Undo what this transaction did so far; how running ended. */
+  const rollBack = async (): Promise<string> => {
+    let rollback = 'running was not changed (candidate discarded)';
+    await client.discardChanges(rpc).catch(() => undefined);
+    if (committed) {
+      if (options.onFailureAfterCommit !== 'await-rollback' && client.capabilities.has(':confirmed-commit:1.1')) {
+        const cancelled = await client.cancelCommit(persist ? { persistId: persist } : {}, rpc).then(() => true, () => false);
+        rollback = cancelled ? 'the confirmed commit was cancelled, running is as before' : `cancel-commit failed: the device already rolled back, or does when the confirm timeout (${confirmTimeoutS} s) expires`;
+      } else {
+        rollback = `the device rolls the confirmed commit back when its timeout (${confirmTimeoutS} s) expires`;
+      }
+    }
+    return rollback;
+  };
+  const failed = (err: unknown, rollback: string): ProvisioningError => {
+    if (err instanceof ProvisioningError) return new ProvisioningError(err.code, `${err.message}; ${rollback}`, { cause: err.cause ?? err });
+    const code = err instanceof QosBrokerError ? err.code : 'QB_UNEXPECTED';
+    return new ProvisioningError('QB_PROVISION_APPLY_FAILED', `${what}: ${stage} failed on ${client.session.device} (${code}: ${(err as Error).message}); ${rollback}`, { cause: err });
+  };
+  let running: string;
   try {
     stage = 'discard';
     await client.discardChanges(rpc);
@@ -113,33 +150,69 @@ async function transaction(
     await client.commit({ confirmed: true, confirmTimeoutS, ...(persist ? { persist } : {}) }, rpc);
     committed = true;
     stage = 'verify';
-    const running = await client.getConfig({ source: 'running', ...(verifyFilter ? { filter: { type: 'subtree', xml: verifyFilter } } : {}) }, rpc);
+    running = await client.getConfig({ source: 'running', ...(verifyFilter ? { filter: { type: 'subtree', xml: verifyFilter } } : {}) }, rpc);
     const diff = await expect(running);
     if (diff.length) {
       throw new ProvisioningError('QB_PROVISION_VERIFY_FAILED', `${what}: running config of ${client.session.device} does not match after commit: ${diff.slice(0, 5).join('; ')}${diff.length > 5 ? ` (+${diff.length - 5} more)` : ''}`);
     }
-    stage = 'confirm';
-    // with a persist id the confirming commit fails if the device already
-    // rolled back (a plain <commit/> would then commit nothing and succeed)
-    await client.commit(persist ? { persistId: persist } : {}, rpc);
-    return { verifiedRunning: running };
   } catch (err) {
-    let rollback = 'running was not changed (candidate discarded)';
-    await client.discardChanges(rpc).catch(() => undefined);
-    if (committed) {
-      if (options.onFailureAfterCommit !== 'await-rollback' && client.capabilities.has(':confirmed-commit:1.1')) {
-        const cancelled = await client.cancelCommit(persist ? { persistId: persist } : {}, rpc).then(() => true, () => false);
-        rollback = cancelled ? 'the confirmed commit was cancelled, running is as before' : `cancel-commit failed: the device already rolled back, or does when the confirm timeout (${confirmTimeoutS} s) expires`;
-      } else {
-        rollback = `the device rolls the confirmed commit back when its timeout (${confirmTimeoutS} s) expires`;
-      }
-    }
-    if (err instanceof ProvisioningError) throw new ProvisioningError(err.code, `${err.message}; ${rollback}`, { cause: err.cause ?? err });
-    const code = err instanceof QosBrokerError ? err.code : 'QB_UNEXPECTED';
-    throw new ProvisioningError('QB_PROVISION_APPLY_FAILED', `${what}: ${stage} failed on ${client.session.device} (${code}: ${(err as Error).message}); ${rollback}`, { cause: err });
-  } finally {
-    await client.unlock('candidate', rpc).catch(() => undefined);
+    const rollback = await rollBack();
+    await unlock();
+    throw failed(err, rollback);
   }
+  let settled = false;
+  return {
+    verifiedRunning: running,
+    async confirm() {
+      if (settled) throw new ProvisioningError('QB_PROVISION_APPLY_FAILED', `${what}: the transaction on ${client.session.device} was already confirmed or cancelled`);
+      settled = true;
+      stage = 'confirm';
+      try {
+        // with a persist id the confirming commit fails if the device already
+        // rolled back (a plain <commit/> would then commit nothing and succeed)
+        await client.commit(persist ? { persistId: persist } : {}, rpc);
+        return { verifiedRunning: running };
+      } catch (err) {
+        throw failed(err, await rollBack());
+      } finally {
+        await unlock();
+      }
+    },
+    async cancel() {
+      if (settled) return 'already settled';
+      settled = true;
+      try {
+        return await rollBack();
+      } finally {
+        await unlock();
+      }
+    },
+  };
+}
+
+async function transaction(
+  client: NetconfClient,
+  platform: Platform<NetconfPayload>,
+  configs: string[],
+  prune: boolean,
+  verifyFilter: string | undefined,
+  expect: (running: string) => Promise<string[]>,
+  what: string,
+  options: NetconfApplyOptions,
+): Promise<NetconfApplyResult> {
+  return (await prepare(client, platform, configs, prune, verifyFilter, expect, what, options)).confirm();
+}
+
+/**
+ * Render one policy and run its apply up to the verified confirmed commit;
+ * confirm it later, together with the other devices of a segment.
+ */
+export function prepareApply(client: NetconfClient, platform: Platform<NetconfPayload>, policies: ResolvedPolicy[], options: NetconfApplyOptions = {}): Promise<PreparedTransaction> {
+  const configs = policies.map((p) => platform.render(p).config);
+  const verify = options.verify ?? leafContainment;
+  // one policy reads back its own subtree; several, the whole running config once
+  const filter = policies.length === 1 && platform.verifyFilter ? platform.verifyFilter(policies[0]!) : undefined;
+  return prepare(client, platform, configs, false, filter, async (running) => (await Promise.all(configs.map((c) => verify(c, running)))).flat(), `apply of ${platform.id}`, options);
 }
 
 /**

@@ -7,7 +7,7 @@
 import { PartitionViolationError, PolicyInvalidError } from '../errors.js';
 import type { DeviceInventory, Partition, ResolvedPolicy } from './types.js';
 
-function refuse(code: string, resource: string, message: string): never {
+function refuse(code: ConstructorParameters<typeof PartitionViolationError>[0], resource: string, message: string): never {
   throw new PartitionViolationError(code, resource, message);
 }
 

@@ -6,6 +6,8 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { PolicyInvalidError } from '../errors.js';
+
+type PolicyCode = ConstructorParameters<typeof PolicyInvalidError>[0];
 import { DEFAULT_DSCP, TRAFFIC_CLASSES, type DeviceInventory, type QosPolicy, type ResolvedPolicy, type TrafficClass } from './types.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -14,7 +16,7 @@ const MAX_RATE_KBPS = 400_000_000; // 400 Gbit/s, the lab device model's bound t
 const BURST_MIN = 1500;
 const BURST_MAX = 16_777_216;
 
-function fail(code: string, field: string, message: string): never {
+function fail(code: PolicyCode, field: string, message: string): never {
   throw new PolicyInvalidError(code, field, message);
 }
 
@@ -25,7 +27,7 @@ function checkName(v: unknown, field: string): string {
   return v;
 }
 
-function checkInt(v: unknown, field: string, min: number, max: number, code: string, what: string): number {
+function checkInt(v: unknown, field: string, min: number, max: number, code: PolicyCode, what: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     fail(code, field, `${field} must be ${what} (a whole number ${min}..${max}), not ${JSON.stringify(v)}`);
   }

@@ -164,7 +164,7 @@ export class SshTransport {
           },
         });
         // the handshake and RPCs are small back-to-back messages: with Nagle's algorithm each
-        // second one waits for the peer's delayed ACK (about 40 ms per exchange)
+        // second one waits for the peer's delayed ACK (the netconf bench's set-up time, bench/README.md)
         client.setNoDelay(true);
       } catch (err) {
         fail(new InvalidArgumentError(`SSH options for ${where} are invalid: ${(err as Error).message}`, { cause: err }));

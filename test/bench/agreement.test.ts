@@ -5,51 +5,15 @@
  * speed (the machine is shared and noisy): the bench itself reports against
  * its reference.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { resolve } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { benchDirs as dirsWith, benchProcesses as processesWith, leftBehind, runBench as run } from './run-bench.js';
 
 const DIST = resolve(__dirname, '../../dist/bench/agreement');
-// the bench's TMPDIR: its temp dir and processes are told apart from another run's on this machine
-const benchTmp = mkdtempSync(join(tmpdir(), 'qb-bt-'));
-afterAll(() => rmSync(benchTmp, { recursive: true, force: true }));
-
-/** Run a compiled bench script; its exit code and the JSON object of its last line. */
-function runBench(script: string, args: string[]): Promise<{ code: number | null; out: string; last: Record<string, any> }> {
-  return new Promise((res, rej) => {
-    const p = spawn(process.execPath, [resolve(DIST, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: benchTmp } });
-    let out = '';
-    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    p.on('error', rej);
-    p.on('close', (code) => {
-      const line = out.trim().split('\n').at(-1) ?? '';
-      try {
-        res({ code, out, last: JSON.parse(line) as Record<string, any> });
-      } catch {
-        rej(new Error(`the bench's last line is not JSON (exit ${code}):\n${out.slice(-2000)}`));
-      }
-    });
-  });
-}
-
-const benchDirs = () => readdirSync(benchTmp).filter((f) => f.startsWith('qb-bench-agreements-'));
-
-/** Processes whose command line names a bench dir (its daemons' configs, their redis-servers' sockets). */
-function benchProcesses(): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync('/proc').filter((f) => /^\d+$/.test(f))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (cmd.includes(`${benchTmp}/qb-bench-agreements-`)) found.push(`${pid} ${cmd}`);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
+const PREFIX = 'qb-bench-agreements-';
+const runBench = (script: string, args: string[]) => run(resolve(DIST, script), args);
+const benchDirs = () => dirsWith(PREFIX);
+const benchProcesses = () => processesWith(PREFIX);
 
 describe('bench agreement', () => {
   test('bench - the path part on a 100-domain graph prints p50/p99 and the ratio to Dijkstra, every search exact', async () => {
@@ -83,12 +47,6 @@ describe('bench agreement', () => {
     for (const ms of Object.values(last.cpu_ms_per_agreement) as number[]) expect(ms).toBeGreaterThan(0);
     // its temp dir (configs, PKI, redis data) is gone, and so are its daemons and their redis-servers
     expect(benchDirs().filter((d) => !before.has(d))).toEqual([]);
-    // (a redis-server may take a moment to end after its daemon exited: bounded wait)
-    let left = benchProcesses().filter((p) => !running.has(p));
-    for (let i = 0; i < 50 && left.length > 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      left = benchProcesses().filter((p) => !running.has(p));
-    }
-    expect(left).toEqual([]);
+    expect(await leftBehind(PREFIX, running)).toEqual([]);
   }, 120_000);
 });

@@ -15,7 +15,7 @@ import { generateAdvertKeyPair } from '../../../daemon/peering/advert.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../../daemon/state/embedded-redis.js';
 import { RedisResourceStore } from '../../../daemon/state/redis-store.js';
 import { buildTopology } from '../../../daemon/topology/graph.js';
-import { PathInfeasibleError } from '../../../daemon/topology/errors.js';
+import { PathInfeasibleError } from '../../../daemon/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qb-agree-'));
 let redis: EmbeddedRedis;

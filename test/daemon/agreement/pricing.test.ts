@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
-import { PricingError } from '../../../daemon/agreement/errors.js';
+import { PricingError } from '../../../daemon/errors.js';
 import {
   applyBusinessObjectives,
   congestionMultiplier,

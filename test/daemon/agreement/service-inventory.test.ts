@@ -12,7 +12,7 @@ import type { Inventory } from '../../../daemon/peering/origin.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../../daemon/state/embedded-redis.js';
 import { RedisResourceStore } from '../../../daemon/state/redis-store.js';
 import { buildTopology } from '../../../daemon/topology/graph.js';
-import { computePaths } from '../../../daemon/topology/paths.js';
+import { computePaths } from '../../../daemon/topology/paths/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qb-svc-inv-'));
 let redis: EmbeddedRedis;

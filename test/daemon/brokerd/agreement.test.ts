@@ -21,7 +21,7 @@ import { clientCredentials } from '../../../daemon/peering/tls.js';
 import { loadProtos } from '../../../daemon/peering/proto.js';
 import { RedisResourceStore } from '../../../daemon/state/redis-store.js';
 import { buildTopology } from '../../../daemon/topology/graph.js';
-import { computePaths } from '../../../daemon/topology/paths.js';
+import { computePaths } from '../../../daemon/topology/paths/index.js';
 import type { DomainAdvertisement } from '../../../daemon/topology/types.js';
 import type { DomainFiles } from '../../../lab/pki.js';
 
@@ -131,7 +131,7 @@ describe('qos-brokerd: agreements across three daemons', () => {
     expect((bad as { code: number }).code).toBe(2);
     expect((bad as { stderr: string }).stderr).toMatch(/QB_INVALID_ARGUMENT: --rate must be .* unit M or G/);
     const dur = await cli('quote', ...flags(start).map((x) => (x === '2h' ? '2d' : x))).catch((e: { code: number; stderr: string }) => e);
-    expect((dur as { stderr: string }).stderr).toMatch(/--for must be .* unit m \(minutes\) or h \(hours\)/);
+    expect((dur as { stderr: string }).stderr).toMatch(/--for must be .* unit s, m \(minutes\) or h \(hours\)/);
     const far = await cli('agree', ...flags(start).map((x) => (x === '30ms' ? '1ms' : x))).catch((e: { code: number; stderr: string }) => e);
     expect((far as { code: number }).code).toBe(1);
     expect((far as { stderr: string }).stderr).toMatch(/QB_PATH_LATENCY_BOUND: .*latency/i);

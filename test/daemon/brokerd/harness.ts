@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
+import { twoBorderInventory } from '../../../lab/inventory.js';
 import { makePki, type DomainFiles, type TestPki } from '../../../lab/pki.js';
 import { startTestRedis, type TestRedis } from '../state/redis-harness.js';
 
@@ -174,12 +175,5 @@ export function metricValue(text: string, name: string, labels: Record<string, s
 
 /** Inventory YAML object for a test domain. */
 export function inventory(domain: string, neighbours: string[], efMbps = 100): Record<string, unknown> {
-  const cls = { 'capacity-mbps': efMbps, 'latency-ms': 2, 'jitter-ms': 0.5, loss: 0 };
-  return {
-    borders: ['b1', 'b2'],
-    sites: [{ id: `${domain}-site`, borders: ['b1'] }],
-    transits: [{ id: `${domain}-core`, from: 'b1', to: 'b2', bidirectional: true, classes: { EF: cls } }],
-    links: neighbours.map((n) => ({ id: `${domain}-${n}`, border: 'b2', 'peer-domain': n, 'peer-border': 'b1', classes: { EF: cls } })),
-    prices: { currency: 'EUR', 'per-mbps-hour': { EF: 0.5 } },
-  };
+  return twoBorderInventory(domain, neighbours, efMbps);
 }

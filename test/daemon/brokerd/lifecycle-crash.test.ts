@@ -56,8 +56,8 @@ describe.sequential('lifecycle crashes', () => {
     expect((await crashAt('dom-a', 'workflow:committed')).end).toBe('completed');
   }, 120_000);
 
-  test('lifecycle crash - a transit daemon dies mid-apply (one device applied): its restart puts the device back, the order fails cleanly', async () => {
-    const r = await crashAt('dom-b', 'provisioning:device-applied');
+  test('lifecycle crash - a transit daemon dies mid-apply (every device at a confirmed commit, none confirmed): its restart puts the device back, the order fails cleanly', async () => {
+    const r = await crashAt('dom-b', 'provisioning:prepared');
     expect(r.end).toBe('failed');
     expect((await lab.mgmt.getOrder(r.id)).error?.domain).toBe('dom-b');
   }, 120_000);
@@ -70,7 +70,7 @@ describe.sequential('lifecycle crashes', () => {
     const before = await lab.allRunning();
     const d = 'dom-a';
     await lab.kill(d, 'SIGTERM');
-    await lab.startDomain(d, { QOS_BROKER_FAILPOINTS: 'provisioning:device-applied' });
+    await lab.startDomain(d, { QOS_BROKER_FAILPOINTS: 'provisioning:prepared' });
     await lab.connected();
     const o = await lab.mgmt.createOrder(spec(), 'acme', false);
     await lab.daemons.get(d)!.exited;

@@ -1,6 +1,7 @@
 /** The `devices:` list of a provider's config: every bad entry is refused naming its key. */
 import { expect, test } from 'vitest';
-import { ConfigError, parseConfig } from '../../../daemon/config/schema.js';
+import { ConfigError } from '../../../daemon/errors.js';
+import { parseConfig } from '../../../daemon/config/schema.js';
 
 function cfg(devices: unknown[]): Record<string, unknown> {
   return {

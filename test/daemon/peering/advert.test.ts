@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { AdvertRejectedError, InvalidArgumentError } from '../../../drivers/errors.js';
+import { InvalidArgumentError } from '../../../drivers/errors.js';
+import { AdvertRejectedError } from '../../../daemon/errors.js';
 import {
   AdvertTable,
   advertSigningBytes,

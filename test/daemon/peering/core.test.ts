@@ -1,7 +1,7 @@
 /** PeeringCore over in-memory streams: hold timer, keepalives, collisions, backoff, withdrawals; live-state re-advertisement on a real Redis. */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { PeeringCore, type PeerSpec } from '../../../daemon/peering/broker.js';
+import { PeeringCore, type PeerSpec } from '../../../daemon/peering/peering-core.js';
 import { MemoryTransport, memoryPair } from '../../../daemon/peering/memory.js';
 import { rawPublicKey, signAdvert } from '../../../daemon/peering/advert.js';
 import { buildAdvertisement, capacityMovedPastThreshold, usageKey } from '../../../daemon/peering/origin.js';

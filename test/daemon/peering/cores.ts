@@ -1,6 +1,6 @@
 /** Test helpers: in-process PeeringCores over real gRPC with mutual TLS. */
 import { createPrivateKey } from 'node:crypto';
-import { PeeringCore, type PeerSpec } from '../../../daemon/peering/broker.js';
+import { PeeringCore, type PeerSpec } from '../../../daemon/peering/peering-core.js';
 import { GrpcPeeringTransport, PeeringServer } from '../../../daemon/peering/server.js';
 import type { Inventory } from '../../../daemon/peering/origin.js';
 import type { DomainFiles, TestPki } from '../../../lab/pki.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { Redis } from 'ioredis';
-import { ResourceStoreError } from '../../../drivers/errors.js';
+import { ResourceStoreError } from '../../../daemon/errors.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../../daemon/state/embedded-redis.js';
 import { RedisResourceStore } from '../../../daemon/state/redis-store.js';
 import { pidAlive } from '../../../lab/runner.js';

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Redis } from 'ioredis';
-import { InvalidArgumentError, ResourceStoreError } from '../../../drivers/errors.js';
+import { InvalidArgumentError } from '../../../drivers/errors.js';
+import { ResourceStoreError } from '../../../daemon/errors.js';
 import { RedisResourceStore } from '../../../daemon/state/redis-store.js';
 import { startTestRedis, type TestRedis } from './redis-harness.js';
 

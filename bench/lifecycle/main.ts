@@ -1,0 +1,404 @@
+/**
+ * bench/lifecycle: an order carried to a live service by three qos-brokerd
+ * processes (dom-a -> dom-b -> dom-c on loopback, mutual TLS, an embedded
+ * redis-server each), each provisioning two lab routers (a real netconfd
+ * behind a real sshd, the lab_device model) from its `devices:` config.
+ * Orders go to dom-a's Management service (unix socket), as the CLI's do.
+ *
+ * 1. Order to active: CreateOrder(wait) latency of sequential orders (after
+ *    a warm-up), each terminated afterwards. The floor, measured in the same
+ *    run after each order: the same policies the daemons rendered for it
+ *    (designService on the same devices config), applied and verified with
+ *    the library alone (provisionSegment: per device a NETCONF session, lock,
+ *    edit, confirmed commit, read back, confirm) on the same routers, one
+ *    domain after the other; domains provision in parallel, so the floor of
+ *    an order is its slowest domain. Target: p50 at most 1.5x the floor's p50.
+ * 2. Orders/s with N in flight (closed loop), each CreateOrder(wait) to active
+ *    (run last: orders it leaves unfinished would be resumed by part 3's restart).
+ * 3. Reconcile after a restart: --services orders are made active first
+ *    (CreateOrder(wait), --setup-inflight at once: one by default, since the
+ *    daemon fails orders whose applies meet on a device's candidate lock); dom-a gets SIGTERM and
+ *    starts again; timed from its spawn until its workflow logs "orders
+ *    reconciled" (after the provisioner's recovery). That recovery reads every
+ *    order and segment record and resumes the unfinished ones; it reads no
+ *    device. What reading the devices back would cost is measured apart:
+ *    CheckSync (each of dom-a's devices of the service read over NETCONF) on a
+ *    sample of the services, per service.
+ *
+ * Usage: npm run bench -- lifecycle [--warmup 5] [--orders 40] [--inflight 20]
+ *          [--concurrent-orders 100] [--services 1000] [--setup-inflight 1] [--check-sync-sample 20]
+ * Last line: one JSON object.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { SignedContract } from '../../daemon/agreement/contract.js';
+import { loadConfigFile } from '../../daemon/config/load.js';
+import type { DeviceConfig } from '../../daemon/config/devices.js';
+import { ManagementClient } from '../../daemon/management/client.js';
+import type { OrderMsg } from '../../daemon/management/proto.js';
+import { designService, managedDevice } from '../../daemon/provisioning/domain.js';
+import { provisionSegment, unprovisionSegment } from '../../daemon/provisioning/segment.js';
+import { NetconfClient } from '../../drivers/netconf/client.js';
+import { startNetconfDevice, type NetconfDevice } from '../../lab/netconf-device.js';
+import { makePki, type TestPki } from '../../lab/pki.js';
+import { clusterAddresses, converged, DOMAINS, domainConfig, median, ownedDirs, ownedPids, quantile, round, spawnDaemon, stopDaemons, type BenchDaemon, type Domain, type DomainAddress } from '../daemons.js';
+
+const NS = 'urn:qos-broker:yang:lab-device';
+const TARGET_RATIO = 1.5;
+/** What the bench orders: 1 Mbit/s EF for an hour from dom-a's site to dom-c's (capacity is 100 Gbit/s a link: never the limit). */
+const SPEC = { from: 'dom-a/dom-a-site', to: 'dom-c/dom-c-site', qos_class: 'EF', rate_mbps: 1, duration_ms: 3_600_000, max_latency_ms: 30 };
+
+export interface LifecycleResult {
+  bench: 'lifecycle';
+  /** Part 1: sequential orders timed (after the warm-up), failed among them. */
+  orders: number;
+  failed: number;
+  p50_ms: number;
+  p99_ms: number;
+  /** Per order the slowest domain's apply+verify with the library alone; its p50 and p99. */
+  floor_ms: number;
+  floor_p99_ms: number;
+  /** p50 of each domain's own apply+verify. */
+  floor_by_domain_ms: Record<string, number>;
+  /** The same policies applied+verified by the library in all three domains at once (as the daemons do): p50 of the slowest. */
+  floor_parallel_ms: number;
+  /** From the orders' plans (dom-a's clock): p50 of the agree step and of the provision steps (all domains, in parallel). */
+  plan_agree_ms: number;
+  plan_provision_ms: number;
+  ratio_p50_vs_floor: number;
+  target: { ratio_p50_vs_floor: number };
+  met: boolean;
+  /** Part 2: closed loop with `inflight` orders at once. */
+  inflight: number;
+  concurrent_orders: number;
+  concurrent_failed: number;
+  orders_per_s: number;
+  concurrent_p50_ms: number;
+  concurrent_p99_ms: number;
+  /** Part 3: active services when dom-a was stopped, how long creating them took, and the restart. */
+  services_active: number;
+  services_failed: number;
+  services_setup_s: number;
+  /** From dom-a's spawn until "qos-brokerd started", and until "orders reconciled". */
+  restart_started_ms: number;
+  reconcile_ms: number;
+  /** What the "orders reconciled" line says: orders read, orders resumed. */
+  reconciled_orders: number;
+  reconciled_resumed: number;
+  /** CheckSync (devices read back) of a sample of the active services after the restart. */
+  check_sync_sample: number;
+  check_sync_in_sync: number;
+  check_sync_ms_per_service: number;
+  /** Failed orders counted by reason, over all parts. */
+  failures: Record<string, number>;
+}
+
+interface Daemon extends BenchDaemon, DomainAddress {}
+
+/** The lab routers of a domain: r1 at border b1 (the site on eth1, core eth2), r2 at b2 (core eth2, a peer interface per neighbour from eth3). */
+function devicesOf(d: Domain, routers: NetconfDevice[]): Record<string, unknown>[] {
+  const [r1, r2] = routers;
+  const peers = DOMAINS.filter((n) => Math.abs(DOMAINS.indexOf(n) - DOMAINS.indexOf(d)) === 1);
+  const access = (r: NetconfDevice) => ({ host: r.host, port: r.port, username: r.username, 'key-file': r.privateKeyFile, 'known-hosts-file': r.knownHostsFile, 'hello-settle-ms': 20, 'confirm-timeout-s': 30 });
+  return [
+    { name: `${d}-r1`, platform: 'lab_device', border: 'b1', ...access(r1!), interfaces: [{ name: 'eth1', role: 'customer', site: `${d}-site` }, { name: 'eth2', role: 'core' }] },
+    { name: `${d}-r2`, platform: 'lab_device', border: 'b2', ...access(r2!), interfaces: [{ name: 'eth2', role: 'core' }, ...peers.map((n, i) => ({ name: `eth${3 + i}`, role: 'peer', 'peer-domain': n }))] },
+  ];
+}
+
+async function startRouters(dir: string): Promise<NetconfDevice[]> {
+  const started = await Promise.allSettled(
+    DOMAINS.flatMap((d) =>
+      [1, 2].map(async (i) => {
+        const r = await startNetconfDevice({ stateDir: join(dir, `${d}-r${i}`) });
+        ownedPids.add(r.pids.sshd).add(r.pids.netconfd);
+        return r;
+      }),
+    ),
+  );
+  const routers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const bad = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (bad) {
+    await stopRouters(routers);
+    throw bad.reason;
+  }
+  // every router knows the interfaces its devices entry names (a policy's interface is a leafref)
+  const ifs = ['eth1', 'eth2', 'eth3', 'eth4'].map((n) => `<interface><name>${n}</name><speed-mbps>1000</speed-mbps></interface>`).join('');
+  await Promise.all(
+    routers.map(async (r) => {
+      const c = await NetconfClient.connect({ host: r.host, port: r.port, username: r.username, privateKeyFile: r.privateKeyFile, knownHostsFile: r.knownHostsFile, helloSettleMs: 20 });
+      try {
+        await c.editConfig({ config: `<device xmlns="${NS}"><interfaces>${ifs}</interfaces></device>` });
+        await c.commit();
+      } finally {
+        await c.close();
+      }
+    }),
+  );
+  return routers;
+}
+
+async function stopRouters(routers: NetconfDevice[]): Promise<void> {
+  await Promise.all(routers.map((r) => r.stop()));
+  for (const r of routers) ownedPids.delete(r.pids.sshd) && ownedPids.delete(r.pids.netconfd);
+}
+
+/** A failed order's reason, short: its error code and where. */
+function reasonOf(o: OrderMsg): string {
+  const e = o.error;
+  return e ? `${e.code}${e.domain ? ` at ${e.domain}` : ''}${e.device ? ` ${e.device}` : ''}: ${e.message.slice(0, 160)}` : `order ${o.state}, service ${o.service_state}`;
+}
+
+export async function runLifecycle(opts: { warmup?: number; orders?: number; inflight?: number; concurrentOrders?: number; services?: number; setupInflight?: number; checkSyncSample?: number } = {}): Promise<LifecycleResult> {
+  const warmup = opts.warmup ?? 5;
+  const orders = opts.orders ?? 40;
+  const inflight = opts.inflight ?? 20;
+  const concurrentOrders = opts.concurrentOrders ?? 100;
+  const services = opts.services ?? 1000;
+  const sample = opts.checkSyncSample ?? 20;
+  const setupInflight = opts.setupInflight ?? 1;
+  const dir = mkdtempSync(join(tmpdir(), 'qb-bench-lifecycle-'));
+  ownedDirs.add(dir);
+  let pki: TestPki | undefined;
+  let routers: NetconfDevice[] = [];
+  const daemons: Daemon[] = [];
+  let mgmt: ManagementClient | undefined;
+  const failures = new Map<string, number>();
+  const failedWith = (reason: string) => failures.set(reason, (failures.get(reason) ?? 0) + 1);
+  try {
+    pki = makePki();
+    ownedDirs.add(pki.dir);
+    routers = await startRouters(join(dir, 'routers'));
+    const routersOf = (d: Domain) => routers.slice(2 * DOMAINS.indexOf(d), 2 * DOMAINS.indexOf(d) + 2);
+    const addr = await clusterAddresses();
+    const configs = new Map<Domain, Record<string, unknown>>();
+    const file = (d: Domain) => join(dir, `${d}.yaml`);
+    for (const d of [...DOMAINS].reverse()) {
+      configs.set(d, domainConfig(d, dir, pki, addr, { devices: devicesOf(d, routersOf(d)) }));
+      daemons.push({ ...spawnDaemon(d, file(d), configs.get(d)!), ...addr[d] });
+    }
+    await converged(daemons);
+    // the devices as the daemons read them from their configs: the floor renders from the same
+    const devices = new Map<Domain, DeviceConfig[]>(DOMAINS.map((d) => [d, loadConfigFile(file(d)).devices]));
+    const dataDir = (d: Domain) => configs.get(d)!['data-dir'] as string;
+    mgmt = new ManagementClient(`unix:${dataDir('dom-a')}/management.sock`);
+    let m = mgmt;
+
+    // ---- 1. order to active, sequential, against the floor
+    /** Apply+verify of the order's policies per domain with the library alone, one domain after the other; removed again untimed. */
+    const applyVerify = async (contract: SignedContract, d: Domain) => {
+      const devs = devices.get(d)!;
+      const design = designService(contract.body, d, devs);
+      const t0 = performance.now();
+      const done = await provisionSegment(design.map((x) => x.policy), devs.map(managedDevice));
+      return { ms: performance.now() - t0, done };
+    };
+    const floorOf = async (contract: SignedContract): Promise<Map<Domain, number>> => {
+      const out = new Map<Domain, number>();
+      for (const d of DOMAINS) {
+        const { ms, done } = await applyVerify(contract, d);
+        out.set(d, ms);
+        await unprovisionSegment(done);
+      }
+      return out;
+    };
+    /** The same in every domain at once: the daemons' parallelism without the daemons (the domains share two cores). */
+    const parallelOf = async (contract: SignedContract): Promise<number> => {
+      const all = await Promise.all(DOMAINS.map((d) => applyVerify(contract, d)));
+      for (const x of all) await unprovisionSegment(x.done);
+      return Math.max(...all.map((x) => x.ms));
+    };
+    const ms = (a: string, b: string) => Date.parse(b) - Date.parse(a);
+    const lat: number[] = [];
+    const floors: number[] = [];
+    const floorBy = new Map<Domain, number[]>(DOMAINS.map((d) => [d, []]));
+    const planAgree: number[] = [];
+    const planProvision: number[] = [];
+    const parallel: number[] = [];
+    let failed = 0;
+    for (let i = 0; i < warmup + orders; i++) {
+      const t0 = performance.now();
+      const o = await m.createOrder(SPEC, 'bench', true);
+      const took = performance.now() - t0;
+      const timed = i >= warmup;
+      if (o.state !== 'completed' || o.service_state !== 'active') {
+        if (timed) failed++;
+        failedWith(`sequential: ${reasonOf(o)}`);
+        continue;
+      }
+      await m.terminateOrder(o.id);
+      const contract = JSON.parse(o.contract_json) as SignedContract;
+      const floor = await floorOf(contract);
+      const par = await parallelOf(contract);
+      if (!timed) continue;
+      parallel.push(par);
+      lat.push(took);
+      floors.push(Math.max(...floor.values()));
+      for (const [d, t] of floor) floorBy.get(d)!.push(t);
+      for (const s of o.plan) {
+        if (s.step === 'agree') planAgree.push(ms(s.started, s.finished));
+        if (s.step === 'provision' && s.domain === 'dom-a') planProvision.push(ms(s.started, s.finished));
+      }
+    }
+    const p50 = quantile(lat, 0.5);
+    const floor = quantile(floors, 0.5);
+    const ratio = p50 / floor;
+    console.log(`order to active, ${lat.length} sequential orders (after ${warmup} untimed): p50 ${p50.toFixed(1)} ms, p99 ${quantile(lat, 0.99).toFixed(1)} ms, ${failed} failed`);
+    console.log(`floor (slowest domain's apply+verify with the library alone, same policies and routers): p50 ${floor.toFixed(1)} ms (${[...floorBy].map(([d, t]) => `${d} ${median(t).toFixed(1)}`).join(', ')}); ratio p50/floor ${ratio.toFixed(2)} (target <= ${TARGET_RATIO})`);
+    console.log(`the same apply+verify in all three domains at once with the library: p50 ${median(parallel).toFixed(1)} ms; in the orders' plans (p50): agree ${median(planAgree).toFixed(1)} ms, provision (all domains) ${median(planProvision).toFixed(1)} ms`);
+
+    /** `n` CreateOrder(wait), `width` at a time. */
+    const closedLoop = async (n: number, what: string, width: number) => {
+      const times: number[] = [];
+      const active: string[] = [];
+      let bad = 0;
+      let next = 0;
+      const t0 = performance.now();
+      await Promise.all(
+        Array.from({ length: Math.min(width, n) }, async () => {
+          while (next < n) {
+            next++;
+            const s = performance.now();
+            try {
+              const o = await m.createOrder(SPEC, 'bench', true);
+              if (o.state === 'completed' && o.service_state === 'active') {
+                times.push(performance.now() - s);
+                active.push(o.id);
+              } else {
+                bad++;
+                failedWith(`${what}: ${reasonOf(o)}`);
+              }
+            } catch (err) {
+              bad++;
+              failedWith(`${what}: ${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message.slice(0, 160)}`);
+            }
+          }
+        }),
+      );
+      return { times, active, failed: bad, seconds: (performance.now() - t0) / 1000 };
+    };
+    // ---- 3. reconcile after a restart with `services` active
+    const setup = await closedLoop(services, 'setup', setupInflight);
+    const active = setup.active;
+    console.log(`${active.length} services active (created for this part, ${setupInflight} in flight, in ${setup.seconds.toFixed(1)} s, ${setup.failed} failed)`);
+    m.close();
+    mgmt = undefined;
+    const a = daemons.find((d) => d.domain === 'dom-a')!;
+    await stopDaemons([a]);
+    const marks = new Map<string, { at: number; line: Record<string, unknown> }>();
+    const wanted = ['qos-brokerd started', 'orders reconciled'];
+    let onMark: () => void = () => {};
+    const restarted = spawnDaemon('dom-a', file('dom-a'), { ...configs.get('dom-a')!, log: { level: 'info' } }, (line) => {
+      const msg = wanted.find((w) => line.includes(`"msg":"${w}"`));
+      if (!msg) return;
+      marks.set(msg, { at: performance.now(), line: JSON.parse(line) as Record<string, unknown> });
+      onMark();
+    });
+    daemons.splice(daemons.indexOf(a), 1, { ...restarted, ...addr['dom-a'] });
+    await new Promise<void>((res, rej) => {
+      const t = setTimeout(() => rej(new Error('dom-a did not log "orders reconciled" within 300 s of its restart')), 300_000);
+      const exit = () => rej(new Error(`dom-a exited with ${restarted.proc.exitCode} while starting again`));
+      restarted.proc.once('exit', exit);
+      onMark = () => {
+        if (!marks.has('orders reconciled')) return;
+        clearTimeout(t);
+        restarted.proc.off('exit', exit);
+        res();
+      };
+    });
+    const reconciled = marks.get('orders reconciled')!;
+    const reconcileMs = reconciled.at - restarted.spawnedAt;
+    const startedMs = (marks.get('qos-brokerd started')?.at ?? NaN) - restarted.spawnedAt;
+    console.log(`restart of dom-a with ${active.length} active services: started after ${startedMs.toFixed(0)} ms, "orders reconciled" after ${reconcileMs.toFixed(0)} ms (orders read ${String(reconciled.line.orders)}, resumed ${String(reconciled.line.resumed)}); no device is read by that recovery`);
+    // what reading the devices back costs: CheckSync on a sample, one after the other
+    mgmt = new ManagementClient(`unix:${dataDir('dom-a')}/management.sock`);
+    const picks = active.filter((_, i) => i % Math.max(1, Math.floor(active.length / sample)) === 0).slice(0, sample);
+    let inSync = 0;
+    const ts = performance.now();
+    for (const id of picks) if ((await mgmt.checkSync(id)).in_sync) inSync++;
+    const perService = picks.length ? (performance.now() - ts) / picks.length : NaN;
+    console.log(`CheckSync of ${picks.length} of them (dom-a's devices read back): ${perService.toFixed(1)} ms per service, ${inSync} in sync; all ${active.length} one after the other would take about ${((perService * active.length) / 1000).toFixed(0)} s`);
+
+    m = mgmt;
+
+    // ---- 2. closed loop with `inflight` orders at once, last: the failures it meets leave nothing for part 3 to resume
+    const cl = await closedLoop(concurrentOrders, 'closed loop', inflight);
+    const perS = cl.active.length / cl.seconds;
+    console.log(`${inflight} in flight: ${cl.active.length} orders active in ${cl.seconds.toFixed(1)} s: ${perS.toFixed(2)} orders/s (p50 ${quantile(cl.times, 0.5).toFixed(0)} ms, p99 ${quantile(cl.times, 0.99).toFixed(0)} ms), ${cl.failed} failed`);
+
+
+    const reasons = [...failures].sort((x, y) => y[1] - x[1]);
+    for (const [reason, n] of reasons.slice(0, 10)) console.log(`failed ${n}x: ${reason}`);
+    return {
+      bench: 'lifecycle',
+      orders: lat.length,
+      failed,
+      p50_ms: round(p50, 1),
+      p99_ms: round(quantile(lat, 0.99), 1),
+      floor_ms: round(floor, 1),
+      floor_p99_ms: round(quantile(floors, 0.99), 1),
+      floor_by_domain_ms: Object.fromEntries([...floorBy].map(([d, t]) => [d, round(median(t), 1)])),
+      floor_parallel_ms: round(median(parallel), 1),
+      plan_provision_ms: round(median(planProvision), 1),
+      plan_agree_ms: round(median(planAgree), 1),
+      ratio_p50_vs_floor: round(ratio, 3),
+      target: { ratio_p50_vs_floor: TARGET_RATIO },
+      met: failed === 0 && ratio <= TARGET_RATIO,
+      inflight,
+      concurrent_orders: cl.active.length,
+      concurrent_failed: cl.failed,
+      orders_per_s: round(perS, 2),
+      concurrent_p50_ms: round(quantile(cl.times, 0.5), 1),
+      concurrent_p99_ms: round(quantile(cl.times, 0.99), 1),
+      services_active: active.length,
+      services_failed: setup.failed,
+      services_setup_s: round(setup.seconds, 1),
+      restart_started_ms: round(startedMs, 0),
+      reconcile_ms: round(reconcileMs, 0),
+      reconciled_orders: Number(reconciled.line.orders),
+      reconciled_resumed: Number(reconciled.line.resumed),
+      check_sync_sample: picks.length,
+      check_sync_in_sync: inSync,
+      check_sync_ms_per_service: round(perService, 1),
+      failures: Object.fromEntries(reasons),
+    };
+  } finally {
+    mgmt?.close();
+    await stopDaemons(daemons);
+    await stopRouters(routers);
+    rmSync(dir, { recursive: true, force: true });
+    pki?.cleanup();
+    ownedDirs.clear();
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({
+    options: { warmup: { type: 'string' }, orders: { type: 'string' }, inflight: { type: 'string' }, 'concurrent-orders': { type: 'string' }, services: { type: 'string' }, 'setup-inflight': { type: 'string' }, 'check-sync-sample': { type: 'string' } },
+  });
+  const num = (v: string | undefined, name: string, min = 1) => {
+    if (v === undefined) return undefined;
+    const x = Number(v);
+    if (!(Number.isInteger(x) && x >= min)) throw new Error(`--${name} must be a whole number >= ${min}, got ${v}`);
+    return x;
+  };
+  runLifecycle({
+    warmup: num(values.warmup, 'warmup', 0),
+    orders: num(values.orders, 'orders'),
+    inflight: num(values.inflight, 'inflight'),
+    concurrentOrders: num(values['concurrent-orders'], 'concurrent-orders'),
+    services: num(values.services, 'services', 0),
+    setupInflight: num(values['setup-inflight'], 'setup-inflight'),
+    checkSyncSample: num(values['check-sync-sample'], 'check-sync-sample', 0),
+  }).then(
+    (r) => console.log(JSON.stringify(r)),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
