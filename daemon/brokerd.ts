@@ -36,7 +36,11 @@ import { RemoteProvisioner, addProvisioningService, localProvisioner, type Segme
 import { Workflow } from './workflow/orders.js';
 import { BrokerCore } from './core.js';
 import { serveManagement } from './management/server.js';
-import { ApiKeys } from './northbound/apikeys.js';
+import { ApiKeyStore } from './state/apikeys.js';
+import { IdempotencyStore } from './state/idempotency.js';
+import { Hub } from './integrations/hub.js';
+import { ModifyOrders } from './workflow/modify-orders.js';
+import { NORTHBOUND_DEFAULTS } from './northbound/defaults.js';
 import { serveNorthbound } from './northbound/server.js';
 
 interface Running {
@@ -56,6 +60,7 @@ interface Running {
   workflow?: Workflow;
   management?: { address: string; stop(): Promise<void> };
   northbound?: { address: string; stop(): Promise<void> };
+  hub?: Hub;
 }
 
 /**
@@ -159,21 +164,25 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       const coordinator = new AgreementCoordinator(cfg.domainId, () => graph().graph, participant, { holdTtlMs: cfg.agreement.holdTtlMs });
       const workflow = new Workflow({ domain: cfg.domainId, records, coordinator, participant, provisioner: provisionerFor, log: log.child('workflow'), retentionMs: cfg.workflow.contractRetentionMs });
       running.workflow = workflow;
-      const apiKeys = new ApiKeys(records);
-      const brokerCore = new BrokerCore({ domain: cfg.domainId, workflow, provisioner, records, devices: () => running.cfg!.devices, apiKeys });
+      const prefix = `${cfg.redis.keyPrefix}:{${cfg.domainId}}:`;
+      const nb = cfg.northbound;
+      const hub = new Hub({ records, redis: running.redis!, prefix, timeoutMs: nb?.hubTimeoutMs ?? NORTHBOUND_DEFAULTS.hubTimeoutMs, log: log.child('hub') });
+      const brokerCore = new BrokerCore({
+        domain: cfg.domainId,
+        workflow,
+        provisioner,
+        records,
+        devices: () => running.cfg!.devices,
+        apiKeys: new ApiKeyStore(records),
+        idempotency: new IdempotencyStore(running.redis!, prefix, nb?.idempotencyTtlS ?? NORTHBOUND_DEFAULTS.idempotencyTtlS),
+        hub,
+        modifyOrders: new ModifyOrders(records, (id, change, customer) => workflow.modifyOrder(id, change, customer)),
+      });
       running.management = await serveManagement(brokerCore, cfg.domainId, cfg.management.listen, metrics.observeRpc);
-      if (cfg.northbound) {
-        running.northbound = await serveNorthbound({
-          core: brokerCore,
-          apiKeys,
-          records,
-          redis: running.redis!,
-          prefix: `${cfg.redis.keyPrefix}:{${cfg.domainId}}:`,
-          config: cfg.northbound,
-          log: log.child('northbound'),
-          onCrossTenant: metrics.observeCrossTenant,
-          observe: metrics.observeHttp,
-        });
+      if (nb) {
+        running.northbound = await serveNorthbound({ core: brokerCore, config: nb, log: log.child('northbound'), onCrossTenant: metrics.observeCrossTenant, observe: metrics.observeHttp });
+        running.hub = hub;
+        await hub.start();
       }
       service.start();
     }
@@ -256,6 +265,7 @@ function advertisedGraph(core: PeeringCore): () => { graph: TopologyGraph; key: 
 
 async function stop(r: Partial<Running>, log: JsonLogger): Promise<void> {
   await r.northbound?.stop();
+  await r.hub?.stop();
   await r.management?.stop();
   await r.workflow?.stop();
   r.agreement?.stop();

@@ -6,6 +6,7 @@
  */
 import { ConfigError } from '../errors.js';
 import { AGREEMENT_DEFAULTS } from '../agreement/defaults.js';
+import { NORTHBOUND_DEFAULTS } from '../northbound/defaults.js';
 import { PEERING_DEFAULTS } from '../peering/defaults.js';
 import type { Inventory, InventoryClass } from '../peering/origin.js';
 import { parseDevices, type DeviceConfig } from './devices.js';
@@ -310,11 +311,11 @@ function northboundConfig(s: Section): NorthboundConfig {
   const cfg: NorthboundConfig = {
     listen,
     ...(tlsCert ? { tlsCert, tlsKey } : {}),
-    bodyLimitBytes: s.num('body-limit-bytes', { min: 1024, max: 16 * 1024 * 1024, int: true, def: 65_536 }),
-    rateLimitPerS: rl.num('per-s', { min: 0.01, max: 1_000_000, def: 50, what: 'requests per second per API key (0.01..1000000)' }),
-    rateLimitBurst: rl.num('burst', { min: 1, max: 1_000_000, int: true, def: 100, what: 'requests an API key may make at once (1..1000000)' }),
-    idempotencyTtlS: s.num('idempotency-ttl-s', { min: 1, max: 30 * 86_400, int: true, def: 86_400 }),
-    hubTimeoutMs: s.num('hub-timeout-ms', { min: 10, max: 60_000, int: true, def: 5000 }),
+    bodyLimitBytes: s.num('body-limit-bytes', { min: 1024, max: 16 * 1024 * 1024, int: true, def: NORTHBOUND_DEFAULTS.bodyLimitBytes }),
+    rateLimitPerS: rl.num('per-s', { min: 0.01, max: 1_000_000, def: NORTHBOUND_DEFAULTS.rateLimitPerS, what: 'requests per second per API key (0.01..1000000)' }),
+    rateLimitBurst: rl.num('burst', { min: 1, max: 1_000_000, int: true, def: NORTHBOUND_DEFAULTS.rateLimitBurst, what: 'requests an API key may make at once (1..1000000)' }),
+    idempotencyTtlS: s.num('idempotency-ttl-s', { min: 1, max: 30 * 86_400, int: true, def: NORTHBOUND_DEFAULTS.idempotencyTtlS }),
+    hubTimeoutMs: s.num('hub-timeout-ms', { min: 10, max: 60_000, int: true, def: NORTHBOUND_DEFAULTS.hubTimeoutMs }),
   };
   rl.done();
   s.done();

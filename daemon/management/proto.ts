@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoDir } from '../peering/proto.js';
 import type { DeviceView } from '../core.js';
-import type { ApiKeyView } from '../northbound/apikeys.js';
+import type { ApiKeyView } from '../state/apikeys.js';
 import type { SyncReport } from '../provisioning/domain.js';
 import type { OrderRecord, PlanStep, StepError } from '../workflow/orders.js';
 

@@ -5,41 +5,34 @@
  * input (validated) and output (serialised), the OpenAPI 3 document generated
  * from those schemas and served at `/openapi.json`.
  *
- * The handlers adapt to the BrokerCore; what is theirs is the face's own
- * business: authentication (API keys), tenancy (a customer key sees one
- * customer; another customer's order or service is as absent as one that
- * does not exist, and the attempt is logged and counted), rate limits per
- * key, Idempotency-Key on POST, and the TMF shapes (daemon/northbound/tmf.ts).
+ * The handlers adapt to the BrokerCore (state is reached only through it:
+ * API keys, idempotent answers, modify orders, hub listeners); what is theirs
+ * is the face's own business: checking the key, tenancy (a customer key sees
+ * one customer; another customer's order, service or listener is as absent
+ * as one that does not exist, and the attempt is logged and counted), the
+ * rate limit per key, and the TMF shapes (daemon/northbound/tmf.ts).
  *
  * Not here: `/cancelServiceOrder`, PATCH, bearer JWTs (JWKS), TMF645/648/651/642.
  */
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import { Ajv, type Options as AjvOptions } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import type { Redis } from 'ioredis';
 import { InvalidArgumentError, QosBrokerError } from '../../drivers/errors.js';
-import type { BrokerCore } from '../core.js';
+import type { BrokerCore, ModifyOrderRecord, Principal } from '../core.js';
 import type { NorthboundConfig } from '../config/schema.js';
+import { NorthboundError, httpStatusOf } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { RecordStore } from '../state/records.js';
 import { OrderNotFoundError, type OrderRecord } from '../workflow/orders.js';
-import type { ApiKeys, Principal } from './apikeys.js';
-import { Hub } from './hub.js';
-import { IdempotencyStore, RateLimiter } from './limits.js';
-import { INVENTORY_BASE, ORDER_BASE, ORDER_STATES, SERVICE_STATES, fieldsParam, hub, hubCreate, modifyToTmf, orderRequest, orderToTmf, selectFields, service, serviceOrder, serviceOrderCreate, serviceToTmf, tmfError, type ModifyOrderRecord } from './tmf.js';
+import { NORTHBOUND_DEFAULTS } from './defaults.js';
+import { RateLimiter } from './limits.js';
+import { INVENTORY_BASE, ORDER_BASE, ORDER_STATES, SERVICE_STATES, fieldsParam, hub, hubCreate, modifyToTmf, orderRequest, orderToTmf, selectFields, service, serviceOrder, serviceOrderCreate, serviceToTmf, tmfError } from './tmf.js';
 
 /** What the API serves from. */
 export interface NorthboundDeps {
   core: BrokerCore;
-  apiKeys: ApiKeys;
-  records: RecordStore;
-  redis: Redis;
-  /** Key prefix of the domain in Redis (`qb:{dom}:`). */
-  prefix: string;
   config: NorthboundConfig;
   log: Logger;
   /** A customer asked for another customer's `resource`. */
@@ -48,40 +41,12 @@ export interface NorthboundDeps {
   observe: (route: string, method: string, status: number, seconds: number) => void;
 }
 
-/** 404 for what does not exist and for what belongs to another customer, alike: QB_NOT_FOUND. */
-export class NotFoundError extends QosBrokerError {
-  constructor(what: string, id: string) {
-    super('QB_NOT_FOUND', `no ${what} ${id}`);
-  }
-}
-
-class HttpError extends QosBrokerError {
-  constructor(
-    code: string,
-    message: string,
-    readonly status: number,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(code, message);
-  }
-}
-
-/** HTTP status of each error code (the edge is the only place that maps them). */
-const STATUS: Record<string, number> = {
-  QB_INVALID_ARGUMENT: 400,
-  QB_NOT_FOUND: 404,
-  QB_ORDER_NOT_FOUND: 404,
-  QB_ORDER_NOT_ACTIVE: 409,
-  QB_ORDER_BUSY: 409,
-  QB_IDEMPOTENCY_IN_PROGRESS: 409,
-  QB_IDEMPOTENCY_KEY_REUSED: 422,
-  QB_ORDER_MODIFY_REFUSED: 422,
-};
 const REASON: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+
+const notFound = (what: string, id: string) => new NorthboundError('QB_NORTHBOUND_NOT_FOUND', `no ${what} ${id}`);
 
 const ORDER_FIELDS = Object.keys(serviceOrder.properties);
 const SERVICE_FIELDS = Object.keys(service.properties);
-const MODIFY_KIND = 'modify-order';
 const ORDER_ID = '^(ord|mod)-[0-9a-f-]{36}$';
 const SERVICE_ID = '^svc-[0-9a-f-]{36}$';
 
@@ -152,7 +117,7 @@ const idParams = (pattern: string) => ({ type: 'object', required: ['id'], prope
 /** Build the app (not listening). Without deps only the schema is of use (the OpenAPI document). */
 export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: FastifyServerOptions = {}): Promise<FastifyInstance> {
   const cfg = deps?.config;
-  const app = Fastify({ logger: false, bodyLimit: cfg?.bodyLimitBytes ?? 65_536, forceCloseConnections: true, ...opts }) as unknown as FastifyInstance;
+  const app = Fastify({ logger: false, bodyLimit: cfg?.bodyLimitBytes ?? NORTHBOUND_DEFAULTS.bodyLimitBytes, forceCloseConnections: true, ...opts }) as unknown as FastifyInstance;
   const ajv = validators();
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.text).compile(schema));
   await app.register(swagger, {
@@ -165,19 +130,17 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
   });
   app.decorateRequest('principal', null);
   app.removeContentTypeParser('text/plain'); // JSON only: anything else is 415
-  const limiter = new RateLimiter(cfg?.rateLimitPerS ?? 50, cfg?.rateLimitBurst ?? 100);
-  const idem = deps && new IdempotencyStore(deps.redis, deps.prefix, deps.config.idempotencyTtlS);
-  const hubs = deps && new Hub({ records: deps.records, redis: deps.redis, prefix: deps.prefix, timeoutMs: deps.config.hubTimeoutMs, log: deps.log });
+  const limiter = new RateLimiter(cfg?.rateLimitPerS ?? NORTHBOUND_DEFAULTS.rateLimitPerS, cfg?.rateLimitBurst ?? NORTHBOUND_DEFAULTS.rateLimitBurst);
   const d = () => deps!;
 
   app.addHook('onRequest', async (req) => {
     (req as FastifyRequest & { t0: number }).t0 = performance.now();
     if (req.url === '/openapi.json' || !deps) return;
     const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
-    const p = m ? await deps.apiKeys.authenticate(m[1]!) : undefined;
-    if (!p) throw new HttpError('QB_UNAUTHENTICATED', 'an API key is required: Authorization: Bearer qbk_... (qos-broker apikey create); this one is missing, malformed, unknown or revoked', 401, { 'www-authenticate': 'Bearer' });
+    const p = m ? await deps.core.authenticate(m[1]!) : undefined;
+    if (!p) throw new NorthboundError('QB_NORTHBOUND_UNAUTHENTICATED', 'an API key is required: Authorization: Bearer qbk_... (qos-broker apikey create); this one is missing, malformed, unknown or revoked', { 'www-authenticate': 'Bearer' });
     const wait = limiter.take(p.keyId);
-    if (wait) throw new HttpError('QB_RATE_LIMITED', `the rate limit of API key ${p.keyId} is reached (${cfg!.rateLimitPerS}/s, burst ${cfg!.rateLimitBurst}); retry after ${wait} s`, 429, { 'retry-after': String(wait) });
+    if (wait) throw new NorthboundError('QB_NORTHBOUND_RATE_LIMITED', `the rate limit of API key ${p.keyId} is reached (${cfg!.rateLimitPerS}/s, burst ${cfg!.rateLimitBurst}); retry after ${wait} s`, { 'retry-after': String(wait) });
     req.principal = p;
   });
   app.addHook('onResponse', async (req, reply) => {
@@ -186,18 +149,17 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
   });
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation) return reply.code(400).send(errorBody(400, 'QB_INVALID_ARGUMENT', validationMessage(err, req.body)));
-    if (err instanceof HttpError) return reply.code(err.status).headers(err.headers).send(errorBody(err.status, err.code, err.message));
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send(errorBody(413, 'QB_BODY_TOO_LARGE', `the request body is larger than northbound.body-limit-bytes (${cfg?.bodyLimitBytes ?? 65_536} bytes)`));
-    if (err instanceof QosBrokerError) {
-      const status = STATUS[err.code] ?? 500;
-      if (status === 500) deps?.log('error', 'northbound request failed', { code: err.code, error: err.message, url: req.url });
-      return reply.code(status).send(errorBody(status, err.code, err.message));
-    }
-    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) return reply.code(err.statusCode).send(errorBody(err.statusCode, 'QB_BAD_REQUEST', err.message));
-    deps?.log('error', 'northbound request failed', { error: err.message, url: req.url });
-    return reply.code(500).send(errorBody(500, 'QB_INTERNAL', 'internal error; the daemon logged it'));
+    let e: unknown = err;
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = new NorthboundError('QB_NORTHBOUND_BODY_TOO_LARGE', `the request body is larger than northbound.body-limit-bytes (${cfg?.bodyLimitBytes ?? NORTHBOUND_DEFAULTS.bodyLimitBytes} bytes)`);
+    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') e = new NorthboundError('QB_NORTHBOUND_MEDIA_TYPE', `the body must be application/json, got ${JSON.stringify(req.headers['content-type'] ?? '')}`);
+    else if (!(err instanceof QosBrokerError) && typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) e = new NorthboundError('QB_NORTHBOUND_BAD_REQUEST', err.message);
+    const status = httpStatusOf(e);
+    if (status >= 500) deps?.log('error', 'northbound request failed', { ...(e instanceof QosBrokerError ? { code: e.code } : {}), error: (e as Error).message, url: req.url });
+    if (e instanceof NorthboundError) reply.headers(e.headers);
+    if (!(e instanceof QosBrokerError) || status === 500) return reply.code(500).send(errorBody(500, 'QB_INTERNAL', 'internal error; the daemon logged it'));
+    return reply.code(status).send(errorBody(status, e.code, e.message));
   });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody(404, 'QB_NOT_FOUND', `no resource ${req.method} ${req.url.split('?')[0]}; the API is described at /openapi.json`)));
+  app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody(404, 'QB_NORTHBOUND_NOT_FOUND', `no resource ${req.method} ${req.url.split('?')[0]}; the API is described at /openapi.json`)));
 
   const principal = (req: FastifyRequest) => req.principal!;
   /** An order the principal may see; another customer's is logged, counted and as absent as a missing one. */
@@ -206,7 +168,7 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
     try {
       o = await d().core.getOrder(id);
     } catch (err) {
-      if (err instanceof OrderNotFoundError) throw new NotFoundError(resource, shownId);
+      if (err instanceof OrderNotFoundError) throw notFound(resource, shownId);
       throw err;
     }
     if (p.customer !== undefined && o.customer !== p.customer) crossTenant(p, resource, shownId);
@@ -215,32 +177,19 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
   const crossTenant = (p: Principal, resource: string, id: string): never => {
     d().log('warn', 'a customer asked for another customer\'s resource', { event: 'cross-tenant', key_id: p.keyId, customer: p.customer, resource, id });
     d().onCrossTenant(resource);
-    throw new NotFoundError(resource, id);
+    throw notFound(resource, id);
   };
   const modifyRecord = async (p: Principal, id: string): Promise<ModifyOrderRecord> => {
-    const r = await d().records.get<ModifyOrderRecord>(MODIFY_KIND, id);
-    if (!r) throw new NotFoundError('serviceOrder', id);
-    if (p.customer !== undefined && r.doc.customer !== p.customer) crossTenant(p, 'serviceOrder', id);
-    return r.doc;
+    const m = await d().core.getModifyOrder(id);
+    if (!m) throw notFound('serviceOrder', id);
+    if (p.customer !== undefined && m.customer !== p.customer) crossTenant(p, 'serviceOrder', id);
+    return m;
   };
-  const modifyView = async (m: ModifyOrderRecord) => modifyToTmf(m, (await d().records.get<OrderRecord>('order', m.orderId))?.doc.service);
+  const modifyView = async (m: ModifyOrderRecord) => modifyToTmf(m, (await d().core.getOrder(m.orderId).catch(() => undefined))?.service);
 
   const modify = async (p: Principal, r: Extract<ReturnType<typeof orderRequest>, { action: 'modify' }>, body: { externalId?: string; description?: string }) => {
     const o = await orderFor(p, `ord-${r.serviceId.slice(4)}`, 'service', r.serviceId);
-    const m: ModifyOrderRecord = { id: `mod-${randomUUID()}`, customer: o.customer, orderId: o.id, serviceId: r.serviceId, rateMbps: r.rateMbps, durationMs: r.durationMs, ...(body.externalId ? { externalId: body.externalId } : {}), ...(body.description ? { description: body.description } : {}), state: 'inProgress', orderDate: new Date().toISOString() };
-    const event = () => ({ type: 'order-state-change', orderId: m.id, customer: m.customer, state: m.state, reason: m.error?.message ?? `modify ${o.id}: ${m.rateMbps} Mbit/s for ${m.durationMs} ms` });
-    const v = await d().records.put(MODIFY_KIND, m.id, 0, m, { score: Date.now(), event: event() });
-    try {
-      await d().core.modifyOrder(o.id, { rateMbps: r.rateMbps, durationMs: r.durationMs }, p.customer);
-      m.state = 'completed';
-    } catch (err) {
-      if (!(err instanceof QosBrokerError) || (STATUS[err.code] ?? 500) === 500) throw err;
-      m.state = 'failed';
-      m.error = { code: err.code, message: err.message };
-    }
-    m.completionDate = new Date().toISOString();
-    await d().records.put(MODIFY_KIND, m.id, v, m, { score: Date.parse(m.orderDate), event: event() });
-    return modifyView(m);
+    return modifyView(await d().core.modifyService(o.id, { rateMbps: r.rateMbps, durationMs: r.durationMs }, { customer: p.customer, externalId: body.externalId, description: body.description }));
   };
 
   type CreateBody = Parameters<typeof orderRequest>[0] & { externalId?: string; description?: string };
@@ -265,7 +214,7 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
         return { status: 201, body: orderToTmf(await d().core.createOrder({ ...r.input, customer })) };
       };
       const key = req.headers['idempotency-key'];
-      const a = key ? await idem!.once(p.keyId, key, req.body, answer) : { ...(await answer()), replayed: false };
+      const a = key ? await d().core.idempotent(p.keyId, key, req.body, answer) : { ...(await answer()), replayed: false };
       if (a.replayed) reply.header('idempotent-replayed', 'true');
       const id = (a.body as { id?: string }).id;
       if (id) reply.header('location', `${ORDER_BASE}/serviceOrder/${id}`);
@@ -282,10 +231,7 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
       selectFields({}, q.fields, ORDER_FIELDS);
       const orders = (await d().core.listOrders({ customer: p.customer, state: q.state })).map((o) => ({ at: o.createdAt, tmf: orderToTmf(o) as Record<string, unknown> }));
       const mods: Array<{ at: string; tmf: Record<string, unknown> }> = [];
-      for (const id of await d().records.ids(MODIFY_KIND)) {
-        const m = (await d().records.get<ModifyOrderRecord>(MODIFY_KIND, id))?.doc;
-        if (m && (p.customer === undefined || m.customer === p.customer) && (q.state === undefined || m.state === q.state)) mods.push({ at: m.orderDate, tmf: await modifyView(m) });
-      }
+      for (const m of await d().core.listModifyOrders({ customer: p.customer, state: q.state })) mods.push({ at: m.orderDate, tmf: await modifyView(m) });
       const all = [...orders, ...mods].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
       const page = all.slice(q.offset, q.offset + q.limit).map((x) => selectFields(x.tmf, q.fields, ORDER_FIELDS));
       return reply.headers({ 'x-total-count': String(all.length), 'x-result-count': String(page.length) }).send(page);
@@ -307,7 +253,7 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
     `${ORDER_BASE}/hub`,
     { schema: { summary: 'Register a listener for ServiceOrderStateChangeEvent (a customer key: its own orders only)', tags: ['hub'], body: hubCreate, response: responses(201, hub, 'the listener') } },
     async (req, reply) => {
-      const h = await hubs!.register(principal(req), req.body.callback, req.body.query);
+      const h = await d().core.registerHub(principal(req), req.body.callback, req.body.query);
       return reply.code(201).header('location', `${ORDER_BASE}/hub/${h.id}`).send({ id: h.id, callback: h.callback, ...(h.query ? { query: h.query } : {}) });
     },
   );
@@ -317,10 +263,10 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
     { schema: { summary: 'Remove a listener', tags: ['hub'], params: idParams('^hub-[0-9a-f]{16}$'), response: { ...responses(204, {}, 'removed'), 204: { description: 'removed', type: 'null' } } } },
     async (req, reply) => {
       const p = principal(req);
-      const h = await hubs!.get(req.params.id);
-      if (!h) throw new NotFoundError('hub', req.params.id);
+      const h = await d().core.getHub(req.params.id);
+      if (!h) throw notFound('hub', req.params.id);
       if (p.customer !== undefined && h.customer !== p.customer) crossTenant(p, 'hub', req.params.id);
-      await hubs!.remove(h.id);
+      await d().core.removeHub(h.id);
       return reply.code(204).send();
     },
   );
@@ -348,10 +294,6 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
   );
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  if (hubs) {
-    app.addHook('onReady', async () => hubs.start());
-    app.addHook('onClose', async () => hubs.stop());
-  }
   return app;
 }
 

@@ -11,29 +11,13 @@
  * `@qbModifiedOrderId` the order a `modify` order changed.
  */
 import { InvalidArgumentError } from '../../drivers/errors.js';
+import type { ModifyOrderRecord } from '../core.js';
 import type { OrderRecord, OrderState, PlanStep, ServiceState } from '../workflow/orders.js';
 
 export const ORDER_BASE = '/tmf-api/serviceOrdering/v4';
 export const INVENTORY_BASE = '/tmf-api/serviceInventory/v4';
 export const ORDER_STATES: readonly OrderState[] = ['acknowledged', 'rejected', 'inProgress', 'pending', 'held', 'completed', 'failed', 'partial', 'cancelled', 'assessingCancellation', 'pendingCancellation'];
 export const SERVICE_STATES: readonly ServiceState[] = ['feasibilityChecked', 'designed', 'reserved', 'inactive', 'active', 'terminated'];
-
-/** A `modify` service order (the boost), as stored (record kind `modify-order`). */
-export interface ModifyOrderRecord {
-  id: string;
-  customer: string;
-  /** The order whose service it changes. */
-  orderId: string;
-  serviceId: string;
-  rateMbps: number;
-  durationMs: number;
-  externalId?: string;
-  description?: string;
-  state: OrderState;
-  orderDate: string;
-  completionDate?: string;
-  error?: { code: string; message: string };
-}
 
 // ------------------------------------------------------------------ schemas
 

@@ -95,7 +95,7 @@ describe.sequential('northbound', () => {
     for (const k of [undefined, 'nonsense', `qbk_0123456789abcdef_${'A'.repeat(43)}`]) {
       const r = await call('GET', `${ORD}/serviceOrder`, k);
       expect(r.status).toBe(401);
-      expect(r.body).toMatchObject({ code: 'QB_UNAUTHENTICATED', reason: 'Unauthorized', status: '401', message: expect.stringContaining('Authorization: Bearer') });
+      expect(r.body).toMatchObject({ code: 'QB_NORTHBOUND_UNAUTHENTICATED', reason: 'Unauthorized', status: '401', message: expect.stringContaining('Authorization: Bearer') });
       expect(r.headers.get('www-authenticate')).toBe('Bearer');
     }
     const k = await cliKey(['create', '--role', 'customer', '--customer', 'acme', '--description', 'to revoke']);
@@ -192,7 +192,7 @@ describe.sequential('northbound', () => {
     const none = await call('GET', `${ORD}/serviceOrder/${missingOrder}`, keys.globex);
     expect(other.status).toBe(404);
     expect(strip(other, order.id as string)).toEqual(strip(none, missingOrder));
-    expect(other.body).toEqual({ code: 'QB_NOT_FOUND', reason: 'Not Found', message: `no serviceOrder ${order.id as string}`, status: '404', '@type': 'Error' });
+    expect(other.body).toEqual({ code: 'QB_NORTHBOUND_NOT_FOUND', reason: 'Not Found', message: `no serviceOrder ${order.id as string}`, status: '404', '@type': 'Error' });
     const otherSvc = await call('GET', `${INV}/service/${serviceId}`, keys.globex);
     expect(strip(otherSvc, serviceId)).toEqual(strip(await call('GET', `${INV}/service/${missingService}`, keys.globex), missingService));
     const boost = { serviceOrderItem: [{ id: '1', action: 'modify', service: { id: serviceId, serviceCharacteristic: [{ name: 'rateMbps', value: 20 }, { name: 'duration', value: 'PT1M' }] } }] };
@@ -247,13 +247,13 @@ describe.sequential('northbound', () => {
     }
     const badJson = await post('{"serviceOrderItem": [');
     expect(badJson.status).toBe(400);
-    expect(badJson.body).toMatchObject({ code: 'QB_BAD_REQUEST', status: '400' });
+    expect(badJson.body).toMatchObject({ code: 'QB_NORTHBOUND_BAD_REQUEST', status: '400' });
     const huge = await post(addOrder({}, { description: 'x'.repeat(20_000) }));
     expect(huge.status).toBe(413);
-    expect(huge.body).toMatchObject({ code: 'QB_BODY_TOO_LARGE', status: '413', message: expect.stringContaining('northbound.body-limit-bytes (16384 bytes)') });
+    expect(huge.body).toMatchObject({ code: 'QB_NORTHBOUND_BODY_TOO_LARGE', status: '413', message: expect.stringContaining('northbound.body-limit-bytes (16384 bytes)') });
     const text = await call('POST', `${ORD}/serviceOrder`, keys.acme, 'hello', { 'content-type': 'text/plain' });
     expect(text.status).toBe(415);
-    expect(text.body).toMatchObject({ code: 'QB_BAD_REQUEST', status: '415', reason: 'Unsupported Media Type' });
+    expect(text.body).toMatchObject({ code: 'QB_NORTHBOUND_MEDIA_TYPE', status: '415', reason: 'Unsupported Media Type' });
     // nothing of the above was ordered
     expect((await call('GET', `${ORD}/serviceOrder`, keys.acme)).body).toHaveLength(1);
   });
@@ -358,7 +358,7 @@ describe.sequential('northbound', () => {
     const limited = rs.filter((r) => r.status === 429);
     expect(rs.filter((r) => r.status === 400).length).toBeGreaterThanOrEqual(200);
     expect(limited.length).toBeGreaterThan(0);
-    expect(limited[0]!.body).toMatchObject({ code: 'QB_RATE_LIMITED', status: '429', message: expect.stringContaining('50/s, burst 200') });
+    expect(limited[0]!.body).toMatchObject({ code: 'QB_NORTHBOUND_RATE_LIMITED', status: '429', message: expect.stringContaining('50/s, burst 200') });
     expect(Number(limited[0]!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect((await call('GET', `${INV}/service`, keys.acme)).status).toBe(200);
   });

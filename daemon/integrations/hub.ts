@@ -14,8 +14,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { OutboxEvent, RecordStore } from '../state/records.js';
-import type { Principal } from './apikeys.js';
-import { orderHref } from './tmf.js';
+import type { Principal } from '../state/apikeys.js';
 
 /** A registered listener (record kind `hub`). */
 export interface HubRecord {
@@ -134,6 +133,6 @@ export function toEvent(e: OutboxEvent) {
     eventId: e.id,
     eventTime: new Date(e.at).toISOString(),
     eventType: 'ServiceOrderStateChangeEvent',
-    event: { serviceOrder: { id, href: orderHref(id), state: e.state as string, ...(typeof e.serviceState === 'string' ? { '@qbServiceState': e.serviceState } : {}), ...(typeof e.reason === 'string' ? { '@qbReason': e.reason } : {}), '@type': 'ServiceOrder' } },
+    event: { serviceOrder: { id, href: `/tmf-api/serviceOrdering/v4/serviceOrder/${id}`, state: e.state as string, ...(typeof e.serviceState === 'string' ? { '@qbServiceState': e.serviceState } : {}), ...(typeof e.reason === 'string' ? { '@qbReason': e.reason } : {}), '@type': 'ServiceOrder' } },
   };
 }

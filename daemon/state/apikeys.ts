@@ -6,8 +6,9 @@
  * once, by create(); nobody can read it back.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { InvalidArgumentError, QosBrokerError } from '../../drivers/errors.js';
-import type { RecordStore } from '../state/records.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { ApiKeyError } from '../errors.js';
+import type { RecordStore } from './records.js';
 
 /** customer: one customer's data; operator: the whole domain. */
 export type Role = 'customer' | 'operator';
@@ -34,12 +35,6 @@ export interface Principal {
   customer?: string;
 }
 
-/** No such key (revoke, or a key that does not exist): QB_APIKEY_NOT_FOUND. */
-export class ApiKeyNotFoundError extends QosBrokerError {
-  constructor(id: string) {
-    super('QB_APIKEY_NOT_FOUND', `no API key ${id}`);
-  }
-}
 
 const KIND = 'apikey';
 const ID_RE = /^kid-[0-9a-f]{16}$/;
@@ -52,7 +47,7 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 export type ApiKeyView = Omit<ApiKeyRecord, 'sha256'>;
 const view = ({ sha256: _h, ...k }: ApiKeyRecord): ApiKeyView => k;
 
-export class ApiKeys {
+export class ApiKeyStore {
   constructor(private readonly records: RecordStore) {}
 
   /** A new key; `secret` is the only copy of the key there will ever be. */
@@ -74,7 +69,7 @@ export class ApiKeys {
   async revoke(id: string): Promise<ApiKeyView> {
     if (typeof id !== 'string' || !ID_RE.test(id)) throw new InvalidArgumentError(`id must be an API key id (kid-<16 hex digits>), got ${JSON.stringify(id)}`);
     const r = await this.records.get<ApiKeyRecord>(KIND, id);
-    if (!r) throw new ApiKeyNotFoundError(id);
+    if (!r) throw new ApiKeyError('QB_APIKEY_NOT_FOUND', `no API key ${id}`);
     if (r.doc.revokedAt) return view(r.doc);
     const doc = { ...r.doc, revokedAt: new Date().toISOString() };
     await this.records.put(KIND, id, r.version, doc, { score: Date.parse(doc.createdAt), event: { type: 'apikey-revoked', role: doc.role, customer: doc.customer } });
