@@ -276,7 +276,15 @@ describe.sequential('northbound', () => {
     const globex = await call('POST', `${ORD}/serviceOrder`, keys.globex, body, h);
     expect(globex.status).toBe(201);
     expect(globex.body.id).not.toBe(first.body.id);
-    expect((await call('GET', `${ORD}/serviceOrder`, keys.operator)).body.length).toBe(before + 2);
+    // the same key twice at once: one order; the other answer is the same order or 409 (the first still being answered)
+    const k2 = { 'idempotency-key': `race-${Date.now()}` };
+    const race = await Promise.all([call('POST', `${ORD}/serviceOrder`, keys.acme, body, k2), call('POST', `${ORD}/serviceOrder`, keys.acme, body, k2)]);
+    const made = race.filter((r) => r.status === 201);
+    expect(made.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(made.map((r) => r.body.id)).size).toBe(1);
+    for (const r of race.filter((x) => x.status !== 201)) expect(r.body).toMatchObject({ code: 'QB_IDEMPOTENCY_IN_PROGRESS', status: '409' });
+    expect((await call('GET', `${ORD}/serviceOrder`, keys.operator)).body.length).toBe(before + 3);
+    await settledOrder(made[0]!.body.id as string, keys.acme);
     await settledOrder(first.body.id as string, keys.acme);
     await settledOrder(globex.body.id as string, keys.globex);
     expect((await call('POST', `${ORD}/serviceOrder`, keys.acme, body, { 'idempotency-key': 'bad key' })).body.message).toMatch(/^headers\.idempotency-key: must match pattern/);
