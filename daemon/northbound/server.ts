@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import { Ajv, type Options as AjvOptions } from 'ajv';
 import addFormatsModule from 'ajv-formats';
@@ -112,6 +112,11 @@ const listQuery = (states: readonly string[]) => ({
   additionalProperties: false,
   properties: { state: { type: 'string', enum: states }, fields: fieldsParam, offset: { type: 'integer', minimum: 0, default: 0 }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
 });
+/** One page of a list (offset, limit, fields), with TMF's X-Total-Count and X-Result-Count. */
+function sendPage<T>(reply: FastifyReply, all: T[], q: { offset: number; limit: number; fields?: string }, known: readonly string[], view: (x: T) => Record<string, unknown>) {
+  const page = all.slice(q.offset, q.offset + q.limit).map((x) => selectFields(view(x), q.fields, known));
+  return reply.headers({ 'x-total-count': String(all.length), 'x-result-count': String(page.length) }).send(page);
+}
 const idParams = (pattern: string) => ({ type: 'object', required: ['id'], properties: { id: { type: 'string', pattern } } });
 
 /** Build the app (not listening). Without deps only the schema is of use (the OpenAPI document). */
@@ -232,9 +237,7 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
       const orders = (await d().core.listOrders({ customer: p.customer, state: q.state })).map((o) => ({ at: o.createdAt, tmf: orderToTmf(o) as Record<string, unknown> }));
       const mods: Array<{ at: string; tmf: Record<string, unknown> }> = [];
       for (const m of await d().core.listModifyOrders({ customer: p.customer, state: q.state })) mods.push({ at: m.orderDate, tmf: await modifyView(m) });
-      const all = [...orders, ...mods].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
-      const page = all.slice(q.offset, q.offset + q.limit).map((x) => selectFields(x.tmf, q.fields, ORDER_FIELDS));
-      return reply.headers({ 'x-total-count': String(all.length), 'x-result-count': String(page.length) }).send(page);
+      return sendPage(reply, [...orders, ...mods].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)), q, ORDER_FIELDS, (x) => x.tmf);
     },
   );
 
@@ -275,12 +278,10 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
     `${INVENTORY_BASE}/service`,
     { schema: { summary: 'List services (a customer key: its own) with state and characteristics: class, rate now, latency bound, window', tags: ['service'], querystring: listQuery(SERVICE_STATES), response: responses(200, { type: 'array', items: service }, 'the services; X-Total-Count has how many match') } },
     async (req, reply) => {
-      const p = principal(req);
       const q = req.query;
       selectFields({}, q.fields, SERVICE_FIELDS);
-      const all = (await d().core.listOrders({ customer: p.customer })).filter((o) => q.state === undefined || o.service.state === q.state);
-      const page = all.slice(q.offset, q.offset + q.limit).map((o) => selectFields(serviceToTmf(o) as Record<string, unknown>, q.fields, SERVICE_FIELDS));
-      return reply.headers({ 'x-total-count': String(all.length), 'x-result-count': String(page.length) }).send(page);
+      const all = (await d().core.listOrders({ customer: principal(req).customer })).filter((o) => q.state === undefined || o.service.state === q.state);
+      return sendPage(reply, all, q, SERVICE_FIELDS, (o) => serviceToTmf(o) as Record<string, unknown>);
     },
   );
 
