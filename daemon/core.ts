@@ -9,7 +9,7 @@ import { InvalidArgumentError } from '../drivers/errors.js';
 import { NetconfClient } from '../drivers/netconf/client.js';
 import { platformById } from '../drivers/platforms/index.js';
 import type { ServiceRequest } from './agreement/coordinator.js';
-import { parseEndpoint } from './agreement/orders.js';
+import { parseOrderBody } from './agreement/orders.js';
 import type { DeviceConfig } from './config/devices.js';
 import { managedDevice, type DomainProvisioner, type SyncReport } from './provisioning/domain.js';
 import type { RecordStore } from './state/records.js';
@@ -20,20 +20,6 @@ import type { ModifyOrderRecord, ModifyOrders } from './workflow/modify-orders.j
 
 export type { ApiKeyView, HubRecord, ModifyOrderRecord, Principal };
 import type { OrderRecord, OrderState, Workflow } from './workflow/orders.js';
-
-/** What a customer (or operator) asks for. */
-export interface OrderInput {
-  from: string;
-  to: string;
-  qosClass: string;
-  rateMbps: number;
-  maxLatencyMs?: number;
-  /** ms since the epoch; @default now */
-  start?: number;
-  durationMs: number;
-  objective?: string;
-  customer: string;
-}
 
 /** A device as `qos-broker devices` shows it. */
 export interface DeviceView {
@@ -49,7 +35,6 @@ export interface DeviceView {
 }
 
 const ORDER_STATES: readonly OrderState[] = ['acknowledged', 'rejected', 'inProgress', 'pending', 'held', 'completed', 'failed', 'partial', 'cancelled', 'assessingCancellation', 'pendingCancellation'];
-const OBJECTIVES = ['cheapest', 'lowest-latency', 'balanced'];
 
 export interface BrokerCoreOptions {
   domain: string;
@@ -70,34 +55,18 @@ export interface BrokerCoreOptions {
 export class BrokerCore {
   constructor(private readonly opts: BrokerCoreOptions) {}
 
-  /** Check an order field by field; every bad field is an InvalidArgumentError naming it. */
-  static request(i: OrderInput, now = Date.now()): ServiceRequest {
-    const num = (k: keyof OrderInput, v: unknown, ok: (x: number) => boolean, want: string): number => {
-      if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw new InvalidArgumentError(`${k} must be ${want}, got ${JSON.stringify(v)}`);
-      return v;
-    };
-    if (typeof i.customer !== 'string' || !/^[A-Za-z0-9._@-]{1,64}$/.test(i.customer)) throw new InvalidArgumentError(`customer must be 1-64 letters, digits or ._@-, got ${JSON.stringify(i.customer)}`);
-    if (typeof i.qosClass !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(i.qosClass)) throw new InvalidArgumentError(`qosClass must be a class name such as EF, got ${JSON.stringify(i.qosClass)}`);
-    const start = i.start === undefined || i.start === 0 ? now : num('start', i.start, (x) => Number.isSafeInteger(x) && x > 0, 'ms since the epoch');
-    const durationMs = num('durationMs', i.durationMs, (x) => Number.isSafeInteger(x) && x > 0, 'a positive whole number of ms');
-    const req: ServiceRequest = {
-      customer: i.customer,
-      from: parseEndpoint(i.from, 'from'),
-      to: parseEndpoint(i.to, 'to'),
-      qosClass: i.qosClass,
-      rateMbps: num('rateMbps', i.rateMbps, (x) => x > 0 && x <= 10_000_000, 'a rate in Mbit/s > 0'),
-      start,
-      end: start + durationMs,
-    };
-    if (i.maxLatencyMs !== undefined && i.maxLatencyMs !== 0) req.maxLatencyMs = num('maxLatencyMs', i.maxLatencyMs, (x) => x > 0, 'a latency in ms > 0');
-    if (i.objective !== undefined && i.objective !== '') {
-      if (!OBJECTIVES.includes(i.objective)) throw new InvalidArgumentError(`objective must be one of ${OBJECTIVES.join(', ')}, got ${JSON.stringify(i.objective)}`);
-      req.objective = i.objective as ServiceRequest['objective'];
-    }
-    return req;
+  /**
+   * An order's fields as a face delivers them (the Management service ; proto3 has 0 and '' for
+   * what is not set), checked field by field like every other order
+   * (parseOrderBody: each bad field an InvalidArgumentError naming it).
+   */
+  static request(i: Record<string, unknown>): ServiceRequest {
+    const body: Record<string, unknown> = { ...i };
+    for (const k of ['maxLatencyMs', 'start', 'objective', 'agreementId', 'k'] as const) if (body[k] === 0 || body[k] === '') delete body[k];
+    return parseOrderBody(body);
   }
 
-  async createOrder(input: OrderInput, wait?: { timeoutMs: number }): Promise<OrderRecord> {
+  async createOrder(input: Record<string, unknown>, wait?: { timeoutMs: number }): Promise<OrderRecord> {
     const o = await this.opts.workflow.createOrder(BrokerCore.request(input));
     return wait ? this.opts.workflow.settled(o.id, wait.timeoutMs) : o;
   }

@@ -102,6 +102,8 @@ export const BROKER_ERRORS = {
   QB_AGREEMENT_REMOTE_ERROR: row('AgreementError', 'INTERNAL', 500, 1, 'the other broker failed in a way it did not name: see its log'),
   QB_AGREEMENT_INTERNAL: row('AgreementError', 'INTERNAL', 500, 1, 'the other broker hit a bug: see its log'),
 
+  QB_STATE_OWNER_CONFLICT: row('ResourceStoreError', 'PERMISSION_DENIED', 500, 1, 'another broker holds this agreement: only its owner may act on it'),
+  QB_STATE_AGREEMENT_CHANGED: row('ResourceStoreError', 'ABORTED', 500, 1, 'the agreement changed while it was committed (another replica?): commit again'),
   QB_STATE_CONFLICT: row('ResourceStoreError', 'ABORTED', 409, 1, 'the record changed since it was read (another replica of the domain?): retry'),
 
   QB_ORDER_NOT_FOUND: row('OrderError', 'NOT_FOUND', 404, 1, 'no such order (or it belongs to another customer): list the orders'),

@@ -57,12 +57,16 @@ export function parseOrderBody(b: unknown, now = Date.now()): ServiceRequest & {
   };
   const start = o.start === undefined ? now : num('start', (x) => Number.isSafeInteger(x) && x > 0, 'ms since the epoch');
   const durationMs = num('durationMs', (x) => Number.isSafeInteger(x) && x > 0, 'a positive whole number of ms');
+  const customer = o.customer === undefined ? 'admin' : str('customer');
+  if (!/^[A-Za-z0-9._@-]{1,64}$/.test(customer)) throw new InvalidArgumentError(`customer must be 1-64 letters, digits or ._@-, got ${JSON.stringify(customer)}`);
+  const qosClass = str('qosClass');
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(qosClass)) throw new InvalidArgumentError(`qosClass must be a class name such as EF, got ${JSON.stringify(qosClass)}`);
   const req: ServiceRequest & { durationMs: number } = {
-    customer: o.customer === undefined ? 'admin' : str('customer'),
+    customer,
     from: parseEndpoint(o.from, 'from'),
     to: parseEndpoint(o.to, 'to'),
-    qosClass: str('qosClass'),
-    rateMbps: num('rateMbps', (x) => x > 0, 'a rate in Mbit/s > 0'),
+    qosClass,
+    rateMbps: num('rateMbps', (x) => x > 0 && x <= 10_000_000, 'a rate in Mbit/s > 0'),
     start,
     end: start + durationMs,
     durationMs,

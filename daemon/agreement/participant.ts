@@ -11,14 +11,12 @@
 import type { KeyObject } from 'node:crypto';
 import { QosBrokerError } from '../../drivers/errors.js';
 import { AgreementError, SegmentRejectedError } from '../errors.js';
-import type { ResourceStore } from '../state/store.js';
+import type { HoldOrder, Reservation, ResourceStore } from '../state/store.js';
 import type { TopologyGraph } from '../topology/graph.js';
 import type { ComputedPath, PathHop } from '../topology/types.js';
 import { rawPublicKey, toPrivateKey, type KeyInput } from '../crypto/keys.js';
 import { signContract, type ContractBody, type ContractSignature } from './contract.js';
 import { pricePath, type PricingTerms } from './pricing.js';
-
-export { SegmentRejectedError } from '../errors.js';
 
 /** What a domain is asked to carry: its segment of a computed path. */
 export interface SegmentOrder {
@@ -39,8 +37,36 @@ export interface SegmentOrder {
   end: number;
 }
 
-/** A held segment's order as remembered until Commit (and after it, for a retried Commit). */
-type HeldOrder = Omit<SegmentOrder, 'hops'>;
+/** A held segment's order as the store keeps it with the hold (the hops are in the booking). */
+type HeldOrder = HoldOrder;
+
+/** A segment held for an agreement, as read from the store (or cached from the reserve that made it). */
+interface HeldSegment {
+  /** Store reservation id. */
+  id: string;
+  order: HeldOrder;
+  /** Who reserved it (the caller's domain). */
+  owner: string;
+  quote?: SegmentQuote;
+  /** The reservation books links (false: a party with no edge of its own, a record only). */
+  stored: boolean;
+}
+
+/** The order without its hops, as stored with the hold. */
+function heldOrder(order: SegmentOrder): HeldOrder {
+  const { agreementId, alternative, index, ingress, egress, qosClass, rateMbps, start, end } = order;
+  return { agreementId, alternative, index, ingress, egress, qosClass, rateMbps, start, end };
+}
+
+/** Key of a bare Quote's quote: `agreementId:alternative:index`. */
+function quoteKey(o: HeldOrder): string {
+  return `${o.agreementId}:${o.alternative}:${o.index}`;
+}
+
+/** Segments in path order (the order of the contract body's segments). */
+function byPosition(a: HeldSegment, b: HeldSegment): number {
+  return a.order.alternative - b.order.alternative || a.order.index - b.order.index;
+}
 
 export interface SegmentQuote {
   domain: string;
@@ -51,6 +77,8 @@ export interface SegmentQuote {
   /** The quote is honoured until then (ms since the epoch). */
   validUntil: number;
 }
+
+export { SegmentRejectedError } from '../errors.js';
 
 export interface AgreementParticipant {
   readonly domain: string;
@@ -84,13 +112,22 @@ export function segmentOrders(path: ComputedPath, base: Omit<SegmentOrder, 'inde
 /** Maps a path edge to the link id of the domain's resource store. */
 export type LinkIdOf = (hop: Pick<PathHop, 'from' | 'to'>) => string;
 
-/** A domain's participant on its own ResourceStore and signing key. */
+/**
+ * A domain's participant on its own ResourceStore and signing key.
+ *
+ * What a hold is (its owner, its order, the quote it was given) is stored
+ * with the booking in the store, in the same atomic step, and read back at
+ * Commit and Abort: they work after a restart and on any replica of the
+ * domain on the same store. In memory are only caches (the segments this
+ * instance reserved, checked against the store at Commit) and the quotes of a
+ * bare Quote that no hold has taken yet.
+ */
 export class LocalParticipant implements AgreementParticipant {
   readonly domain: string;
   readonly publicKey: string;
-  /** Per agreement: the segments held (reservation id, order, the quote given for it). */
-  private readonly held = new Map<string, Array<{ id: string; order: HeldOrder; quote?: SegmentQuote; /** a store reservation exists */ stored: boolean }>>();
-  /** Quotes given, by `agreementId:alternative:index`, until the agreement commits or aborts (or the quote expires). */
+  /** Cache, per agreement, of the segments held here (the store has them all, on any replica). */
+  private readonly held = new Map<string, HeldSegment[]>();
+  /** Quotes of a bare Quote, by `agreementId:alternative:index`, until a Reserve stores one with its hold (or it expires). */
   private readonly quotes = new Map<string, SegmentQuote>();
 
   /** The signing key, parsed once. */
@@ -105,6 +142,12 @@ export class LocalParticipant implements AgreementParticipant {
     private readonly quoteValidityMs = 60_000,
     /** Store link id of an edge. @default edgeId (the daemon maps edges to its inventory's link ids) */
     private readonly linkId: LinkIdOf = edgeId,
+    /**
+     * How long the store keeps a committed agreement's index, ms: within it a
+     * retried Commit or the owner's Abort finds the agreement (its bookings
+     * stay until their window is over). @default 60000
+     */
+    private readonly retainCommittedMs = 60_000,
   ) {
     this.domain = store.domain;
     this.signingKey = toPrivateKey(signingKey);
@@ -112,6 +155,16 @@ export class LocalParticipant implements AgreementParticipant {
   }
 
   async quote(order: SegmentOrder): Promise<SegmentQuote> {
+    const quote = this.price(order);
+    // quotes that were never reserved are forgotten once they are no longer valid
+    const now = Date.now();
+    if (this.quotes.size > 1024) for (const [k, q] of this.quotes) if (q.validUntil < now) this.quotes.delete(k);
+    this.quotes.set(`${order.agreementId}:${order.alternative}:${order.index}`, quote);
+    return quote;
+  }
+
+  /** The quote of a segment, remembered nowhere. */
+  private price(order: SegmentOrder): SegmentQuote {
     this.check(order);
     // Price the segment alone as a one-segment path: same schedule, congestion and terms as the whole path.
     const path: ComputedPath = {
@@ -123,31 +176,40 @@ export class LocalParticipant implements AgreementParticipant {
       score: 0,
     };
     const price = pricePath(this.graph(), path, { qosClass: order.qosClass, rateMbps: order.rateMbps, durationHours: (order.end - order.start) / 3_600_000 }, this.terms);
-    const quote = { domain: this.domain, index: order.index, priceMinor: Math.round(price.total * 100), currency: price.currency, validUntil: Date.now() + this.quoteValidityMs };
-    // quotes that were never reserved are forgotten once they are no longer valid
-    const now = Date.now();
-    if (this.quotes.size > 1024) for (const [k, q] of this.quotes) if (q.validUntil < now) this.quotes.delete(k);
-    this.quotes.set(`${order.agreementId}:${order.alternative}:${order.index}`, quote);
-    return quote;
+    return { domain: this.domain, index: order.index, priceMinor: Math.round(price.total * 100), currency: price.currency, validUntil: Date.now() + this.quoteValidityMs };
   }
 
-  async reserve(order: SegmentOrder, holdTtlMs: number): Promise<void> {
+  /**
+   * Hold the segment for `owner` (default: this domain), storing the owner,
+   * the order and the quote (`quote`, else one a bare Quote gave) with the
+   * booking. A segment with no edge here is stored as a record that books
+   * nothing, under the id `<agreement>:<alternative>:<index>:party`: this
+   * domain is still a party.
+   */
+  async reserve(order: SegmentOrder, holdTtlMs: number, owner = this.domain, quote?: SegmentQuote): Promise<void> {
     this.check(order);
-    const id = `${order.agreementId}:${order.alternative}:${order.index}`;
-    if (order.hops.length === 0) {
-      // the path enters and leaves here at one border: nothing of ours to hold, but we are a party
-      this.remember(order, id, false);
-      return;
+    const key = `${order.agreementId}:${order.alternative}:${order.index}`;
+    quote ??= this.quotes.get(key);
+    const links = [...new Set(order.hops.map(this.linkId))];
+    // a party with nothing to hold keeps a record that books nothing, apart from the ids of bookings
+    const id = links.length > 0 ? key : `${key}:party`;
+    const held: HeldSegment = { id, order: heldOrder(order), owner, stored: links.length > 0, ...(quote ? { quote } : {}) };
+    let r;
+    try {
+      r = await this.store.reserve({
+        id,
+        links,
+        cls: order.qosClass,
+        rateBps: Math.round(order.rateMbps * 1e6),
+        start: order.start,
+        end: order.end,
+        holdTtlMs,
+        meta: { owner, order: held.order, ...(quote ? { quote: { priceMinor: quote.priceMinor, currency: quote.currency, validUntil: quote.validUntil } } : {}) },
+      });
+    } catch (err) {
+      if ((err as QosBrokerError).code === 'QB_STATE_OWNER_CONFLICT') throw this.notOwner(order.agreementId, owner, (err as Error).message);
+      throw err;
     }
-    const r = await this.store.reserve({
-      id,
-      links: [...new Set(order.hops.map(this.linkId))],
-      cls: order.qosClass,
-      rateBps: Math.round(order.rateMbps * 1e6),
-      start: order.start,
-      end: order.end,
-      holdTtlMs,
-    });
     if (!r.admitted) {
       const s = r.shortfalls[0]!;
       throw new SegmentRejectedError(
@@ -156,41 +218,97 @@ export class LocalParticipant implements AgreementParticipant {
           `${(s.shortfallBps / 1e6).toFixed(3)} Mbit/s short in the slot starting ${new Date(s.slotStart).toISOString()}`,
       );
     }
-    this.remember(order, id, true);
+    if (quote) this.quotes.delete(key);
+    this.remember(held, r.reservation.state === 'held');
   }
 
-  async prepare(order: SegmentOrder, holdTtlMs: number): Promise<SegmentQuote> {
-    const quote = await this.quote(order);
-    await this.reserve(order, holdTtlMs);
+  async prepare(order: SegmentOrder, holdTtlMs: number, owner = this.domain): Promise<SegmentQuote> {
+    // the quote goes into the store with the hold, nowhere else
+    const quote = this.price(order);
+    await this.reserve(order, holdTtlMs, owner, quote);
     return quote;
   }
 
-  private remember(order: SegmentOrder, id: string, stored: boolean): void {
-    const list = this.held.get(order.agreementId) ?? [];
-    // what a Commit is checked against, without the hops (the store holds those): a committed
-    // agreement stays remembered for retainCommittedMs, and the hops would keep the path alive
-    const { agreementId, alternative, index, domain, ingress, egress, qosClass, rateMbps, start, end } = order;
-    if (!list.some((h) => h.id === id)) list.push({ id, order: { agreementId, alternative, index, domain, ingress, egress, qosClass, rateMbps, start, end }, stored });
-    this.held.set(order.agreementId, list);
+  /** Cache a segment this instance reserved; a retried reserve of a live hold brings its new quote (as in the store). */
+  private remember(h: HeldSegment, live: boolean): void {
+    const list = this.held.get(h.order.agreementId) ?? [];
+    const k = list.findIndex((x) => x.id === h.id);
+    if (k < 0) list.push(h);
+    else if (live && h.quote) list[k] = h;
+    list.sort(byPosition);
+    this.held.set(h.order.agreementId, list);
   }
 
-  async commit(agreementId: string, body: ContractBody): Promise<ContractSignature> {
-    const list = this.held.get(agreementId);
-    if (!list || list.length === 0) throw new AgreementError('QB_AGREEMENT_NOTHING_HELD', `${this.domain} holds nothing for agreement ${agreementId}: reserve first`);
-    // the quote and the hold may have arrived in either order (the coordinator sends both at once)
-    for (const h of list) {
-      if (h.quote) continue;
-      h.quote = this.quotes.get(h.id);
-      this.quotes.delete(h.id);
+  /** The agreement's segments as the store has them: the live ones, and how many ids its index holds. */
+  private async load(agreementId: string): Promise<{ live: HeldSegment[]; size: number }> {
+    const rs = await this.store.agreement(agreementId);
+    const live = rs.filter((r) => (r.state === 'held' || r.state === 'committed') && r.meta).map((r) => this.segmentOf(r));
+    return { live: live.sort(byPosition), size: rs.length };
+  }
+
+  private segmentOf(r: Reservation): HeldSegment {
+    const m = r.meta!;
+    return { id: r.id, order: m.order, owner: m.owner, stored: r.links.length > 0, ...(m.quote ? { quote: { domain: this.domain, index: m.order.index, ...m.quote } } : {}) };
+  }
+
+  /** Who reserved the agreement (from the cache, else the store); undefined if nobody holds it. */
+  async ownerOf(agreementId: string): Promise<string | undefined> {
+    const cached = this.held.get(agreementId);
+    if (cached?.length) return cached[0]!.owner;
+    return (await this.store.agreement(agreementId)).find((r) => r.meta)?.meta!.owner;
+  }
+
+  private notOwner(agreementId: string, caller: string, why: string): QosBrokerError {
+    return new AgreementError('QB_AGREEMENT_NOT_OWNER', `agreement ${agreementId} at ${this.domain}: ${caller} may not act on it (${why})`);
+  }
+
+  private checkOwner(agreementId: string, list: HeldSegment[], caller: string | undefined): void {
+    const owner = list[0]?.owner;
+    if (caller !== undefined && owner !== undefined && owner !== caller) {
+      throw new AgreementError('QB_AGREEMENT_NOT_OWNER', `agreement ${agreementId} at ${this.domain} was reserved by ${owner}; ${caller} may not act on it`);
     }
-    this.checkBody(agreementId, body, list);
-    for (const h of list) if (h.stored) await this.store.commit(h.id);
-    const signed = signContract({ body, signatures: [] }, this.domain, this.signingKey);
-    return signed.signatures[0]!;
+  }
+
+  /**
+   * Book the agreement's held segments and sign the body, if it says what
+   * this domain quoted and holds. Reads the store unless this instance
+   * reserved the agreement itself; a cached view that the store contradicts
+   * is read again. With `caller`, only the owner may commit.
+   */
+  async commit(agreementId: string, body: ContractBody, caller?: string): Promise<ContractSignature> {
+    const cached = this.held.get(agreementId);
+    let view = cached?.length ? { live: cached, size: cached.length, cached: true } : { ...(await this.load(agreementId)), cached: false };
+    for (let attempt = 0; ; attempt++) {
+      const list = view.live;
+      if (list.length === 0) throw new AgreementError('QB_AGREEMENT_NOTHING_HELD', `${this.domain} holds nothing for agreement ${agreementId}: reserve first`);
+      this.checkOwner(agreementId, list, caller);
+      // a bare Quote may have come after its Reserve
+      for (const h of list) {
+        if (h.quote) continue;
+        const q = this.quotes.get(quoteKey(h.order));
+        if (q) h.quote = q;
+      }
+      try {
+        this.checkBody(agreementId, body, list);
+        for (const h of list) await this.store.commit(h.id, { expectAgreementSize: view.size, agreementTtlMs: this.retainCommittedMs });
+      } catch (err) {
+        const code = (err as QosBrokerError).code;
+        // the cache is behind the store (another replica changed the agreement): read it again, once
+        if (attempt === 0 && (code === 'QB_STATE_AGREEMENT_CHANGED' || (view.cached && (code === 'QB_AGREEMENT_BODY_MISMATCH' || code === 'QB_STATE_RESERVATION_CLOSED')))) {
+          view = { ...(await this.load(agreementId)), cached: false };
+          continue;
+        }
+        throw err;
+      }
+      for (const h of list) this.quotes.delete(quoteKey(h.order));
+      this.held.set(agreementId, list);
+      const signed = signContract({ body, signatures: [] }, this.domain, this.signingKey);
+      return signed.signatures[0]!;
+    }
   }
 
   /** The body must say what this domain quoted and holds: a provider signs nothing else. */
-  private checkBody(agreementId: string, body: ContractBody, list: Array<{ order: HeldOrder; quote?: SegmentQuote }>): void {
+  private checkBody(agreementId: string, body: ContractBody, list: HeldSegment[]): void {
     const mismatch = (field: string, want: unknown, got: unknown): never => {
       throw new AgreementError('QB_AGREEMENT_BODY_MISMATCH', `${this.domain} will not sign agreement ${agreementId}: ${field} is ${JSON.stringify(got)}, but it agreed to ${JSON.stringify(want)}`);
     };
@@ -215,10 +333,26 @@ export class LocalParticipant implements AgreementParticipant {
     if (Date.parse(body.window.end) !== o.end) mismatch('window.end', new Date(o.end).toISOString(), body.window.end);
   }
 
+  /**
+   * Drop every hold (or booking) of the agreement, as the store lists them.
+   * Idempotent.
+   */
   async abort(agreementId: string): Promise<void> {
+    await this.close(agreementId);
+  }
+
+  /** abort(), for `caller` only if it is the owner (when given); returns whether anything was live. */
+  async close(agreementId: string, caller?: string): Promise<boolean> {
+    const rs = (await this.store.agreement(agreementId)).filter((r) => r.meta);
+    // what this instance committed stays open to its owner until the cache forgets it, as the store's index may already have
+    const cached = this.held.get(agreementId) ?? [];
+    const seen = [...rs.map((r) => this.segmentOf(r)), ...cached];
+    this.checkOwner(agreementId, seen, caller);
+    const ids = [...new Set(seen.map((h) => h.id))];
+    const live = rs.some((r) => r.state === 'held' || r.state === 'committed') || cached.length > 0;
     const failed: string[] = [];
-    for (const { id, stored } of this.held.get(agreementId) ?? []) {
-      if (!stored) continue;
+    // every id leaves the index, expired ones too, so the agreement is closed here
+    for (const id of ids) {
       try {
         await this.store.abort(id).catch((err: unknown) => {
           // a commit that landed while the coordinator gave up: give the booking back
@@ -229,19 +363,25 @@ export class LocalParticipant implements AgreementParticipant {
         failed.push(`${id}: ${(err as Error).message}`);
       }
     }
-    this.held.delete(agreementId);
-    for (const k of this.quotes.keys()) if (k.startsWith(`${agreementId}:`)) this.quotes.delete(k);
+    this.forget(agreementId);
     if (failed.length) throw new AgreementError('QB_AGREEMENT_ABORT_FAILED', `${this.domain} could not release ${failed.length} reservation(s) of ${agreementId}: ${failed.join('; ')}`);
+    return live;
   }
 
-  /** Store reservation ids held (or booked) for an agreement, as far as this participant still remembers it. */
+  /** Store reservation ids that book links for an agreement, as far as this participant's cache still has it (after a Reserve or Commit here). */
   reservationIds(agreementId: string): string[] {
     return (this.held.get(agreementId) ?? []).filter((h) => h.stored).map((h) => h.id);
   }
 
-  /** Drop what is remembered of an agreement (its store reservations are left as they are). */
+  /** Agreements in the cache. */
+  get cached(): number {
+    return this.held.size;
+  }
+
+  /** Drop what is cached of an agreement (the store keeps it as it is). */
   forget(agreementId: string): void {
     this.held.delete(agreementId);
+    for (const k of this.quotes.keys()) if (k.startsWith(`${agreementId}:`)) this.quotes.delete(k);
   }
 
   private check(order: SegmentOrder): void {

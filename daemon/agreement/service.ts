@@ -5,9 +5,16 @@
  *
  * Around the participant it keeps the store's capacities in step with the
  * advertised graph (seedCapacities whenever the graph changes, before a
- * quote or hold) and watches its holds: a hold whose TTL ran out without a
- * Commit belongs to a coordinator that went away. The sweep returns its
- * capacity and logs the agreement once as `agreement-abandoned`.
+ * quote or hold) and watches the domain's holds: a hold whose TTL ran out
+ * without a Commit belongs to a coordinator that went away. The sweep returns
+ * its capacity and logs the agreement once as `agreement-abandoned` (once
+ * across every replica of the domain: the store hands each such agreement to
+ * one sweep only).
+ *
+ * Who reserved an agreement (only that caller may quote into, commit or
+ * abort it), its orders and quotes live in the store with the holds, so any
+ * replica, or this one after a restart, can Commit or Abort what another
+ * Reserved; what is kept here is a cache.
  */
 import { AgreementError } from '../errors.js';
 import type { ResourceStore } from '../state/store.js';
@@ -38,11 +45,11 @@ export interface AgreementServiceOptions {
   inventory?: Inventory;
   /**
    * How long a committed agreement stays open to a retried Commit or the
-   * owner's Abort, ms. Then the service forgets it (its booking stays in the
-   * store): what a daemon keeps per agreement is bounded by this window, not
-   * by how many agreements it ever made. @default 60000 (a coordinator
-   * retries a lost Commit within its call deadline, seconds; a minute of
-   * agreements at the rate the agreements bench targets is a small table)
+   * owner's Abort, ms. Then the service and the store's agreement index
+   * forget it (its booking stays in the store): what is kept per agreement is
+   * bounded by this window, not by how many agreements were ever made.
+   * @default 60000 (a coordinator retries a lost Commit within its call
+   * deadline, seconds)
    */
   retainCommittedMs?: number;
   /**
@@ -53,14 +60,6 @@ export interface AgreementServiceOptions {
   onCommitted?: (agreementId: string, caller: string, reservationIds: string[], body: ContractBody) => Promise<void>;
 }
 
-interface Tracked {
-  caller: string;
-  /** Latest hold expiry among the agreement's segments (ms since the epoch). */
-  expiresAt: number;
-  /** `alternative:index` of every segment held. */
-  segments: Set<string>;
-}
-
 export class AgreementService implements ServedParticipant, AgreementParticipant {
   readonly domain: string;
   readonly publicKey: string;
@@ -68,10 +67,7 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
   private readonly log: Logger;
   private seededKey: string | undefined;
   private seeding: Promise<void> | undefined;
-  private readonly holds = new Map<string, Tracked>();
-  /** Who reserved each agreement (until it is aborted or abandoned): only that caller may commit or abort it. */
-  private readonly owners = new Map<string, string>();
-  /** Committed agreements by time of commit (oldest first): forgotten after retainCommittedMs. */
+  /** Committed agreements by time of commit (oldest first): dropped from the cache after retainCommittedMs. */
   private readonly committed = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private sweeping = false;
@@ -90,7 +86,7 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
           return id;
         }
       : undefined;
-    this.local = new LocalParticipant(opts.store, opts.signingKey, () => opts.graph().graph, opts.terms, undefined, linkId);
+    this.local = new LocalParticipant(opts.store, opts.signingKey, () => opts.graph().graph, opts.terms, undefined, linkId, opts.retainCommittedMs ?? 60_000);
     this.domain = this.local.domain;
     this.publicKey = this.local.publicKey;
   }
@@ -129,53 +125,35 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
 
   async quote(order: SegmentOrder, caller = this.domain): Promise<SegmentQuote> {
     // a peer cannot replace the quote another one got for its agreement
-    this.checkOwner(order.agreementId, caller);
+    const owner = await this.local.ownerOf(order.agreementId);
+    if (owner !== undefined && owner !== caller) {
+      throw new AgreementError('QB_AGREEMENT_NOT_OWNER', `agreement ${order.agreementId} at ${this.domain} was reserved by ${owner}; ${caller} may not act on it`);
+    }
     await this.seed();
     return this.local.quote(order);
   }
 
-  /** Refuse a caller that is not the one that reserved the agreement (a peer cannot commit or abort another's agreement). */
-  private checkOwner(agreementId: string, caller: string): void {
-    const owner = this.owners.get(agreementId);
-    if (owner !== undefined && owner !== caller) {
-      throw new AgreementError('QB_AGREEMENT_NOT_OWNER', `agreement ${agreementId} at ${this.domain} was reserved by ${owner}; ${caller} may not act on it`);
-    }
-  }
-
   async reserve(order: SegmentOrder, holdTtlMs: number, caller = this.domain): Promise<void> {
-    this.checkOwner(order.agreementId, caller);
-    // claim the agreement before the first await, so two callers racing for one id cannot both hold it
-    const claimed = !this.owners.has(order.agreementId);
-    if (claimed) this.owners.set(order.agreementId, caller);
-    try {
-      await this.seed();
-      await this.local.reserve(order, holdTtlMs);
-    } catch (err) {
-      if (claimed && !this.holds.has(order.agreementId)) this.owners.delete(order.agreementId);
-      throw err;
-    }
-    const t = this.holds.get(order.agreementId);
-    const expiresAt = Date.now() + holdTtlMs;
-    if (t) {
-      t.expiresAt = Math.max(t.expiresAt, expiresAt);
-      t.segments.add(`${order.alternative}:${order.index}`);
-    } else {
-      this.holds.set(order.agreementId, { caller, expiresAt, segments: new Set([`${order.alternative}:${order.index}`]) });
-    }
-    this.log('debug', 'agreement hold', { event: 'agreement-hold', agreement_id: order.agreementId, alternative: order.alternative, segment: order.index, caller, hold_ttl_ms: holdTtlMs });
+    await this.seed();
+    // the store refuses, in the step that books, an agreement another caller holds
+    await this.local.reserve(order, holdTtlMs, caller);
+    this.logHold(order, holdTtlMs, caller);
   }
 
   async prepare(order: SegmentOrder, holdTtlMs: number, caller = this.domain): Promise<SegmentQuote> {
-    const quote = await this.quote(order, caller);
-    await this.reserve(order, holdTtlMs, caller);
+    await this.seed();
+    const quote = await this.local.prepare(order, holdTtlMs, caller);
+    this.logHold(order, holdTtlMs, caller);
     return quote;
   }
 
+  private logHold(order: SegmentOrder, holdTtlMs: number, caller: string): void {
+    this.log('debug', 'agreement hold', { event: 'agreement-hold', agreement_id: order.agreementId, alternative: order.alternative, segment: order.index, caller, hold_ttl_ms: holdTtlMs });
+  }
+
   async commit(agreementId: string, body: ContractBody, caller = this.domain): Promise<ContractSignature> {
-    this.checkOwner(agreementId, caller);
-    const sig = await this.local.commit(agreementId, body);
+    const sig = await this.local.commit(agreementId, body, caller);
     await this.onCommitted?.(agreementId, caller, this.local.reservationIds(agreementId), body);
-    this.holds.delete(agreementId);
     this.committed.delete(agreementId); // a retried commit restarts the window
     this.committed.set(agreementId, Date.now());
     this.log('info', 'agreement committed', { event: 'agreement-committed', agreement_id: agreementId, caller, price_minor: body.segments.filter((s) => s.domain === this.domain).reduce((s, x) => s + x.priceMinor, 0) });
@@ -183,22 +161,14 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
   }
 
   async abort(agreementId: string, caller = this.domain): Promise<void> {
-    this.checkOwner(agreementId, caller);
-    const had = this.holds.delete(agreementId);
-    await this.local.abort(agreementId);
-    this.owners.delete(agreementId);
+    const had = await this.local.close(agreementId, caller);
     this.committed.delete(agreementId);
     if (had) this.log('info', 'agreement aborted', { event: 'agreement-aborted', agreement_id: agreementId, caller });
   }
 
-  /** Agreements with holds still tracked here (held, not committed or aborted). */
-  pending(): string[] {
-    return [...this.holds.keys()];
-  }
-
-  /** Agreements this service still remembers (held, or committed within retainCommittedMs). */
+  /** Agreements this service still caches (reserved here, or committed here within retainCommittedMs). */
   get remembered(): number {
-    return this.owners.size;
+    return this.local.cached;
   }
 
   /** Forget committed agreements older than retainCommittedMs. */
@@ -207,38 +177,36 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
     for (const [id, at] of this.committed) {
       if (now - at < retain) break; // oldest first
       this.committed.delete(id);
-      this.owners.delete(id);
       this.local.forget(id);
     }
   }
 
-  /** Return the capacity of expired holds and log each abandoned agreement once; forget old committed ones. Returns the abandoned ids. */
+  /**
+   * Return the capacity of expired holds and log each abandoned agreement
+   * once (the store gives it to one sweep, on whichever replica); forget old
+   * committed ones. Returns the abandoned ids.
+   */
   async sweep(now = Date.now()): Promise<string[]> {
     this.forgetCommitted(now);
     if (this.sweeping) return [];
-    const due = [...this.holds].filter(([, t]) => t.expiresAt <= now);
-    if (due.length === 0) return [];
     this.sweeping = true;
     try {
-      const returned = await this.opts.store.sweepExpired();
+      const { expired, agreements } = await this.opts.store.takeAbandoned();
       const out: string[] = [];
-      for (const [id, t] of due) {
-        if (this.holds.get(id) !== t) continue; // committed or aborted meanwhile
-        this.holds.delete(id);
-        // only what really ran out counts (a retried Reserve of a committed agreement is tracked again, but is booked)
-        const states = await Promise.all([...t.segments].map(async (seg) => (await this.opts.store.get(`${id}:${seg}`))?.state));
-        if (!states.includes('expired')) continue;
-        // forget the participant's memory of the agreement; its holds are tombstones now, so this changes no capacity
-        await this.local.abort(id).catch(() => {});
-        this.owners.delete(id);
+      for (const { agreementId: id, reservations } of agreements) {
+        this.local.forget(id);
+        const mine = reservations.filter((r) => r.meta);
+        // the owner closed it meanwhile: nothing is left to call abandoned
+        if (mine.length === 0) continue;
         out.push(id);
+        const expiredAt = Math.max(...mine.map((r) => r.holdExpiresAt ?? 0));
         this.log('warn', 'agreement abandoned: its holds expired without a commit', {
           event: 'agreement-abandoned',
           agreement_id: id,
-          caller: t.caller,
-          segments: [...t.segments],
-          expired_at: new Date(t.expiresAt).toISOString(),
-          holds_returned: returned,
+          caller: mine[0]!.meta!.owner,
+          segments: mine.map((r) => `${r.meta!.order.alternative}:${r.meta!.order.index}`),
+          ...(expiredAt > 0 ? { expired_at: new Date(expiredAt).toISOString() } : {}),
+          holds_returned: expired,
         });
       }
       return out;

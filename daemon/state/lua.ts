@@ -9,17 +9,24 @@
  *   BASE cap:<link>         hash: class -> capacity bit/s
  *   BASE use:<link>|<class> hash: slot index -> held+booked bit/s (field absent = 0)
  *   BASE res:<id>           hash: state; req = "s0 s1 rate cls link,link,... start end"
- *                           (slot window, bit/s, class, links, requested window); exp = hold expiry
+ *                           (slot window, bit/s, class, links or "-" for none, requested window);
+ *                           exp = hold expiry (kept on an expired one); with metadata also
+ *                           owner, agr (agreement id) and meta (the metadata as JSON)
  *   BASE holds              sorted set: reservation id scored by hold expiry (ms)
+ *   BASE agr:<agreement>    set: ids reserved with metadata for the agreement, until released
+ *                           or aborted; lives as long as its holds' tombstones, or as told at commit
+ *   BASE abandoned          set: agreements with an expired hold, not yet taken (takeAbandoned)
  *
  * Slot index s covers [s*slotMs, (s+1)*slotMs). Time comes from Redis TIME, so
  * replicas with skewed clocks agree on hold expiry.
  *
  * Expired holds are swept lazily at the start of every script: each one gives
  * back its usage once, so capacity of an abandoned hold returns with no process
- * watching it. The sweep touches keys of other reservations that are not in
- * KEYS; they share the domain's hash tag, so they are in the same cluster slot
- * (Redis allows that; a key in another slot would be refused).
+ * watching it; the first expired hold of an agreement adds the agreement to
+ * `abandoned`. The sweep touches keys of other reservations (and their
+ * agreement indexes) that are not in KEYS; they share the domain's hash tag,
+ * so they are in the same cluster slot (Redis allows that; a key in another
+ * slot would be refused).
  *
  * Retention: a released, aborted or expired reservation stays as a tombstone
  * for tombstoneMs (so its id cannot be booked again); a committed one until its
@@ -43,20 +50,32 @@ local function unbook(base, links, cls, rate, s0, s1)
   end
 end
 
--- req = "s0 s1 rate cls link,link,... start end"
+-- req = "s0 s1 rate cls link,link,... start end" (links "-": none)
 local function parse_req(req)
   local s0, s1, rate, cls, links = string.match(req, '^(%d+) (%d+) (%d+) (%S+) (%S+)')
   local list = {}
-  for l in string.gmatch(links, '[^,]+') do list[#list + 1] = l end
+  if links ~= '-' then
+    for l in string.gmatch(links, '[^,]+') do list[#list + 1] = l end
+  end
   return tonumber(s0), tonumber(s1), tonumber(rate), cls, list
 end
 
-local function close_res(base, rkey, req, new_state, tomb)
+local function close_res(base, rkey, req, new_state, tomb, keep_exp)
   local s0, s1, rate, cls, links = parse_req(req)
   unbook(base, links, cls, rate, s0, s1)
   redis.call('HSET', rkey, 'state', new_state)
-  redis.call('HDEL', rkey, 'exp')
+  if not keep_exp then redis.call('HDEL', rkey, 'exp') end
   redis.call('PEXPIRE', rkey, tomb)
+end
+
+-- the fields of each reservation of an agreement index: {id, state, req, exp, meta}
+local function members(base, idx)
+  local out = {}
+  for _, m in ipairs(redis.call('SMEMBERS', idx)) do
+    local r = redis.call('HMGET', base .. 'res:' .. m, 'state', 'req', 'exp', 'meta')
+    if r[1] then out[#out + 1] = {m, r[1], r[2], r[3], r[4]} end
+  end
+  return out
 end
 
 local function sweep(base, holds, now, tomb)
@@ -66,10 +85,21 @@ local function sweep(base, holds, now, tomb)
     if #ids == 0 then break end
     for _, id in ipairs(ids) do
       local rkey = base .. 'res:' .. id
-      local r = redis.call('HMGET', rkey, 'state', 'req')
+      local r = redis.call('HMGET', rkey, 'state', 'req', 'agr')
       if r[1] == 'held' then
-        close_res(base, rkey, r[2], 'expired', tomb)
+        close_res(base, rkey, r[2], 'expired', tomb, true)
         n = n + 1
+        if r[3] then
+          -- report the agreement once: at the first of its holds that expires
+          local first = true
+          for _, m in ipairs(redis.call('SMEMBERS', base .. 'agr:' .. r[3])) do
+            if m ~= id and redis.call('HGET', base .. 'res:' .. m, 'state') == 'expired' then first = false break end
+          end
+          if first then
+            redis.call('SADD', base .. 'abandoned', r[3])
+            redis.call('PEXPIRE', base .. 'abandoned', tomb)
+          end
+        end
       end
       redis.call('ZREM', holds, id)
     end
@@ -79,42 +109,59 @@ end
 `;
 
 /**
- * reserve. KEYS: holds, res:<id>, then per link cap:<link>, use:<link>|<cls>.
- * ARGV: base, id, cls, rate, s0, s1, holdTtlMs, tombMs, req, end, link1, link2, ...
+ * reserve. KEYS: holds, res:<id>, then per link cap:<link>, use:<link>|<cls>,
+ * then agr:<agreement> when there is metadata.
+ * ARGV: base, id, cls, rate, s0, s1, holdTtlMs, tombMs, req, end, owner, agreement, meta
+ * (the last three "" without metadata), link1, link2, ...
  * Returns: {"ok", exp} | {"dup", state, exp} | {"short", {link, slot, cap, used}, ...}
- * | {"conflict", state} | {"closed", state} | {"nolink", link} | {"noclass", link} | {"past", now}.
+ * | {"conflict", state} | {"closed", state} | {"nolink", link} | {"noclass", link} | {"past", now}
+ * | {"owner", owner}.
  */
 export const RESERVE = `${COMMON}
 local holds, rkey = KEYS[1], KEYS[2]
 local base, id, cls = ARGV[1], ARGV[2], ARGV[3]
 local rate, s0, s1 = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local ttl, tomb, req = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
-local nlinks = #ARGV - 10
+local owner, agr, meta = ARGV[11], ARGV[12], ARGV[13]
+local nlinks = #ARGV - 13
+local idx = agr ~= '' and KEYS[#KEYS] or nil
 local now = now_ms()
 sweep(base, holds, now, tomb)
 
-local ex = redis.call('HMGET', rkey, 'state', 'req', 'exp')
+local ex = redis.call('HMGET', rkey, 'state', 'req', 'exp', 'owner')
 if ex[1] then
   if ex[1] == 'held' or ex[1] == 'committed' then
     if ex[2] ~= req then return {'conflict', ex[1]} end
+    if idx then
+      if ex[4] and ex[4] ~= owner then return {'owner', ex[4]} end
+      -- a retried reserve of a live hold carries the quote the caller was given last
+      if ex[1] == 'held' then redis.call('HSET', rkey, 'meta', meta) end
+    end
     return {'dup', ex[1], tonumber(ex[3]) or 0}
   end
   return {'closed', ex[1]}
 end
 if tonumber(ARGV[10]) <= now then return {'past', now} end
+if idx then
+  -- the agreement belongs to whoever holds it first: claimed in this same step
+  for _, m in ipairs(redis.call('SMEMBERS', idx)) do
+    local o = redis.call('HGET', base .. 'res:' .. m, 'owner')
+    if o and o ~= owner then return {'owner', o} end
+  end
+end
 
 local short = {'short'}
 for i = 1, nlinks do
   local ckey, ukey = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
   local cap = redis.call('HGET', ckey, cls)
   if not cap then
-    if redis.call('EXISTS', ckey) == 0 then return {'nolink', ARGV[10 + i]} end
-    return {'noclass', ARGV[10 + i]}
+    if redis.call('EXISTS', ckey) == 0 then return {'nolink', ARGV[13 + i]} end
+    return {'noclass', ARGV[13 + i]}
   end
   cap = tonumber(cap)
   if s1 - s0 == 1 then
     local u = tonumber(redis.call('HGET', ukey, s0)) or 0
-    if u + rate > cap then short[#short + 1] = {ARGV[10 + i], s0, cap, u} end
+    if u + rate > cap then short[#short + 1] = {ARGV[13 + i], s0, cap, u} end
   else
     local s = s0
     local found = false
@@ -126,7 +173,7 @@ for i = 1, nlinks do
       for j = 1, #used do
         local u = tonumber(used[j]) or 0
         if u + rate > cap then
-          short[#short + 1] = {ARGV[10 + i], s + j - 1, cap, u}
+          short[#short + 1] = {ARGV[13 + i], s + j - 1, cap, u}
           found = true
           break
         end
@@ -142,31 +189,47 @@ for i = 1, nlinks do
   for s = s0, s1 - 1 do redis.call('HINCRBY', ukey, s, rate) end
 end
 local exp = now + ttl
-redis.call('HSET', rkey, 'state', 'held', 'req', req, 'exp', exp)
+if idx then
+  redis.call('HSET', rkey, 'state', 'held', 'req', req, 'exp', exp, 'owner', owner, 'agr', agr, 'meta', meta)
+  redis.call('SADD', idx, id)
+  if redis.call('PTTL', idx) < ttl + tomb then redis.call('PEXPIRE', idx, ttl + tomb) end
+else
+  redis.call('HSET', rkey, 'state', 'held', 'req', req, 'exp', exp)
+end
 redis.call('ZADD', holds, exp, id)
 return {'ok', exp}
 `;
 
 /**
- * commit. KEYS: holds, res:<id>. ARGV: base, id, tombMs, slotMs.
- * Returns JSON: ["ok", req] | ["dup", req] | ["unknown"] | ["closed", state]
- * (req: the stored request, so that the caller needs no second round trip).
+ * commit. KEYS: holds, res:<id>. ARGV: base, id, tombMs, slotMs, expected
+ * agreement size or "", agreement index TTL ms or "" (the index is found by
+ * the reservation's agr field: same hash tag).
+ * Returns JSON: ["ok", req, meta] | ["dup", req, meta] | ["unknown"] | ["closed", state]
+ * | ["changed", size] (req: the stored request, so that the caller needs no second round trip).
  */
 export const COMMIT = `${COMMON}
 local holds, rkey = KEYS[1], KEYS[2]
 local base, id, tomb, slot_ms = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local expect, idx_ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
 sweep(base, holds, now_ms(), tomb)
-local r = redis.call('HMGET', rkey, 'state', 'req')
+local r = redis.call('HMGET', rkey, 'state', 'req', 'agr', 'meta')
 if not r[1] then return cjson.encode({'unknown'}) end
-if r[1] == 'committed' then return cjson.encode({'dup', r[2]}) end
-if r[1] ~= 'held' then return cjson.encode({'closed', r[1]}) end
+local idx = r[3] and (base .. 'agr:' .. r[3]) or nil
+if expect and idx and (r[1] == 'held' or r[1] == 'committed') then
+  -- a committed agreement whose index was let go has nothing left to compare
+  local size = redis.call('SCARD', idx)
+  if size ~= expect and (size > 0 or r[1] == 'held') then return cjson.encode({'changed', size}) end
+end
+if r[1] ~= 'held' and r[1] ~= 'committed' then return cjson.encode({'closed', r[1]}) end
+if idx_ttl and idx then redis.call('PEXPIRE', idx, idx_ttl) end
+if r[1] == 'committed' then return cjson.encode({'dup', r[2], r[4]}) end
 local _, s1 = parse_req(r[2])
 redis.call('HSET', rkey, 'state', 'committed')
 redis.call('HDEL', rkey, 'exp')
 redis.call('ZREM', holds, id)
 -- A booking record lives until its window is over plus the tombstone time.
 redis.call('PEXPIREAT', rkey, s1 * slot_ms + tomb)
-return cjson.encode({'ok', r[2]})
+return cjson.encode({'ok', r[2], r[4]})
 `;
 
 /**
@@ -178,8 +241,9 @@ export const CLOSE = `${COMMON}
 local holds, rkey = KEYS[1], KEYS[2]
 local base, id, tomb, mode = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 sweep(base, holds, now_ms(), tomb)
-local r = redis.call('HMGET', rkey, 'state', 'req')
+local r = redis.call('HMGET', rkey, 'state', 'req', 'agr')
 local state = r[1]
+if r[3] then redis.call('SREM', base .. 'agr:' .. r[3], id) end
 if not state then
   if mode == 'abort' then
     -- Remember the abort so that a reserve arriving late cannot book this id.
@@ -243,4 +307,27 @@ return cjson.encode({slot, rows})
 /** sweep. KEYS: holds. ARGV: base, tombMs. Returns the number of holds expired. */
 export const SWEEP = `${COMMON}
 return sweep(ARGV[1], KEYS[1], now_ms(), tonumber(ARGV[2]))
+`;
+
+/**
+ * the reservations of one agreement. KEYS: holds, agr:<agreement>. ARGV: base, tombMs.
+ * Returns JSON: [[id, state, req, exp, meta], ...] (absent fields false).
+ */
+export const AGREEMENT = `${COMMON}
+sweep(ARGV[1], KEYS[1], now_ms(), tonumber(ARGV[2]))
+return cjson.encode(members(ARGV[1], KEYS[2]))
+`;
+
+/**
+ * take abandoned agreements. KEYS: holds, abandoned. ARGV: base, tombMs, max.
+ * Returns JSON: [expired by this call, [[agreement, [[id, state, req, exp, meta], ...]], ...]].
+ */
+export const TAKE_ABANDONED = `${COMMON}
+local base = ARGV[1]
+local n = sweep(base, KEYS[1], now_ms(), tonumber(ARGV[2]))
+local out = {}
+for _, a in ipairs(redis.call('SPOP', KEYS[2], tonumber(ARGV[3]))) do
+  out[#out + 1] = {a, members(base, base .. 'agr:' .. a)}
+end
+return cjson.encode({n, out})
 `;

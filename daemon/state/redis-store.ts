@@ -10,10 +10,13 @@ import { ResourceStoreError, type CapacityShortfall } from '../errors.js';
 import { STORE_DEFAULTS } from './store.js';
 import * as lua from './lua.js';
 import type {
+  AbandonedAgreement,
   CloseResult,
+  CommitOptions,
   LinkCapacity,
   LinkUtilisation,
   Reservation,
+  ReservationMetadata,
   ReservationRequest,
   ReservationState,
   ReserveResult,
@@ -50,7 +53,10 @@ export const MAX_BPS = 10_000_000_000_000;
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/;
 const MAX_LINKS = 64;
 
-type ScriptName = 'reserve' | 'commit' | 'close' | 'usage' | 'utilisation' | 'sweep';
+/** Longest metadata JSON a reservation may carry, characters (bounds what one hold costs in Redis). */
+const MAX_META = 4096;
+
+type ScriptName = 'reserve' | 'commit' | 'close' | 'usage' | 'utilisation' | 'sweep' | 'agreement' | 'abandoned';
 const SOURCES: Record<ScriptName, string> = {
   reserve: lua.RESERVE,
   commit: lua.COMMIT,
@@ -58,6 +64,8 @@ const SOURCES: Record<ScriptName, string> = {
   usage: lua.USAGE,
   utilisation: lua.UTILISATION,
   sweep: lua.SWEEP,
+  agreement: lua.AGREEMENT,
+  abandoned: lua.TAKE_ABANDONED,
 };
 const SHAS = Object.fromEntries(
   Object.entries(SOURCES).map(([k, src]) => [k, createHash('sha1').update(src).digest('hex')]),
@@ -199,8 +207,10 @@ export class RedisResourceStore implements ResourceStore {
   private normalise(req: ReservationRequest) {
     if (req === null || typeof req !== 'object') throw new InvalidArgumentError('reservation request must be an object');
     const id = checkId('reservation id', req.id);
-    if (!Array.isArray(req.links) || req.links.length === 0 || req.links.length > MAX_LINKS) {
-      throw new InvalidArgumentError(`links must be a list of 1-${MAX_LINKS} link ids (reservation ${id})`);
+    const meta = req.meta === undefined ? undefined : this.normaliseMeta(id, req.meta);
+    const fewest = meta ? 0 : 1;
+    if (!Array.isArray(req.links) || req.links.length < fewest || req.links.length > MAX_LINKS) {
+      throw new InvalidArgumentError(`links must be a list of ${fewest}-${MAX_LINKS} link ids (reservation ${id})`);
     }
     const links = req.links.map((l) => checkId('link', l));
     if (new Set(links).size !== links.length) throw new InvalidArgumentError(`links of reservation ${id} must not repeat a link`);
@@ -221,15 +231,28 @@ export class RedisResourceStore implements ResourceStore {
       );
     }
     const holdTtlMs = positiveInt('holdTtlMs', req.holdTtlMs ?? this.holdTtlMs);
-    return { id, links, cls, rate, start, end, s0, s1, holdTtlMs };
+    return { id, links, cls, rate, start, end, s0, s1, holdTtlMs, meta };
+  }
+
+  /** Check the metadata's ids and size; returns its owner, agreement id and JSON. */
+  private normaliseMeta(id: string, meta: ReservationMetadata) {
+    if (meta === null || typeof meta !== 'object' || meta.order === null || typeof meta.order !== 'object') {
+      throw new InvalidArgumentError(`meta of reservation ${id} must be an object with owner and order`);
+    }
+    const owner = checkId(`meta.owner of reservation ${id}`, meta.owner);
+    const agreementId = checkId(`meta.order.agreementId of reservation ${id}`, meta.order.agreementId);
+    const json = JSON.stringify(meta);
+    if (json.length > MAX_META) throw new InvalidArgumentError(`meta of reservation ${id} is ${json.length} characters as JSON, more than ${MAX_META}`);
+    return { owner, agreementId, json };
   }
 
   async reserve(request: ReservationRequest): Promise<ReserveResult> {
     const r = this.normalise(request);
     // the stored request; also what a retry must match to count as the same reservation
-    const req = `${r.s0} ${r.s1} ${r.rate} ${r.cls} ${r.links.join(',')} ${r.start} ${r.end}`;
+    const req = `${r.s0} ${r.s1} ${r.rate} ${r.cls} ${r.links.join(',') || '-'} ${r.start} ${r.end}`;
     const keys = [this.key('holds'), this.key('res:', r.id)];
     for (const link of r.links) keys.push(this.key('cap:', link), this.key('use:', link, '|', r.cls));
+    if (r.meta) keys.push(this.key('agr:', r.meta.agreementId));
     const out = (await this.run('reserve', keys, [
       this.base,
       r.id,
@@ -241,6 +264,9 @@ export class RedisResourceStore implements ResourceStore {
       this.tombstoneMs,
       req,
       r.end,
+      r.meta?.owner ?? '',
+      r.meta?.agreementId ?? '',
+      r.meta?.json ?? '',
       ...r.links,
     ])) as unknown[];
     const reservation = (state: ReservationState, exp: number): Reservation => ({
@@ -254,6 +280,7 @@ export class RedisResourceStore implements ResourceStore {
       slotStart: r.s0 * this.slotMs,
       slotEnd: r.s1 * this.slotMs,
       ...(state === 'held' ? { holdExpiresAt: exp } : {}),
+      ...(request.meta ? { meta: request.meta } : {}),
     });
     switch (out[0]) {
       case 'ok':
@@ -296,6 +323,11 @@ export class RedisResourceStore implements ResourceStore {
           'QB_STATE_UNKNOWN_CLASS',
           `link ${String(out[1])} of domain ${this.domain} has no capacity for class ${r.cls}: configure it first (setCapacity)`,
         );
+      case 'owner':
+        throw new ResourceStoreError(
+          'QB_STATE_OWNER_CONFLICT',
+          `agreement ${r.meta?.agreementId ?? '?'} of domain ${this.domain} is held by ${String(out[1])}; ${r.meta?.owner ?? '?'} may not reserve into it`,
+        );
       case 'past':
         throw new ResourceStoreError(
           'QB_STATE_WINDOW_OVER',
@@ -306,13 +338,20 @@ export class RedisResourceStore implements ResourceStore {
     }
   }
 
-  async commit(id: string): Promise<Reservation> {
+  async commit(id: string, options: CommitOptions = {}): Promise<Reservation> {
     checkId('reservation id', id);
-    const out = await this.runJson('commit', [this.key('holds'), this.key('res:', id)], [this.base, id, this.tombstoneMs, this.slotMs]);
+    const size = options.expectAgreementSize === undefined ? '' : positiveInt('expectAgreementSize', options.expectAgreementSize);
+    const ttl = options.agreementTtlMs === undefined ? '' : positiveInt('agreementTtlMs', options.agreementTtlMs);
+    const out = await this.runJson('commit', [this.key('holds'), this.key('res:', id)], [this.base, id, this.tombstoneMs, this.slotMs, size, ttl]);
     switch (out[0]) {
       case 'ok':
       case 'dup':
-        return this.record(id, 'committed', String(out[1]));
+        return this.record(id, 'committed', String(out[1]), undefined, out[2]);
+      case 'changed':
+        throw new ResourceStoreError(
+          'QB_STATE_AGREEMENT_CHANGED',
+          `the agreement of reservation ${id} has ${String(out[1])} reservations, not ${String(size)}: read it again (agreement()) before committing`,
+        );
       case 'unknown':
         throw new ResourceStoreError('QB_STATE_RESERVATION_UNKNOWN', `reservation ${id} is not known in domain ${this.domain}: reserve it first`);
       case 'closed':
@@ -355,11 +394,31 @@ export class RedisResourceStore implements ResourceStore {
     checkId('reservation id', id);
     const h = await this.client.hgetall(this.key('res:', id));
     if (!h.state) return undefined;
-    return this.record(id, h.state as ReservationState, h.req, h.exp);
+    return this.record(id, h.state as ReservationState, h.req, h.exp, h.meta);
+  }
+
+  async agreement(agreementId: string): Promise<Reservation[]> {
+    checkId('agreement id', agreementId);
+    const out = await this.runJson('agreement', [this.key('holds'), this.key('agr:', agreementId)], [this.base, this.tombstoneMs]);
+    return this.records(out);
+  }
+
+  async takeAbandoned(max = 128): Promise<{ expired: number; agreements: AbandonedAgreement[] }> {
+    const out = await this.runJson('abandoned', [this.key('holds'), this.key('abandoned')], [this.base, this.tombstoneMs, positiveInt('max', max)]);
+    const rows = Array.isArray(out[1]) ? (out[1] as [string, unknown][]) : [];
+    return { expired: Number(out[0]), agreements: rows.map(([agreementId, rs]) => ({ agreementId, reservations: this.records(rs) })) };
+  }
+
+  /** Reservations from the scripts' `[id, state, req, exp, meta]` rows, by id (an empty Lua table arrives as `{}`). */
+  private records(rows: unknown): Reservation[] {
+    if (!Array.isArray(rows)) return [];
+    return (rows as [string, ReservationState, string | false, string | false, string | false][])
+      .map(([id, state, req, exp, meta]) => this.record(id, state, req || undefined, exp || undefined, meta))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   /** A reservation from its stored fields (`req` as the reserve script stores it: "s0 s1 rate cls links start end"). */
-  private record(id: string, state: ReservationState, req: string | undefined, exp?: string): Reservation {
+  private record(id: string, state: ReservationState, req: string | undefined, exp?: string, meta?: unknown): Reservation {
     const [s0, s1, rate, cls, links, start, end] = (req ?? '0 0 0  - 0 0').split(' ');
     return {
       id,
@@ -371,7 +430,8 @@ export class RedisResourceStore implements ResourceStore {
       end: Number(end),
       slotStart: Number(s0) * this.slotMs,
       slotEnd: Number(s1) * this.slotMs,
-      ...(state === 'held' && exp ? { holdExpiresAt: Number(exp) } : {}),
+      ...((state === 'held' || state === 'expired') && exp ? { holdExpiresAt: Number(exp) } : {}),
+      ...(typeof meta === 'string' && meta ? { meta: JSON.parse(meta) as ReservationMetadata } : {}),
     };
   }
 

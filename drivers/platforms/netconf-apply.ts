@@ -190,17 +190,9 @@ async function prepare(
   };
 }
 
-async function transaction(
-  client: NetconfClient,
-  platform: Platform<NetconfPayload>,
-  configs: string[],
-  prune: boolean,
-  verifyFilter: string | undefined,
-  expect: (running: string) => Promise<string[]>,
-  what: string,
-  options: NetconfApplyOptions,
-): Promise<NetconfApplyResult> {
-  return (await prepare(client, platform, configs, prune, verifyFilter, expect, what, options)).confirm();
+/** A whole transaction: prepared, then confirmed at once. */
+async function confirmed(p: Promise<PreparedTransaction>): Promise<NetconfApplyResult> {
+  return (await p).confirm();
 }
 
 /**
@@ -236,7 +228,7 @@ export async function cancelPendingCommit(client: NetconfClient, persistId: stri
 export function applyNetconf(client: NetconfClient, platform: Platform<NetconfPayload>, payloads: NetconfPayload[], options: NetconfApplyOptions = {}, policy?: ResolvedPolicy): Promise<NetconfApplyResult> {
   const verify = options.verify ?? leafContainment;
   const filter = policy && platform.verifyFilter ? platform.verifyFilter(policy) : undefined;
-  return transaction(client, platform, payloads.map((p) => p.config), false, filter, async (running) => (await Promise.all(payloads.map((p) => verify(p.config, running)))).flat(), `apply of ${platform.id}`, options);
+  return confirmed(prepare(client, platform, payloads.map((p) => p.config), false, filter, async (running) => (await Promise.all(payloads.map((p) => verify(p.config, running)))).flat(), `apply of ${platform.id}`, options));
 }
 
 /** Render and apply one policy. */
@@ -269,12 +261,12 @@ export async function verifyPolicies(client: NetconfClient, platform: Platform<N
 export function removePolicy(client: NetconfClient, platform: Platform<NetconfPayload>, policy: ResolvedPolicy, options: NetconfApplyOptions = {}): Promise<NetconfApplyResult> {
   const payload = platform.render(policy);
   const filter = platform.verifyFilter?.(policy);
-  return transaction(client, platform, [payload.removeConfig], true, filter, async (running) => {
+  return confirmed(prepare(client, platform, [payload.removeConfig], true, filter, async (running) => {
     // every non-key leaf apply wrote must be gone; key leaves of shared parents (an interface) may stay
     const have = new Set(await leafPaths(running));
     const isKey = (l: string) => /\[([\w.-]+)=([^\]]*)\]\/\1=\2$/.test(l);
     return (await leafPaths(payload.config)).filter((l) => !isKey(l) && have.has(l)).map((l) => `still present: ${l}`);
-  }, `remove of ${platform.id}`, options);
+  }, `remove of ${platform.id}`, options));
 }
 
 /** Leaf names that key the lists of every model we render (YANG puts keys first). */

@@ -37,6 +37,14 @@ beforeAll(async () => {
   store = new RedisResourceStore({ domain: 'provider-y', redis: new Redis({ path: redis.socketPath }) });
   for (const link of ['core-1', 'core-2', 'y2-to-z']) await store.setCapacity(link, 'EF', 120e6);
 });
+async function waitUntil(what: string, cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 afterAll(async () => {
   await store?.close();
   await redis?.stop();
@@ -62,7 +70,7 @@ test('agreement service - holds go on the inventory link ids; a reloaded invento
   expect(await store.get(`agr-inv-3:0:${odd.index}`)).toBeUndefined();
   expect(await Promise.all(['core-1', 'core-2', 'y2-to-z'].map(async (l) => (await store.usage(l, 'EF', start, start + 1))[0]!.usedBps))).toEqual(usedBefore);
   expect(usedBefore).toEqual([5e6, 5e6, 10e6]); // what agr-inv-1 and -2 hold: the reads see holds
-  expect(svc.pending()).not.toContain('agr-inv-3');
+  expect(await store.agreement('agr-inv-3')).toEqual([]);
   await svc.abort('agr-inv-1');
   await svc.abort('agr-inv-2');
 });
@@ -103,7 +111,20 @@ test('agreement service - a committed agreement is remembered for a retried comm
   expect(svc.remembered).toBe(20);
   await svc.sweep(Date.now() + 61_000);
   expect(svc.remembered).toBe(0);
-  // afterwards the agreement is closed here: a commit finds nothing held; the bookings stay in the store
-  await expect(svc.commit('agr-keep-1', bodies[1]!, 'provider-x')).rejects.toMatchObject({ code: 'QB_AGREEMENT_NOTHING_HELD' });
+  // the store keeps the agreement's index for the same window (a Redis TTL, so a restarted
+  // daemon or another replica can answer a retried commit): once it is gone, the agreement is
+  // closed: a commit finds nothing held. A service with a short window shows it.
+  const short = new AgreementService({ store, signingKey: key.privateKey, graph: () => ({ graph, key: 'k' }), inventory: inventory('core-1'), retainCommittedMs: 1000 });
+  const o = segmentOrders(path, { agreementId: 'agr-keep-short', alternative: 0, qosClass: 'EF', rateMbps: 1, start, end: start + HOUR }).find((x) => x.domain === 'provider-y')!;
+  const q = await short.quote(o, 'provider-x');
+  await short.reserve(o, 10_000, 'provider-x');
+  const body = { ...bodies[0]!, agreementId: 'agr-keep-short', parties: [{ domain: 'provider-y', publicKey: short.publicKey }], segments: [{ ...bodies[0]!.segments[0]!, priceMinor: q.priceMinor }], totalPriceMinor: q.priceMinor };
+  await short.commit('agr-keep-short', body, 'provider-x');
+  expect((await store.agreement('agr-keep-short')).length).toBeGreaterThan(0);
+  await waitUntil('the store to forget agr-keep-short', async () => (await store.agreement('agr-keep-short')).length === 0, 15_000);
+  await short.sweep(Date.now() + 2000);
+  await expect(short.commit('agr-keep-short', body, 'provider-x')).rejects.toMatchObject({ code: 'QB_AGREEMENT_NOTHING_HELD' });
+  // the bookings stay in the store
+  expect((await store.get(`agr-keep-short:0:${o.index}`))?.state).toBe('committed');
   for (let i = 0; i < 20; i++) expect((await store.get(`agr-keep-${i}:0:${segmentOrders(path, { agreementId: 'x', alternative: 0, qosClass: 'EF', rateMbps: 1, start, end: start + HOUR }).find((x) => x.domain === 'provider-y')!.index}`))?.state).toBe('committed');
 });

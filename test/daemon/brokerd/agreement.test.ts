@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Cluster, CLI, inventory, waitFor, type Daemon } from './harness.js';
-import { verifyContract, type SignedContract } from '../../../daemon/agreement/contract.js';
+import { sealContractBody, verifyContract, type SignedContract } from '../../../daemon/agreement/contract.js';
 import { edgeId, segmentOrders, SegmentRejectedError } from '../../../daemon/agreement/participant.js';
 import { loadAgreementProto, RemoteParticipant } from '../../../daemon/agreement/remote.js';
 import { rawPublicKey, type SignedAdvert } from '../../../daemon/peering/advert.js';
@@ -84,6 +84,14 @@ const store = (domain: string) => {
   return s;
 };
 const maxUsed = async (s: RedisResourceStore, link: string, start: number, end: number) => Math.max(...(await s.usage(link, 'EF', start, end)).map((u) => u.usedBps));
+/** Each domain's order of an agreement on the best dom-a -> dom-c path as dom-a sees it, for an hour starting `inHours` from now. */
+const ordersOnPath = async (agreementId: string, rateMbps: number, inHours: number) => {
+  const ads = ((await a.get('/v1/adverts')).adverts as SignedAdvert<DomainAdvertisement>[]).map((x) => x.envelope.body);
+  const path = computePaths(buildTopology(ads), { from: { domain: 'dom-a', site: 'dom-a-site' }, to: { domain: 'dom-c', site: 'dom-c-site' }, qosClass: 'EF', rateMbps }).paths[0]!;
+  const start = Date.now() + inHours * HOUR;
+  const end = start + HOUR;
+  return { orders: segmentOrders(path, { agreementId, alternative: 0, qosClass: 'EF', rateMbps, start, end }), start, end };
+};
 /** A RemoteParticipant for `d`, dialed with the certificate of `as` (not through a daemon). */
 const remote = (d: Daemon, as: DomainFiles) => {
   const Agreement = loadAgreementProto();
@@ -168,12 +176,8 @@ describe('qos-brokerd: agreements across three daemons', () => {
   });
 
   test('agreement - coordinator gone between Reserve and Commit: holds expire, capacity returns, the provider that held (dom-b) logs the abandoned agreement once', async () => {
-    const ads = ((await a.get('/v1/adverts')).adverts as SignedAdvert<DomainAdvertisement>[]).map((x) => x.envelope.body);
-    const path = computePaths(buildTopology(ads), { from: { domain: 'dom-a', site: 'dom-a-site' }, to: { domain: 'dom-c', site: 'dom-c-site' }, qosClass: 'EF', rateMbps: 40 }).paths[0]!;
-    const start = Date.now() + 10 * HOUR;
-    const end = start + HOUR;
     const agreementId = `agr-gone-${process.pid}`;
-    const orders = segmentOrders(path, { agreementId, alternative: 0, qosClass: 'EF', rateMbps: 40, start, end });
+    const { orders, start, end } = await ordersOnPath(agreementId, 40, 10);
     const [ob, oc] = [orders.find((o) => o.domain === 'dom-b')!, orders.find((o) => o.domain === 'dom-c')!];
     const [pb, pc] = [remote(b, ft), remote(c, ft)];
     expect((await pb.quote(ob)).priceMinor).toBe(2000); // 0.50 x 40 Mbit/s x 1 h
@@ -207,5 +211,44 @@ describe('qos-brokerd: agreements across three daemons', () => {
     await waitFor(`dom-b logs ${later} as abandoned`, () => abandoned(later).length > 0, 15_000);
     expect(abandoned(agreementId)).toHaveLength(1);
     expect(abandoned(later)).toHaveLength(1);
+  });
+
+  test('agreement - a provider restarted between Reserve and Commit still commits: the hold, its owner and its quote are in Redis', async () => {
+    const agreementId = `agr-restart-${process.pid}`;
+    const { orders, start, end } = await ordersOnPath(agreementId, 20, 20);
+    const ob = orders.find((o) => o.domain === 'dom-b')!;
+    const quote = await remote(b, ft).prepare(ob, 60_000);
+    const sb = store('dom-b');
+    expect((await sb.get(`${agreementId}:0:1`))?.meta).toMatchObject({ owner: 'dom-t', order: { agreementId, index: 1, ingress: ob.ingress, egress: ob.egress }, quote: { priceMinor: quote.priceMinor } });
+    // dom-b dies without a word and comes back on the same config: nothing of the agreement is in its memory
+    b.proc.kill('SIGKILL');
+    await b.exited;
+    const before = b;
+    b = await cluster.start(before.files, before, before.config);
+    const body = sealContractBody({
+      version: 1 as const,
+      agreementId,
+      originator: { domain: 'dom-t', customer: 'acme' },
+      service: { from: 'dom-a/dom-a-site', to: 'dom-c/dom-c-site', qosClass: 'EF', rateMbps: 20 },
+      window: { start: new Date(start).toISOString(), end: new Date(end).toISOString() },
+      parties: [{ domain: 'dom-b', publicKey: rawPublicKey(b.files.advertKeyPem) }],
+      segments: [{ domain: 'dom-b', ingress: ob.ingress, egress: ob.egress, latencyMs: 1, jitterMs: 0, lossPct: 0, priceMinor: quote.priceMinor }],
+      currency: quote.currency,
+      totalPriceMinor: quote.priceMinor,
+      issuedAt: new Date().toISOString(),
+    });
+    // another peer may not commit it after the restart either
+    const other = await remote(b, a.files).commit(agreementId, body).catch((x: unknown) => x);
+    expect((other as { code: string }).code).toBe('QB_AGREEMENT_NOT_OWNER');
+    // a price other than the stored quote is refused; the owner's Commit with the quoted one is signed
+    const cheaper = await remote(b, ft).commit(agreementId, { ...body, segments: [{ ...body.segments[0]!, priceMinor: quote.priceMinor - 1 }] }).catch((x: unknown) => x);
+    expect((cheaper as { code: string }).code).toBe('QB_AGREEMENT_BODY_MISMATCH');
+    const sig = await remote(b, ft).commit(agreementId, body);
+    expect(verifyContract({ body, signatures: [sig] }).signedBy).toEqual(['dom-b']);
+    expect((await sb.get(`${agreementId}:0:1`))?.state).toBe('committed');
+    expect(await maxUsed(sb, 'dom-b-core', start, end)).toBe(20e6);
+    await waitFor('dom-b logs the commit', () => b.logs.some((l) => l.event === 'agreement-committed' && l.agreement_id === agreementId && l.caller === 'dom-t'));
+    // the restarted daemon does not call the committed hold abandoned
+    expect(b.logs.some((l) => l.event === 'agreement-abandoned' && l.agreement_id === agreementId)).toBe(false);
   });
 });
