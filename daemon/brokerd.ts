@@ -36,6 +36,12 @@ import { RemoteProvisioner, addProvisioningService, localProvisioner, type Segme
 import { Workflow } from './workflow/orders.js';
 import { BrokerCore } from './core.js';
 import { serveManagement } from './management/server.js';
+import { ApiKeyStore } from './state/apikeys.js';
+import { IdempotencyStore } from './state/idempotency.js';
+import { Hub } from './integrations/hub.js';
+import { ModifyOrders } from './workflow/modify-orders.js';
+import { NORTHBOUND_DEFAULTS } from './northbound/defaults.js';
+import { serveNorthbound } from './northbound/server.js';
 
 interface Running {
   cfg: BrokerConfig;
@@ -53,6 +59,8 @@ interface Running {
   provisioner?: DomainProvisioner;
   workflow?: Workflow;
   management?: { address: string; stop(): Promise<void> };
+  northbound?: { address: string; stop(): Promise<void> };
+  hub?: Hub;
 }
 
 /**
@@ -156,8 +164,26 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       const coordinator = new AgreementCoordinator(cfg.domainId, () => graph().graph, participant, { holdTtlMs: cfg.agreement.holdTtlMs });
       const workflow = new Workflow({ domain: cfg.domainId, records, coordinator, participant, provisioner: provisionerFor, log: log.child('workflow'), retentionMs: cfg.workflow.contractRetentionMs });
       running.workflow = workflow;
-      const brokerCore = new BrokerCore({ domain: cfg.domainId, workflow, provisioner, records, devices: () => running.cfg!.devices });
+      const prefix = `${cfg.redis.keyPrefix}:{${cfg.domainId}}:`;
+      const nb = cfg.northbound;
+      const hub = new Hub({ records, redis: running.redis!, prefix, timeoutMs: nb?.hubTimeoutMs ?? NORTHBOUND_DEFAULTS.hubTimeoutMs, log: log.child('hub') });
+      const brokerCore = new BrokerCore({
+        domain: cfg.domainId,
+        workflow,
+        provisioner,
+        records,
+        devices: () => running.cfg!.devices,
+        apiKeys: new ApiKeyStore(records),
+        idempotency: new IdempotencyStore(running.redis!, prefix, nb?.idempotencyTtlS ?? NORTHBOUND_DEFAULTS.idempotencyTtlS),
+        hub,
+        modifyOrders: new ModifyOrders(records, (id, change, customer) => workflow.modifyOrder(id, change, customer)),
+      });
       running.management = await serveManagement(brokerCore, cfg.domainId, cfg.management.listen, metrics.observeRpc);
+      if (nb) {
+        running.northbound = await serveNorthbound({ core: brokerCore, config: nb, log: log.child('northbound'), onCrossTenant: metrics.observeCrossTenant, observe: metrics.observeHttp });
+        running.hub = hub;
+        await hub.start();
+      }
       service.start();
     }
     await server.start(material.peers);
@@ -170,7 +196,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       // orders interrupted by the last stop are resumed in the background (their peers may still be connecting)
       void running.workflow!.start().catch((err: unknown) => log('error', 'order recovery failed', errorFields(err)));
     }
-    const listening: Record<string, unknown> = { grpc: cfg.listen, ...(running.management ? { management: running.management.address } : {}) };
+    const listening: Record<string, unknown> = { grpc: cfg.listen, ...(running.management ? { management: running.management.address } : {}), ...(running.northbound ? { northbound: running.northbound.address } : {}) };
     if (cfg.metrics) {
       const m = await listenHttp(cfg.metrics.listen, async (path) =>
         path === '/metrics' ? { status: 200, body: await metrics.registry.metrics(), type: metrics.registry.contentType } : { status: 404, body: { error: 'try /metrics' } },
@@ -221,7 +247,7 @@ async function reload(r: Running, configFile: string, log: JsonLogger): Promise<
   log.setLevel(cfg.log.level);
   if (d.needsRestart.length) log('warn', 'some changes take effect only after a restart', { keys: d.needsRestart });
   // keep what needs a restart as it runs
-  r.cfg = { ...cfg, ...Object.fromEntries(['role', 'domainId', 'brokerId', 'listen', 'dataDir', 'redis', 'metrics', 'admin', 'agreement'].map((k) => [k, r.cfg[k as keyof BrokerConfig]])) } as BrokerConfig;
+  r.cfg = { ...cfg, ...Object.fromEntries(['role', 'domainId', 'brokerId', 'listen', 'dataDir', 'redis', 'metrics', 'admin', 'agreement', 'northbound'].map((k) => [k, r.cfg[k as keyof BrokerConfig]])) } as BrokerConfig;
   r.material = material;
   log('info', 'config reloaded', { peers_added: d.peersAdded, peers_removed: d.peersRemoved, peers_changed: d.peersChanged, inventory_changed: d.inventoryChanged, grpc_rebound: rebound });
 }
@@ -238,6 +264,8 @@ function advertisedGraph(core: PeeringCore): () => { graph: TopologyGraph; key: 
 }
 
 async function stop(r: Partial<Running>, log: JsonLogger): Promise<void> {
+  await r.northbound?.stop();
+  await r.hub?.stop();
   await r.management?.stop();
   await r.workflow?.stop();
   r.agreement?.stop();

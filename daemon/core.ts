@@ -1,7 +1,8 @@
 /**
  * The core of one provider daemon: its operations, one method each. The
  * faces adapt to it and hold no logic of their own: the Management gRPC
- * service (daemon/management, the CLI's), later the northbound REST API.
+ * service (daemon/management, the CLI's) and the northbound REST API
+ * (daemon/northbound).
  * Every state change of an order goes through the workflow (one path).
  */
 import { InvalidArgumentError } from '../drivers/errors.js';
@@ -12,6 +13,12 @@ import { parseOrderBody } from './agreement/orders.js';
 import type { DeviceConfig } from './config/devices.js';
 import { managedDevice, type DomainProvisioner, type SyncReport } from './provisioning/domain.js';
 import type { RecordStore } from './state/records.js';
+import type { ApiKeyStore, ApiKeyView, Principal } from './state/apikeys.js';
+import type { IdempotencyStore } from './state/idempotency.js';
+import type { Hub, HubRecord } from './integrations/hub.js';
+import type { ModifyOrderRecord, ModifyOrders } from './workflow/modify-orders.js';
+
+export type { ApiKeyView, HubRecord, ModifyOrderRecord, Principal };
 import type { OrderRecord, OrderState, Workflow } from './workflow/orders.js';
 
 /** A device as `qos-broker devices` shows it. */
@@ -35,6 +42,14 @@ export interface BrokerCoreOptions {
   provisioner: DomainProvisioner;
   records: RecordStore;
   devices: () => DeviceConfig[];
+  /** API keys of the northbound REST API. */
+  apiKeys: ApiKeyStore;
+  /** Remembered answers of POSTs with an Idempotency-Key. */
+  idempotency: IdempotencyStore;
+  /** Listeners of order events (TMF641 /hub). */
+  hub: Hub;
+  /** Service orders of action modify. */
+  modifyOrders: ModifyOrders;
 }
 
 export class BrokerCore {
@@ -91,6 +106,57 @@ export class BrokerCore {
   private async agreementOf(id: string, customer?: string): Promise<string> {
     if (typeof id === 'string' && /^agr-[A-Za-z0-9._@-]{1,96}$/.test(id) && customer === undefined) return id;
     return (await this.getOrder(id, customer)).agreementId;
+  }
+
+  /** A northbound API key; the secret is returned here only. */
+  createApiKey(input: { role: string; customer?: string; description?: string }): Promise<{ key: ApiKeyView; secret: string }> {
+    return this.opts.apiKeys.create(input);
+  }
+
+  revokeApiKey(id: string): Promise<ApiKeyView> {
+    return this.opts.apiKeys.revoke(id);
+  }
+
+  listApiKeys(customer?: string): Promise<ApiKeyView[]> {
+    return this.opts.apiKeys.list(customer);
+  }
+
+  /** Who a presented API key acts for; undefined for a malformed, unknown or revoked key. */
+  authenticate(token: string): Promise<Principal | undefined> {
+    return this.opts.apiKeys.authenticate(token);
+  }
+
+  /** Answer once per (scope, Idempotency-Key): a retry with the same body gets the first answer back. */
+  idempotent(scope: string, key: string, body: unknown, answer: () => Promise<{ status: number; body: unknown }>): Promise<{ status: number; body: unknown; replayed: boolean }> {
+    return this.opts.idempotency.once(scope, key, body, answer);
+  }
+
+  /** Change an order's service for a while, as a modify order of its own (completed or failed with the refusal). */
+  async modifyService(orderId: string, change: { rateMbps: number; durationMs: number }, meta: { customer?: string; externalId?: string; description?: string } = {}): Promise<ModifyOrderRecord> {
+    return this.opts.modifyOrders.create(await this.getOrder(orderId, meta.customer), change, meta);
+  }
+
+  /** A modify order (whoever's it is: the caller checks tenancy). */
+  getModifyOrder(id: string): Promise<ModifyOrderRecord | undefined> {
+    if (typeof id !== 'string' || !/^mod-[0-9a-f-]{36}$/.test(id)) throw new InvalidArgumentError(`id must be a modify order id (mod-<uuid>), got ${JSON.stringify(id)}`);
+    return this.opts.modifyOrders.get(id);
+  }
+
+  listModifyOrders(filter: { customer?: string; state?: string } = {}): Promise<ModifyOrderRecord[]> {
+    return this.opts.modifyOrders.list(filter);
+  }
+
+  registerHub(p: Principal, callback: string, query?: string): Promise<HubRecord> {
+    return this.opts.hub.register(p, callback, query);
+  }
+
+  /** A hub listener (whoever's it is: the caller checks tenancy). */
+  getHub(id: string): Promise<HubRecord | undefined> {
+    return this.opts.hub.get(id);
+  }
+
+  removeHub(id: string): Promise<void> {
+    return this.opts.hub.remove(id);
   }
 
   /** The configured devices, what they carry, and with `probe` whether they answer and what they offer. */

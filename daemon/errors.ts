@@ -127,6 +127,16 @@ export const BROKER_ERRORS = {
   QB_DEMO_ORDER_FAILED: row('DemoError', 'INTERNAL', 500, 1, 'a demo order failed: the message gives the domain and error'),
   QB_DEMO_CHECK_FAILED: row('DemoError', 'INTERNAL', 500, 1, 'what the demo read back is not what it should be: a bug, see the message'),
 
+  QB_APIKEY_NOT_FOUND: row('ApiKeyError', 'NOT_FOUND', 404, 1, 'no such API key: qos-broker apikey list shows them'),
+  QB_NORTHBOUND_NOT_FOUND: row('NorthboundError', 'NOT_FOUND', 404, 1, 'no such resource (or it is another customer\'s): list them'),
+  QB_NORTHBOUND_UNAUTHENTICATED: row('NorthboundError', 'PERMISSION_DENIED', 401, 1, 'send Authorization: Bearer with a key of qos-broker apikey create that is not revoked'),
+  QB_NORTHBOUND_RATE_LIMITED: row('NorthboundError', 'RESOURCE_EXHAUSTED', 429, 1, 'the API key made too many requests: wait Retry-After seconds, or raise northbound.rate-limit'),
+  QB_NORTHBOUND_BODY_TOO_LARGE: row('NorthboundError', 'INVALID_ARGUMENT', 413, 1, 'send a smaller body, or raise northbound.body-limit-bytes'),
+  QB_NORTHBOUND_MEDIA_TYPE: row('NorthboundError', 'INVALID_ARGUMENT', 415, 1, 'send the body as application/json'),
+  QB_NORTHBOUND_BAD_REQUEST: row('NorthboundError', 'INVALID_ARGUMENT', 400, 1, 'the request is not well-formed (e.g. JSON that does not parse): the message says where'),
+  QB_IDEMPOTENCY_IN_PROGRESS: row('NorthboundError', 'ABORTED', 409, 1, 'the first request with this Idempotency-Key is still being answered: retry later'),
+  QB_IDEMPOTENCY_KEY_REUSED: row('NorthboundError', 'FAILED_PRECONDITION', 422, 1, 'the Idempotency-Key was used for another body: use a new key for a new request'),
+
   QB_MANAGEMENT_UNREACHABLE: row('AdminError', 'UNAVAILABLE', 502, 1, 'start qos-brokerd (management.listen is logged at start) or pass --management unix:PATH|HOST:PORT'),
   QB_ADMIN_UNREACHABLE: row('AdminError', 'UNAVAILABLE', 502, 1, 'start qos-brokerd with admin.listen at that address, or pass --admin HOST:PORT'),
   QB_ADMIN_ERROR: row('AdminError', 'INTERNAL', 500, 1, 'the admin endpoint refused the request: its answer is in the message'),
@@ -361,6 +371,20 @@ export class ServiceProvisioningError extends CodedError<Codes<'ServiceProvision
 /** `qos-broker demo` found something it runs or reads back not as it should be. */
 export class DemoError extends CodedError<Codes<'DemoError'>> {}
 
+/** An API key of the northbound REST API that does not exist. */
+export class ApiKeyError extends CodedError<Codes<'ApiKeyError'>> {}
+
+/** A refusal of the northbound REST API (not found, unauthenticated, rate limited, ...); `headers` go on the answer (Retry-After). */
+export class NorthboundError extends CodedError<Codes<'NorthboundError'>> {
+  constructor(
+    code: Codes<'NorthboundError'>,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(code, message);
+  }
+}
+
 // ------------------------------------------------------------------ the edges
 
 /** Every class the table names, by name (a name without a class here does not compile). */
@@ -398,6 +422,8 @@ const CLASSES: Record<(typeof ERRORS)[ErrorCode]['cls'], abstract new (...args: 
   OrderError,
   ServiceProvisioningError,
   DemoError,
+  ApiKeyError,
+  NorthboundError,
 };
 
 /** Whether a string is a code of the table. */

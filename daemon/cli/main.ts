@@ -12,6 +12,7 @@ import { advertsCommand, domainsCommand, peersCommand } from './broker.js';
 import { contractCommand } from './contract.js';
 import { agreeCommand, quoteCommand } from './agree.js';
 import { devicesCommand, orderCommand } from './order.js';
+import { apikeyCommand } from './apikey.js';
 
 const USAGE = `qos-broker <command> [options]
 
@@ -27,6 +28,7 @@ commands:
   agree                the agreement alone (nothing provisioned); writes the signed contract (--out FILE)
   order <operation>    orders of a running provider: create, get, list, modify, terminate, check-sync, redeploy (qos-broker order --help)
   devices              the routers of a running provider (--probe: reachability and capabilities)
+  apikey <operation>   API keys of the northbound REST API: create, revoke, list (qos-broker apikey --help)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -64,6 +66,9 @@ async function main(argv: string[]): Promise<number> {
       return Number(process.exitCode ?? 0);
     case 'devices':
       await devicesCommand(rest);
+      return 0;
+    case 'apikey':
+      await apikeyCommand(rest);
       return 0;
     case undefined:
     case 'help':

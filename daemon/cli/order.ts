@@ -30,7 +30,8 @@ export const ORDER_USAGE = `qos-broker order <operation> [options]   (--manageme
   redeploy ID                                put what drifted back
   every operation takes --json`;
 
-function client(v: string | undefined): ManagementClient {
+/** The Management client of --management or $QOS_BROKER_MANAGEMENT. */
+export function managementClient(v: string | undefined): ManagementClient {
   const address = v ?? process.env.QOS_BROKER_MANAGEMENT;
   if (!address) throw new InvalidArgumentError('--management unix:PATH|HOST:PORT is required (or set $QOS_BROKER_MANAGEMENT): the daemon logs it as "management" when it starts');
   return new ManagementClient(address);
@@ -72,7 +73,7 @@ export async function orderCommand(argv: string[], out: (t: string) => void = (t
   const need = (...ks: Array<keyof typeof values>) => {
     for (const k of ks) if (!values[k]) throw new InvalidArgumentError(`--${k} is required for order ${op}; usage:\n${ORDER_USAGE}`);
   };
-  const c = client(values.management);
+  const c = managementClient(values.management);
   try {
     switch (op) {
       case 'create': {
@@ -122,7 +123,7 @@ export async function orderCommand(argv: string[], out: (t: string) => void = (t
 /** `qos-broker devices [--probe]`: the daemon's routers. */
 export async function devicesCommand(argv: string[], out: (t: string) => void = (t) => process.stdout.write(t)): Promise<void> {
   const { values } = parseArgs({ args: argv, strict: true, options: { management: { type: 'string' }, probe: { type: 'boolean' }, json: { type: 'boolean' } } });
-  const c = client(values.management);
+  const c = managementClient(values.management);
   try {
     const list = await c.devices(values.probe ?? false);
     if (values.json) return out(`${JSON.stringify(list, null, 2)}\n`);

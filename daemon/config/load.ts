@@ -46,6 +46,7 @@ export function parseConfigText(text: string, baseDir: string): BrokerConfig {
   }
   cfg.dataDir = abs(cfg.dataDir);
   cfg.keys = { advertKey: abs(cfg.keys.advertKey), tlsCert: abs(cfg.keys.tlsCert), tlsKey: abs(cfg.keys.tlsKey) };
+  if (cfg.northbound?.tlsCert) cfg.northbound = { ...cfg.northbound, tlsCert: abs(cfg.northbound.tlsCert), tlsKey: abs(cfg.northbound.tlsKey!) };
   for (const p of cfg.peers) {
     p.caFile = abs(p.caFile);
     if (p.advertPublicKeyFile) p.advertPublicKeyFile = abs(p.advertPublicKeyFile);
@@ -198,6 +199,7 @@ export function diffConfig(a: BrokerConfig, b: BrokerConfig): ConfigDiff {
     ['agreement', a.agreement, b.agreement],
     ['management', a.management, b.management],
     ['workflow', a.workflow, b.workflow],
+    ['northbound', a.northbound, b.northbound],
     ['peering.hold-time-s', a.peering.holdTimeS, b.peering.holdTimeS],
   ];
   for (const [k, x, y] of restartKeys) if (!same(x, y)) needsRestart.push(k);

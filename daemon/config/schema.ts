@@ -6,6 +6,7 @@
  */
 import { ConfigError } from '../errors.js';
 import { AGREEMENT_DEFAULTS } from '../agreement/defaults.js';
+import { NORTHBOUND_DEFAULTS } from '../northbound/defaults.js';
 import { PEERING_DEFAULTS } from '../peering/defaults.js';
 import type { Inventory, InventoryClass } from '../peering/origin.js';
 import { parseDevices, type DeviceConfig } from './devices.js';
@@ -76,6 +77,8 @@ export interface BrokerConfig {
     /** `unix:PATH` or a loopback host:port (no authentication: loopback or a socket only). @default `unix:<data-dir>/management.sock` */
     listen: string;
   };
+  /** The northbound REST API (provider role): TMF641/TMF638 for customers and operators. Absent: not served. */
+  northbound?: NorthboundConfig;
   /** The order workflow (provider role). */
   workflow: {
     /** Deadline of one domain's provisioning call (apply and verify on its devices), ms. @default 120000 */
@@ -83,6 +86,25 @@ export interface BrokerConfig {
     /** How long a signed contract is kept after its service ended, ms. @default 31536000000 (a year) */
     contractRetentionMs: number;
   };
+}
+
+/** The northbound REST API's listener and limits. */
+export interface NorthboundConfig {
+  /** host:port; plain HTTP only on a loopback address, anything else needs tls-cert and tls-key. */
+  listen: string;
+  /** TLS certificate and key (PEM paths) of the listener; both or neither. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Largest request body accepted, bytes (larger: 413). @default 65536 */
+  bodyLimitBytes: number;
+  /** Requests per second each API key may make on average (token bucket refill). @default 50 */
+  rateLimitPerS: number;
+  /** Requests an API key may make at once before the refill rate applies (bucket size). @default 100 */
+  rateLimitBurst: number;
+  /** How long an Idempotency-Key of a POST is remembered, s. @default 86400 */
+  idempotencyTtlS: number;
+  /** Deadline of one hub callback delivery, ms. @default 5000 */
+  hubTimeoutMs: number;
 }
 
 const DOMAIN_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -276,6 +298,30 @@ function inventory(s: Section): Inventory {
   return { borders, sites, transits, links, prices };
 }
 
+function northboundConfig(s: Section): NorthboundConfig {
+  const listen = hostPort(s, 'listen');
+  const tlsCert = s.str('tls-cert', { optional: true, what: 'path of the listener\'s TLS certificate (PEM)' });
+  const tlsKey = s.str('tls-key', { optional: true, what: 'path of the listener\'s TLS private key (PEM)' });
+  if (!tlsCert !== !tlsKey) throw new ConfigError(s.key(tlsCert ? 'tls-key' : 'tls-cert'), 'give both tls-cert and tls-key, or neither (plain HTTP on loopback)');
+  const host = listen.slice(0, listen.lastIndexOf(':'));
+  if (!tlsCert && !/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(host)) {
+    throw new ConfigError(s.key('listen'), `plain HTTP is allowed on a loopback address only (127.0.0.0/8, localhost or [::1]); set tls-cert and tls-key to listen on ${JSON.stringify(listen)}`);
+  }
+  const rl = s.section('rate-limit', true) ?? Section.of(s.key('rate-limit'), {});
+  const cfg: NorthboundConfig = {
+    listen,
+    ...(tlsCert ? { tlsCert, tlsKey } : {}),
+    bodyLimitBytes: s.num('body-limit-bytes', { min: 1024, max: 16 * 1024 * 1024, int: true, def: NORTHBOUND_DEFAULTS.bodyLimitBytes }),
+    rateLimitPerS: rl.num('per-s', { min: 0.01, max: 1_000_000, def: NORTHBOUND_DEFAULTS.rateLimitPerS, what: 'requests per second per API key (0.01..1000000)' }),
+    rateLimitBurst: rl.num('burst', { min: 1, max: 1_000_000, int: true, def: NORTHBOUND_DEFAULTS.rateLimitBurst, what: 'requests an API key may make at once (1..1000000)' }),
+    idempotencyTtlS: s.num('idempotency-ttl-s', { min: 1, max: 30 * 86_400, int: true, def: NORTHBOUND_DEFAULTS.idempotencyTtlS }),
+    hubTimeoutMs: s.num('hub-timeout-ms', { min: 10, max: 60_000, int: true, def: NORTHBOUND_DEFAULTS.hubTimeoutMs }),
+  };
+  rl.done();
+  s.done();
+  return cfg;
+}
+
 /**
  * Check a parsed YAML document. Paths stay as written (relative ones are
  * resolved by the loader). Throws ConfigError naming the first bad key.
@@ -376,6 +422,9 @@ export function parseConfig(doc: unknown): BrokerConfig {
   const mlisten = mg.str('listen', { optional: true, what: 'unix:PATH or a loopback host:port' });
   if (mlisten !== undefined && !mlisten.startsWith('unix:')) hostPort(mg, 'listen', { loopback: true });
   mg.done();
+  const nb = root.section('northbound', true);
+  if (nb && role !== 'provider') throw new ConfigError('northbound', 'is for role provider (an exchange takes no orders); remove it');
+  const northbound = nb ? northboundConfig(nb) : undefined;
   const wf = root.section('workflow', true) ?? Section.of('workflow', {});
   const workflow = {
     provisionTimeoutMs: wf.num('provision-timeout-ms', { min: 100, max: 3_600_000, int: true, def: 120_000 }),
@@ -403,6 +452,7 @@ export function parseConfig(doc: unknown): BrokerConfig {
     devices,
     ...(devicesFrom ? { devicesFrom } : {}),
     management: { listen: mlisten ?? 'unix:management.sock' },
+    ...(northbound ? { northbound } : {}),
     workflow,
   };
 }

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import { AdminError } from '../errors.js';
 import { fromGrpcError } from '../agreement/remote.js';
-import { loadManagementProto, type CheckSyncMsg, type DeviceInfoMsg, type OrderMsg, type ServiceSpecMsg } from './proto.js';
+import { loadManagementProto, type ApiKeyMsg, type CheckSyncMsg, type DeviceInfoMsg, type OrderMsg, type ServiceSpecMsg } from './proto.js';
 
 export class ManagementClient {
   private readonly client: grpc.Client;
@@ -58,6 +58,15 @@ export class ManagementClient {
   }
   async devices(probe: boolean): Promise<DeviceInfoMsg[]> {
     return (await this.call<{ devices: DeviceInfoMsg[] }>('ListDevices', { probe })).devices;
+  }
+  createApiKey(role: string, customer: string, description = ''): Promise<{ key: ApiKeyMsg; secret: string }> {
+    return this.call('CreateApiKey', { role, customer, description });
+  }
+  revokeApiKey(id: string): Promise<ApiKeyMsg> {
+    return this.call('RevokeApiKey', { id });
+  }
+  async listApiKeys(customer?: string): Promise<ApiKeyMsg[]> {
+    return (await this.call<{ keys: ApiKeyMsg[] }>('ListApiKeys', { customer: customer ?? '' })).keys;
   }
   close(): void {
     this.client.close();

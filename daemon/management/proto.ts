@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoDir } from '../peering/proto.js';
 import type { DeviceView } from '../core.js';
+import type { ApiKeyView } from '../state/apikeys.js';
 import type { SyncReport } from '../provisioning/domain.js';
 import type { OrderRecord, PlanStep, StepError } from '../workflow/orders.js';
 
@@ -124,4 +125,17 @@ export function syncToMsg(orderId: string, s: SyncReport): CheckSyncMsg {
 
 export function deviceToMsg(d: DeviceView): DeviceInfoMsg {
   return { name: d.name, platform: d.platform, address: d.address, border: d.border, interfaces: d.interfaces, reachable: d.reachable ?? false, error: d.error ?? '', capabilities: d.capabilities ?? [], services: d.services };
+}
+
+export interface ApiKeyMsg {
+  id: string;
+  role: string;
+  customer: string;
+  description: string;
+  created_at: string;
+  revoked_at: string;
+}
+
+export function apiKeyToMsg(k: ApiKeyView): ApiKeyMsg {
+  return { id: k.id, role: k.role, customer: k.customer, description: k.description, created_at: k.createdAt, revoked_at: k.revokedAt ?? '' };
 }

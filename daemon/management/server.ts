@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import { toGrpcError } from '../agreement/remote.js';
 import type { BrokerCore } from '../core.js';
-import { deviceToMsg, loadManagementProto, orderToMsg, syncToMsg, type ServiceSpecMsg } from './proto.js';
+import { apiKeyToMsg, deviceToMsg, loadManagementProto, orderToMsg, syncToMsg, type ServiceSpecMsg } from './proto.js';
 
 type Handler = (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, cb: grpc.sendUnaryData<unknown>) => void;
 
@@ -58,6 +58,9 @@ export async function serveManagement(core: BrokerCore, domain: string, listen: 
     CheckSync: wrap('CheckSync', async (r) => syncToMsg(id(r), await core.checkSync(id(r), cust(r)))),
     Redeploy: wrap('Redeploy', async (r) => syncToMsg(id(r), await core.redeploy(id(r), cust(r)))),
     ListDevices: wrap('ListDevices', async (r) => ({ devices: (await core.devices(Boolean(r.probe))).map(deviceToMsg) })),
+    CreateApiKey: wrap('CreateApiKey', async (r) => (({ key, secret }) => ({ key: apiKeyToMsg(key), secret }))(await core.createApiKey({ role: r.role as string, customer: r.customer as string, description: r.description as string }))),
+    RevokeApiKey: wrap('RevokeApiKey', async (r) => apiKeyToMsg(await core.revokeApiKey(id(r)))),
+    ListApiKeys: wrap('ListApiKeys', async (r) => ({ keys: (await core.listApiKeys(cust(r))).map(apiKeyToMsg) })),
   });
   const socket = listen.startsWith('unix:') ? listen.slice(5) : undefined;
   if (socket) {

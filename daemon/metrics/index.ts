@@ -20,6 +20,10 @@ export interface BrokerMetrics {
   observeConvergence(seconds: number): void;
   /** A frame of a peering session (Peering.Session stream) was handled. */
   observeFrame(kind: string, seconds: number): void;
+  /** A customer of the northbound API asked for another customer's resource (answered 404). */
+  observeCrossTenant(resource: string): void;
+  /** A northbound API request was answered. */
+  observeHttp(route: string, method: string, status: number, seconds: number): void;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -135,8 +139,23 @@ export function createBrokerMetrics(getCore: () => PeeringCore | undefined, getS
   linkGauge('qos_broker_link_capacity_bytes_per_second', 'Capacity of each link for each QoS class.', (r) => r.capacityBps / 8);
   linkGauge('qos_broker_link_used_bytes_per_second', 'Bandwidth held or booked on each link for each QoS class in the current slot.', (r) => r.usedBps / 8);
   linkGauge('qos_broker_link_utilisation_ratio', 'Used over capacity of each link for each QoS class in the current slot (0-1).', (r) => r.utilisation);
+  const crossTenant = new Counter({
+    name: 'qos_broker_northbound_cross_tenant_total',
+    help: 'Northbound requests of a customer for another customer\'s resource (answered 404 as if absent), by resource.',
+    labelNames: ['resource'],
+    registers: [registry],
+  });
+  const http = new Histogram({
+    name: 'qos_broker_northbound_request_duration_seconds',
+    help: 'Duration of northbound REST API requests, by route, method and HTTP status.',
+    labelNames: ['route', 'method', 'status'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
   return {
     registry,
+    observeCrossTenant: (resource) => crossTenant.inc({ resource }),
+    observeHttp: (route, method, status, s) => http.observe({ route, method, status: String(status) }, s),
     observeRpc: (name, code, s) => rpc.observe({ rpc: name, code }, s),
     observeRedis: (op, s) => redis.observe({ op }, s),
     observeConvergence: (s) => convergence.observe(s),

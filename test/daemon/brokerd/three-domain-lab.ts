@@ -26,7 +26,14 @@ const NEIGHBOURS: Record<Dom, string[]> = { 'dom-a': ['dom-b'], 'dom-b': ['dom-a
 /** The order of the tests: EF 10 Mbit/s from dom-a's site to dom-c's, within 30 ms, for an hour. */
 export const spec = (over: Partial<{ rate_mbps: number; duration_ms: number; start_ms: number }> = {}) => ({ from: 'dom-a/dom-a-site', to: 'dom-c/dom-c-site', qos_class: 'EF', rate_mbps: 10, duration_ms: 3_600_000, max_latency_ms: 30, ...over });
 
+export interface ThreeDomainLabOptions {
+  /** Extra config keys of a domain's daemon (e.g. a `northbound:` listener on its host). */
+  config?: (d: Dom, host: string) => Record<string, unknown> | Promise<Record<string, unknown>>;
+}
+
 export class ThreeDomainLab {
+  constructor(private readonly opts: ThreeDomainLabOptions = {}) {}
+
   readonly cluster = new Cluster();
   readonly daemons = new Map<Dom, Daemon>();
   readonly routers = new Map<Dom, NetconfDevice[]>();
@@ -65,6 +72,7 @@ export class ThreeDomainLab {
     this.configs.set('dom-c', { role: 'provider', peering, peers: [peer('dom-a', false), peer('dom-b', false)], inventory: inventory('dom-c', ['dom-b']), devices: this.devicesOf('dom-c') });
     this.configs.set('dom-b', { role: 'provider', peering, peers: [peer('dom-a', false), peer('dom-c', true)], inventory: inventory('dom-b', ['dom-a', 'dom-c']), devices: this.devicesOf('dom-b') });
     this.configs.set('dom-a', { role: 'provider', peering, peers: [peer('dom-b', true), peer('dom-c', true)], inventory: inventory('dom-a', ['dom-b']), devices: this.devicesOf('dom-a'), agreement: { 'hold-ttl-ms': 10_000, 'call-timeout-ms': 3000 } });
+    for (const d of DOMAINS) if (this.opts.config) Object.assign(this.configs.get(d)!, await this.opts.config(d, this.addrs.get(d)!.host));
     for (const d of ['dom-c', 'dom-b', 'dom-a'] as const) await this.startDomain(d);
     this.mgmt = new ManagementClient(`unix:${this.daemons.get('dom-a')!.config['data-dir'] as string}/management.sock`);
     await this.connected();

@@ -65,6 +65,15 @@ describe('config', () => {
     expect(cfg).toMatchObject({ brokerId: 'dom-a-1', advertiseAddress: '127.0.0.1:50061', redis: { embedded: true, keyPrefix: 'qb' }, log: { level: 'info' } });
     expect(cfg.peering).toMatchObject({ holdTimeS: 90, advertLifetimeS: 270, readvertiseThreshold: 0.1 });
     expect(cfg.peers[0]).toMatchObject({ domainId: 'dom-b', exchange: false });
+    expect(cfg.northbound).toBeUndefined();
+  });
+
+  test('config - northbound: loopback plain HTTP gets its defaults; another address with tls-cert and tls-key (paths resolved)', () => {
+    const lo = parseConfigText(stringify({ ...base(), northbound: { listen: '127.0.0.1:8080' } }), pki.dir);
+    expect(lo.northbound).toEqual({ listen: '127.0.0.1:8080', bodyLimitBytes: 65_536, rateLimitPerS: 50, rateLimitBurst: 100, idempotencyTtlS: 86_400, hubTimeoutMs: 5000 });
+    const tls = parseConfigText(stringify({ ...base(), northbound: { listen: '0.0.0.0:8443', 'tls-cert': 'nb.crt', 'tls-key': 'nb.key', 'rate-limit': { 'per-s': 5, burst: 10 } } }), pki.dir);
+    expect(tls.northbound).toMatchObject({ listen: '0.0.0.0:8443', tlsCert: join(pki.dir, 'nb.crt'), tlsKey: join(pki.dir, 'nb.key'), rateLimitPerS: 5, rateLimitBurst: 10 });
+    expect(errorOf({ ...base(), role: 'exchange', inventory: undefined, northbound: { listen: '127.0.0.1:8080' } }).key).toBe('northbound');
   });
 
   test.each([
@@ -86,6 +95,13 @@ describe('config', () => {
     ['redis.embedded', (c: any) => (c.redis = { url: 'redis://127.0.0.1:6379', embedded: true }), /cannot be true together/],
     ['log.level', (c: any) => (c.log = { level: 'loud' }), /debug, info, warn or error/],
     ['metrics', (c: any) => (c.metrics = 9464), /expected a mapping/],
+    ['northbound.listen', (c: any) => (c.northbound = { listen: '0.0.0.0:8443' }), /plain HTTP is allowed on a loopback address only.*set tls-cert and tls-key/],
+    ['northbound.tls-key', (c: any) => (c.northbound = { listen: '0.0.0.0:8443', 'tls-cert': 'nb.crt' }), /give both tls-cert and tls-key/],
+    ['northbound.listen', (c: any) => (c.northbound = {}), /is required: host:port/],
+    ['northbound.rate-limit.per-s', (c: any) => (c.northbound = { listen: '127.0.0.1:8080', 'rate-limit': { 'per-s': 0 } }), /requests per second per API key/],
+    ['northbound.rate-limit.burts', (c: any) => (c.northbound = { listen: '127.0.0.1:8080', 'rate-limit': { burts: 5 } }), /unknown key; expected one of: burst, per-s/],
+    ['northbound.body-limit-bytes', (c: any) => (c.northbound = { listen: '127.0.0.1:8080', 'body-limit-bytes': 10 }), /integer >= 1024/],
+    ['northbound.port', (c: any) => (c.northbound = { listen: '127.0.0.1:8080', port: 8080 }), /unknown key/],
   ])('config - %s: the error names the key and says what is expected', (key, change, msg) => {
     const err = errorOf(withChange(change));
     expect(err.key).toBe(key);
