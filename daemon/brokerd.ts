@@ -166,7 +166,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       running.workflow = workflow;
       const prefix = `${cfg.redis.keyPrefix}:{${cfg.domainId}}:`;
       const nb = cfg.northbound;
-      const hub = new Hub({ records, redis: running.redis!, prefix, timeoutMs: nb?.hubTimeoutMs ?? NORTHBOUND_DEFAULTS.hubTimeoutMs, log: log.child('hub') });
+      const hub = new Hub({ records, redis: running.redis!, prefix, timeoutMs: nb?.hubTimeoutMs ?? NORTHBOUND_DEFAULTS.hubTimeoutMs, allowHosts: nb?.hubAllowHosts ?? [], log: log.child('hub') });
       const brokerCore = new BrokerCore({
         domain: cfg.domainId,
         workflow,

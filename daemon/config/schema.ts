@@ -105,6 +105,8 @@ export interface NorthboundConfig {
   idempotencyTtlS: number;
   /** Deadline of one hub callback delivery, ms. @default 5000 */
   hubTimeoutMs: number;
+  /** Hosts a hub callback may go to besides loopback (the daemon POSTs there). @default [] */
+  hubAllowHosts: string[];
 }
 
 const DOMAIN_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -316,6 +318,10 @@ function northboundConfig(s: Section): NorthboundConfig {
     rateLimitBurst: rl.num('burst', { min: 1, max: 1_000_000, int: true, def: NORTHBOUND_DEFAULTS.rateLimitBurst, what: 'requests an API key may make at once (1..1000000)' }),
     idempotencyTtlS: s.num('idempotency-ttl-s', { min: 1, max: 30 * 86_400, int: true, def: NORTHBOUND_DEFAULTS.idempotencyTtlS }),
     hubTimeoutMs: s.num('hub-timeout-ms', { min: 10, max: 60_000, int: true, def: NORTHBOUND_DEFAULTS.hubTimeoutMs }),
+    hubAllowHosts: s.list('hub-allow-hosts').map((h, i) => {
+      if (typeof h !== 'string' || !/^[A-Za-z0-9.:\[\]-]{1,255}$/.test(h)) throw new ConfigError(`${s.key('hub-allow-hosts')}[${i}]`, `expected a host name or address, got ${JSON.stringify(h)}`);
+      return h.toLowerCase();
+    }),
   };
   rl.done();
   s.done();

@@ -12,6 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { NorthboundError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { OutboxEvent, RecordStore } from '../state/records.js';
 import type { Principal } from '../state/apikeys.js';
@@ -47,10 +48,23 @@ export class Hub {
       log: Logger;
       /** How often the outbox is read, ms. @default 200 */
       pollMs?: number;
+      /** Hosts a callback may go to besides loopback. @default [] */
+      allowHosts?: string[];
     },
   ) {}
 
   async register(p: Principal, callback: string, query?: string): Promise<HubRecord> {
+    // the daemon POSTs to the callback: only to loopback or to hosts the operator listed
+    let host: string;
+    try {
+      host = new URL(callback).hostname.toLowerCase();
+    } catch {
+      throw new NorthboundError('QB_NORTHBOUND_BAD_REQUEST', `callback ${JSON.stringify(callback)} is not a URL`);
+    }
+    const loopback = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(host);
+    if (!loopback && !(this.opts.allowHosts ?? []).includes(host)) {
+      throw new NorthboundError('QB_NORTHBOUND_CALLBACK_NOT_ALLOWED', `callback host ${host} is neither loopback nor in northbound.hub-allow-hosts`);
+    }
     const rec: HubRecord = { id: `hub-${randomBytes(8).toString('hex')}`, callback, ...(query ? { query } : {}), keyId: p.keyId, ...(p.customer ? { customer: p.customer } : {}), createdAt: new Date().toISOString() };
     await this.opts.records.put(KIND, rec.id, 0, rec, { score: Date.now(), event: { type: 'hub-registered', customer: rec.customer ?? '' } });
     return rec;

@@ -70,7 +70,7 @@ describe('config', () => {
 
   test('config - northbound: loopback plain HTTP gets its defaults; another address with tls-cert and tls-key (paths resolved)', () => {
     const lo = parseConfigText(stringify({ ...base(), northbound: { listen: '127.0.0.1:8080' } }), pki.dir);
-    expect(lo.northbound).toEqual({ listen: '127.0.0.1:8080', bodyLimitBytes: 65_536, rateLimitPerS: 50, rateLimitBurst: 100, idempotencyTtlS: 86_400, hubTimeoutMs: 5000 });
+    expect(lo.northbound).toEqual({ listen: '127.0.0.1:8080', bodyLimitBytes: 65_536, rateLimitPerS: 50, rateLimitBurst: 100, idempotencyTtlS: 86_400, hubTimeoutMs: 5000, hubAllowHosts: [] });
     const tls = parseConfigText(stringify({ ...base(), northbound: { listen: '0.0.0.0:8443', 'tls-cert': 'nb.crt', 'tls-key': 'nb.key', 'rate-limit': { 'per-s': 5, burst: 10 } } }), pki.dir);
     expect(tls.northbound).toMatchObject({ listen: '0.0.0.0:8443', tlsCert: join(pki.dir, 'nb.crt'), tlsKey: join(pki.dir, 'nb.key'), rateLimitPerS: 5, rateLimitBurst: 10 });
     expect(errorOf({ ...base(), role: 'exchange', inventory: undefined, northbound: { listen: '127.0.0.1:8080' } }).key).toBe('northbound');

@@ -204,6 +204,10 @@ describe.sequential('northbound', () => {
     const otherHub = await call('DELETE', `${ORD}/hub/${h.body.id as string}`, keys.globex);
     expect(strip(otherHub, h.body.id as string)).toEqual(strip(await call('DELETE', `${ORD}/hub/hub-0000000000000000`, keys.globex), 'hub-0000000000000000'));
     expect((await call('DELETE', `${ORD}/hub/${h.body.id as string}`, keys.acme)).status).toBe(204);
+    // the daemon POSTs to a callback: one off loopback (and not listed in hub-allow-hosts) is refused, nothing registered
+    const outside = await call('POST', `${ORD}/hub`, keys.acme, { callback: 'http://198.51.100.7:8080/events' });
+    expect(outside.status).toBe(403);
+    expect(outside.body).toMatchObject({ code: 'QB_NORTHBOUND_CALLBACK_NOT_ALLOWED', message: 'callback host 198.51.100.7 is neither loopback nor in northbound.hub-allow-hosts' });
     // a customer key cannot order on another customer's behalf
     const forOther = await call('POST', `${ORD}/serviceOrder`, keys.globex, addOrder({}, { relatedParty: [{ id: 'acme', role: 'customer' }] }));
     expect(forOther.status).toBe(400);
