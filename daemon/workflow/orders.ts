@@ -403,12 +403,12 @@ export class Workflow {
       if (o.state === 'inProgress' && o.compensating) {
         // a rollback that a stop (or an unreachable domain) interrupted: finish it
         await this.releaseEverywhere(o);
-        return void (await this.fail(o, version, o.compensating, true));
+        return void (await this.fail(o, version, o.compensating));
       }
       if (o.state === 'inProgress' && (o.phase === 'reserving' || o.phase === 'committing')) {
         // a stop interrupted the agreement: its holds (or a late booking) are given back everywhere
         await this.releaseEverywhere(o);
-        return void (await this.fail(o, version, { code: 'QB_WORKFLOW_INTERRUPTED', message: `the agreement was interrupted while ${o.phase} by a restart of ${this.opts.domain}; every hold was released` }, false));
+        return void (await this.fail(o, version, { code: 'QB_WORKFLOW_INTERRUPTED', message: `the agreement was interrupted while ${o.phase} by a restart of ${this.opts.domain}; every hold was released` }));
       }
       if (o.state === 'inProgress' && o.phase === 'computing') {
         let current = version;
@@ -433,7 +433,7 @@ export class Workflow {
           const e = stepError(err);
           this.mark(this.step(o, 'agree', this.opts.domain), 'failed', e);
           o.phase = 'aborted';
-          return void (await this.fail(o, version, e, false));
+          return void (await this.fail(o, version, e));
         }
       }
       if (o.state === 'inProgress' && o.phase === 'committed') {
@@ -495,7 +495,7 @@ export class Workflow {
       o.compensating = failure;
       version = await this.save(o, version, {}, `provisioning failed in ${failure.domain}: rolling back every domain`);
       await this.releaseEverywhere(o);
-      return void (await this.fail(o, version, failure, true));
+      return void (await this.fail(o, version, failure));
     }
     o.state = 'completed';
     o.service.state = 'active';
@@ -519,12 +519,11 @@ export class Workflow {
     if (bad) throw bad.reason;
   }
 
-  private async fail(o: OrderRecord, version: number, e: StepError, wasReserved: boolean): Promise<number> {
+  private async fail(o: OrderRecord, version: number, e: StepError): Promise<number> {
     o.state = 'failed';
     o.error = e;
     delete o.compensating;
     o.service.state = 'terminated';
-    void wasReserved;
     const v = await this.save(o, version, { start: null, end: null, retry: null, revert: null, purge: this.purgeAt() }, `failed: ${e.domain ? `${e.domain}: ` : ''}${e.code}: ${e.message}`);
     this.log('warn', 'order failed', { event: 'order-failed', order_id: o.id, code: e.code, domain: e.domain, device: e.device, error: e.message });
     return v;
