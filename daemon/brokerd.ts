@@ -164,7 +164,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       const coordinator = new AgreementCoordinator(cfg.domainId, () => graph().graph, participant, { holdTtlMs: cfg.agreement.holdTtlMs });
       const workflow = new Workflow({ domain: cfg.domainId, records, coordinator, participant, provisioner: provisionerFor, log: log.child('workflow'), retentionMs: cfg.workflow.contractRetentionMs });
       running.workflow = workflow;
-      const prefix = `${cfg.redis.keyPrefix}:{${cfg.domainId}}:`;
+      const prefix = records.base;
       const nb = cfg.northbound;
       const hub = new Hub({ records, redis: running.redis!, prefix, timeoutMs: nb?.hubTimeoutMs ?? NORTHBOUND_DEFAULTS.hubTimeoutMs, allowHosts: nb?.hubAllowHosts ?? [], log: log.child('hub') });
       const brokerCore = new BrokerCore({
@@ -247,7 +247,7 @@ async function reload(r: Running, configFile: string, log: JsonLogger): Promise<
   log.setLevel(cfg.log.level);
   if (d.needsRestart.length) log('warn', 'some changes take effect only after a restart', { keys: d.needsRestart });
   // keep what needs a restart as it runs
-  r.cfg = { ...cfg, ...Object.fromEntries(['role', 'domainId', 'brokerId', 'listen', 'dataDir', 'redis', 'metrics', 'admin', 'agreement', 'northbound'].map((k) => [k, r.cfg[k as keyof BrokerConfig]])) } as BrokerConfig;
+  r.cfg = { ...cfg, ...Object.fromEntries(['role', 'domainId', 'brokerId', 'listen', 'dataDir', 'redis', 'metrics', 'admin', 'agreement', 'northbound', 'management', 'workflow'].map((k) => [k, r.cfg[k as keyof BrokerConfig]])) } as BrokerConfig;
   r.material = material;
   log('info', 'config reloaded', { peers_added: d.peersAdded, peers_removed: d.peersRemoved, peers_changed: d.peersChanged, inventory_changed: d.inventoryChanged, grpc_rebound: rebound });
 }

@@ -151,6 +151,16 @@ export function designService(body: ContractBody, domain: string, devices: Devic
   return out;
 }
 
+/** A policy read back as `diffs` is (at least partly) still on its device: its key leaf is not missing; undefined (cannot be read back) counts as there. */
+function stillThere(diffs: string[] | undefined): boolean {
+  return diffs === undefined || !diffs.some((d) => d.includes('/name='));
+}
+
+/** A device's read-back found the policy exactly as provisioned. */
+function inPlace(d: SyncReport['devices'][number]): boolean {
+  return Array.isArray(d.diffs) && d.diffs.length === 0;
+}
+
 export class DomainProvisioner {
   private readonly log: Logger;
   /** One operation at a time per agreement (one path for state changes). */
@@ -303,11 +313,7 @@ export class DomainProvisioner {
       // only what is there: an interrupted apply may have reached some devices only
       const steps = this.steps(rec);
       const present: ProvisionedPolicy[] = [];
-      for (const s of steps) {
-        const diffs = await policyDiffs(s).catch(() => undefined);
-        const leaves = diffs === undefined ? undefined : diffs.length;
-        if (leaves === undefined || leaves === 0 || !diffs!.some((d) => d.includes('/name='))) present.push(s);
-      }
+      for (const s of steps) if (stillThere(await policyDiffs(s).catch(() => undefined))) present.push(s);
       await this.withDevices(present.map((p) => p.device.inventory.name), () => unprovisionSegment(present));
     }
     if (release) for (const id of rec.reservations) await this.opts.store.release(id);
@@ -340,7 +346,7 @@ export class DomainProvisioner {
         }
       }
     }
-    return { domain: this.domain, agreementId: rec.agreementId, inSync: devices.every((d) => Array.isArray(d.diffs) && d.diffs.length === 0), devices };
+    return { domain: this.domain, agreementId: rec.agreementId, inSync: devices.every(inPlace), devices };
   }
 
   /** Put an active segment back on its devices as provisioned. */
@@ -350,11 +356,14 @@ export class DomainProvisioner {
       if (!have || have.doc.state !== 'active') throw new ServiceProvisioningError('QB_PROVISION_NOT_ACTIVE', `${agreementId} is not active at ${this.domain} (${have?.doc.state ?? 'unknown'}): nothing to redeploy`);
       this.checkCaller(have.doc.originator, caller, agreementId);
       const rec = have.doc;
+      // syncOf reads each step's device once, in step order: what drifted, and whether any of it is left there
       const sync = await this.syncOf(rec);
-      const steps = this.steps(rec).filter((s) => !sync.devices.some((d) => d.device === s.device.inventory.name && Array.isArray(d.diffs) && d.diffs.length === 0));
-      for (const s of steps) {
-        const present = await policyDiffs(s).then((d) => !(d ?? []).some((x) => x.includes('/name=')), () => false);
-        if (present) await this.withDevices([s.device.inventory.name], () => unprovisionSegment([s])).catch(() => {});
+      const all = this.steps(rec);
+      const steps = all.filter((_, i) => !inPlace(sync.devices[i]!));
+      for (const [i, s] of all.entries()) {
+        const d = sync.devices[i]!;
+        if (inPlace(d) || d.error !== undefined || !stillThere(Array.isArray(d.diffs) ? d.diffs : undefined)) continue;
+        await this.withDevices([s.device.inventory.name], () => unprovisionSegment([s])).catch(() => {});
       }
       await this.withDevices(steps.map((s) => s.device.inventory.name), () => provisionSegment(steps.map((s) => s.policy as unknown as QosPolicy), steps.map((s) => s.device)));
       this.log('info', 'segment redeployed', { agreement_id: agreementId, devices: steps.map((s) => s.device.inventory.name) });

@@ -67,7 +67,8 @@ export interface RecordStoreOptions {
 
 /** The records of one kind (e.g. `order`) of one domain. */
 export class RecordStore {
-  private readonly base: string;
+  /** Prefix of every key of this domain, ending in `:` (includes the hash tag), as the resource store's. */
+  readonly base: string;
   private loaded: Promise<unknown> | undefined;
 
   constructor(private readonly opts: RecordStoreOptions) {
