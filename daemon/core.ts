@@ -161,12 +161,7 @@ export class BrokerCore {
 
   /** The configured devices, what they carry, and with `probe` whether they answer and what they offer. */
   async devices(probe = false): Promise<DeviceView[]> {
-    const carried = new Map<string, string[]>();
-    for (const id of await this.opts.records.ids('segment')) {
-      const r = await this.opts.records.get<{ state: string; policies: Array<{ device: string }> }>('segment', id);
-      if (r?.doc.state !== 'active') continue;
-      for (const d of new Set(r.doc.policies.map((p) => p.device))) carried.set(d, [...(carried.get(d) ?? []), id]);
-    }
+    const carried = await this.opts.provisioner.carriedBy();
     return Promise.all(
       this.opts.devices().map(async (d): Promise<DeviceView> => {
         const v: DeviceView = { name: d.name, platform: d.platform, address: `${d.host}:${d.port}`, border: d.border, interfaces: d.interfaces.map((i) => `${i.name} (${i.role}${i.peerDomain ? ` to ${i.peerDomain}` : i.site ? ` to ${i.site}` : ''})`), services: carried.get(d.name) ?? [] };

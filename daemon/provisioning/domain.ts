@@ -388,6 +388,14 @@ export class DomainProvisioner {
     return out;
   }
 
+  /** Agreement ids of the active segments on each device, from the same index. */
+  async carriedBy(): Promise<Map<string, string[]>> {
+    await this.installedBy();
+    const out = new Map<string, string[]>();
+    for (const [id, policies] of this.active) for (const d of new Set(policies.map((p) => p.device))) out.set(d, [...(out.get(d) ?? []), id]);
+    return out;
+  }
+
   /** Keep the index of active segments in step with a record just read or written. */
   private index(rec: SegmentRecord): void {
     if (rec.state === 'active') this.active.set(rec.agreementId, rec.policies);
