@@ -35,7 +35,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { SignedContract } from '../../daemon/agreement/contract.js';
+import { contractBody, type SignedContract } from '../../daemon/agreement/contract.js';
 import { loadConfigFile } from '../../daemon/config/load.js';
 import type { DeviceConfig } from '../../daemon/config/devices.js';
 import { ManagementClient } from '../../daemon/management/client.js';
@@ -197,7 +197,7 @@ export async function runLifecycle(opts: { warmup?: number; orders?: number; inf
     /** Apply+verify of the order's policies per domain with the library alone, one domain after the other; removed again untimed. */
     const applyVerify = async (contract: SignedContract, d: Domain) => {
       const devs = devices.get(d)!;
-      const design = designService(contract.body, d, devs);
+      const design = designService(contractBody(contract), d, devs);
       const t0 = performance.now();
       const done = await provisionSegment(design.map((x) => x.policy), devs.map(managedDevice));
       return { ms: performance.now() - t0, done };

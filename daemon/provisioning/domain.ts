@@ -24,7 +24,7 @@ import type { Logger } from '../logger.js';
 import type { RecordStore } from '../state/records.js';
 import type { ResourceStore } from '../state/store.js';
 import { failpoint } from '../failpoints.js';
-import { verifyContract, type ContractBody, type SignedContract } from '../agreement/contract.js';
+import { checkAmendment, contractBody, verifyContract, type ContractBody, type SignedContract } from '../agreement/contract.js';
 import { SegmentFailedError, cancelPending, devicePolicyDiffs, policyDiffs, provisionSegment, unprovisionSegment, type ManagedDevice, type ProvisionedPolicy } from './segment.js';
 
 /** State of a domain's segment of a service. */
@@ -223,7 +223,7 @@ export class DomainProvisioner {
    * any device and is reported as state `failed` with the device and error.
    */
   activate(contract: SignedContract, caller: string, rateMbps?: number, amendment?: SignedContract): Promise<SegmentStatus> {
-    const body = contract.body;
+    const body = contractBody(contract);
     return this.serial(body.agreementId, async () => {
       verifyContract(contract);
       if (!body.parties.some((p) => p.domain === this.domain)) throw new ServiceProvisioningError('QB_PROVISION_NOT_A_PARTY', `${this.domain} is not a party of ${body.agreementId}`);
@@ -231,11 +231,10 @@ export class DomainProvisioner {
       const rate = rateMbps ?? body.service.rateMbps;
       if (rate !== body.service.rateMbps) {
         // a provider provisions only what it signed: the contract's rate, or that plus a signed amendment
-        const a = amendment?.body;
-        if (!a) throw new ServiceProvisioningError('QB_PROVISION_RATE_NOT_AGREED', `${rate} Mbit/s is not what ${body.agreementId} agreed (${body.service.rateMbps} Mbit/s) and no amendment says so`);
-        verifyContract(amendment);
-        const ok = a.agreementId.startsWith(`${body.agreementId}-boost-`) && a.originator.domain === body.originator.domain && a.originator.customer === body.originator.customer && a.parties.some((p) => p.domain === this.domain);
-        if (!ok) throw new ServiceProvisioningError('QB_PROVISION_RATE_NOT_AGREED', `amendment ${a.agreementId} is not one of ${body.agreementId} signed by ${this.domain}`);
+        if (!amendment) throw new ServiceProvisioningError('QB_PROVISION_RATE_NOT_AGREED', `${rate} Mbit/s is not what ${body.agreementId} agreed (${body.service.rateMbps} Mbit/s) and no amendment says so`);
+        // verified, and it names this contract (agreement id and payload digest), same originator and customer
+        const a = checkAmendment(contract, amendment);
+        if (!a.parties.some((p) => p.domain === this.domain)) throw new ServiceProvisioningError('QB_PROVISION_RATE_NOT_AGREED', `amendment ${a.agreementId} is not one of ${body.agreementId} signed by ${this.domain}`);
         if (Math.abs(body.service.rateMbps + a.service.rateMbps - rate) > 1e-9) throw new ServiceProvisioningError('QB_PROVISION_RATE_NOT_AGREED', `${rate} Mbit/s is not ${body.service.rateMbps} + ${a.service.rateMbps} Mbit/s (the contract and its amendment)`);
       }
       const have = await this.opts.records.get<SegmentRecord>(KIND, body.agreementId);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AgreementCoordinator, AgreementFailedError } from '../../../daemon/agreement/coordinator.js';
-import { verifyContract } from '../../../daemon/agreement/contract.js';
+import { contractBody, verifyContract } from '../../../daemon/agreement/contract.js';
 import { LocalParticipant, edgeId, seedCapacities, type AgreementParticipant } from '../../../daemon/agreement/participant.js';
 import { demoNetwork } from '../../../daemon/cli/demo-network.js';
 import { generateAdvertKeyPair } from '../../../daemon/peering/advert.js';
@@ -69,12 +69,12 @@ describe('agreement', () => {
     for (const a of [cheap, fast]) {
       const s = verifyContract(JSON.parse(JSON.stringify(a.contract)));
       expect(s.signedBy).toEqual(a.path.domains);
-      expect(a.contract.body.totalPriceMinor).toBeGreaterThan(0);
+      expect(contractBody(a.contract).totalPriceMinor).toBeGreaterThan(0);
     }
     // EF 10 Mbit/s for 2 h at provider-y's 0.04/Mbit/s-h list price is 0.80 EUR (no congestion at this load)
     expect(cheap.quotes.find((q) => q.domain === 'provider-y')!.priceMinor).toBe(80);
     // the holds were booked in each domain's store
-    const y = await stores.get('provider-y')!.get(`${cheap.contract.body.agreementId}:0:1`);
+    const y = await stores.get('provider-y')!.get(`${contractBody(cheap.contract).agreementId}:0:1`);
     expect(y?.state).toBe('committed');
   });
 
@@ -96,8 +96,8 @@ describe('agreement', () => {
     expect(a.refused).toHaveLength(1);
     expect(a.refused[0]!.reason).toMatch(/provider-y cannot hold 5 Mbit\/s of EF on provider-y\/y1:provider-y\/y2/);
     // provider-x's hold for the refused alternative was aborted, not left to expire
-    expect((await stores.get('provider-x')!.get(`${a.contract.body.agreementId}:1:0`))?.state).toBe('committed');
-    expect((await stores.get('provider-x')!.get(`${a.contract.body.agreementId}:0:0`))?.state).toBe('aborted');
+    expect((await stores.get('provider-x')!.get(`${contractBody(a.contract).agreementId}:1:0`))?.state).toBe('committed');
+    expect((await stores.get('provider-x')!.get(`${contractBody(a.contract).agreementId}:0:0`))?.state).toBe('aborted');
     const usage = await stores.get('provider-x')!.usage(edgeId({ from: 'provider-x/x1', to: 'provider-x/x2' }), 'EF', start, start + 1);
     expect(usage[0]!.usedBps).toBe(5e6);
   });

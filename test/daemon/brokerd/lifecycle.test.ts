@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { stringify } from 'yaml';
 import { BROKERD, CLI, waitFor } from './harness.js';
 import { DOMAINS, NS, ThreeDomainLab, spec, type Dom } from './three-domain-lab.js';
-import { verifyContract, type SignedContract } from '../../../daemon/agreement/contract.js';
+import { checkAmendment, contractReference, verifyContract, type SignedContract } from '../../../daemon/agreement/contract.js';
 import { rawPublicKey } from '../../../daemon/peering/advert.js';
 import { RecordStore } from '../../../daemon/state/records.js';
 import { ManagementClient } from '../../../daemon/management/client.js';
@@ -107,6 +107,11 @@ describe.sequential('lifecycle', () => {
     const until = Date.now() + 4000;
     const boosted = await lab.mgmt.modifyOrder(o.id, 20, 4000);
     expect(boosted).toMatchObject({ rate_mbps: 20, boost: { state: 'active', rate_mbps: 20 } });
+    // the amendment is a contract of its own, signed by every provider, naming the order's contract by id and payload digest
+    const original = JSON.parse(o.contract_json) as SignedContract;
+    const amendment = JSON.parse(boosted.boost!.contract_json!) as SignedContract;
+    expect(checkAmendment(original, amendment).amends).toEqual(contractReference(original));
+    expect(verifyContract(amendment).signedBy.sort()).toEqual(['dom-a', 'dom-b', 'dom-c']);
     expect([...(await policiesOn(routers.get("dom-b")![1]!)).entries()].map(([n, p]) => [n, p.rate])).toEqual([[id("dom-b", 2), 20_000]]);
     expect(await usedBps('dom-b')).toBe(2 * baseUsed);
     const reverted = await lab.settled(o.id, (x) => x.boost?.state === 'reverted', 'the boost to revert on its own');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { contractCommand } from '../../../daemon/cli/contract.js';
-import { signContract, type SignedContract } from '../../../daemon/agreement/contract.js';
+import { draftContract, signContract, withAlteredBody, type SignedContract } from '../../../daemon/agreement/contract.js';
 import { generateAdvertKeyPair } from '../../../daemon/peering/advert.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qb-contract-cli-'));
@@ -12,27 +12,24 @@ const a = generateAdvertKeyPair();
 const b = generateAdvertKeyPair();
 
 function contract(): SignedContract {
-  let c: SignedContract = {
-    body: {
-      version: 1,
-      agreementId: 'agr-cli',
-      originator: { domain: 'a', customer: 'acme' },
-      service: { from: 'a/s1', to: 'b/s2', qosClass: 'AF41', rateMbps: 50 },
-      window: { start: '2026-11-24T14:00:00Z', end: '2026-11-24T16:00:00Z' },
-      parties: [
-        { domain: 'a', publicKey: a.publicKeyRaw },
-        { domain: 'b', publicKey: b.publicKeyRaw },
-      ],
-      segments: [
-        { domain: 'a', ingress: 's1', egress: 'a-b', latencyMs: 3, jitterMs: 1, lossPct: 0, priceMinor: 500 },
-        { domain: 'b', ingress: 'b-a', egress: 's2', latencyMs: 4, jitterMs: 1, lossPct: 0, priceMinor: 700 },
-      ],
-      currency: 'EUR',
-      totalPriceMinor: 1200,
-      issuedAt: '2026-11-24T11:00:00Z',
-    },
-    signatures: [],
-  };
+  let c = draftContract({
+    version: 2,
+    agreementId: 'agr-cli',
+    originator: { domain: 'a', customer: 'acme' },
+    service: { from: 'a/s1', to: 'b/s2', qosClass: 'AF41', rateMbps: 50 },
+    window: { start: '2026-11-24T14:00:00Z', end: '2026-11-24T16:00:00Z' },
+    parties: [
+      { domain: 'a', publicKey: a.publicKeyRaw, role: 'provider' },
+      { domain: 'b', publicKey: b.publicKeyRaw, role: 'provider' },
+    ],
+    segments: [
+      { domain: 'a', ingress: 's1', egress: 'a-b', latencyMs: 3, jitterMs: 1, lossPct: 0, priceMinor: 500 },
+      { domain: 'b', ingress: 'b-a', egress: 's2', latencyMs: 4, jitterMs: 1, lossPct: 0, priceMinor: 700 },
+    ],
+    currency: 'EUR',
+    totalPriceMinor: 1200,
+    issuedAt: '2026-11-24T11:00:00Z',
+  });
   c = signContract(c, 'a', a.privateKey);
   return signContract(c, 'b', b.privateKey);
 }
@@ -49,10 +46,18 @@ test('cli - contract verify prints who agreed to what; a tampered file fails nam
   const l2: string[] = [];
   await contractCommand(['verify', f, '--trust', trust], (s) => l2.push(s));
   expect(l2[0]).toContain('keys match the trust file');
-  const t = contract();
-  t.body.window.end = '2026-11-24T18:00:00Z';
-  writeFileSync(f, JSON.stringify(t));
+  writeFileSync(f, JSON.stringify(withAlteredBody(contract(), (body) => (body.window.end = '2026-11-24T18:00:00Z'))));
   await expect(contractCommand(['verify', f], () => {})).rejects.toMatchObject({ code: 'QB_CONTRACT_TAMPERED', field: '/body/window/end' });
+  // b's signature spoilt, then left out, then a file that is no JWS
+  const c = contract();
+  const spoilt = Buffer.from(c.signatures[1]!.signature, 'base64url');
+  spoilt[0]! ^= 1;
+  writeFileSync(f, JSON.stringify({ ...c, signatures: [c.signatures[0], { ...c.signatures[1], signature: spoilt.toString('base64url') }] }));
+  await expect(contractCommand(['verify', f], () => {})).rejects.toMatchObject({ code: 'QB_CONTRACT_BAD_SIGNATURE', domain: 'b' });
+  writeFileSync(f, JSON.stringify({ ...c, signatures: [c.signatures[0]] }));
+  await expect(contractCommand(['verify', f], () => {})).rejects.toMatchObject({ code: 'QB_CONTRACT_UNSIGNED', domain: 'b' });
+  writeFileSync(f, JSON.stringify({ payload: 'not base64url!', signatures: [] }));
+  await expect(contractCommand(['verify', f], () => {})).rejects.toMatchObject({ code: 'QB_CONTRACT_MALFORMED', field: '/payload' });
   writeFileSync(f, '{not json');
   await expect(contractCommand(['verify', f], () => {})).rejects.toMatchObject({ code: 'QB_INVALID_ARGUMENT' });
   await expect(contractCommand(['verify'], () => {})).rejects.toThrow(/needs the contract FILE/);
