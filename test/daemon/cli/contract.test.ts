@@ -1,10 +1,16 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 import { afterAll, expect, test } from 'vitest';
 import { contractCommand } from '../../../daemon/cli/contract.js';
 import { draftContract, signContract, withAlteredBody, type SignedContract } from '../../../daemon/agreement/contract.js';
 import { generateAdvertKeyPair } from '../../../daemon/peering/advert.js';
+import { joseVerify, jwcryptoMissing, jwcryptoVerify } from '../agreement/independent.js';
+
+const run = promisify(execFile);
 
 const dir = mkdtempSync(join(tmpdir(), 'qb-contract-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -62,4 +68,36 @@ test('cli - contract verify prints who agreed to what; a tampered file fails nam
   await expect(contractCommand(['verify', f], () => {})).rejects.toMatchObject({ code: 'QB_INVALID_ARGUMENT' });
   await expect(contractCommand(['verify'], () => {})).rejects.toThrow(/needs the contract FILE/);
   await expect(contractCommand(['sign', f], () => {})).rejects.toThrow(/unknown contract operation "sign"/);
+});
+
+test('cli - the example of docs/contract.md verifies with qos-broker, jose, OpenSSL (the documented script) and jwcrypto; a changed copy fails with each', async () => {
+  const ex = 'docs/examples/contract';
+  const text = readFileSync(join(ex, 'contract.json'), 'utf8');
+  const lines: string[] = [];
+  await contractCommand(['verify', join(ex, 'contract.json'), '--trust', join(ex, 'trust.yaml')], (s) => lines.push(s));
+  expect(lines[0]).toBe('OK: signed by dom-a, dom-b, dom-c (keys match the trust file)');
+  // the doc shows these lines as they are
+  const doc = readFileSync('docs/contract.md', 'utf8');
+  for (const l of lines.slice(0, -1)) expect(doc).toContain(l);
+  const trust = parseYaml(readFileSync(join(ex, 'trust.yaml'), 'utf8')) as Record<string, string>;
+  const byJose = await joseVerify(JSON.parse(text), trust);
+  expect(Object.keys(byJose).sort()).toEqual(['dom-a', 'dom-b', 'dom-c']);
+  const changed = join(dir, 'changed.json');
+  writeFileSync(changed, JSON.stringify(withAlteredBody(JSON.parse(text) as SignedContract, (b) => (b.segments[1]!.priceMinor = 1))));
+  await expect(joseVerify(JSON.parse(readFileSync(changed, 'utf8')), { 'dom-b': trust['dom-b']! })).rejects.toThrow(/signature verification failed/);
+  const script = join(ex, 'verify-openssl.sh');
+  for (const d of ['dom-a', 'dom-b', 'dom-c']) {
+    const { stdout } = await run(script, [join(ex, 'contract.json'), d, join(ex, `${d}.pub.pem`)]);
+    expect(stdout).toContain(`"domain":"${d}"`);
+    expect(stdout).toContain('Signature Verified Successfully');
+  }
+  await expect(run(script, [join(ex, 'contract.json'), 'dom-b', join(ex, 'dom-a.pub.pem')])).rejects.toMatchObject({ stdout: expect.stringContaining('Signature Verification Failure') });
+  await expect(run(script, [changed, 'dom-b', join(ex, 'dom-b.pub.pem')])).rejects.toMatchObject({ stdout: expect.stringContaining('Signature Verification Failure') });
+  const missing = jwcryptoMissing();
+  if (missing && process.env.CI) throw new Error(`jwcrypto check cannot run in CI: ${missing}`);
+  if (missing) console.warn(`jwcrypto check skipped: ${missing}`);
+  else {
+    expect((await jwcryptoVerify(text, trust)).verified).toEqual(['dom-a', 'dom-b', 'dom-c']);
+    await expect(jwcryptoVerify(readFileSync(changed, 'utf8'), { 'dom-b': trust['dom-b']! })).rejects.toThrow(/failed/);
+  }
 });
