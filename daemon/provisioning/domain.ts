@@ -59,7 +59,8 @@ export interface SyncReport {
   domain: string;
   agreementId: string;
   inSync: boolean;
-  devices: Array<{ device: string; diffs: string[] | 'unreadable'; error?: string }>;
+  /** Per device; `domain` is set where a report gathers several domains' devices (an order's check-sync). */
+  devices: Array<{ device: string; diffs: string[] | 'unreadable'; error?: string; domain?: string }>;
 }
 
 export interface DomainProvisionerOptions {
@@ -346,9 +347,10 @@ export class DomainProvisioner {
   }
 
   /** Compare each device's running config with what was provisioned there (NSO's check-sync). */
-  async checkSync(agreementId: string): Promise<SyncReport> {
+  async checkSync(agreementId: string, caller?: string): Promise<SyncReport> {
     const have = await this.opts.records.get<SegmentRecord>(KIND, agreementId);
     if (!have) throw new ServiceProvisioningError('QB_PROVISION_UNKNOWN', `${this.domain} has provisioned nothing for ${agreementId}`);
+    if (caller !== undefined) this.checkCaller(have.doc.originator, caller, agreementId);
     return this.syncOf(have.doc);
   }
 
