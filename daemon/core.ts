@@ -6,7 +6,7 @@
  * Every state change of an order goes through the workflow (one path).
  */
 import { InvalidArgumentError } from '../drivers/errors.js';
-import { ServiceProvisioningError } from './errors.js';
+import { OrderError } from './errors.js';
 import { NetconfClient } from '../drivers/netconf/client.js';
 import { platformById } from '../drivers/platforms/index.js';
 import type { ServiceRequest } from './agreement/coordinator.js';
@@ -127,7 +127,7 @@ export class BrokerCore {
     const answers = await Promise.allSettled(
       path.domains.map((d) => {
         const p = this.opts.segments!(d);
-        return p ? ask(p) : Promise.reject(new ServiceProvisioningError('QB_PROVISION_REMOTE_ERROR', `no session with ${d} now: its devices were not read`));
+        return p ? ask(p) : Promise.reject(new OrderError('QB_WORKFLOW_DOMAIN_UNREACHABLE', `no session with ${d} now: its devices were not read`));
       }),
     );
     // nothing provisioned anywhere (e.g. the order failed before it was): the same error as one domain's
