@@ -65,7 +65,7 @@ export interface OrderMsg {
 export interface CheckSyncMsg {
   order_id: string;
   in_sync: boolean;
-  devices: Array<{ device: string; in_sync: boolean; diffs: string[]; error: string }>;
+  devices: Array<{ device: string; in_sync: boolean; diffs: string[]; error: string; domain: string }>;
 }
 
 export interface DeviceInfoMsg {
@@ -120,7 +120,7 @@ export function syncToMsg(orderId: string, s: SyncReport): CheckSyncMsg {
   return {
     order_id: orderId,
     in_sync: s.inSync,
-    devices: s.devices.map((d) => ({ device: d.device, in_sync: Array.isArray(d.diffs) && d.diffs.length === 0, diffs: Array.isArray(d.diffs) ? d.diffs : [], error: d.error ?? (d.diffs === 'unreadable' ? 'cannot be read back' : '') })),
+    devices: s.devices.map((d) => ({ device: d.device, in_sync: Array.isArray(d.diffs) && d.diffs.length === 0, diffs: Array.isArray(d.diffs) ? d.diffs : [], error: d.error ?? (d.diffs === 'unreadable' ? 'cannot be read back' : ''), domain: d.domain ?? s.domain })),
   };
 }
 

@@ -54,12 +54,125 @@ export interface ProvisionedPolicy {
 /** Platforms whose CLI is a POSIX shell: one SSH exec channel per line. The others need an interactive channel (prompts, paging), which does not exist yet: they render only. */
 const SHELL_CLI: ReadonlySet<string> = new Set(['linux_tc']);
 
-async function withNetconf<T>(d: ManagedDevice, platform: Platform<NetconfPayload>, fn: (c: NetconfClient, p: Platform<NetconfPayload>) => Promise<T>): Promise<T> {
-  const client = await NetconfClient.connect({ device: d.inventory.name, ...d.connection });
+/** A NETCONF session lent to one transaction or read; give it back with release(). */
+export interface LentSession {
+  client: NetconfClient;
+  release(): Promise<void>;
+}
+
+/** Where transactions and reads get their NETCONF sessions. */
+export interface NetconfSessions {
+  acquire(d: ManagedDevice): Promise<LentSession>;
+}
+
+/** A new SSH connection and NETCONF session for every use, closed after it (the library's default). */
+export const freshSessions: NetconfSessions = {
+  async acquire(d) {
+    const client = await NetconfClient.connect({ device: d.inventory.name, ...d.connection });
+    return { client, release: () => client.close().catch(() => undefined) };
+  },
+};
+
+/** Options of a SessionPool. */
+export interface SessionPoolOptions {
+  /** Close a device's session after it was unused this long, ms. @default 60000 */
+  idleMs?: number;
+}
+
+export const SESSION_POOL_DEFAULTS = { idleMs: 60_000 } as const;
+
+/**
+ * One NETCONF session per device, kept open and reused by every transaction
+ * and read on it (an SSH handshake and a hello cost several times a whole
+ * transaction). Transactions on one device must not overlap (the caller
+ * queues them, DomainProvisioner.withDevices); reads may share the session
+ * with one. A session that closed, or whose device's connection settings
+ * changed, is replaced by a new one; one unused for idleMs is closed.
+ */
+export class SessionPool implements NetconfSessions {
+  private readonly open = new Map<string, { key: string; client: Promise<NetconfClient>; users: number; idle?: NodeJS.Timeout }>();
+  private closed = false;
+
+  constructor(private readonly opts: SessionPoolOptions = {}) {}
+
+  async acquire(d: ManagedDevice): Promise<LentSession> {
+    if (this.closed) throw new ProvisioningError('QB_PROVISION_TRANSPORT', `the session pool is closed: ${d.inventory.name} not reached`);
+    const name = d.inventory.name;
+    const key = JSON.stringify(d.connection);
+    let e = this.open.get(name);
+    if (e) {
+      const usable = e.key === key && (await e.client.then((c) => c.session.status === 'ready', () => false));
+      if (!usable) {
+        this.drop(name, e);
+        e = undefined;
+      }
+    }
+    if (!e) {
+      const client = NetconfClient.connect({ device: name, ...d.connection });
+      const entry = { key, client, users: 0 } as NonNullable<typeof e>;
+      this.open.set(name, entry);
+      client.then(
+        (c) => c.session.once('close', () => this.open.get(name) === entry && this.open.delete(name)),
+        () => this.open.get(name) === entry && this.open.delete(name),
+      );
+      e = entry;
+    }
+    const entry = e;
+    entry.users++;
+    if (entry.idle) clearTimeout(entry.idle);
+    let c: NetconfClient;
+    try {
+      c = await entry.client;
+    } catch (err) {
+      entry.users--;
+      throw err;
+    }
+    let given = false;
+    return {
+      client: c,
+      release: async () => {
+        if (given) return;
+        given = true;
+        entry.users--;
+        if (c.session.status !== 'ready') return this.drop(name, entry);
+        if (entry.users === 0 && this.open.get(name) === entry) {
+          entry.idle = setTimeout(() => entry.users === 0 && this.drop(name, entry), this.opts.idleMs ?? SESSION_POOL_DEFAULTS.idleMs);
+          entry.idle.unref();
+        }
+      },
+    };
+  }
+
+  private drop(name: string, e: { client: Promise<NetconfClient>; idle?: NodeJS.Timeout }): void {
+    if (e.idle) clearTimeout(e.idle);
+    if (this.open.get(name) === e) this.open.delete(name);
+    e.client.then((c) => c.close().catch(() => c.destroy()), () => undefined);
+  }
+
+  /** Devices with a session open now. */
+  get devices(): string[] {
+    return [...this.open.keys()];
+  }
+
+  /** Close every session; later acquires fail. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.open.values()];
+    this.open.clear();
+    await Promise.all(all.map(async (e) => {
+      if (e.idle) clearTimeout(e.idle);
+      const c = await e.client.catch(() => undefined);
+      await c?.close().catch(() => c.destroy());
+    }));
+  }
+}
+
+async function withNetconf<T>(d: ManagedDevice, platform: Platform<NetconfPayload>, fn: (c: NetconfClient, p: Platform<NetconfPayload>) => Promise<T>, sessions: NetconfSessions = freshSessions): Promise<T> {
+  const lent = await sessions.acquire(d);
   try {
-    return await fn(client, platform);
+    return await fn(lent.client, platform);
   } finally {
-    await client.close();
+    await lent.release();
   }
 }
 
@@ -80,13 +193,13 @@ function platformOf(d: ManagedDevice): Platform {
   return platform;
 }
 
-async function removeOne(step: ProvisionedPolicy): Promise<void> {
+async function removeOne(step: ProvisionedPolicy, sessions: NetconfSessions): Promise<void> {
   const platform = platformOf(step.device);
   if (platform.transport === 'cli') {
     await withShell(step.device, (exec) => removeCli(exec, (platform as Platform<CliPayload>).render(step.policy), step.device.inventory.name));
     return;
   }
-  await withNetconf(step.device, platform as Platform<NetconfPayload>, (c, p) => removePolicy(c, p, step.policy, { confirmTimeoutS: step.device.confirmTimeoutS ?? 30, persistId: persistIds(step.policy).remove }));
+  await withNetconf(step.device, platform as Platform<NetconfPayload>, (c, p) => removePolicy(c, p, step.policy, { confirmTimeoutS: step.device.confirmTimeoutS ?? 30, persistId: persistIds(step.policy).remove }), sessions);
 }
 
 /**
@@ -99,7 +212,7 @@ async function removeOne(step: ProvisionedPolicy): Promise<void> {
  * a confirmation that fails after others went through removes what they
  * applied.
  */
-export async function provisionSegment(policies: QosPolicy[], devices: ManagedDevice[], installed: (device: string) => ResolvedPolicy[] = () => []): Promise<ProvisionedPolicy[]> {
+export async function provisionSegment(policies: QosPolicy[], devices: ManagedDevice[], installed: (device: string) => ResolvedPolicy[] = () => [], sessions: NetconfSessions = freshSessions): Promise<ProvisionedPolicy[]> {
   const plan = policies.map((p) => {
     const device = devices.find((d) => d.inventory.name === p.device);
     if (!device) throw new ProvisioningError('QB_PROVISION_NO_DEVICE', `policy ${p.serviceId} names device ${p.device}, which is not managed`);
@@ -111,7 +224,7 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
   for (const step of plan) byDevice.set(step.device.inventory.name, [...(byDevice.get(step.device.inventory.name) ?? []), step]);
   const netconf = [...byDevice.values()].filter((steps) => platformOf(steps[0]!.device).transport === 'netconf');
   const cli = [...byDevice.values()].filter((steps) => platformOf(steps[0]!.device).transport === 'cli');
-  const open: Array<{ steps: ProvisionedPolicy[]; client?: NetconfClient; tx?: PreparedTransaction; confirmed?: boolean }> = netconf.map((steps) => ({ steps }));
+  const open: Array<{ steps: ProvisionedPolicy[]; lent?: LentSession; tx?: PreparedTransaction; confirmed?: boolean }> = netconf.map((steps) => ({ steps }));
   const cliDone: ProvisionedPolicy[] = [];
   let failedOn = '';
   const firstFailure = (rs: PromiseSettledResult<unknown>[]): PromiseRejectedResult | undefined => {
@@ -124,8 +237,8 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
     const prepared = await Promise.allSettled(
       open.map(async (o) => {
         const d = o.steps[0]!.device;
-        o.client = await NetconfClient.connect({ device: d.inventory.name, ...d.connection });
-        o.tx = await prepareApply(o.client, platformOf(d) as Platform<NetconfPayload>, o.steps.map((s) => s.policy), { confirmTimeoutS: d.confirmTimeoutS ?? 30, persistId: persistIds(o.steps[0]!.policy).apply });
+        o.lent = await sessions.acquire(d);
+        o.tx = await prepareApply(o.lent.client, platformOf(d) as Platform<NetconfPayload>, o.steps.map((s) => s.policy), { confirmTimeoutS: d.confirmTimeoutS ?? 30, persistId: persistIds(o.steps[0]!.policy).apply });
       }),
     );
     const bad = firstFailure(prepared);
@@ -151,14 +264,14 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
     let rollback = touched.length ? `rolled back on ${touched.join(', ')}` : 'nothing had been applied';
     try {
       const cancels = await Promise.allSettled(open.filter((o) => o.tx && !o.confirmed).map((o) => o.tx!.cancel()));
-      await unprovisionSegment([...open.filter((o) => o.confirmed).flatMap((o) => o.steps), ...cliDone]);
+      await unprovisionSegment([...open.filter((o) => o.confirmed).flatMap((o) => o.steps), ...cliDone], sessions);
       if (cancels.some((c) => c.status === 'rejected')) rollback = `${rollback}; a cancel failed: the device rolls back at its confirm timeout`;
     } catch (undo) {
       rollback = `ROLLBACK FAILED: ${(undo as Error).message}`;
     }
     throw new SegmentFailedError(err instanceof ProvisioningError ? err.code : 'QB_PROVISION_FAILED', `${what}; ${rollback}`, failedOn, { cause: err });
   } finally {
-    await Promise.all(open.map((o) => o.client?.close().catch(() => undefined)));
+    await Promise.all(open.map((o) => o.lent?.release()));
   }
 }
 
@@ -167,39 +280,39 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
  * it should be ([] when in place). A CLI device cannot be read back this way:
  * undefined.
  */
-export async function policyDiffs(step: ProvisionedPolicy): Promise<string[] | undefined> {
+export async function policyDiffs(step: ProvisionedPolicy, sessions: NetconfSessions = freshSessions): Promise<string[] | undefined> {
   const platform = platformOf(step.device);
   if (platform.transport === 'cli') return undefined;
-  return withNetconf(step.device, platform as Platform<NetconfPayload>, (c, p) => verifyPolicy(c, p, step.policy));
+  return withNetconf(step.device, platform as Platform<NetconfPayload>, (c, p) => verifyPolicy(c, p, step.policy), sessions);
 }
 
 /**
  * Read one device back once for many policies on it: the differences per
  * policy ([] where in place); undefined for a CLI device.
  */
-export async function devicePolicyDiffs(device: ManagedDevice, policies: ResolvedPolicy[]): Promise<string[][] | undefined> {
+export async function devicePolicyDiffs(device: ManagedDevice, policies: ResolvedPolicy[], sessions: NetconfSessions = freshSessions): Promise<string[][] | undefined> {
   const platform = platformOf(device);
   if (platform.transport === 'cli') return undefined;
-  return withNetconf(device, platform as Platform<NetconfPayload>, (c, p) => verifyPolicies(c, p, policies));
+  return withNetconf(device, platform as Platform<NetconfPayload>, (c, p) => verifyPolicies(c, p, policies), sessions);
 }
 
 /**
  * After a crash: roll back any confirmed commit of this policy's apply or
  * removal that the dead process left pending. Returns whether one was.
  */
-export async function cancelPending(step: ProvisionedPolicy): Promise<boolean> {
+export async function cancelPending(step: ProvisionedPolicy, sessions: NetconfSessions = freshSessions): Promise<boolean> {
   const platform = platformOf(step.device);
   if (platform.transport === 'cli') return false;
   const ids = persistIds(step.policy);
-  return withNetconf(step.device, platform as Platform<NetconfPayload>, async (c) => (await cancelPendingCommit(c, ids.apply)) || (await cancelPendingCommit(c, ids.remove)));
+  return withNetconf(step.device, platform as Platform<NetconfPayload>, async (c) => (await cancelPendingCommit(c, ids.apply)) || (await cancelPendingCommit(c, ids.remove)), sessions);
 }
 
 /** Remove what provisionSegment applied, leaving each device as it was; tries every device, then reports those that failed. */
-export async function unprovisionSegment(done: ProvisionedPolicy[]): Promise<void> {
+export async function unprovisionSegment(done: ProvisionedPolicy[], sessions: NetconfSessions = freshSessions): Promise<void> {
   const failed: string[] = [];
   for (const step of [...done].reverse()) {
     try {
-      await removeOne(step);
+      await removeOne(step, sessions);
     } catch (err) {
       failed.push(`${step.device.inventory.name}: ${(err as Error).message}`);
     }

@@ -432,7 +432,14 @@ export class Workflow {
           version = current;
           const e = stepError(err);
           this.mark(this.step(o, 'agree', this.opts.domain), 'failed', e);
+          const asked = (['reserving', 'committing'] as AgreementPhase[]).includes(o.phase);
           o.phase = 'aborted';
+          if (!asked) return void (await this.fail(o, version, e));
+          // holds or bookings may be left where an abort did not get through (a provider that
+          // died after its Reserve or Commit): given back everywhere, retried until it answers
+          o.compensating = e;
+          version = await this.save(o, version, {}, `the agreement failed: releasing what ${o.domains.join(', ')} may hold`);
+          await this.releaseEverywhere(o);
           return void (await this.fail(o, version, e));
         }
       }
