@@ -61,7 +61,11 @@ export interface ContractTerms {
   agreementId: string;
   /** The provider that took the order, and its customer. */
   originator: { domain: string; customer: string };
-  service: { from: string; to: string; qosClass: string; rateMbps: number; maxLatencyMs?: number; maxJitterMs?: number; maxLossPct?: number };
+  /**
+   * fromPrefixes / toPrefixes: the addresses of the two sites (from their domains' advertisements);
+   * every domain classifies the service's traffic by them. Absent: all traffic of the class.
+   */
+  service: { from: string; to: string; qosClass: string; rateMbps: number; maxLatencyMs?: number; maxJitterMs?: number; maxLossPct?: number; fromPrefixes?: string[]; toPrefixes?: string[] };
   /** ISO 8601 start and end of the service. */
   window: { start: string; end: string };
   /** Everyone who must sign, with its Ed25519 public key (raw, base64) and role. */

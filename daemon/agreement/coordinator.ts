@@ -166,6 +166,12 @@ export class AgreementCoordinator {
     if (req.maxLatencyMs !== undefined) service.maxLatencyMs = req.maxLatencyMs;
     if (req.maxJitterMs !== undefined) service.maxJitterMs = req.maxJitterMs;
     if (req.maxLoss !== undefined) service.maxLossPct = req.maxLoss * 100;
+    // the sites' addresses as their domains advertise them: what every domain on the path classifies by
+    const prefixes = (e: Endpoint) => (e.site === undefined ? undefined : this.graph().advertisements.get(e.domain)?.sites?.find((s) => s.id === e.site)?.prefixes);
+    const fromPrefixes = prefixes(req.from);
+    const toPrefixes = prefixes(req.to);
+    if (fromPrefixes?.length) service.fromPrefixes = [...fromPrefixes];
+    if (toPrefixes?.length) service.toPrefixes = [...toPrefixes];
     const terms: ContractTerms = {
       version: 2,
       agreementId,

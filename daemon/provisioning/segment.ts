@@ -13,7 +13,7 @@ import { NetconfClient, type NetconfClientOptions } from '../../drivers/netconf/
 import { ProvisioningError, QosBrokerError } from '../../drivers/errors.js';
 import { admitPolicy, type DeviceInventory, type QosPolicy, type ResolvedPolicy } from '../../drivers/policy/index.js';
 import { platformById, type CliPayload, type NetconfPayload, type Platform } from '../../drivers/platforms/index.js';
-import { applyCli, removeCli, type CliExec } from '../../drivers/platforms/cli-apply.js';
+import { applyCli, removeCli, runUndo, type CliExec } from '../../drivers/platforms/cli-apply.js';
 import { execLine } from '../../drivers/cli/ssh-exec.js';
 import { SshTransport } from '../../drivers/ssh/transport.js';
 import { cancelPendingCommit, prepareApply, removePolicy, verifyPolicies, verifyPolicy, type PreparedTransaction } from '../../drivers/platforms/netconf-apply.js';
@@ -193,10 +193,31 @@ function platformOf(d: ManagedDevice): Platform {
   return platform;
 }
 
+/** Run a CLI platform's read-back lines for a policy and compare: [] when in place (see Platform.readBack). */
+async function readBackCli(exec: CliExec, platform: Platform, policy: ResolvedPolicy): Promise<string[]> {
+  const out: string[] = [];
+  for (const line of platform.readBack!.lines(policy)) out.push((await exec(line)).output);
+  return platform.readBack!.diffs(policy, out.join('\n'));
+}
+
+/** Read-back diffs that say the policy is not on the device at all. */
+const absent = (diffs: string[]): boolean => diffs.length > 0 && diffs.every((d) => d.includes('/name='));
+
 async function removeOne(step: ProvisionedPolicy, sessions: NetconfSessions): Promise<void> {
   const platform = platformOf(step.device);
   if (platform.transport === 'cli') {
-    await withShell(step.device, (exec) => removeCli(exec, (platform as Platform<CliPayload>).render(step.policy), step.device.inventory.name));
+    const payload = (platform as Platform<CliPayload>).render(step.policy);
+    const name = step.device.inventory.name;
+    if (!platform.readBack) {
+      await withShell(step.device, (exec) => removeCli(exec, payload, name));
+      return;
+    }
+    // what an interrupted apply left may be part of the policy only: every undo line is tried, then the device is read back
+    await withShell(step.device, async (exec) => {
+      const failed = await runUndo(exec, payload);
+      const left = await readBackCli(exec, platform, step.policy);
+      if (!absent(left)) throw new ProvisioningError('QB_PROVISION_CLI_UNDO_FAILED', `${name} still holds part of ${step.policy.serviceId} after its undo lines (${failed.length} refused, first: "${failed[0] ?? ''}"): ${left.join('; ')}; check the device by hand`);
+    });
     return;
   }
   await withNetconf(step.device, platform as Platform<NetconfPayload>, (c, p) => removePolicy(c, p, step.policy, { confirmTimeoutS: step.device.confirmTimeoutS ?? 30, persistId: persistIds(step.policy).remove }), sessions);
@@ -247,7 +268,18 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
     for (const steps of cli) {
       failedOn = steps[0]!.device.inventory.name;
       for (const step of steps) {
-        await withShell(step.device, (exec) => applyCli(exec, (platformOf(step.device) as Platform<CliPayload>).render(step.policy), step.device.inventory.name));
+        await withShell(step.device, async (exec) => {
+          const platform = platformOf(step.device) as Platform<CliPayload>;
+          const payload = platform.render(step.policy);
+          await applyCli(exec, payload, step.device.inventory.name);
+          if (!platform.readBack) return;
+          // verify: read the device back; what differs is undone and fails the segment
+          const diffs = await readBackCli(exec, platform, step.policy);
+          if (diffs.length) {
+            await runUndo(exec, payload);
+            throw new ProvisioningError('QB_PROVISION_VERIFY_FAILED', `${step.device.inventory.name} reads back otherwise than applied: ${diffs.join('; ')}`);
+          }
+        });
         cliDone.push(step);
       }
     }
@@ -282,7 +314,7 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
  */
 export async function policyDiffs(step: ProvisionedPolicy, sessions: NetconfSessions = freshSessions): Promise<string[] | undefined> {
   const platform = platformOf(step.device);
-  if (platform.transport === 'cli') return undefined;
+  if (platform.transport === 'cli') return platform.readBack ? withShell(step.device, (exec) => readBackCli(exec, platform, step.policy)) : undefined;
   return withNetconf(step.device, platform as Platform<NetconfPayload>, (c, p) => verifyPolicy(c, p, step.policy), sessions);
 }
 
@@ -292,7 +324,14 @@ export async function policyDiffs(step: ProvisionedPolicy, sessions: NetconfSess
  */
 export async function devicePolicyDiffs(device: ManagedDevice, policies: ResolvedPolicy[], sessions: NetconfSessions = freshSessions): Promise<string[][] | undefined> {
   const platform = platformOf(device);
-  if (platform.transport === 'cli') return undefined;
+  if (platform.transport === 'cli') {
+    if (!platform.readBack) return undefined;
+    return withShell(device, async (exec) => {
+      const out: string[][] = [];
+      for (const p of policies) out.push(await readBackCli(exec, platform, p));
+      return out;
+    });
+  }
   return withNetconf(device, platform as Platform<NetconfPayload>, (c, p) => verifyPolicies(c, p, policies), sessions);
 }
 
