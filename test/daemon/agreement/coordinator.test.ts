@@ -82,12 +82,12 @@ describe('agreement', () => {
     const ads = demoNetwork().map((ad) => ({ ...ad, sites: (ad.sites ?? []).map((st) => ({ ...st, ...(st.id === 'site-x' ? { prefixes: ['198.18.10.0/24'] } : st.id === 'site-z' ? { prefixes: ['198.18.30.0/24', '2001:db8:30::/48'] } : {}) })) }));
     const withPrefixes = buildTopology(ads);
     const a = await new AgreementCoordinator('provider-x', () => withPrefixes, (d) => participants.get(d), { holdTtlMs: 30_000 }).agree(request());
-    expect(a.contract.body.service).toMatchObject({ from: 'provider-x/site-x', to: 'provider-z/site-z', fromPrefixes: ['198.18.10.0/24'], toPrefixes: ['198.18.30.0/24', '2001:db8:30::/48'] });
+    expect(contractBody(a.contract).service).toMatchObject({ from: 'provider-x/site-x', to: 'provider-z/site-z', fromPrefixes: ['198.18.10.0/24'], toPrefixes: ['198.18.30.0/24', '2001:db8:30::/48'] });
     expect(verifyContract(JSON.parse(JSON.stringify(a.contract))).signedBy).toEqual(a.path.domains);
     // sites without prefixes: the service carries the whole class, as before
     const plain = await coordinator().agree(request());
-    expect(plain.contract.body.service.fromPrefixes).toBeUndefined();
-    expect(plain.contract.body.service.toPrefixes).toBeUndefined();
+    expect(contractBody(plain.contract).service.fromPrefixes).toBeUndefined();
+    expect(contractBody(plain.contract).service.toPrefixes).toBeUndefined();
   });
 
   test('agreement - infeasible bounds get a reason naming the bound', async () => {
