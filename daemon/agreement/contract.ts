@@ -42,8 +42,12 @@ export interface ContractBody {
   service: { from: string; to: string; qosClass: string; rateMbps: number; maxLatencyMs?: number; maxJitterMs?: number; maxLossPct?: number };
   /** ISO 8601 start and end of the service. */
   window: { start: string; end: string };
-  /** Every provider that must sign, with its Ed25519 public key (raw, base64). */
-  parties: Array<{ domain: string; publicKey: string }>;
+  /**
+   * Every party that must sign, with its Ed25519 public key (raw, base64):
+   * the providers on the path, and an exchange that brokered the agreement
+   * (role `broker`: it signs, carries no segment and holds nothing). @default role provider
+   */
+  parties: Array<{ domain: string; publicKey: string; role?: 'provider' | 'broker' }>;
   segments: ContractSegment[];
   currency: string;
   totalPriceMinor: number;

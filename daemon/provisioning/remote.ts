@@ -151,3 +151,6 @@ export function addProvisioningService(server: grpc.Server, target: DomainProvis
     Status: handle<{ agreement_id: string }>('Status', async (r) => target.getStatus(id(r))),
   });
 }
+
+/** The wire shape of a segment status and back, for services that pass provisioning calls on (daemon/exchange). */
+export { toMsg as statusToMsg, fromMsg as statusFromMsg, type StatusMsg };
