@@ -315,6 +315,7 @@ function summary(c: SignedContract, selfAsserted: boolean): ContractSummary {
     ...b.segments.map(
       (s) => `  ${s.domain}: ${s.ingress} -> ${s.egress}, latency ${s.latencyMs} ms, jitter ${s.jitterMs} ms, loss ${s.lossPct}%, price ${money(s.priceMinor)}, signed`,
     ),
+    ...b.parties.filter((p) => p.role === 'broker').map((p) => `  brokered by exchange ${p.domain}, signed`),
   ];
   return { agreementId: b.agreementId, signedBy: b.parties.map((p) => p.domain), selfAsserted, lines };
 }

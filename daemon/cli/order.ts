@@ -47,6 +47,7 @@ export function describeOrder(o: OrderMsg): string {
     `order ${o.id} (${o.customer}): ${o.state}; service ${o.service_id} ${o.service_state} at ${o.rate_mbps} Mbit/s ${o.service.qos_class}, ${o.service.from} -> ${o.service.to}`,
     o.domains.length ? `  path ${o.domains.join(' > ')}${o.currency ? `, total ${money(o.total_price_minor, o.currency)}` : ''}, agreement ${o.agreement_id}` : `  agreement ${o.agreement_id}`,
   ];
+  if (o.service.via_exchange) lines.push(`  brokered by exchange ${o.service.via_exchange}`);
   if (o.boost) lines.push(`  boost to ${o.boost.rate_mbps} Mbit/s until ${new Date(o.boost.until_ms).toISOString()}: ${o.boost.state}`);
   if (o.error) lines.push(`  error: ${o.error.domain ? `${o.error.domain}: ` : ''}${o.error.device ? `device ${o.error.device}: ` : ''}${o.error.code}: ${o.error.message}`);
   lines.push('  plan:');

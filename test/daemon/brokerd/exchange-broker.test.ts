@@ -9,11 +9,14 @@
  *   exchange-x: allow-providers [prov-a, prov-c], may-contact [prov-a, prov-c]
  *   prov-d: registered, but may neither use the exchange nor be contacted by it
  */
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
-import { Cluster, inventory, waitFor, type Daemon } from './harness.js';
+import { CLI, Cluster, inventory, waitFor, type Daemon } from './harness.js';
 import { NS } from './three-domain-lab.js';
 import { verifyContract, type SignedContract } from '../../../daemon/agreement/contract.js';
 import { rawPublicKey } from '../../../daemon/peering/advert.js';
@@ -25,6 +28,7 @@ import { loadBrokerageProto, type AdvertiseReplyMsg } from '../../../daemon/exch
 import { NetconfClient } from '../../../drivers/netconf/client.js';
 import { startNetconfDevice, type NetconfDevice } from '../../../lab/netconf-device.js';
 
+const run = promisify(execFile);
 const cluster = new Cluster();
 const peering = { 'hold-time-s': 3, 'advert-lifetime-s': 30, 'poll-interval-ms': 500, 'backoff-initial-ms': 100, 'backoff-max-ms': 1000 };
 const PROVIDERS = ['prov-a', 'prov-c', 'prov-d'] as const;
@@ -154,6 +158,14 @@ describe.sequential('qos-brokerd: the exchange brokers', () => {
     const forged = structuredClone(contract);
     forged.body.parties.find((p) => p.domain === 'exchange-x')!.role = 'provider';
     expect(() => verifyContract(forged, keys)).toThrow(/\/body\/parties\/2\/role changed/);
+    // the CLI says who brokered it: the order, and the contract checked offline with a trust file
+    const shown = await run(process.execPath, [CLI, 'order', 'get', o.id, '--management', mgmt.get('prov-a')!.address]);
+    expect(shown.stdout).toContain('brokered by exchange exchange-x');
+    const file = join(cluster.dir, 'brokered-contract.json');
+    writeFileSync(file, o.contract_json);
+    writeFileSync(join(cluster.dir, 'trust.json'), JSON.stringify(keys));
+    const verified = await run(process.execPath, [CLI, 'contract', 'verify', file, '--trust', join(cluster.dir, 'trust.json')]);
+    expect(verified.stdout).toMatch(/brokered by exchange exchange-x, signed/);
 
     // both providers booked (committed, not held) what they sell on the path; the exchange holds no store at all
     expect((await held('prov-a', o.agreement_id)).map((r) => r.state)).toEqual(['committed']);
