@@ -190,13 +190,39 @@ describe.sequential('qos-brokerd: the exchange brokers', () => {
     expect(await policiesOn(c1!)).toEqual([[id('prov-c', 3), 'eth2', 10_000]]);
     expect(await policiesOn(c2!)).toEqual([[id('prov-c', 2), 'eth1', 10_000]]);
 
+    // another provider may not have the exchange pass on calls for prov-a's contract
+    const c = daemons.get('prov-c')!;
+    const B = loadBrokerageProto();
+    const asC = new B(ex.grpc, clientCredentials({ certPem: c.files.certPem, keyPem: c.files.keyPem }, { domain: 'exchange-x', caPem: cluster.pki.caPem }));
+    try {
+      const err = await new Promise<grpc.ServiceError | null>((res) =>
+        (asC as unknown as { Relay(r: object, cb: (e: grpc.ServiceError | null) => void): void }).Relay({ domain: 'prov-a', op: 'deactivate', contract_json: o.contract_json }, (e) => res(e)),
+      );
+      expect(err?.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(err?.metadata.get('qb-code')[0]?.toString()).toBe('QB_EXCHANGE_NOT_BROKERED');
+      expect(err?.details).toMatch(/brokered for prov-a; prov-c may not provision it/);
+    } finally {
+      asC.close();
+    }
+    expect(await policiesOn(a2!)).toEqual([[id('prov-a', 0), 'eth3', 10_000]]);
+
+    // a boost goes through the same exchange: an amendment it brokers, 20 Mbit/s on every router, back to 10 on its own
+    const boosted = await mgmt.get('prov-a')!.modifyOrder(o.id, 20, 6000);
+    expect(boosted, JSON.stringify(boosted.error)).toMatchObject({ rate_mbps: 20, boost: { state: 'active', rate_mbps: 20 } });
+    for (const r of [a1!, a2!, c1!, c2!]) expect((await policiesOn(r)).map((p) => p[2])).toEqual([20_000]);
+    expect(await usedBps('prov-c')).toBe(2 * 10e6);
+    expect(ex.logs.filter((l) => l.event === 'agreement-brokered').map((l) => l.agreement_id)).toEqual([o.agreement_id, `${o.agreement_id}-boost-1`]);
+    await waitFor('the boost to revert on its own', async () => (await mgmt.get('prov-a')!.getOrder(o.id)).boost?.state === 'reverted');
+    for (const r of [a1!, a2!, c1!, c2!]) expect((await policiesOn(r)).map((p) => p[2])).toEqual([10_000]);
+    expect(await usedBps('prov-c')).toBe(10e6);
+
     // terminate: removed from every router (prov-c's through the exchange), every booking released
     const t = await mgmt.get('prov-a')!.terminateOrder(o.id);
     expect(t.service_state).toBe('terminated');
     for (const r of [a1!, a2!, c1!, c2!]) expect(await policiesOn(r)).toEqual([]);
     expect(await usedBps('prov-a')).toBe(0);
     expect(await usedBps('prov-c')).toBe(0);
-    expect(ex.logs.filter((l) => l.event === 'provisioning-relayed').map((l) => [l.domain, l.op])).toEqual([['prov-c', 'activate'], ['prov-c', 'deactivate']]);
+    expect(ex.logs.filter((l) => l.event === 'provisioning-relayed' && l.op === 'deactivate').map((l) => l.agreement_id)).toEqual([`${o.agreement_id}-boost-1`, o.agreement_id]);
   });
 
   test('exchange - a provider not under allow-providers is refused with QB_EXCHANGE_NOT_ALLOWED; nothing is held anywhere', async () => {
