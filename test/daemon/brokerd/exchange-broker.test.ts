@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
-import { CLI, Cluster, inventory, waitFor, type Daemon } from './harness.js';
+import { CLI, Cluster, inventory, metricValue, waitFor, type Daemon } from './harness.js';
 import { NS } from './three-domain-lab.js';
 import { verifyContract, type SignedContract } from '../../../daemon/agreement/contract.js';
 import { rawPublicKey } from '../../../daemon/peering/advert.js';
@@ -274,10 +274,13 @@ describe.sequential('qos-brokerd: the exchange brokers', () => {
     try {
       const held = (await ex.get('/v1/adverts')).adverts as Array<{ envelope: { origin: string; seq: number; body: unknown } }>;
       const mine = held.find((x) => x.envelope.origin === 'prov-a')!;
-      // its sequence raised, prov-a's signature kept
+      // its sequence raised, prov-a's signature kept: refused and counted as any broker counts it
       const forged = structuredClone(mine);
       forged.envelope.seq += 1;
+      const rejected = async () => metricValue(await ex.metricsText(), 'qos_broker_adverts_rejected_total', { reason: 'bad-signature' }) ?? 0;
+      const before = await rejected();
       expect(await advertise(Buffer.from(JSON.stringify(forged)))).toMatchObject({ accepted: false, reason: 'bad-signature' });
+      expect(await rejected()).toBe(before + 1);
       const theirs = held.find((x) => x.envelope.origin === 'prov-c')!;
       expect(await advertise(Buffer.from(JSON.stringify(theirs)))).toMatchObject({ accepted: false, reason: 'not-own-advert' });
       // the exchange kept prov-a's own, unchanged
