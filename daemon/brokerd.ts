@@ -34,7 +34,7 @@ import { RecordStore } from './state/records.js';
 import { DomainProvisioner } from './provisioning/domain.js';
 import { SessionPool } from './provisioning/segment.js';
 import { RemoteProvisioner, addProvisioningService, localProvisioner, type SegmentProvisioner } from './provisioning/remote.js';
-import { Workflow } from './workflow/orders.js';
+import { Workflow, type OrderRecord } from './workflow/orders.js';
 import { BrokerCore } from './core.js';
 import { serveManagement } from './management/server.js';
 import { ApiKeyStore } from './state/apikeys.js';
@@ -43,6 +43,9 @@ import { Hub } from './integrations/hub.js';
 import { ModifyOrders } from './workflow/modify-orders.js';
 import { NORTHBOUND_DEFAULTS } from './northbound/defaults.js';
 import { serveNorthbound } from './northbound/server.js';
+import { ExchangeBroker } from './exchange/broker.js';
+import { ExchangeDesk } from './exchange/client.js';
+import { addBrokerageService } from './exchange/service.js';
 
 interface Running {
   cfg: BrokerConfig;
@@ -104,6 +107,8 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       const raw = new RedisResourceStore({ domain: cfg.domainId, redis: running.redis, slotMs: cfg.redis.slotMs, keyPrefix: cfg.redis.keyPrefix });
       running.store = timedStore(raw, metrics.observeRedis);
     }
+    /** A provider's side of its exchanges (set once the core exists). */
+    let desk: ExchangeDesk | undefined;
     const transport = new GrpcPeeringTransport(material.own, Math.min(5000, cfg.peering.holdTimeS * 1000));
     running.transport = transport;
     const core = new PeeringCore({
@@ -125,12 +130,39 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       store: running.store,
       transport,
       log: log.child('peering'),
-      hooks: { convergence: metrics.observeConvergence, frame: metrics.observeFrame },
+      hooks: { convergence: metrics.observeConvergence, frame: metrics.observeFrame, originated: (a) => desk?.advertise(a) },
     });
     running.core = core;
     const server = new PeeringServer(core, material.own, cfg.listen, metrics.observeRpc);
     running.server = server;
     let post = {};
+    if (cfg.role === 'exchange') {
+      // the exchange brokers among its providers: what they advertise, their Agreement services, its own signature
+      const graph = advertisedGraph(core);
+      const broker = new ExchangeBroker({
+        domain: cfg.domainId,
+        signingKey: material.signingKey,
+        core,
+        graph: () => graph().graph,
+        policy: () => running.cfg!.exchange,
+        channelFor: (spec) => transport.channelFor(spec),
+        holdTtlMs: cfg.agreement.holdTtlMs,
+        callTimeoutMs: cfg.agreement.callTimeoutMs,
+        provisionTimeoutMs: cfg.workflow.provisionTimeoutMs,
+        log: log.child('exchange'),
+      });
+      server.extraServices.push({ name: 'qosbroker.v1.Brokerage', add: (s) => addBrokerageService(s, broker, metrics.observeRpc) });
+    } else {
+      desk = new ExchangeDesk({
+        domain: cfg.domainId,
+        publicKey: core.publicKeyRaw,
+        core,
+        channelFor: (spec) => transport.channelFor(spec),
+        brokerTimeoutMs: 2 * cfg.agreement.holdTtlMs + cfg.agreement.callTimeoutMs,
+        provisionTimeoutMs: cfg.workflow.provisionTimeoutMs,
+        log: log.child('exchange'),
+      });
+    }
     if (running.store) {
       // agreements: our own domain's participant on the store and advert key, served to peers and used by our coordinator
       const graph = advertisedGraph(core);
@@ -159,13 +191,15 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       running.provisioner = provisioner;
       server.extraServices.push({ name: 'qosbroker.v1.Provisioning', add: (s) => addProvisioningService(s, provisioner, () => [...core.peers.values()].map((r) => r.spec), metrics.observeRpc) });
       const local = localProvisioner(provisioner);
-      const provisionerFor = (d: string): SegmentProvisioner | undefined => {
+      const provisionerFor = (d: string, o?: OrderRecord): SegmentProvisioner | undefined => {
         if (d === cfg.domainId) return local;
         const rec = core.peers.get(d);
+        // a domain we have no session with, on the path of a contract an exchange brokered: through that exchange
+        if ((!rec || rec.state !== 'established' || !rec.spec.address) && o?.request.viaExchange && o.contract) return desk?.provisioner(d, o.request.viaExchange, o.contract);
         if (!rec || rec.state !== 'established' || !rec.spec.address) return undefined;
         return new RemoteProvisioner(d, transport.channelFor(rec.spec), cfg.workflow.provisionTimeoutMs);
       };
-      const coordinator = new AgreementCoordinator(cfg.domainId, () => graph().graph, participant, { holdTtlMs: cfg.agreement.holdTtlMs });
+      const coordinator = new AgreementCoordinator(cfg.domainId, () => graph().graph, participant, { holdTtlMs: cfg.agreement.holdTtlMs, viaExchange: (req) => desk!.agree(req) });
       const workflow = new Workflow({ domain: cfg.domainId, records, coordinator, participant, provisioner: provisionerFor, log: log.child('workflow'), retentionMs: cfg.workflow.contractRetentionMs });
       running.workflow = workflow;
       const prefix = records.base;

@@ -66,7 +66,7 @@ export class BrokerCore {
    */
   static request(i: Record<string, unknown>): ServiceRequest {
     const body: Record<string, unknown> = { ...i };
-    for (const k of ['maxLatencyMs', 'start', 'objective', 'agreementId', 'k'] as const) if (body[k] === 0 || body[k] === '') delete body[k];
+    for (const k of ['maxLatencyMs', 'start', 'objective', 'agreementId', 'k', 'viaExchange'] as const) if (body[k] === 0 || body[k] === '') delete body[k];
     return parseOrderBody(body);
   }
 

@@ -140,6 +140,13 @@ export const BROKER_ERRORS = {
   QB_IDEMPOTENCY_IN_PROGRESS: row('NorthboundError', 'ABORTED', 409, 1, 'the first request with this Idempotency-Key is still being answered: retry later'),
   QB_IDEMPOTENCY_KEY_REUSED: row('NorthboundError', 'FAILED_PRECONDITION', 422, 1, 'the Idempotency-Key was used for another body: use a new key for a new request'),
 
+  QB_EXCHANGE_NOT_ALLOWED: row('ExchangeError', 'PERMISSION_DENIED', 403, 1, 'this provider may not use the exchange: its operator lists the providers it brokers for under exchange.allow-providers'),
+  QB_EXCHANGE_CONTACT_NOT_ALLOWED: row('ExchangeError', 'PERMISSION_DENIED', 403, 1, 'the path needs a provider the exchange may not contact: its operator lists them under exchange.may-contact, or exclude that domain'),
+  QB_EXCHANGE_UNKNOWN: row('ExchangeError', 'FAILED_PRECONDITION', 400, 1, 'no exchange of that name is configured: add it under peers with exchange: true, or drop --via-exchange'),
+  QB_EXCHANGE_NOT_BROKERED: row('ExchangeError', 'PERMISSION_DENIED', 403, 1, 'the exchange relays provisioning only for contracts it brokered for the caller: use the contract the exchange returned'),
+  QB_EXCHANGE_BAD_CONTRACT: row('ExchangeError', 'INTERNAL', 502, 1, 'the exchange returned a contract that does not state what was asked or is not signed as it must be: see the message'),
+  QB_EXCHANGE_RELAY_UNSUPPORTED: row('ExchangeError', 'UNIMPLEMENTED', 501, 1, 'the exchange relays activate, deactivate and status only: run check-sync or redeploy of that segment on the daemon of its own domain (qos-broker order check-sync there)'),
+
   QB_MANAGEMENT_UNREACHABLE: row('AdminError', 'UNAVAILABLE', 502, 1, 'start qos-brokerd (management.listen is logged at start) or pass --management unix:PATH|HOST:PORT'),
   QB_ADMIN_UNREACHABLE: row('AdminError', 'UNAVAILABLE', 502, 1, 'start qos-brokerd with admin.listen at that address, or pass --admin HOST:PORT'),
   QB_ADMIN_ERROR: row('AdminError', 'INTERNAL', 500, 1, 'the admin endpoint refused the request: its answer is in the message'),
@@ -377,6 +384,9 @@ export class DemoError extends CodedError<Codes<'DemoError'>> {}
 /** An API key of the northbound REST API that does not exist. */
 export class ApiKeyError extends CodedError<Codes<'ApiKeyError'>> {}
 
+/** A refusal of the exchange's brokerage (seed 000's service broker device): a provider not allowed, a provider it may not contact, an unknown exchange. */
+export class ExchangeError extends CodedError<Codes<'ExchangeError'>> {}
+
 /** A refusal of the northbound REST API (not found, unauthenticated, rate limited, ...); `headers` go on the answer (Retry-After). */
 export class NorthboundError extends CodedError<Codes<'NorthboundError'>> {
   constructor(
@@ -427,6 +437,7 @@ const CLASSES: Record<(typeof ERRORS)[ErrorCode]['cls'], abstract new (...args: 
   DemoError,
   ApiKeyError,
   NorthboundError,
+  ExchangeError,
 };
 
 /** Whether a string is a code of the table. */

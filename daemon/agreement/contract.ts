@@ -616,7 +616,7 @@ function summary(c: SignedContract, b: ContractBody, selfAsserted: boolean): Con
     ...b.segments.map(
       (s) => `  ${s.domain}: ${s.ingress} -> ${s.egress}, latency ${s.latencyMs} ms, jitter ${s.jitterMs} ms, loss ${s.lossPct}%, price ${money(s.priceMinor)}, signed`,
     ),
-    ...b.parties.filter((p) => p.role !== 'provider').map((p) => `  ${p.domain}: ${p.role}, signed`),
+    ...b.parties.filter((p) => p.role === 'broker').map((p) => `  brokered by exchange ${p.domain}, signed`),
     `signatures: ${c.signatures.map((s) => headerOf(s)!).map((h) => `${h.domain} (${h.role}, EdDSA, kid ${h.kid})`).join(', ')}`,
   ];
   const out: ContractSummary = { agreementId: b.agreementId, signedBy: b.parties.map((p) => p.domain), selfAsserted, lines };

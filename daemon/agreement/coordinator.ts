@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError } from '../../drivers/errors.js';
-import { AgreementError, AgreementFailedError, AgreementTimeoutError } from '../errors.js';
+import { AgreementError, AgreementFailedError, AgreementTimeoutError, ExchangeError } from '../errors.js';
 import type { TopologyGraph } from '../topology/graph.js';
 import { computePaths } from '../topology/paths/index.js';
 import type { ComputedPath, Endpoint, PathObjective } from '../topology/types.js';
@@ -44,11 +44,23 @@ export interface ServiceRequest {
   end: number;
   /** For an amendment (a boost): the contract it amends, written into the new contract's body. */
   amends?: ContractReference;
+  /** Hand the order to this exchange (a peer with `exchange: true`), which brokers the agreement. */
+  viaExchange?: string;
+  /** The provider the order is agreed for when an exchange coordinates it. @default the coordinator's domain */
+  originator?: string;
 }
 
 export interface CoordinatorOptions {
   /** How long holds live before Commit must come, ms. @default 30000 */
   holdTtlMs?: number;
+  /** The agreement of a request with `viaExchange`, brokered by that exchange (daemon/exchange). */
+  viaExchange?: (req: ServiceRequest & { agreementId: string }) => Promise<Agreement>;
+  /**
+   * This coordinator is an exchange: it joins the contract as a party of role
+   * `broker` with this key and signs it (`sign`, through contract.ts) once
+   * every provider has.
+   */
+  broker?: { publicKey: string; sign(contract: SignedContract): SignedContract };
 }
 
 /** The outcome of a successful agreement. */
@@ -81,6 +93,7 @@ function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 export class AgreementCoordinator {
   private readonly holdTtlMs: number;
+  private readonly options: CoordinatorOptions;
 
   constructor(
     /** Domain of this broker (the originator). */
@@ -91,6 +104,7 @@ export class AgreementCoordinator {
     options: CoordinatorOptions = {},
   ) {
     this.holdTtlMs = options.holdTtlMs ?? AGREEMENT_DEFAULTS.holdTtlMs;
+    this.options = options;
   }
 
   /**
@@ -102,6 +116,10 @@ export class AgreementCoordinator {
   async agree(req: ServiceRequest, phase?: (p: 'reserving' | 'committing', domains: string[]) => Promise<void>): Promise<Agreement> {
     const agreementId = req.agreementId ?? `agr-${randomUUID()}`;
     if (!(req.end > req.start)) throw new InvalidArgumentError(`the service window must end after it starts (start ${req.start}, end ${req.end})`);
+    if (req.viaExchange !== undefined) {
+      if (!this.options.viaExchange) throw new ExchangeError('QB_EXCHANGE_UNKNOWN', `${this.domain} cannot hand orders to exchange ${req.viaExchange}: no exchange is configured`);
+      return this.options.viaExchange({ ...req, agreementId });
+    }
     const result = computePaths(this.graph(), {
       from: req.from,
       to: req.to,
@@ -139,7 +157,9 @@ export class AgreementCoordinator {
         const body = sealContractBody(this.contractBody(agreementId, req, path, quotes, involved));
         await phase?.('committing', involved.map((p) => p.domain));
         const signatures = await settledAll(involved.map((p) => deadline(p.commit(agreementId, body), ttl, `commit at ${p.domain}`)));
-        const contract = assembleContract(body, signatures);
+        let contract = assembleContract(body, signatures);
+        // an exchange signs what it brokered, after every provider did
+        if (this.options.broker) contract = this.options.broker.sign(contract);
         // every remote signature must verify over this payload; ours was made in this process by our own participant
         verifyContract(contract, undefined, this.domain);
         return { contract, path, quotes, refused };
@@ -175,10 +195,10 @@ export class AgreementCoordinator {
     const terms: ContractTerms = {
       version: 2,
       agreementId,
-      originator: { domain: this.domain, customer: req.customer },
+      originator: { domain: req.originator ?? this.domain, customer: req.customer },
       service,
       window: { start: new Date(req.start).toISOString(), end: new Date(req.end).toISOString() },
-      parties: parties.map((p) => ({ domain: p.domain, publicKey: p.publicKey, role: 'provider' as const })),
+      parties: [...parties.map((p) => ({ domain: p.domain, publicKey: p.publicKey, role: 'provider' as const })), ...(this.options.broker ? [{ domain: this.domain, publicKey: this.options.broker.publicKey, role: 'broker' as const }] : [])],
       segments,
       currency: quotes[0]!.currency,
       totalPriceMinor: segments.reduce((s, x) => s + x.priceMinor, 0),

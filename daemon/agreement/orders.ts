@@ -32,6 +32,8 @@ export interface OrderBody {
   durationMs: number;
   objective?: PathObjective;
   k?: number;
+  /** The exchange that brokers the order (a peer with `exchange: true`). */
+  viaExchange?: string;
 }
 
 /** `DOMAIN/SITE` as an endpoint (site ids and domain ids contain no `/`). */
@@ -81,6 +83,10 @@ export function parseOrderBody(b: unknown, now = Date.now()): ServiceRequest & {
     req.objective = o.objective as PathObjective;
   }
   if (o.k !== undefined) req.k = num('k', (x) => Number.isInteger(x) && x >= 1 && x <= 16, 'a whole number 1..16');
+  if (o.viaExchange !== undefined) {
+    req.viaExchange = str('viaExchange');
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(req.viaExchange)) throw new InvalidArgumentError(`viaExchange must be the domain id of an exchange, got ${JSON.stringify(req.viaExchange)}`);
+  }
   return req;
 }
 

@@ -3,7 +3,7 @@
  * running daemon's Management service (management.listen: a unix socket in
  * its data directory by default).
  *
- *   order create --from D/SITE --to D/SITE --class EF --rate 10M --for 2h [--latency 30ms] [--start ISO] [--customer C] [--no-wait] [--out contract.json]
+ *   order create --from D/SITE --to D/SITE --class EF --rate 10M --for 2h [--latency 30ms] [--start ISO] [--customer C] [--via-exchange X] [--no-wait] [--out contract.json]
  *   order get ID | order list [--customer C] [--state S]
  *   order modify ID --rate 20M --for 2h      a boost, reverted on its own
  *   order terminate ID
@@ -21,7 +21,9 @@ export const ORDER_USAGE = `qos-broker order <operation> [options]   (--manageme
 
   create --from D/SITE --to D/SITE --class CLASS --rate RATE --for DURATION
          [--latency 30ms] [--start ISO] [--objective cheapest|lowest-latency|balanced]
-         [--customer NAME] [--no-wait] [--out FILE]   take an order; wait until it settles; write the contract
+         [--customer NAME] [--via-exchange NAME] [--no-wait] [--out FILE]
+                                             take an order; wait until it settles; write the contract
+                                             (--via-exchange: the exchange NAME brokers the agreement)
   get ID                                     one order with its per-step plan
   list [--customer NAME] [--state STATE]     orders, oldest first
   modify ID --rate RATE --for DURATION       raise the rate for a while (reverted on its own)
@@ -45,6 +47,7 @@ export function describeOrder(o: OrderMsg): string {
     `order ${o.id} (${o.customer}): ${o.state}; service ${o.service_id} ${o.service_state} at ${o.rate_mbps} Mbit/s ${o.service.qos_class}, ${o.service.from} -> ${o.service.to}`,
     o.domains.length ? `  path ${o.domains.join(' > ')}${o.currency ? `, total ${money(o.total_price_minor, o.currency)}` : ''}, agreement ${o.agreement_id}` : `  agreement ${o.agreement_id}`,
   ];
+  if (o.service.via_exchange) lines.push(`  brokered by exchange ${o.service.via_exchange}`);
   if (o.boost) lines.push(`  boost to ${o.boost.rate_mbps} Mbit/s until ${new Date(o.boost.until_ms).toISOString()}: ${o.boost.state}`);
   if (o.error) lines.push(`  error: ${o.error.domain ? `${o.error.domain}: ` : ''}${o.error.device ? `device ${o.error.device}: ` : ''}${o.error.code}: ${o.error.message}`);
   lines.push('  plan:');
@@ -59,7 +62,7 @@ export async function orderCommand(argv: string[], out: (t: string) => void = (t
     args: rest,
     strict: true,
     allowPositionals: true,
-    options: { from: s, to: s, class: s, rate: s, latency: s, for: s, start: s, objective: s, customer: s, state: s, out: s, management: s, 'no-wait': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { from: s, to: s, class: s, rate: s, latency: s, for: s, start: s, objective: s, 'via-exchange': s, customer: s, state: s, out: s, management: s, 'no-wait': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   if (!op || values.help || op === 'help') {
     out(`${ORDER_USAGE}\n`);
@@ -81,7 +84,7 @@ export async function orderCommand(argv: string[], out: (t: string) => void = (t
         const start = values.start === undefined ? 0 : Date.parse(values.start);
         if (!Number.isFinite(start)) throw new InvalidArgumentError(`--start must be an ISO 8601 time, got ${JSON.stringify(values.start)}`);
         const o = await c.createOrder(
-          { from: values.from!, to: values.to!, qos_class: values.class!, rate_mbps: parseRate(values.rate!), duration_ms: parseDuration(values.for!), max_latency_ms: values.latency ? parseLatency(values.latency) : 0, start_ms: start, objective: values.objective ?? '' },
+          { from: values.from!, to: values.to!, qos_class: values.class!, rate_mbps: parseRate(values.rate!), duration_ms: parseDuration(values.for!), max_latency_ms: values.latency ? parseLatency(values.latency) : 0, start_ms: start, objective: values.objective ?? '', via_exchange: values['via-exchange'] ?? '' },
           values.customer ?? 'operator',
           !values['no-wait'],
         );

@@ -53,6 +53,12 @@ export interface BrokerConfig {
     registrationTtlS: number;
   };
   peers: PeerConfig[];
+  /**
+   * What an exchange brokers (role exchange): the providers that may hand it
+   * orders, and those it may call to agree and provision. Each is a domain id
+   * of `peers`, whose entry pins its mTLS identity. @default nobody
+   */
+  exchange: ExchangePolicyConfig;
   /** Keys of origins that are not direct peers: raw base64 or PEM file, by domain id. */
   originKeys: { domainId: string; publicKey?: string; publicKeyFile?: string }[];
   redis: { url?: string; embedded: boolean; keyPrefix: string; slotMs: number };
@@ -87,6 +93,14 @@ export interface BrokerConfig {
     /** How long a signed contract is kept after its service ended, ms. @default 31536000000 (a year) */
     contractRetentionMs: number;
   };
+}
+
+/** Who may use an exchange and whom it may contact (domain ids of configured peers). */
+export interface ExchangePolicyConfig {
+  /** Providers that may hand the exchange an order (Brokerage.Broker and Relay). @default [] */
+  allowProviders: string[];
+  /** Providers the exchange may call (Agreement, Provisioning) at the address they registered. @default [] */
+  mayContact: string[];
 }
 
 /** The northbound REST API's listener and limits. */
@@ -393,6 +407,16 @@ export function parseConfig(doc: unknown): BrokerConfig {
     x.done();
     return p;
   });
+  const xs = root.section('exchange', true);
+  if (xs && role !== 'exchange') throw new ConfigError('exchange', 'is for role exchange (who may use it and whom it may contact); a provider names its exchanges under peers with exchange: true');
+  const xsx = xs ?? Section.of('exchange', {});
+  const peerList = (k: string): string[] =>
+    xsx.list(k).map((d, i) => {
+      if (typeof d !== 'string' || !seenPeers.has(d)) throw new ConfigError(`${xsx.key(k)}[${i}]`, `expected the domain id of a provider under peers (its entry pins its mTLS identity), got ${JSON.stringify(d)}`);
+      return d;
+    });
+  const exchange: ExchangePolicyConfig = { allowProviders: peerList('allow-providers'), mayContact: peerList('may-contact') };
+  xsx.done();
   const originKeys = root.list('origin-keys').map((v, i) => {
     const x = Section.of(`origin-keys[${i}]`, v);
     const o = {
@@ -424,7 +448,8 @@ export function parseConfig(doc: unknown): BrokerConfig {
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new ConfigError('log.level', `expected debug, info, warn or error, got ${JSON.stringify(level)}`);
   ls.done();
   const ag = root.section('agreement', true);
-  if (ag && role !== 'provider') throw new ConfigError('agreement', 'is for role provider (an exchange takes no orders and holds no resources); remove it');
+  // an exchange holds nothing, but coordinates: hold-ttl-ms and call-timeout-ms are those it asks providers for
+  if (ag?.has('sweep-interval-ms') && role !== 'provider') throw new ConfigError('agreement.sweep-interval-ms', 'is for role provider (an exchange holds nothing to sweep); remove it');
   const agx = ag ?? Section.of('agreement', {});
   const agreement = {
     holdTtlMs: agx.num('hold-ttl-ms', { min: 100, max: 3_600_000, int: true, def: AGREEMENT_DEFAULTS.holdTtlMs, what: 'milliseconds a hold lives before Commit (100..3600000)' }),
@@ -459,6 +484,7 @@ export function parseConfig(doc: unknown): BrokerConfig {
     keys,
     peering,
     peers,
+    exchange,
     originKeys,
     redis,
     inventory: inventoryCfg,

@@ -31,6 +31,8 @@ export interface ServiceSpecMsg {
   start_ms: number;
   duration_ms: number;
   objective: string;
+  /** The exchange that brokers the order; empty: none. */
+  via_exchange?: string;
 }
 
 export interface StepErrorMsg {
@@ -101,6 +103,7 @@ export function orderToMsg(o: OrderRecord): OrderMsg {
       start_ms: r.start,
       duration_ms: r.end - r.start,
       objective: r.objective ?? '',
+      via_exchange: r.viaExchange ?? '',
     },
     domains: o.domains,
     plan: o.plan.map((s: PlanStep) => ({ step: s.step, domain: s.domain, where: s.where, state: s.state, started: s.started ?? '', finished: s.finished ?? '', error: errMsg(s.error) })),

@@ -48,7 +48,7 @@ export async function serveManagement(core: BrokerCore, domain: string, listen: 
     CreateOrder: wrap('CreateOrder', async (r) => {
       const s = (r.service ?? {}) as ServiceSpecMsg;
       if (!r.service) throw new InvalidArgumentError('CreateOrderRequest.service is required');
-      const input = { from: s.from, to: s.to, qosClass: s.qos_class, rateMbps: s.rate_mbps, maxLatencyMs: s.max_latency_ms, start: s.start_ms, durationMs: s.duration_ms, objective: s.objective, customer: (r.customer as string) || 'operator' };
+      const input = { from: s.from, to: s.to, qosClass: s.qos_class, rateMbps: s.rate_mbps, maxLatencyMs: s.max_latency_ms, start: s.start_ms, durationMs: s.duration_ms, objective: s.objective, viaExchange: s.via_exchange, customer: (r.customer as string) || 'operator' };
       return orderToMsg(await core.createOrder(input, r.wait ? { timeoutMs: waitMs(r.wait_timeout_ms) } : undefined));
     }),
     GetOrder: wrap('GetOrder', async (r) => orderToMsg(await core.getOrder(id(r), cust(r)))),

@@ -3,7 +3,7 @@
  * and the types its parts and transports use.
  */
 import type { KeyObject } from 'node:crypto';
-import { ADVERT_REJECT_REASONS, AdvertTable, type AdvertRejectReason } from './advert.js';
+import { ADVERT_REJECT_REASONS, AdvertTable, type AdvertRejectReason, type SignedAdvert } from './advert.js';
 import { PEERING_DEFAULTS } from './defaults.js';
 import { validateAdvertBody, type AdvertBody, type Inventory } from './origin.js';
 import type { RegistrationMsg } from './proto.js';
@@ -49,6 +49,8 @@ export interface PeeringHooks {
   convergence?(seconds: number): void;
   /** A frame received on a session was handled in `seconds`. */
   frame?(kind: string, seconds: number): void;
+  /** We signed an advertisement of our own (or its withdrawal): the exchanges we register with are given it too. */
+  originated?(advert: SignedAdvert<AdvertBody>): void;
 }
 
 /** Options of PeeringCore; see PEERING_DEFAULTS. */

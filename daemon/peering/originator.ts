@@ -59,6 +59,7 @@ export class Originator {
     this.ctx.stats.originated += 1;
     this.ctx.log('info', 'advertisement originated', { seq: a.envelope.seq, reason: why, expires_at: new Date(a.envelope.expiresAt).toISOString() });
     this.flooding.flood(a, undefined);
+    this.ctx.opts.hooks?.originated?.(a);
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
     this.refreshTimer = setTimeout(() => this.originate('refresh'), this.ctx.lifetimeMs / 3);
     this.refreshTimer.unref();

@@ -258,6 +258,7 @@ export class PeeringCore {
       ctx.table.offer(w);
       ctx.table.withdraw(ctx.opts.domain);
       this.flooding.flood(w, undefined);
+      ctx.opts.hooks?.originated?.(w);
     }
     ctx.stopped = true;
     for (const t of ctx.timers) clearInterval(t);

@@ -33,8 +33,10 @@ export type SegmentState = 'applying' | 'active' | 'failed' | 'removing' | 'remo
 /** What a domain keeps of its part of a service (record kind `segment`). */
 export interface SegmentRecord {
   agreementId: string;
-  /** The domain that ordered it: the only caller allowed. */
+  /** The domain that ordered it: the only caller allowed (with `broker`). */
   originator: string;
+  /** The exchange that brokered the contract (its party of role broker): it may pass the originator's calls on. */
+  broker?: string;
   state: SegmentState;
   /** Rate provisioned now, Mbit/s. */
   rateMbps: number;
@@ -219,8 +221,8 @@ export class DomainProvisioner {
     return { domain: this.domain, agreementId, state: rec.state, devices: [...new Set(rec.policies.map((p) => p.device))], ...(rec.error ? { error: rec.error } : {}) };
   }
 
-  private checkCaller(originator: string, caller: string, agreementId: string): void {
-    if (caller !== originator && caller !== this.domain) {
+  private checkCaller(originator: string, caller: string, agreementId: string, broker?: string): void {
+    if (caller !== originator && caller !== this.domain && caller !== broker) {
       throw new ServiceProvisioningError('QB_PROVISION_NOT_ORIGINATOR', `${agreementId} was ordered by ${originator}; ${caller} may not provision it at ${this.domain}`);
     }
   }
@@ -241,7 +243,9 @@ export class DomainProvisioner {
       verifyContract(contract);
       lap('verified');
       if (!body.parties.some((p) => p.domain === this.domain)) throw new ServiceProvisioningError('QB_PROVISION_NOT_A_PARTY', `${this.domain} is not a party of ${body.agreementId}`);
-      this.checkCaller(body.originator.domain, caller, body.agreementId);
+      // an exchange that brokered the contract (we signed it naming it) passes on its originator's calls
+      const broker = body.parties.find((p) => p.role === 'broker')?.domain;
+      this.checkCaller(body.originator.domain, caller, body.agreementId, broker);
       const rate = rateMbps ?? body.service.rateMbps;
       if (rate !== body.service.rateMbps) {
         // a provider provisions only what it signed: the contract's rate, or that plus a signed amendment
@@ -271,7 +275,7 @@ export class DomainProvisioner {
         if (inv.partitions) inv.partitions = inv.partitions.map((p) => ({ ...p, provider: this.domain }));
         return { device: device.name, policy: admitPolicy(policy, inv, installed.get(device.name) ?? []) };
       });
-      const rec: SegmentRecord = { agreementId: body.agreementId, originator: body.originator.domain, state: 'applying', rateMbps: rate, policies, reservations: have?.doc.reservations ?? [], updatedAt: '' };
+      const rec: SegmentRecord = { agreementId: body.agreementId, originator: body.originator.domain, ...(broker ? { broker } : {}), state: 'applying', rateMbps: rate, policies, reservations: have?.doc.reservations ?? [], updatedAt: '' };
       rec.reservations = booking?.reservations ?? rec.reservations;
       lap('designed');
       // the intent first: a crash from here on is found by recover()
@@ -314,7 +318,7 @@ export class DomainProvisioner {
         }
         return this.status(undefined, agreementId);
       }
-      this.checkCaller(have.doc.originator, caller, agreementId);
+      this.checkCaller(have.doc.originator, caller, agreementId, have.doc.broker);
       if (have.doc.state === 'removed') {
         // removed already (by a restart's recovery, or a rate change): the bookings still go back (release is idempotent)
         for (const id of have.doc.reservations) await this.opts.store.release(id);
@@ -381,7 +385,7 @@ export class DomainProvisioner {
     return this.serial(agreementId, async () => {
       const have = await this.opts.records.get<SegmentRecord>(KIND, agreementId);
       if (!have || have.doc.state !== 'active') throw new ServiceProvisioningError('QB_PROVISION_NOT_ACTIVE', `${agreementId} is not active at ${this.domain} (${have?.doc.state ?? 'unknown'}): nothing to redeploy`);
-      this.checkCaller(have.doc.originator, caller, agreementId);
+      this.checkCaller(have.doc.originator, caller, agreementId, have.doc.broker);
       const rec = have.doc;
       // syncOf reads each step's device once, in step order: what drifted, and whether any of it is left there
       const sync = await this.syncOf(rec);

@@ -193,3 +193,6 @@ export function addProvisioningService(server: grpc.Server, target: DomainProvis
     }),
   });
 }
+
+/** The wire shape of a segment status and back, for services that pass provisioning calls on (daemon/exchange). */
+export { toMsg as statusToMsg, fromMsg as statusFromMsg, type StatusMsg };

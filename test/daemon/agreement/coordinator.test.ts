@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AgreementCoordinator, AgreementFailedError } from '../../../daemon/agreement/coordinator.js';
-import { contractBody, verifyContract } from '../../../daemon/agreement/contract.js';
+import { contractBody, signContract, verifyContract } from '../../../daemon/agreement/contract.js';
 import { LocalParticipant, edgeId, seedCapacities, type AgreementParticipant } from '../../../daemon/agreement/participant.js';
 import { demoNetwork } from '../../../daemon/cli/demo-network.js';
-import { generateAdvertKeyPair } from '../../../daemon/peering/advert.js';
+import { generateAdvertKeyPair, rawPublicKey } from '../../../daemon/peering/advert.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../../daemon/state/embedded-redis.js';
 import { RedisResourceStore } from '../../../daemon/state/redis-store.js';
 import { buildTopology } from '../../../daemon/topology/graph.js';
@@ -272,5 +272,43 @@ describe('agreement', () => {
     }
     expect((await y.usage(link, 'EF', start, start + 1))[0]!.usedBps).toBe(0);
     expect((await y.get('abandoned-1:0:1'))?.state).toBe('expired');
+  });
+
+  test('agreement - a coordinator that is an exchange: the contract names the provider it brokered for as originator, lists the exchange as a party of role broker, signed last', async () => {
+    const key = generateAdvertKeyPair();
+    const publicKey = rawPublicKey(key.publicKey);
+    const signed: string[] = [];
+    const exchange = new AgreementCoordinator('exchange-x', () => graph, (d) => participants.get(d), {
+      holdTtlMs: 30_000,
+      broker: {
+        publicKey,
+        sign: (c) => {
+          signed.push(...c.signatures.map((s) => s.domain));
+          return signContract(c, 'exchange-x', key.privateKey);
+        },
+      },
+    });
+    const a = await exchange.agree(request({ originator: 'provider-x' }));
+    expect(a.contract.body.originator).toEqual({ domain: 'provider-x', customer: 'acme' });
+    expect(a.contract.body.parties.at(-1)).toEqual({ domain: 'exchange-x', publicKey, role: 'broker' });
+    expect(a.contract.body.parties.slice(0, -1).every((p) => p.role === undefined)).toBe(true);
+    // every provider had signed when the exchange signed
+    expect(signed.sort()).toEqual([...a.path.domains].sort());
+    expect(verifyContract(JSON.parse(JSON.stringify(a.contract))).signedBy).toEqual([...a.path.domains, 'exchange-x']);
+    // the broker carries no segment and no price
+    expect(a.contract.body.segments.map((s) => s.domain)).toEqual(a.path.domains);
+  });
+
+  test('agreement - an order for an exchange goes to the coordinator\'s viaExchange; without one it is QB_EXCHANGE_UNKNOWN', async () => {
+    await expect(coordinator().agree(request({ viaExchange: 'exchange-x' }))).rejects.toMatchObject({ code: 'QB_EXCHANGE_UNKNOWN' });
+    const seen: string[] = [];
+    const c = new AgreementCoordinator('provider-x', () => graph, () => undefined, {
+      viaExchange: async (req) => {
+        seen.push(`${req.viaExchange}:${req.agreementId}`);
+        throw new Error('handed over');
+      },
+    });
+    await expect(c.agree(request({ viaExchange: 'exchange-x', agreementId: 'agr-via' }))).rejects.toThrow('handed over');
+    expect(seen).toEqual(['exchange-x:agr-via']);
   });
 });

@@ -32,15 +32,18 @@ describe('config agreement', () => {
     expect(parse(provider({ 'hold-ttl-ms': 2000, 'call-timeout-ms': 800, 'sweep-interval-ms': 250 })).agreement).toEqual({ holdTtlMs: 2000, callTimeoutMs: 800, sweepIntervalMs: 250 });
   });
 
-  test('config - bad agreement values name their key; an exchange refuses the section', () => {
+  test('config - bad agreement values name their key; an exchange takes the hold and call times it asks providers for, not the sweep', () => {
     expect(error(provider({ 'hold-ttl-ms': 10 })).key).toBe('agreement.hold-ttl-ms');
     expect(error(provider({ 'call-timeout-ms': 'fast' })).key).toBe('agreement.call-timeout-ms');
     expect(error(provider({ 'sweep-interval-ms': 1.5 })).key).toBe('agreement.sweep-interval-ms');
     expect(error(provider({ 'hold-ttl': 1000 })).key).toMatch(/^agreement\.hold-ttl$/);
     const exchange = { ...provider({ 'hold-ttl-ms': 2000 }), role: 'exchange' } as Record<string, unknown>;
     delete exchange.inventory;
-    const e = error(exchange);
-    expect(e.key).toBe('agreement');
+    expect(parse(exchange).agreement).toMatchObject({ holdTtlMs: 2000 });
+    const swept = { ...provider({ 'sweep-interval-ms': 250 }), role: 'exchange' } as Record<string, unknown>;
+    delete swept.inventory;
+    const e = error(swept);
+    expect(e.key).toBe('agreement.sweep-interval-ms');
     expect(e.message).toMatch(/role provider/);
   });
 
