@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AgreementCoordinator, AgreementFailedError } from '../../../daemon/agreement/coordinator.js';
-import { contractBody, signContract, verifyContract } from '../../../daemon/agreement/contract.js';
+import { contractBody, signContract, signatureDomain, verifyContract } from '../../../daemon/agreement/contract.js';
 import { LocalParticipant, edgeId, seedCapacities, type AgreementParticipant } from '../../../daemon/agreement/participant.js';
 import { demoNetwork } from '../../../daemon/cli/demo-network.js';
 import { generateAdvertKeyPair, rawPublicKey } from '../../../daemon/peering/advert.js';
@@ -283,20 +283,20 @@ describe('agreement', () => {
       broker: {
         publicKey,
         sign: (c) => {
-          signed.push(...c.signatures.map((s) => s.domain));
+          signed.push(...c.signatures.map((s) => signatureDomain(s)!));
           return signContract(c, 'exchange-x', key.privateKey);
         },
       },
     });
     const a = await exchange.agree(request({ originator: 'provider-x' }));
-    expect(a.contract.body.originator).toEqual({ domain: 'provider-x', customer: 'acme' });
-    expect(a.contract.body.parties.at(-1)).toEqual({ domain: 'exchange-x', publicKey, role: 'broker' });
-    expect(a.contract.body.parties.slice(0, -1).every((p) => p.role === undefined)).toBe(true);
+    expect(contractBody(a.contract).originator).toEqual({ domain: 'provider-x', customer: 'acme' });
+    expect(contractBody(a.contract).parties.at(-1)).toEqual({ domain: 'exchange-x', publicKey, role: 'broker' });
+    expect(contractBody(a.contract).parties.slice(0, -1).every((p) => p.role === 'provider')).toBe(true);
     // every provider had signed when the exchange signed
     expect(signed.sort()).toEqual([...a.path.domains].sort());
     expect(verifyContract(JSON.parse(JSON.stringify(a.contract))).signedBy).toEqual([...a.path.domains, 'exchange-x']);
     // the broker carries no segment and no price
-    expect(a.contract.body.segments.map((s) => s.domain)).toEqual(a.path.domains);
+    expect(contractBody(a.contract).segments.map((s) => s.domain)).toEqual(a.path.domains);
   });
 
   test('agreement - an order for an exchange goes to the coordinator\'s viaExchange; without one it is QB_EXCHANGE_UNKNOWN', async () => {
