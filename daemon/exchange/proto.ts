@@ -41,6 +41,8 @@ export interface BrokerRequestMsg {
   exclude_domains: string[];
   start_ms: number;
   end_ms: number;
+  amends_agreement_id: string;
+  amends_payload_digest: string;
 }
 /** Mirrors qosbroker.v1.BrokerReply. */
 export interface BrokerReplyMsg {
@@ -101,6 +103,8 @@ export function requestToMsg(r: ServiceRequest & { agreementId: string }): Broke
     exclude_domains: r.excludeDomains ?? [],
     start_ms: r.start,
     end_ms: r.end,
+    amends_agreement_id: r.amends?.agreementId ?? '',
+    amends_payload_digest: r.amends?.payloadDigest ?? '',
   };
 }
 
@@ -135,6 +139,11 @@ export function requestFromMsg(m: BrokerRequestMsg): ServiceRequest & { agreemen
   if (m.k > 0) r.k = Math.min(m.k, 16);
   if (m.include_domains?.length) r.includeDomains = [...m.include_domains];
   if (m.exclude_domains?.length) r.excludeDomains = [...m.exclude_domains];
+  if (m.amends_agreement_id || m.amends_payload_digest) {
+    if (!/^[A-Za-z0-9._@-]{1,96}$/.test(m.amends_agreement_id ?? '')) bad('amends_agreement_id', `must be the amended contract's agreement id, got ${JSON.stringify(m.amends_agreement_id)}`);
+    if (!/^[A-Za-z0-9_-]{43}$/.test(m.amends_payload_digest ?? '')) bad('amends_payload_digest', `must be the base64url SHA-256 of the amended contract's payload, got ${JSON.stringify(m.amends_payload_digest)}`);
+    r.amends = { agreementId: m.amends_agreement_id, payloadDigest: m.amends_payload_digest };
+  }
   return r;
 }
 
