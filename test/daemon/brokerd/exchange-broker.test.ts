@@ -30,7 +30,8 @@ import { startNetconfDevice, type NetconfDevice } from '../../../lab/netconf-dev
 
 const run = promisify(execFile);
 const cluster = new Cluster();
-const peering = { 'hold-time-s': 3, 'advert-lifetime-s': 30, 'poll-interval-ms': 500, 'backoff-initial-ms': 100, 'backoff-max-ms': 1000 };
+// advertisements are refreshed every 100 s: a test that waits less sees them handed in for another reason
+const peering = { 'hold-time-s': 3, 'advert-lifetime-s': 300, 'poll-interval-ms': 500, 'backoff-initial-ms': 100, 'backoff-max-ms': 1000 };
 const PROVIDERS = ['prov-a', 'prov-c', 'prov-d'] as const;
 type Prov = (typeof PROVIDERS)[number];
 const daemons = new Map<string, Daemon>();
@@ -290,5 +291,25 @@ describe.sequential('qos-brokerd: the exchange brokers', () => {
     } finally {
       client.close();
     }
+  });
+
+  test('exchange - the exchange keeps no state: restarted, it is handed every advertisement again at once, and removes a service it brokered before', async () => {
+    const o = await mgmt.get('prov-a')!.createOrder(order(), 'acme', true);
+    expect(o.state, JSON.stringify(o.error)).toBe('completed');
+    const [c1, c2] = routers.get('prov-c')!;
+    expect((await policiesOn(c2!)).length).toBe(1);
+    const ex = daemons.get('exchange-x')!;
+    ex.proc.kill('SIGTERM');
+    expect(await ex.exited).toBe(0);
+    const again = await cluster.start(ex.files, { host: ex.host, grpc: ex.grpc, admin: ex.admin, metrics: ex.metrics }, ex.config);
+    daemons.set('exchange-x', again);
+    // each provider registers again and hands in its newest advertisement then, well before its 100 s refresh
+    await waitFor('the restarted exchange holds every provider advertisement', async () => ((await again.get('/v1/adverts')).adverts as unknown[]).length === 3, 15_000);
+    // the contract is the proof: prov-c's segment is removed through the new process
+    const t = await mgmt.get('prov-a')!.terminateOrder(o.id);
+    expect(t.service_state).toBe('terminated');
+    for (const r of [c1!, c2!]) expect(await policiesOn(r)).toEqual([]);
+    expect(await usedBps('prov-c')).toBe(0);
+    expect(again.logs.filter((l) => l.event === 'provisioning-relayed').map((l) => [l.domain, l.op])).toEqual([['prov-c', 'deactivate']]);
   });
 });
