@@ -293,6 +293,29 @@ describe.sequential('qos-brokerd: the exchange brokers', () => {
     }
   });
 
+  test('exchange - bad Broker and Relay calls of an allowed provider are INVALID_ARGUMENT naming the field; nothing is held', async () => {
+    const a = daemons.get('prov-a')!;
+    const B = loadBrokerageProto();
+    const client = new B(daemons.get('exchange-x')!.grpc, clientCredentials({ certPem: a.files.certPem, keyPem: a.files.keyPem }, { domain: 'exchange-x', caPem: cluster.pki.caPem }));
+    const call = (rpc: 'Broker' | 'Relay', req: object) =>
+      new Promise<grpc.ServiceError | null>((res) => (client as unknown as Record<string, (r: object, cb: (e: grpc.ServiceError | null) => void) => void>)[rpc]!.call(client, req, (e) => res(e)));
+    try {
+      const now = Date.now();
+      const broker = await call('Broker', { agreement_id: 'agr-bad-rate', customer: 'acme', from: 'prov-a/prov-a-site', to: 'prov-c/prov-c-site', qos_class: 'EF', rate_mbps: 0, start_ms: now, end_ms: now + 60_000 });
+      expect(broker).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('BrokerRequest.rate_mbps must be > 0') });
+      const relay = await call('Relay', { domain: 'prov-c', op: 'activate', contract_json: '' });
+      expect(relay).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('RelayRequest.contract_json is empty') });
+      const tampered = await call('Relay', { domain: 'prov-c', op: 'deactivate', contract_json: '{"body": 1}' });
+      expect(tampered?.metadata.get('qb-code')[0]?.toString()).toBe('QB_CONTRACT_MALFORMED');
+    } finally {
+      client.close();
+    }
+    for (const d of PROVIDERS) {
+      expect(await held(d, 'agr-bad-rate')).toEqual([]);
+      expect(await usedBps(d)).toBe(0);
+    }
+  });
+
   test('exchange - the exchange keeps no state: restarted, it is handed every advertisement again at once, and removes a service it brokered before', async () => {
     const o = await mgmt.get('prov-a')!.createOrder(order(), 'acme', true);
     expect(o.state, JSON.stringify(o.error)).toBe('completed');
