@@ -67,6 +67,7 @@ interface Running {
   management?: { address: string; stop(): Promise<void> };
   northbound?: { address: string; stop(): Promise<void> };
   hub?: Hub;
+  desk?: ExchangeDesk;
 }
 
 /**
@@ -162,6 +163,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
         provisionTimeoutMs: cfg.workflow.provisionTimeoutMs,
         log: log.child('exchange'),
       });
+      running.desk = desk;
     }
     if (running.store) {
       // agreements: our own domain's participant on the store and advert key, served to peers and used by our coordinator
@@ -227,6 +229,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
     }
     await server.start(material.peers);
     await core.start();
+    running.desk?.start();
     if (running.provisioner) {
       const recovered = await running.provisioner.recover();
       if (recovered) log('warn', 'segments interrupted by the last stop were put back', { component: 'provisioning', segments: recovered });
@@ -309,6 +312,7 @@ async function stop(r: Partial<Running>, log: JsonLogger): Promise<void> {
   await r.workflow?.stop();
   await r.sessions?.close();
   r.agreement?.stop();
+  r.desk?.stop();
   r.closeAgreementStreams?.();
   await r.core?.stop();
   await new Promise((res) => setTimeout(res, 150)); // let the withdrawal and close notifications go out

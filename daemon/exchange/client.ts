@@ -44,9 +44,34 @@ export class ExchangeDesk {
   /** The newest advertisement handed to each exchange (older ones are not retried). */
   private readonly latest = new Map<string, SignedAdvert<AdvertBody>>();
   private readonly accepted = new Set<string>();
+  /** When each exchange's registration last came up (PeerRecord.since) as we last handed it our advertisement. */
+  private readonly handedAt = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ExchangeDeskOptions) {
     this.log = opts.log ?? (() => {});
+  }
+
+  /**
+   * Watch the registrations: an exchange we (re-)registered with (it
+   * restarted, or the stream broke) is handed our newest advertisement at
+   * once, not at our next refresh.
+   */
+  start(intervalMs = 500): void {
+    this.timer = setInterval(() => {
+      for (const spec of this.exchanges()) {
+        const rec = this.opts.core.peers.get(spec.domain)!;
+        const a = this.latest.get(spec.domain);
+        if (rec.state !== 'established' || !a || a.envelope.expiresAt <= Date.now() || this.handedAt.get(spec.domain) === rec.since) continue;
+        this.handedAt.set(spec.domain, rec.since);
+        void this.handIn(spec, a);
+      }
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
   }
 
   /** The exchanges we register with, by domain. */

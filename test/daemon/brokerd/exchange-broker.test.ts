@@ -30,7 +30,8 @@ import { startNetconfDevice, type NetconfDevice } from '../../../lab/netconf-dev
 
 const run = promisify(execFile);
 const cluster = new Cluster();
-const peering = { 'hold-time-s': 3, 'advert-lifetime-s': 30, 'poll-interval-ms': 500, 'backoff-initial-ms': 100, 'backoff-max-ms': 1000 };
+// advertisements are refreshed every 100 s: a test that waits less sees them handed in for another reason
+const peering = { 'hold-time-s': 3, 'advert-lifetime-s': 300, 'poll-interval-ms': 500, 'backoff-initial-ms': 100, 'backoff-max-ms': 1000 };
 const PROVIDERS = ['prov-a', 'prov-c', 'prov-d'] as const;
 type Prov = (typeof PROVIDERS)[number];
 const daemons = new Map<string, Daemon>();
@@ -289,5 +290,48 @@ describe.sequential('qos-brokerd: the exchange brokers', () => {
     } finally {
       client.close();
     }
+  });
+
+  test('exchange - bad Broker and Relay calls of an allowed provider are INVALID_ARGUMENT naming the field; nothing is held', async () => {
+    const a = daemons.get('prov-a')!;
+    const B = loadBrokerageProto();
+    const client = new B(daemons.get('exchange-x')!.grpc, clientCredentials({ certPem: a.files.certPem, keyPem: a.files.keyPem }, { domain: 'exchange-x', caPem: cluster.pki.caPem }));
+    const call = (rpc: 'Broker' | 'Relay', req: object) =>
+      new Promise<grpc.ServiceError | null>((res) => (client as unknown as Record<string, (r: object, cb: (e: grpc.ServiceError | null) => void) => void>)[rpc]!.call(client, req, (e) => res(e)));
+    try {
+      const now = Date.now();
+      const broker = await call('Broker', { agreement_id: 'agr-bad-rate', customer: 'acme', from: 'prov-a/prov-a-site', to: 'prov-c/prov-c-site', qos_class: 'EF', rate_mbps: 0, start_ms: now, end_ms: now + 60_000 });
+      expect(broker).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('BrokerRequest.rate_mbps must be > 0') });
+      const relay = await call('Relay', { domain: 'prov-c', op: 'activate', contract_json: '' });
+      expect(relay).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('RelayRequest.contract_json is empty') });
+      const tampered = await call('Relay', { domain: 'prov-c', op: 'deactivate', contract_json: '{"body": 1}' });
+      expect(tampered?.metadata.get('qb-code')[0]?.toString()).toBe('QB_CONTRACT_MALFORMED');
+    } finally {
+      client.close();
+    }
+    for (const d of PROVIDERS) {
+      expect(await held(d, 'agr-bad-rate')).toEqual([]);
+      expect(await usedBps(d)).toBe(0);
+    }
+  });
+
+  test('exchange - the exchange keeps no state: restarted, it is handed every advertisement again at once, and removes a service it brokered before', async () => {
+    const o = await mgmt.get('prov-a')!.createOrder(order(), 'acme', true);
+    expect(o.state, JSON.stringify(o.error)).toBe('completed');
+    const [c1, c2] = routers.get('prov-c')!;
+    expect((await policiesOn(c2!)).length).toBe(1);
+    const ex = daemons.get('exchange-x')!;
+    ex.proc.kill('SIGTERM');
+    expect(await ex.exited).toBe(0);
+    const again = await cluster.start(ex.files, { host: ex.host, grpc: ex.grpc, admin: ex.admin, metrics: ex.metrics }, ex.config);
+    daemons.set('exchange-x', again);
+    // each provider registers again and hands in its newest advertisement then, well before its 100 s refresh
+    await waitFor('the restarted exchange holds every provider advertisement', async () => ((await again.get('/v1/adverts')).adverts as unknown[]).length === 3, 15_000);
+    // the contract is the proof: prov-c's segment is removed through the new process
+    const t = await mgmt.get('prov-a')!.terminateOrder(o.id);
+    expect(t.service_state).toBe('terminated');
+    for (const r of [c1!, c2!]) expect(await policiesOn(r)).toEqual([]);
+    expect(await usedBps('prov-c')).toBe(0);
+    expect(again.logs.filter((l) => l.event === 'provisioning-relayed').map((l) => [l.domain, l.op])).toEqual([['prov-c', 'deactivate']]);
   });
 });
