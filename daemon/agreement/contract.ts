@@ -438,6 +438,21 @@ function decodeBody(contract: SignedContract): ContractBody {
   return body;
 }
 
+/**
+ * The body of a stored contract for display and accounting, never throwing:
+ * a contract of the old `{body, signatures}` form (orders stored before the
+ * JWS format) gives its body; anything else that is not a contract, undefined.
+ */
+export function storedContractBody(contract: unknown): Pick<ContractTerms, 'agreementId' | 'currency' | 'totalPriceMinor'> | undefined {
+  try {
+    return contractBody(contract as SignedContract);
+  } catch {
+    const legacy = (contract as { body?: { agreementId?: unknown; currency?: unknown; totalPriceMinor?: unknown } } | null)?.body;
+    if (legacy && typeof legacy.currency === 'string' && typeof legacy.totalPriceMinor === 'number') return legacy as Pick<ContractTerms, 'agreementId' | 'currency' | 'totalPriceMinor'>;
+    return undefined;
+  }
+}
+
 /** The body of a contract, sealed with the payload's own text (to sign it as it is). */
 function sealedBody(contract: SignedContract): ContractBody {
   const body = decodeBody(contract);
