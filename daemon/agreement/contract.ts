@@ -21,7 +21,7 @@ import { hash, sign, verify, type KeyObject } from 'node:crypto';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { ContractError } from '../errors.js';
-import { canonicalJson } from '../crypto/canonical-json.js';
+import { canonicalJson, isCanonicalJsonText } from '../crypto/canonical-json.js';
 import { rawPublicKey, toPrivateKey, toPublicKey, type KeyInput } from '../crypto/keys.js';
 
 export { ContractError } from '../errors.js';
@@ -179,8 +179,10 @@ function seal(body: ContractBody, text: string): ContractBody {
 export function sealContractBody(terms: ContractTerms | ContractBody): ContractBody {
   if (sealedOf(terms)) return terms as ContractBody;
   const { fieldDigests: _, ...rest } = terms as ContractBody;
-  const body = { ...rest, fieldDigests: computeFieldDigests(rest) } as ContractBody;
+  // the terms are checked before their digests are made (the digests, ours, need no check)
+  const body = { ...rest, fieldDigests: {} } as ContractBody;
   checkContractBody(body);
+  body.fieldDigests = computeFieldDigests(rest);
   let text: string;
   try {
     text = canonicalJson(body);
@@ -203,13 +205,7 @@ export function parseContractPayload(text: string, field = '/payload'): Contract
     throw new ContractError('QB_CONTRACT_MALFORMED', `contract ${field} is not JSON: ${(err as Error).message}`, { field });
   }
   checkContractBody(body);
-  let canonical: string | undefined;
-  try {
-    canonical = canonicalJson(body);
-  } catch {
-    canonical = undefined;
-  }
-  if (canonical !== text) throw new ContractError('QB_CONTRACT_MALFORMED', `contract ${field} is not the RFC 8785 canonical JSON of its body (reformatted, or a key repeated)`, { field });
+  if (!isCanonicalJsonText(text, body)) throw new ContractError('QB_CONTRACT_MALFORMED', `contract ${field} is not the RFC 8785 canonical JSON of its body (reformatted, or a key repeated)`, { field });
   const changed = changedField(body);
   if (changed) throw new ContractError('QB_CONTRACT_MALFORMED', `contract ${field}: the field digest of /body${changed.field} does not match its value`, { field: `/body${changed.field}` });
   return seal(body, text);
@@ -235,10 +231,11 @@ export function contractSchema(): Record<string, unknown> {
   return JSON.parse(readFileSync(schemaPath(), 'utf8')) as Record<string, unknown>;
 }
 
-const addFormats = addFormatsModule as unknown as (a: Ajv2020) => Ajv2020;
+const addFormats = addFormatsModule as unknown as (a: Ajv2020, o?: { mode?: 'fast' | 'full' }) => Ajv2020;
 let validator: ValidateFunction | undefined;
 function validateSchema(body: unknown): ErrorObject | undefined {
-  validator ??= addFormats(new Ajv2020({ allErrors: false, strict: true })).compile(contractSchema());
+  // formats in ajv-formats' fast mode: its full date-time check cost as much as the rest of the schema
+  validator ??= addFormats(new Ajv2020({ allErrors: false, strict: true }), { mode: 'fast' }).compile(contractSchema());
   return validator(body) ? undefined : validator.errors?.[0];
 }
 
@@ -322,6 +319,8 @@ function checkBodyTerms(body: ContractBody): void {
 function changedField(body: ContractBody): { field: string; what: 'changed' | 'was added' | 'was removed' } | undefined {
   const now = computeFieldDigests(body);
   const listed = body.fieldDigests;
+  const keys = Object.keys(now);
+  if (keys.length === Object.keys(listed).length && keys.every((k) => now[k] === listed[k])) return undefined;
   const fields = [...new Set([...Object.keys(now), ...Object.keys(listed)])].sort();
   for (const f of fields) {
     if (now[f] === listed[f]) continue;
@@ -443,6 +442,21 @@ function decodeBody(contract: SignedContract): ContractBody {
   return body;
 }
 
+/**
+ * The body of a stored contract for display and accounting, never throwing:
+ * a contract of the old `{body, signatures}` form (orders stored before the
+ * JWS format) gives its body; anything else that is not a contract, undefined.
+ */
+export function storedContractBody(contract: unknown): Pick<ContractTerms, 'agreementId' | 'currency' | 'totalPriceMinor'> | undefined {
+  try {
+    return contractBody(contract as SignedContract);
+  } catch {
+    const legacy = (contract as { body?: { agreementId?: unknown; currency?: unknown; totalPriceMinor?: unknown } } | null)?.body;
+    if (legacy && typeof legacy.currency === 'string' && typeof legacy.totalPriceMinor === 'number') return legacy as Pick<ContractTerms, 'agreementId' | 'currency' | 'totalPriceMinor'>;
+    return undefined;
+  }
+}
+
 /** The body of a contract, sealed with the payload's own text (to sign it as it is). */
 function sealedBody(contract: SignedContract): ContractBody {
   const body = decodeBody(contract);
@@ -451,14 +465,28 @@ function sealedBody(contract: SignedContract): ContractBody {
   return parseContractPayload(fromB64url(contract.payload)!.toString('utf8'));
 }
 
+/** Protected headers already decoded, by their base64url: a contract's few signers sign every contract with the same one. */
+const decodedHeaders = new Map<string, ContractSignatureHeader | null>();
+
 /** The protected header of a signature, or undefined when it is not one of a contract. */
 function headerOf(sig: ContractSignature): ContractSignatureHeader | undefined {
+  const p = sig.protected;
+  let h = decodedHeaders.get(p);
+  if (h === undefined) {
+    h = parseHeader(p);
+    if (decodedHeaders.size >= 4096) decodedHeaders.clear();
+    if (typeof p === 'string' && p.length <= 1024) decodedHeaders.set(p, h);
+  }
+  return h ?? undefined;
+}
+
+function parseHeader(p: unknown): ContractSignatureHeader | null {
   try {
-    const h = JSON.parse(fromB64url(sig.protected)?.toString('utf8') ?? 'null') as Partial<ContractSignatureHeader> | null;
-    if (!h || typeof h !== 'object' || h.alg !== ALG || typeof h.kid !== 'string' || typeof h.domain !== 'string' || (h.role !== 'provider' && h.role !== 'broker')) return undefined;
-    return h as ContractSignatureHeader;
+    const h = JSON.parse(fromB64url(p)?.toString('utf8') ?? 'null') as Partial<ContractSignatureHeader> | null;
+    if (!h || typeof h !== 'object' || h.alg !== ALG || typeof h.kid !== 'string' || typeof h.domain !== 'string' || (h.role !== 'provider' && h.role !== 'broker')) return null;
+    return Object.freeze({ alg: h.alg, kid: h.kid, domain: h.domain, role: h.role, ...h }) as ContractSignatureHeader;
   } catch {
-    return undefined;
+    return null;
   }
 }
 
@@ -578,7 +606,7 @@ export function verifyContract(input: unknown, trusted?: Record<string, string>,
   if (!ownPayload) {
     // every party signed these bytes; still, they must be the one encoding of the body every reader parses alike
     const text = fromB64url(c.payload)!.toString('utf8');
-    if (canonicalJson(body) !== text) throw new ContractError('QB_CONTRACT_MALFORMED', 'the contract\'s /payload is not the RFC 8785 canonical JSON of its body', { field: '/payload' });
+    if (!isCanonicalJsonText(text, body)) throw new ContractError('QB_CONTRACT_MALFORMED', 'the contract\'s /payload is not the RFC 8785 canonical JSON of its body', { field: '/payload' });
   }
   return summary(c, body, !trusted);
 }

@@ -73,3 +73,30 @@ export function canonicalJson(value: unknown): string {
   };
   return enc(value, 0);
 }
+
+/**
+ * Whether `text` is the canonical JSON of `value`, the result of
+ * JSON.parse(text), without encoding it again: JSON.stringify writes what
+ * the parse kept in the text's order (a repeated key, whitespace or another
+ * number form makes it differ), then every object's keys must be in order
+ * and no string may hold a lone surrogate (canonical JSON never escapes one).
+ */
+export function isCanonicalJsonText(text: string, value: unknown): boolean {
+  if (/\\u[dD][89a-fA-F]/.test(text)) return false;
+  let same: boolean;
+  try {
+    same = JSON.stringify(value) === text;
+  } catch {
+    return false;
+  }
+  if (!same) return false;
+  const sorted = (v: unknown, depth: number): boolean => {
+    if (v === null || typeof v !== 'object') return true;
+    if (depth > MAX_DEPTH) return false;
+    if (Array.isArray(v)) return v.every((x) => sorted(x, depth + 1));
+    const keys = Object.keys(v);
+    for (let i = 1; i < keys.length; i++) if (!(keys[i - 1]! < keys[i]!)) return false;
+    return keys.every((k) => sorted((v as Record<string, unknown>)[k], depth + 1));
+  };
+  return sorted(value, 0);
+}

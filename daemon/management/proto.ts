@@ -11,7 +11,7 @@ import type { DeviceView } from '../core.js';
 import type { ApiKeyView } from '../state/apikeys.js';
 import type { SyncReport } from '../provisioning/domain.js';
 import type { OrderRecord, PlanStep, StepError } from '../workflow/orders.js';
-import { contractBody } from '../agreement/contract.js';
+import { storedContractBody } from '../agreement/contract.js';
 
 let cached: grpc.ServiceClientConstructor | undefined;
 
@@ -114,8 +114,8 @@ export function orderToMsg(o: OrderRecord): OrderMsg {
     created_at: o.createdAt,
     updated_at: o.updatedAt,
     boost: o.boost ? { rate_mbps: o.boost.rateMbps, until_ms: o.boost.until, state: o.boost.state, contract_json: o.boost.contract ? JSON.stringify(o.boost.contract) : '' } : null,
-    total_price_minor: o.contract ? contractBody(o.contract).totalPriceMinor : 0,
-    currency: o.contract ? contractBody(o.contract).currency : '',
+    total_price_minor: storedContractBody(o.contract)?.totalPriceMinor ?? 0,
+    currency: storedContractBody(o.contract)?.currency ?? '',
   };
 }
 

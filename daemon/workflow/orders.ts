@@ -21,7 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError, QosBrokerError } from '../../drivers/errors.js';
 import { OrderError } from '../errors.js';
 import type { AgreementCoordinator, ServiceRequest } from '../agreement/coordinator.js';
-import { contractBody, contractReference, type SignedContract } from '../agreement/contract.js';
+import { contractReference, storedContractBody, type SignedContract } from '../agreement/contract.js';
 import type { AgreementParticipant } from '../agreement/participant.js';
 import type { Logger } from '../logger.js';
 import type { SegmentProvisioner } from '../provisioning/remote.js';
@@ -547,7 +547,8 @@ export class Workflow {
       await Promise.all(o.domains.map((d) => this.provisioner(d, o).deactivate(o.boost!.agreementId)));
     }
     o.service.state = 'terminated';
-    const total = o.contract ? contractBody(o.contract).totalPriceMinor : 0;
+    // an order stored before the JWS format still has its total
+    const total = storedContractBody(o.contract)?.totalPriceMinor ?? 0;
     const used = Math.min(1, Math.max(0, (this.now() - o.request.start) / (o.request.end - o.request.start)));
     o.finalAmountMinor = Math.round(total * used);
     if (o.boost && o.boost.state === 'active') o.boost.state = 'reverted';

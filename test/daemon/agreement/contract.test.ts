@@ -16,6 +16,7 @@ import {
   parseContractPayload,
   sealContractBody,
   signatureDomain,
+  storedContractBody,
   signContract,
   signContractBody,
   verifyContract,
@@ -311,5 +312,12 @@ describe('contract', () => {
     expect(errorOf(() => checkAmendment(other, boost))).toMatchObject({ code: 'QB_CONTRACT_AMENDMENT_MISMATCH', field: '/body/amends/payloadDigest' });
     expect(errorOf(() => checkAmendment(original, signedByAll({ ...terms(), agreementId: 'agr-0001-boost-2' })))).toMatchObject({ code: 'QB_CONTRACT_AMENDMENT_MISMATCH', field: '/body/amends' });
     expect(errorOf(() => checkAmendment(original, withAlteredBody(boost, (b) => (b.service.rateMbps = 50))))).toMatchObject({ code: 'QB_CONTRACT_TAMPERED', field: '/body/service/rateMbps' });
+  });
+
+  test('contract - a stored contract is read for display without throwing: the JWS, the old {body, signatures} form, or nothing', () => {
+    expect(storedContractBody(signedByAll())).toMatchObject({ agreementId: 'agr-0001', totalPriceMinor: 4600, currency: 'EUR' });
+    expect(storedContractBody({ body: { agreementId: 'agr-old', currency: 'EUR', totalPriceMinor: 12 }, signatures: [] })).toMatchObject({ totalPriceMinor: 12 });
+    expect(storedContractBody(undefined)).toBeUndefined();
+    expect(storedContractBody({ payload: 'x', signatures: [] })).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { canonicalJson } from '../../../daemon/crypto/canonical-json.js';
+import { canonicalJson, isCanonicalJsonText } from '../../../daemon/crypto/canonical-json.js';
 
 // vectors from RFC 8785: section 3.2.2.3 / appendix B (numbers), 3.2.3 (key order), 3.2.4 (the whole example)
 test('canonical json - numbers are written as RFC 8785 (ECMAScript Number.prototype.toString) writes them', () => {
@@ -44,4 +44,10 @@ test('canonical json - what RFC 8785 input (I-JSON) cannot hold is refused: lone
   expect(() => canonicalJson({ a: undefined })).toThrow(/undefined/);
   expect(() => canonicalJson([1, , 3])).toThrow(/hole/);
   expect(() => canonicalJson({ d: new Date(0) })).toThrow(/Date/);
+});
+
+test('canonical json - isCanonicalJsonText accepts exactly the canonical encoding of what the text parses to', () => {
+  const ok = (t: string) => isCanonicalJsonText(t, JSON.parse(t));
+  for (const v of [{ b: [1, { d: 'x', c: null }], a: 4.5, '\u20ac': true }, [], {}, 'x', 1e21, { '\ud83d\ude00': '\ud83d\ude00' }]) expect(ok(canonicalJson(v)), canonicalJson(v)).toBe(true);
+  for (const t of ['{"b":1,"a":2}', '{"a":1,"a":1}', '{"a": 1}', '{"a":1.0}', '{"a":-0}', '[1e2]', '"\\u00e9"', '"\\ud800"', '{"a":"\\udc00"}', '{"a":{"c":1,"b":2}}']) expect(ok(t), t).toBe(false);
 });
