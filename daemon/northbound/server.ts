@@ -117,6 +117,9 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
   const app = Fastify({ logger: false, bodyLimit: cfg?.bodyLimitBytes ?? NORTHBOUND_DEFAULTS.bodyLimitBytes, forceCloseConnections: true, ...opts }) as unknown as FastifyInstance;
   const ajv = validators();
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.text).compile(schema));
+  // answers are built field by field by the views in tmf.ts and the resource modules (nothing to strip), and
+  // their schemas are for the OpenAPI document: JSON.stringify serialises (compiling ~90 serialisers took seconds at start)
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
