@@ -218,6 +218,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
         hub,
         modifyOrders: new ModifyOrders(records, (id, change, customer) => workflow.modifyOrder(id, change, customer)),
         segments: provisionerFor,
+        graph: () => graph().graph,
       });
       running.management = await serveManagement(brokerCore, cfg.domainId, cfg.management.listen, metrics.observeRpc);
       if (nb) {

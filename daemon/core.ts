@@ -19,8 +19,13 @@ import type { IdempotencyStore } from './state/idempotency.js';
 import type { Hub, HubRecord } from './integrations/hub.js';
 import type { ModifyOrderRecord, ModifyOrders } from './workflow/modify-orders.js';
 import type { SegmentProvisioner } from './provisioning/remote.js';
+import { CancelOrders, type CancelOrderRecord } from './workflow/cancel-orders.js';
+import { QuoteDesk, type QualificationRecord, type QuoteRecord } from './workflow/quotes.js';
+import { AlarmStore, type AlarmRecord } from './state/alarms.js';
+import type { TopologyGraph } from './topology/graph.js';
 
 export type { ApiKeyView, HubRecord, ModifyOrderRecord, Principal };
+export type { AlarmRecord, CancelOrderRecord, QualificationRecord, QuoteRecord };
 import type { OrderRecord, OrderState, Workflow } from './workflow/orders.js';
 
 /** A device as `qos-broker devices` shows it. */
@@ -54,10 +59,32 @@ export interface BrokerCoreOptions {
   modifyOrders: ModifyOrders;
   /** A domain's provisioning (ours internal, a peer's over gRPC; undefined without a session now), for an order's check-sync and redeploy on its whole path. @default ours only */
   segments?: (domain: string) => SegmentProvisioner | undefined;
+  /** The advertised graph now (quotes and qualification compute paths on it). */
+  graph?: () => TopologyGraph;
+}
+
+/** One page of a list and how many match. */
+export interface Page<T> {
+  items: T[];
+  total: number;
 }
 
 export class BrokerCore {
-  constructor(private readonly opts: BrokerCoreOptions) {}
+  private readonly cancels: CancelOrders;
+  private readonly quotes: QuoteDesk;
+  private readonly alarms: AlarmStore;
+
+  constructor(private readonly opts: BrokerCoreOptions) {
+    this.cancels = new CancelOrders(opts.records, (id, customer) => opts.workflow.terminateOrder(id, customer));
+    this.quotes = new QuoteDesk({
+      records: opts.records,
+      graph: () => {
+        if (!opts.graph) throw new InvalidArgumentError('this daemon computes no paths (no advertised graph): quotes and qualification need a provider with its store');
+        return opts.graph();
+      },
+    });
+    this.alarms = new AlarmStore(opts.records, opts.domain);
+  }
 
   /**
    * An order's fields as a face delivers them (the Management service ; proto3 has 0 and '' for
@@ -70,8 +97,8 @@ export class BrokerCore {
     return parseOrderBody(body);
   }
 
-  async createOrder(input: Record<string, unknown>, wait?: { timeoutMs: number }): Promise<OrderRecord> {
-    const o = await this.opts.workflow.createOrder(BrokerCore.request(input));
+  async createOrder(input: Record<string, unknown>, wait?: { timeoutMs: number }, meta: { externalId?: string; description?: string } = {}): Promise<OrderRecord> {
+    const o = await this.opts.workflow.createOrder(BrokerCore.request(input), meta);
     return wait ? this.opts.workflow.settled(o.id, wait.timeoutMs) : o;
   }
 
@@ -82,6 +109,92 @@ export class BrokerCore {
   listOrders(filter: { customer?: string; state?: string; offset?: number; limit?: number }): Promise<OrderRecord[]> {
     if (filter.state !== undefined && !ORDER_STATES.includes(filter.state as OrderState)) throw new InvalidArgumentError(`state must be one of ${ORDER_STATES.join(', ')}, got ${JSON.stringify(filter.state)}`);
     return this.opts.workflow.listOrders({ ...filter, state: filter.state as OrderState | undefined });
+  }
+
+  /** One page of orders (a customer's from its index), oldest first, optionally filtered. */
+  pageOrders(q: { customer?: string; offset: number; limit: number; where?: (o: OrderRecord) => boolean }): Promise<Page<OrderRecord>> {
+    return this.opts.workflow.pageOrders(q);
+  }
+
+  /** One page of service orders of every action (add: the order; modify: the boost), oldest first. */
+  async pageServiceOrders(q: { customer?: string; state?: string; offset: number; limit: number }): Promise<Page<{ kind: 'order'; doc: OrderRecord } | { kind: 'modify-order'; doc: ModifyOrderRecord }>> {
+    const st = q.state;
+    const r = await this.opts.records.page<OrderRecord | ModifyOrderRecord>(['order', 'modify-order'], { ...q, where: st === undefined ? undefined : (_k, x) => x.state === st });
+    return r as Page<{ kind: 'order'; doc: OrderRecord } | { kind: 'modify-order'; doc: ModifyOrderRecord }>;
+  }
+
+  /** Change what a PATCH may change on an order (externalId, description). */
+  annotateOrder(id: string, change: { externalId?: string; description?: string }, customer?: string): Promise<OrderRecord> {
+    return this.opts.workflow.annotate(checkId(id), change, customer);
+  }
+
+  /** The same on a modify order (whoever's: the caller checks tenancy). */
+  annotateModifyOrder(id: string, change: { externalId?: string; description?: string }): Promise<ModifyOrderRecord | undefined> {
+    return this.opts.modifyOrders.annotate(id, change);
+  }
+
+  /** Cancel an order (TMF641 CancelServiceOrder): its service is terminated everywhere; done or terminatedWithError. */
+  async cancelOrder(orderId: string, meta: { cancellationReason?: string; requestedCancellationDate?: string }, customer?: string): Promise<CancelOrderRecord> {
+    return this.cancels.create(await this.getOrder(orderId, customer), meta);
+  }
+
+  /** A cancellation (whoever's: the caller checks tenancy). */
+  getCancelOrder(id: string): Promise<CancelOrderRecord | undefined> {
+    return this.cancels.get(id);
+  }
+
+  pageCancelOrders(q: { customer?: string; state?: string; offset: number; limit: number }): Promise<Page<CancelOrderRecord>> {
+    return this.cancels.page(q);
+  }
+
+  /** Price a new service: the scenarios' paths (TMF648), stored as a quote. */
+  quote(input: Record<string, unknown>): Promise<QuoteRecord> {
+    return this.quotes.quote(BrokerCore.request(input));
+  }
+
+  /** Price a rate change of an order's service for a while (the boost, before confirming it). */
+  async quoteModify(orderId: string, change: { rateMbps: number; durationMs: number }, customer?: string): Promise<QuoteRecord> {
+    return this.quotes.quoteModify(await this.getOrder(orderId, customer), change);
+  }
+
+  getQuote(id: string): Promise<QuoteRecord | undefined> {
+    return this.quotes.getQuote(id);
+  }
+
+  pageQuotes(q: { customer?: string; state?: string; offset: number; limit: number }): Promise<Page<QuoteRecord>> {
+    return this.quotes.pageQuotes(q);
+  }
+
+  /** Can the service be had (TMF645)? With `alternatives`, what can instead. */
+  qualify(input: Record<string, unknown>, alternatives: boolean): Promise<QualificationRecord> {
+    return this.quotes.qualify(BrokerCore.request(input), alternatives);
+  }
+
+  getQualification(id: string): Promise<QualificationRecord | undefined> {
+    return this.quotes.getQualification(id);
+  }
+
+  pageQualifications(q: { customer?: string; offset: number; limit: number }): Promise<Page<QualificationRecord>> {
+    return this.quotes.pageQualifications(q);
+  }
+
+  /** The order whose contract (or boost amendment) is agreement `agreementId` (whoever's: the caller checks tenancy). */
+  orderOfAgreement(agreementId: string): Promise<OrderRecord | undefined> {
+    return this.opts.workflow.orderOfAgreement(agreementId);
+  }
+
+  /** Report an alarm (TMF642). */
+  raiseAlarm(a: Parameters<AlarmStore['raise']>[0]): Promise<AlarmRecord> {
+    return this.alarms.raise(a);
+  }
+
+  /** An alarm (whoever's: the caller checks tenancy). */
+  getAlarm(id: string): Promise<AlarmRecord | undefined> {
+    return this.alarms.get(id);
+  }
+
+  pageAlarms(q: { customer?: string; offset: number; limit: number; where?: (a: AlarmRecord) => boolean }): Promise<Page<AlarmRecord>> {
+    return this.alarms.page(q);
   }
 
   modifyOrder(id: string, change: { rateMbps: number; durationMs: number }, customer?: string): Promise<OrderRecord> {

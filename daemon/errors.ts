@@ -139,6 +139,8 @@ export const BROKER_ERRORS = {
   QB_NORTHBOUND_BAD_REQUEST: row('NorthboundError', 'INVALID_ARGUMENT', 400, 1, 'the request is not well-formed (e.g. JSON that does not parse): the message says where'),
   QB_IDEMPOTENCY_IN_PROGRESS: row('NorthboundError', 'ABORTED', 409, 1, 'the first request with this Idempotency-Key is still being answered: retry later'),
   QB_IDEMPOTENCY_KEY_REUSED: row('NorthboundError', 'FAILED_PRECONDITION', 422, 1, 'the Idempotency-Key was used for another body: use a new key for a new request'),
+  QB_NORTHBOUND_FORBIDDEN: row('NorthboundError', 'PERMISSION_DENIED', 403, 1, 'the operation is for operator keys or tokens: ask the provider\'s operator'),
+  QB_NORTHBOUND_JWKS_UNAVAILABLE: row('NorthboundError', 'UNAVAILABLE', 503, 1, 'the identity provider\'s JWKS (northbound.jwt.jwks-url) could not be read: check that it answers, then retry'),
 
   QB_EXCHANGE_NOT_ALLOWED: row('ExchangeError', 'PERMISSION_DENIED', 403, 1, 'this provider may not use the exchange: its operator lists the providers it brokers for under exchange.allow-providers'),
   QB_EXCHANGE_CONTACT_NOT_ALLOWED: row('ExchangeError', 'PERMISSION_DENIED', 403, 1, 'the path needs a provider the exchange may not contact: its operator lists them under exchange.may-contact, or exclude that domain'),

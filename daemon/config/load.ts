@@ -47,6 +47,7 @@ export function parseConfigText(text: string, baseDir: string): BrokerConfig {
   cfg.dataDir = abs(cfg.dataDir);
   cfg.keys = { advertKey: abs(cfg.keys.advertKey), tlsCert: abs(cfg.keys.tlsCert), tlsKey: abs(cfg.keys.tlsKey) };
   if (cfg.northbound?.tlsCert) cfg.northbound = { ...cfg.northbound, tlsCert: abs(cfg.northbound.tlsCert), tlsKey: abs(cfg.northbound.tlsKey!) };
+  if (cfg.northbound?.jwt?.jwksFile) cfg.northbound = { ...cfg.northbound, jwt: { ...cfg.northbound.jwt, jwksFile: abs(cfg.northbound.jwt.jwksFile) } };
   for (const p of cfg.peers) {
     p.caFile = abs(p.caFile);
     if (p.advertPublicKeyFile) p.advertPublicKeyFile = abs(p.advertPublicKeyFile);

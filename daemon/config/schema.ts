@@ -122,6 +122,30 @@ export interface NorthboundConfig {
   hubTimeoutMs: number;
   /** Hosts a hub callback may go to besides loopback (the daemon POSTs there). @default [] */
   hubAllowHosts: string[];
+  /** Bearer JWTs of the provider's identity provider, besides API keys. Absent: API keys only. */
+  jwt?: NorthboundJwtConfig;
+}
+
+/** How the northbound API checks bearer JWTs (with the jose library). */
+export interface NorthboundJwtConfig {
+  /** A JWKS file (read at start), or */
+  jwksFile?: string;
+  /** the identity provider's JWKS URL: loopback, or https to a host in jwksAllowHosts. */
+  jwksUrl?: string;
+  /** Hosts jwks-url may name besides loopback. @default [] */
+  jwksAllowHosts: string[];
+  /** Required `iss`. */
+  issuer: string;
+  /** Required `aud`. */
+  audience: string;
+  /** Claim holding the role. @default "role" */
+  roleClaim: string;
+  /** Claim holding the customer id (role customer). @default "customer" */
+  customerClaim: string;
+  /** Role claim value -> role. @default { customer: customer, operator: operator } */
+  roles: Record<string, 'customer' | 'operator'>;
+  /** Accepted JWS algorithms. @default [EdDSA, ES256, RS256] */
+  algorithms: string[];
 }
 
 const DOMAIN_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -348,7 +372,55 @@ function northboundConfig(s: Section): NorthboundConfig {
       return h.toLowerCase();
     }),
   };
+  const jwt = s.section('jwt', true);
+  if (jwt) cfg.jwt = jwtConfig(jwt);
   rl.done();
+  s.done();
+  return cfg;
+}
+
+const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;
+
+function jwtConfig(s: Section): NorthboundJwtConfig {
+  const jwksFile = s.str('jwks-file', { optional: true, what: 'path of a JWKS file (JSON)' });
+  const jwksUrl = s.str('jwks-url', { optional: true, what: 'the identity provider\'s JWKS URL' });
+  if (!jwksFile === !jwksUrl) throw new ConfigError(s.key('jwks-file'), 'give exactly one of jwks-file and jwks-url');
+  const jwksAllowHosts = s.list('jwks-allow-hosts').map((h, i) => {
+    if (typeof h !== 'string' || !/^[A-Za-z0-9.:\[\]-]{1,255}$/.test(h)) throw new ConfigError(`${s.key('jwks-allow-hosts')}[${i}]`, `expected a host name or address, got ${JSON.stringify(h)}`);
+    return h.toLowerCase();
+  });
+  if (jwksUrl) {
+    let u: URL;
+    try {
+      u = new URL(jwksUrl);
+    } catch {
+      throw new ConfigError(s.key('jwks-url'), `expected a URL, got ${JSON.stringify(jwksUrl)}`);
+    }
+    const host = u.hostname.toLowerCase();
+    const loopback = LOOPBACK_HOST.test(host);
+    if (!loopback && !jwksAllowHosts.includes(host)) throw new ConfigError(s.key('jwks-url'), `host ${host} is neither loopback nor in ${s.key('jwks-allow-hosts')} (the daemon fetches keys there)`);
+    if (u.protocol !== 'https:' && !(loopback && u.protocol === 'http:')) throw new ConfigError(s.key('jwks-url'), `must be https (http only on loopback), got ${JSON.stringify(jwksUrl)}`);
+  }
+  const rolesSec = s.section('roles', true);
+  const roles: Record<string, 'customer' | 'operator'> = rolesSec ? {} : { customer: 'customer', operator: 'operator' };
+  for (const [k, v] of rolesSec?.entries() ?? []) {
+    if (v !== 'customer' && v !== 'operator') throw new ConfigError(`${s.key('roles')}.${k}`, `expected customer or operator, got ${JSON.stringify(v)}`);
+    roles[k] = v;
+  }
+  const algorithms = s.list('algorithms').map((a, i) => {
+    if (typeof a !== 'string' || !['EdDSA', 'Ed25519', 'ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'].includes(a)) throw new ConfigError(`${s.key('algorithms')}[${i}]`, `expected an asymmetric JWS algorithm (EdDSA, ES256, RS256, ...), got ${JSON.stringify(a)}`);
+    return a;
+  });
+  const cfg: NorthboundJwtConfig = {
+    ...(jwksFile ? { jwksFile } : { jwksUrl }),
+    jwksAllowHosts,
+    issuer: s.str('issuer', { what: 'the identity provider\'s issuer (iss), e.g. https://idp.example.net/' }),
+    audience: s.str('audience', { what: 'the audience (aud) tokens for this API carry' }),
+    roleClaim: s.str('role-claim', { def: 'role' }),
+    customerClaim: s.str('customer-claim', { def: 'customer' }),
+    roles,
+    algorithms: algorithms.length ? algorithms : ['EdDSA', 'ES256', 'RS256'],
+  };
   s.done();
   return cfg;
 }

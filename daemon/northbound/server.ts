@@ -12,7 +12,10 @@
  * as one that does not exist, and the attempt is logged and counted), the
  * rate limit per key, and the TMF shapes (daemon/northbound/tmf.ts).
  *
- * Not here: `/cancelServiceOrder`, PATCH, bearer JWTs (JWKS), TMF645/648/651/642.
+ * The other resources are modules of their own, registered below, one call
+ * each: ordering.ts (TMF641 PATCH, /cancelServiceOrder), qualification.ts
+ * (TMF645), quote.ts (TMF648), agreement.ts (TMF651), alarm.ts (TMF642);
+ * auth.ts checks bearer JWTs.
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -28,7 +31,14 @@ import type { Logger } from '../logger.js';
 import { OrderNotFoundError, type OrderRecord } from '../workflow/orders.js';
 import { NORTHBOUND_DEFAULTS } from './defaults.js';
 import { RateLimiter } from './limits.js';
+import { JWT_SHAPE, JwtVerifier } from './auth.js';
 import { INVENTORY_BASE, ORDER_BASE, ORDER_STATES, SERVICE_STATES, fieldsParam, hub, hubCreate, modifyToTmf, orderRequest, orderToTmf, selectFields, service, serviceOrder, serviceOrderCreate, serviceToTmf, tmfError } from './tmf.js';
+import { idParams, listQuery, notFound, responses, sendPage, type RouteContext } from './context.js';
+import { registerAgreement } from './agreement.js';
+import { registerAlarm } from './alarm.js';
+import { registerOrdering } from './ordering.js';
+import { registerQualification } from './qualification.js';
+import { registerQuote } from './quote.js';
 
 /** What the API serves from. */
 export interface NorthboundDeps {
@@ -41,9 +51,8 @@ export interface NorthboundDeps {
   observe: (route: string, method: string, status: number, seconds: number) => void;
 }
 
-const REASON: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+const REASON: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 
-const notFound = (what: string, id: string) => new NorthboundError('QB_NORTHBOUND_NOT_FOUND', `no ${what} ${id}`);
 
 const ORDER_FIELDS = Object.keys(serviceOrder.properties);
 const SERVICE_FIELDS = Object.keys(service.properties);
@@ -73,7 +82,7 @@ function fieldPath(part: string, instancePath: string, body: unknown): string {
   const segs = instancePath.split('/').slice(1);
   for (const [i, raw] of segs.entries()) {
     const s = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    const named = segs[i - 1] === 'serviceCharacteristic' && /^\d+$/.test(s) ? ((node as Array<{ name?: unknown }> | undefined)?.[Number(s)]?.name as string | undefined) : undefined;
+    const named = /^(service|product)Characteristic$/.test(segs[i - 1] ?? '') && /^\d+$/.test(s) ? ((node as Array<{ name?: unknown }> | undefined)?.[Number(s)]?.name as string | undefined) : undefined;
     out += /^\d+$/.test(s) ? `[${named !== undefined ? `name=${named}` : s}]` : `.${s}`;
     node = node && typeof node === 'object' ? (node as Record<string, unknown>)[s] : undefined;
   }
@@ -100,24 +109,7 @@ function validationMessage(err: FastifyError, body: unknown): string {
   }
 }
 
-const responses = (code: number, ok: object, description: string) => ({
-  [code]: { description, ...ok },
-  400: { description: 'invalid request: the message names the field and the rule', ...tmfError },
-  401: { description: 'no valid API key', ...tmfError },
-  404: { description: 'no such resource (or another customer\'s)', ...tmfError },
-  429: { description: 'rate limit of the API key; see Retry-After', ...tmfError },
-});
-const listQuery = (states: readonly string[]) => ({
-  type: 'object',
-  additionalProperties: false,
-  properties: { state: { type: 'string', enum: states }, fields: fieldsParam, offset: { type: 'integer', minimum: 0, default: 0 }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
-});
-/** One page of a list (offset, limit, fields), with TMF's X-Total-Count and X-Result-Count. */
-function sendPage<T>(reply: FastifyReply, all: T[], q: { offset: number; limit: number; fields?: string }, known: readonly string[], view: (x: T) => Record<string, unknown>) {
-  const page = all.slice(q.offset, q.offset + q.limit).map((x) => selectFields(view(x), q.fields, known));
-  return reply.headers({ 'x-total-count': String(all.length), 'x-result-count': String(page.length) }).send(page);
-}
-const idParams = (pattern: string) => ({ type: 'object', required: ['id'], properties: { id: { type: 'string', pattern } } });
+const stateQuery = (states: readonly string[]) => listQuery({ state: { type: 'string', enum: states } });
 
 /** Build the app (not listening). Without deps only the schema is of use (the OpenAPI document). */
 export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: FastifyServerOptions = {}): Promise<FastifyInstance> {
@@ -125,11 +117,14 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
   const app = Fastify({ logger: false, bodyLimit: cfg?.bodyLimitBytes ?? NORTHBOUND_DEFAULTS.bodyLimitBytes, forceCloseConnections: true, ...opts }) as unknown as FastifyInstance;
   const ajv = validators();
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.text).compile(schema));
+  // answers are built field by field by the views in tmf.ts and the resource modules (nothing to strip), and
+  // their schemas are for the OpenAPI document: JSON.stringify serialises (compiling ~90 serialisers took seconds at start)
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'qos-broker northbound API', version: '1', description: 'TMF641 v4 Service Ordering and TMF638 v4 Service Inventory, a pragmatic subset, of one qos-brokerd provider. Extensions: @qbPlan (the per-step plan), @qbAgreementId, @qbModifiedOrderId.' },
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an API key made with `qos-broker apikey create` (qbk_...)' } } },
+      info: { title: 'qos-broker northbound API', version: '1', description: 'TM Forum Open APIs v4, a pragmatic subset, of one qos-brokerd provider: TMF641 Service Ordering, TMF638 Service Inventory, TMF645 Service Qualification, TMF648 Quote Management, TMF651 Agreement Management, TMF642 Alarm Management. Extensions start with @qb: @qbPlan (the per-step plan), @qbAgreementId, @qbModifiedOrderId, @qbPaths, @qbPath, @qbDocument.' },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an API key made with `qos-broker apikey create` (qbk_...), or a JWT of the provider\'s identity provider (northbound.jwt)' } } },
       security: [{ apiKey: [] }],
     },
   });
@@ -137,13 +132,15 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
   app.removeContentTypeParser('text/plain'); // JSON only: anything else is 415
   const limiter = new RateLimiter(cfg?.rateLimitPerS ?? NORTHBOUND_DEFAULTS.rateLimitPerS, cfg?.rateLimitBurst ?? NORTHBOUND_DEFAULTS.rateLimitBurst);
   const d = () => deps!;
+  const jwt = cfg?.jwt ? new JwtVerifier(cfg.jwt) : undefined;
 
   app.addHook('onRequest', async (req) => {
     (req as FastifyRequest & { t0: number }).t0 = performance.now();
     if (req.url === '/openapi.json' || !deps) return;
     const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
-    const p = m ? await deps.core.authenticate(m[1]!) : undefined;
-    if (!p) throw new NorthboundError('QB_NORTHBOUND_UNAUTHENTICATED', 'an API key is required: Authorization: Bearer qbk_... (qos-broker apikey create); this one is missing, malformed, unknown or revoked', { 'www-authenticate': 'Bearer' });
+    // an API key (qbk_...), or a JWT of the identity provider when northbound.jwt is set
+    const p = !m ? undefined : jwt && JWT_SHAPE.test(m[1]!) ? await jwt.verify(m[1]!) : await deps.core.authenticate(m[1]!);
+    if (!p) throw new NorthboundError('QB_NORTHBOUND_UNAUTHENTICATED', `an API key is required: Authorization: Bearer qbk_... (qos-broker apikey create)${jwt ? ' or a JWT of the identity provider' : ''}; this one is missing, malformed, unknown or revoked`, { 'www-authenticate': 'Bearer' });
     const wait = limiter.take(p.keyId);
     if (wait) throw new NorthboundError('QB_NORTHBOUND_RATE_LIMITED', `the rate limit of API key ${p.keyId} is reached (${cfg!.rateLimitPerS}/s, burst ${cfg!.rateLimitBurst}); retry after ${wait} s`, { 'retry-after': String(wait) });
     req.principal = p;
@@ -168,7 +165,7 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
 
   const principal = (req: FastifyRequest) => req.principal!;
   /** An order the principal may see; another customer's is logged, counted and as absent as a missing one. */
-  const orderFor = async (p: Principal, id: string, resource: 'serviceOrder' | 'service', shownId: string): Promise<OrderRecord> => {
+  const orderFor = async (p: Principal, id: string, resource: string, shownId: string): Promise<OrderRecord> => {
     let o: OrderRecord;
     try {
       o = await d().core.getOrder(id);
@@ -216,7 +213,7 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
         if (r.customer !== undefined && p.customer !== undefined && r.customer !== p.customer) throw new InvalidArgumentError(`relatedParty: a customer key orders for its own customer (${p.customer}) only, got ${JSON.stringify(r.customer)}`);
         const customer = p.customer ?? r.customer ?? 'operator';
         if (r.action === 'modify') return { status: 201, body: await modify(p, r, req.body) };
-        return { status: 201, body: orderToTmf(await d().core.createOrder({ ...r.input, customer })) };
+        return { status: 201, body: orderToTmf(await d().core.createOrder({ ...r.input, customer }, undefined, { externalId: req.body.externalId, description: req.body.description })) };
       };
       const key = req.headers['idempotency-key'];
       const a = key ? await d().core.idempotent(p.keyId, key, req.body, answer) : { ...(await answer()), replayed: false };
@@ -229,15 +226,14 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
 
   app.get<{ Querystring: { state?: string; fields?: string; offset: number; limit: number } }>(
     `${ORDER_BASE}/serviceOrder`,
-    { schema: { summary: 'List service orders (a customer key: its own), oldest first', tags: ['serviceOrder'], querystring: listQuery(ORDER_STATES), response: responses(200, { type: 'array', items: serviceOrder }, 'the orders; X-Total-Count has how many match') } },
+    { schema: { summary: 'List service orders of every action (a customer key: its own), oldest first', tags: ['serviceOrder'], querystring: stateQuery(ORDER_STATES), response: responses(200, { type: 'array', items: serviceOrder }, 'the orders; X-Total-Count has how many match') } },
     async (req, reply) => {
       const p = principal(req);
       const q = req.query;
       selectFields({}, q.fields, ORDER_FIELDS);
-      const orders = (await d().core.listOrders({ customer: p.customer, state: q.state })).map((o) => ({ at: o.createdAt, tmf: orderToTmf(o) as Record<string, unknown> }));
-      const mods: Array<{ at: string; tmf: Record<string, unknown> }> = [];
-      for (const m of await d().core.listModifyOrders({ customer: p.customer, state: q.state })) mods.push({ at: m.orderDate, tmf: await modifyView(m) });
-      return sendPage(reply, [...orders, ...mods].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)), q, ORDER_FIELDS, (x) => x.tmf);
+      const page = await d().core.pageServiceOrders({ customer: p.customer, state: q.state, offset: q.offset, limit: q.limit });
+      const items = await Promise.all(page.items.map(async (x) => (x.kind === 'order' ? (orderToTmf(x.doc) as Record<string, unknown>) : await modifyView(x.doc))));
+      return sendPage(reply, { items, total: page.total }, q.fields, ORDER_FIELDS, (x) => x);
     },
   );
 
@@ -276,12 +272,13 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
 
   app.get<{ Querystring: { state?: string; fields?: string; offset: number; limit: number } }>(
     `${INVENTORY_BASE}/service`,
-    { schema: { summary: 'List services (a customer key: its own) with state and characteristics: class, rate now, latency bound, window', tags: ['service'], querystring: listQuery(SERVICE_STATES), response: responses(200, { type: 'array', items: service }, 'the services; X-Total-Count has how many match') } },
+    { schema: { summary: 'List services (a customer key: its own) with state and characteristics: class, rate now, latency bound, window', tags: ['service'], querystring: stateQuery(SERVICE_STATES), response: responses(200, { type: 'array', items: service }, 'the services; X-Total-Count has how many match') } },
     async (req, reply) => {
       const q = req.query;
       selectFields({}, q.fields, SERVICE_FIELDS);
-      const all = (await d().core.listOrders({ customer: principal(req).customer })).filter((o) => q.state === undefined || o.service.state === q.state);
-      return sendPage(reply, all, q, SERVICE_FIELDS, (o) => serviceToTmf(o) as Record<string, unknown>);
+      const st = q.state;
+      const page = await d().core.pageOrders({ customer: principal(req).customer, offset: q.offset, limit: q.limit, where: st === undefined ? undefined : (o) => o.service.state === st });
+      return sendPage(reply, page, q.fields, SERVICE_FIELDS, (o) => serviceToTmf(o) as Record<string, unknown>);
     },
   );
 
@@ -293,6 +290,14 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
       return selectFields(serviceToTmf(await orderFor(principal(req), `ord-${id.slice(4)}`, 'service', id)) as Record<string, unknown>, req.query.fields, SERVICE_FIELDS);
     },
   );
+
+  // the other resources, one module each (TMF641 PATCH and cancel, TMF645, TMF648, TMF651, TMF642)
+  const ctx: RouteContext = { core: () => d().core, principal, crossTenant, orderFor };
+  await registerOrdering(app, ctx);
+  await registerQualification(app, ctx);
+  await registerQuote(app, ctx);
+  await registerAgreement(app, ctx);
+  await registerAlarm(app, ctx);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -38,7 +38,7 @@ const CHARACTERISTIC_VALUES: Record<string, Record<string, unknown>> = {
   objective: { type: 'string', enum: ['cheapest', 'lowest-latency', 'balanced'] },
 };
 
-const characteristicIn = {
+export const characteristicIn = {
   type: 'object',
   additionalProperties: false,
   required: ['name', 'value'],
@@ -46,7 +46,7 @@ const characteristicIn = {
   allOf: Object.entries(CHARACTERISTIC_VALUES).map(([name, value]) => ({ if: { properties: { name: { const: name } } }, then: { properties: { value } } })),
 };
 
-const relatedParty = {
+export const relatedParty = {
   type: 'object',
   additionalProperties: false,
   required: ['id', 'role'],
@@ -90,10 +90,10 @@ export const serviceOrderCreate = {
   },
 } as const;
 
-const characteristicOut = { type: 'object', properties: { name: str(), valueType: str(), value: {} } };
+export const characteristicOut = { type: 'object', properties: { name: str(), valueType: str(), value: {} } };
 const stepError = { type: 'object', properties: { code: str(), message: str(), domain: str(), device: str() } };
 const planStep = { type: 'object', properties: { step: str(), domain: str(), where: str(), state: str(), started: str(), finished: str(), error: stepError } };
-const errorMessage = { type: 'object', properties: { code: str(), reason: str(), message: str(), status: str(), timestamp: str() } };
+export const errorMessage = { type: 'object', properties: { code: str(), reason: str(), message: str(), status: str(), timestamp: str() } };
 
 export const serviceOrder = {
   type: 'object',
@@ -138,7 +138,7 @@ export const service = {
     state: { type: 'string', enum: SERVICE_STATES },
     startDate: str(),
     endDate: str(),
-    serviceCharacteristic: { type: 'array', items: characteristicOut },
+    serviceCharacteristic: { type: 'array', items: characteristicOut, description: 'from, to, qosClass, rateMbps (the rate now, boosted or not), orderedRateMbps, maxLatencyMs (the bound ordered), start and duration (the window), boostUntil while a boost runs. No measured rate is given: nothing measures the rate through the routers yet.' },
     relatedParty: serviceOrder.properties.relatedParty,
     serviceOrderItem: { type: 'array', items: { type: 'object', properties: { serviceOrderId: str(), serviceOrderHref: str(), itemId: str(), itemAction: str(), role: str() } } },
     '@type': str(),
@@ -177,12 +177,11 @@ export function durationMs(s: string): number | undefined {
   return Math.round(((Number(d ?? 0) * 24 + Number(h ?? 0)) * 60 + Number(min ?? 0)) * 60_000 + Number(sec ?? 0) * 1000);
 }
 
-type Body = { externalId?: string; description?: string; relatedParty?: Array<{ id: string; role: string }>; serviceOrderItem: Array<{ id: string; action: 'add' | 'modify'; service: { id?: string; serviceCharacteristic?: Array<{ name: string; value: unknown }> } }> };
+export type Body = { externalId?: string; description?: string; relatedParty?: Array<{ id: string; role: string }>; serviceOrderItem: Array<{ id: string; action: 'add' | 'modify'; service: { id?: string; serviceCharacteristic?: Array<{ name: string; value: unknown }> } }> };
 
 /** The checks JSON Schema cannot say well (which characteristics an action needs); each error names the field. */
-export function orderRequest(b: Body): OrderRequest {
+export function orderRequest(b: Body, at = 'serviceOrderItem[0].service'): OrderRequest {
   const item = b.serviceOrderItem[0]!;
-  const at = 'serviceOrderItem[0].service';
   const chars = new Map<string, unknown>();
   for (const c of item.service.serviceCharacteristic ?? []) {
     if (chars.has(c.name)) throw new InvalidArgumentError(`${at}.serviceCharacteristic: ${c.name} is given twice`);
@@ -221,13 +220,13 @@ export function orderRequest(b: Body): OrderRequest {
 
 // ------------------------------------------------------------------ answers
 
-const iso = (ms: number) => new Date(ms).toISOString();
-const isoDuration = (ms: number) => `PT${ms % 1000 ? (ms / 1000).toFixed(3) : ms / 1000}S`;
+export const iso = (ms: number) => new Date(ms).toISOString();
+export const isoDuration = (ms: number) => `PT${ms % 1000 ? (ms / 1000).toFixed(3) : ms / 1000}S`;
 export const orderHref = (id: string) => `${ORDER_BASE}/serviceOrder/${id}`;
 export const serviceHref = (id: string) => `${INVENTORY_BASE}/service/${id}`;
-const party = (customer: string) => [{ id: customer, role: 'customer', '@referredType': 'Organization' }];
+export const party = (customer: string) => [{ id: customer, role: 'customer', '@referredType': 'Organization' }];
 const FINISHED: readonly OrderState[] = ['completed', 'failed', 'rejected', 'cancelled', 'partial'];
-const endpoint = (e: { domain: string; site?: string; border?: string }) => `${e.domain}/${e.site ?? e.border}`;
+export const endpoint = (e: { domain: string; site?: string; border?: string }) => `${e.domain}/${e.site ?? e.border}`;
 
 function step(s: PlanStep) {
   return { step: s.step, domain: s.domain, where: s.where, state: s.state, ...(s.started ? { started: s.started } : {}), ...(s.finished ? { finished: s.finished } : {}), ...(s.error ? { error: s.error } : {}) };
@@ -255,6 +254,8 @@ export function orderToTmf(o: OrderRecord) {
     requestedStartDate: iso(r.start),
     requestedCompletionDate: iso(r.end),
     ...(done ? { completionDate: done } : {}),
+    ...(o.externalId ? { externalId: o.externalId } : {}),
+    ...(o.description ? { description: o.description } : {}),
     relatedParty: party(o.customer),
     serviceOrderItem: [{ id: '1', action: 'add', state: o.state, service: { id: o.service.id, href: serviceHref(o.service.id), state: o.service.state, '@type': 'Service', serviceCharacteristic: chars }, '@type': 'ServiceOrderItem' }],
     ...(o.error ? { errorMessage: [{ code: o.error.code, reason: o.error.domain ? `failed in ${o.error.domain}` : 'failed', message: o.error.message, status: o.state, timestamp: o.updatedAt }] } : {}),
@@ -308,6 +309,8 @@ export function serviceToTmf(o: OrderRecord) {
       { name: 'rateMbps', valueType: 'number', value: o.service.rateMbps },
       { name: 'orderedRateMbps', valueType: 'number', value: r.rateMbps },
       ...(r.maxLatencyMs !== undefined ? [{ name: 'maxLatencyMs', valueType: 'number', value: r.maxLatencyMs }] : []),
+      { name: 'start', valueType: 'string', value: iso(r.start) },
+      { name: 'duration', valueType: 'string', value: isoDuration(r.end - r.start) },
       ...(boosted ? [{ name: 'boostUntil', valueType: 'string', value: iso(o.boost!.until) }] : []),
     ],
     relatedParty: party(o.customer),

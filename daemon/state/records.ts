@@ -9,6 +9,11 @@
  * all in the same atomic step: no state change without its event, no event
  * without its state change.
  *
+ * A record written with a customer is also in that customer's index of its
+ * kind (a sorted set by the same score, written by the same script), so a
+ * customer's list reads that customer's records only; a lookup (e.g. an
+ * order by its agreement id) is a hash field written by the same script too.
+ *
  * Deadlines (start, end, boost revert, hold expiry) live in one sorted set per
  * domain, member `KIND:ID`, score the due time in ms; a daemon that was down
  * when one passed finds it there when it starts.
@@ -52,9 +57,30 @@ for kind, at in pairs(dl) do
   if at == cjson.null then redis.call('ZREM', KEYS[3], m) else redis.call('ZADD', KEYS[3], at, m) end
 end
 if ARGV[7] ~= '' then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'event', ARGV[7]) end
+if ARGV[9] ~= '' then redis.call('ZADD', KEYS[5], ARGV[4], ARGV[5]) end
+local lk = cjson.decode(ARGV[10])
+for i, v in ipairs(lk) do redis.call('HSET', KEYS[5 + i], v, ARGV[5]) end
 return ARGV[2]
 `;
 const WRITE_SHA = createHash('sha1').update(WRITE).digest('hex');
+
+// One page of one kind's index in one round trip: [total, id, score, version, doc, ...].
+// The records' keys are built from ARGV[3] (the kind's key prefix, same hash tag as the index).
+const PAGE = `
+local total = redis.call('ZCARD', KEYS[1])
+local r = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')
+local out = {total}
+for i = 1, #r, 2 do
+  local h = redis.call('HMGET', ARGV[3] .. r[i], 'v', 'doc')
+  if h[1] then
+    out[#out + 1] = r[i]
+    out[#out + 1] = r[i + 1]
+    out[#out + 1] = h[1]
+    out[#out + 1] = h[2]
+  end
+end
+return out
+`;
 
 export interface RecordStoreOptions {
   redis: Redis;
@@ -84,6 +110,97 @@ export class RecordStore {
     return [`${this.base}${kind}:${id}`, `${this.base}${kind}s`, `${this.base}deadlines`, this.outboxKey];
   }
 
+  /** Key of a kind's index: every record, or one customer's. */
+  private indexKey(kind: string, customer?: string): string {
+    return customer === undefined ? `${this.base}${kind}s` : `${this.base}${kind}s:customer:${customer}`;
+  }
+
+  private lookupKey(kind: string, field: string): string {
+    return `${this.base}${kind}s:by-${field}`;
+  }
+
+  /** The id of the record of `kind` written with lookup `field` = `value`, if any. */
+  async lookup(kind: string, field: string, value: string): Promise<string | undefined> {
+    return (await this.opts.redis.hget(this.lookupKey(kind, field), value)) ?? undefined;
+  }
+
+  /**
+   * Put a record written before customer indexes and lookups existed into
+   * them (idempotent; the workflow does it for every order when it starts).
+   */
+  async reindex(kind: string, id: string, score: number, customer: string, lookup: Record<string, string> = {}): Promise<void> {
+    const m = this.opts.redis.multi().zadd(this.indexKey(kind, customer), String(score), id);
+    for (const [f, v] of Object.entries(lookup)) m.hset(this.lookupKey(kind, f), v, id);
+    await m.exec();
+  }
+
+  /** Several records of a kind at once (one round trip); absent ones are left out. */
+  async getMany<T>(kind: string, ids: readonly string[]): Promise<Array<Stored<T> & { id: string }>> {
+    if (!ids.length) return [];
+    const p = this.opts.redis.pipeline();
+    for (const id of ids) p.hmget(`${this.base}${kind}:${id}`, 'v', 'doc');
+    const rs = (await p.exec()) ?? [];
+    const out: Array<Stored<T> & { id: string }> = [];
+    rs.forEach(([err, r], i) => {
+      if (err) throw new ResourceStoreError('QB_STATE_REDIS_FAILED', `reading ${kind} records from Redis failed: ${err.message}`, { cause: err });
+      const [v, doc] = r as [string | null, string | null];
+      if (v !== null && doc !== null) out.push({ id: ids[i]!, version: Number(v), doc: JSON.parse(doc) as T });
+    });
+    return out;
+  }
+
+  /**
+   * One page of the records of some kinds (every record, or one customer's),
+   * oldest first by score, merged across kinds, with how many there are.
+   * Without `where` it reads only the page's records; with it, every record
+   * of the index (one customer's, for a customer), in chunks.
+   */
+  async page<T>(kinds: readonly string[], q: { customer?: string; offset: number; limit: number; where?: (kind: string, doc: T) => boolean }): Promise<{ items: Array<{ kind: string; doc: T }>; total: number }> {
+    const r = this.opts.redis;
+    if (!q.where && kinds.length === 1) {
+      const kind = kinds[0]!;
+      const stop = String(Math.min(q.offset + q.limit, Number.MAX_SAFE_INTEGER) - 1);
+      const res = (await r.eval(PAGE, 1, this.indexKey(kind, q.customer), String(q.offset), stop, `${this.base}${kind}:`).catch((err: Error) => {
+        throw new ResourceStoreError('QB_STATE_REDIS_FAILED', `reading a page of ${kind} records from Redis failed: ${err.message}`, { cause: err });
+      })) as Array<string | number>;
+      const items: Array<{ kind: string; doc: T }> = [];
+      for (let i = 1; i < res.length; i += 4) items.push({ kind, doc: JSON.parse(res[i + 3] as string) as T });
+      return { items, total: Number(res[0]) };
+    }
+    if (!q.where) {
+      const p = r.pipeline();
+      for (const k of kinds) p.zrange(this.indexKey(k, q.customer), '0', String(Math.min(q.offset + q.limit, Number.MAX_SAFE_INTEGER) - 1), 'WITHSCORES').zcard(this.indexKey(k, q.customer));
+      const rs = ((await p.exec()) ?? []).map(([err, x]) => {
+        if (err) throw new ResourceStoreError('QB_STATE_REDIS_FAILED', `reading an index from Redis failed: ${err.message}`, { cause: err });
+        return x;
+      });
+      const all: Array<{ kind: string; id: string; score: number }> = [];
+      let total = 0;
+      kinds.forEach((kind, i) => {
+        const flat = rs[2 * i] as string[];
+        for (let j = 0; j < flat.length; j += 2) all.push({ kind, id: flat[j]!, score: Number(flat[j + 1]) });
+        total += Number(rs[2 * i + 1]);
+      });
+      const want = all.sort((a, b) => a.score - b.score).slice(q.offset, q.offset + q.limit);
+      const docs = new Map<string, T>();
+      for (const kind of kinds) for (const s of await this.getMany<T>(kind, want.filter((w) => w.kind === kind).map((w) => w.id))) docs.set(`${kind}:${s.id}`, s.doc);
+      return { items: want.flatMap((w) => (docs.has(`${w.kind}:${w.id}`) ? [{ kind: w.kind, doc: docs.get(`${w.kind}:${w.id}`)! }] : [])), total };
+    }
+    const matched: Array<{ kind: string; score: number; doc: T }> = [];
+    const CHUNK = 500;
+    for (const kind of kinds) {
+      for (let at = 0; ; at += CHUNK) {
+        const flat = await r.zrange(this.indexKey(kind, q.customer), String(at), String(at + CHUNK - 1), 'WITHSCORES');
+        const scores = new Map<string, number>();
+        for (let j = 0; j < flat.length; j += 2) scores.set(flat[j]!, Number(flat[j + 1]));
+        for (const s of await this.getMany<T>(kind, [...scores.keys()])) if (q.where(kind, s.doc)) matched.push({ kind, score: scores.get(s.id)!, doc: s.doc });
+        if (flat.length < 2 * CHUNK) break;
+      }
+    }
+    matched.sort((a, b) => a.score - b.score);
+    return { items: matched.slice(q.offset, q.offset + q.limit).map(({ kind, doc }) => ({ kind, doc })), total: matched.length };
+  }
+
   async get<T>(kind: string, id: string): Promise<Stored<T> | undefined> {
     const [v, doc] = await this.opts.redis.hmget(`${this.base}${kind}:${id}`, 'v', 'doc');
     if (v === null || doc === null) return undefined;
@@ -94,10 +211,11 @@ export class RecordStore {
    * Write a record if it is still at `version` (0: must not exist yet), with
    * its deadlines and its event, atomically. Returns the new version.
    */
-  async put<T>(kind: string, id: string, version: number, doc: T, opts: { score: number; deadlines?: DeadlineChange; event?: Record<string, unknown> }): Promise<number> {
+  async put<T>(kind: string, id: string, version: number, doc: T, opts: { score: number; deadlines?: DeadlineChange; event?: Record<string, unknown>; customer?: string; lookup?: Record<string, string> }): Promise<number> {
     const event = opts.event ? JSON.stringify({ kind, recordId: id, at: Date.now(), ...opts.event }) : '';
-    const args = [String(version), String(version + 1), JSON.stringify(doc), String(opts.score), id, JSON.stringify(opts.deadlines ?? {}), event, String(this.opts.outboxMaxLen ?? 100_000)];
-    const keys = this.keys(kind, id);
+    const lookup = Object.entries(opts.lookup ?? {});
+    const args = [String(version), String(version + 1), JSON.stringify(doc), String(opts.score), id, JSON.stringify(opts.deadlines ?? {}), event, String(this.opts.outboxMaxLen ?? 100_000), opts.customer === undefined ? '' : '1', JSON.stringify(lookup.map(([, v]) => v))];
+    const keys = [...this.keys(kind, id), this.indexKey(kind, opts.customer ?? ''), ...lookup.map(([f]) => this.lookupKey(kind, f))];
     try {
       if (!this.loaded) this.loaded = this.opts.redis.script('LOAD', WRITE).catch((e: unknown) => ((this.loaded = undefined), Promise.reject(e)));
       await this.loaded;
@@ -113,10 +231,12 @@ export class RecordStore {
     }
   }
 
-  /** Remove a record, its index entry and the deadlines given (kinds), appending its event. */
-  async delete(kind: string, id: string, deadlineKinds: string[], event?: Record<string, unknown>): Promise<void> {
+  /** Remove a record, its index entries (its customer's, its lookups) and the deadlines given (kinds), appending its event. */
+  async delete(kind: string, id: string, deadlineKinds: string[], event?: Record<string, unknown>, indexed: { customer?: string; lookup?: Record<string, string> } = {}): Promise<void> {
     const [key, index, deadlines, outbox] = this.keys(kind, id);
     const m = this.opts.redis.multi().del(key!).zrem(index!, id);
+    if (indexed.customer !== undefined) m.zrem(this.indexKey(kind, indexed.customer), id);
+    for (const [f, v] of Object.entries(indexed.lookup ?? {})) m.hdel(this.lookupKey(kind, f), v);
     for (const k of deadlineKinds) m.zrem(deadlines!, `${k}:${id}`);
     if (event) m.xadd(outbox!, 'MAXLEN', '~', String(this.opts.outboxMaxLen ?? 100_000), '*', 'event', JSON.stringify({ kind, recordId: id, at: Date.now(), ...event }));
     await m.exec();

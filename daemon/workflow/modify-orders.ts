@@ -54,7 +54,7 @@ export class ModifyOrders {
       orderDate: new Date().toISOString(),
     };
     const event = () => ({ type: 'order-state-change', orderId: m.id, customer: m.customer, state: m.state, reason: m.error?.message ?? `modify ${o.id}: ${m.rateMbps} Mbit/s for ${m.durationMs} ms` });
-    const v = await this.records.put(KIND, m.id, 0, m, { score: Date.now(), event: event() });
+    const v = await this.records.put(KIND, m.id, 0, m, { score: Date.parse(m.orderDate), customer: m.customer, event: event() });
     try {
       await this.modify(o.id, change, meta.customer);
       m.state = 'completed';
@@ -64,7 +64,7 @@ export class ModifyOrders {
       m.error = { code: err.code, message: err.message };
     }
     m.completionDate = new Date().toISOString();
-    await this.records.put(KIND, m.id, v, m, { score: Date.parse(m.orderDate), event: event() });
+    await this.records.put(KIND, m.id, v, m, { score: Date.parse(m.orderDate), customer: m.customer, event: event() });
     return m;
   }
 
@@ -72,13 +72,18 @@ export class ModifyOrders {
     return (await this.records.get<ModifyOrderRecord>(KIND, id))?.doc;
   }
 
-  /** Oldest first. */
+  /** Oldest first (a customer's: from that customer's index). */
   async list(filter: { customer?: string; state?: string } = {}): Promise<ModifyOrderRecord[]> {
-    const out: ModifyOrderRecord[] = [];
-    for (const id of await this.records.ids(KIND)) {
-      const m = await this.get(id);
-      if (m && (filter.customer === undefined || m.customer === filter.customer) && (filter.state === undefined || m.state === filter.state)) out.push(m);
-    }
-    return out;
+    const st = filter.state;
+    return (await this.records.page<ModifyOrderRecord>([KIND], { customer: filter.customer, offset: 0, limit: Number.MAX_SAFE_INTEGER, where: st === undefined ? undefined : (_k, m) => m.state === st })).items.map((x) => x.doc);
+  }
+
+  /** Set what a PATCH may change (externalId, description); undefined when there is no such order. */
+  async annotate(id: string, change: { externalId?: string; description?: string }): Promise<ModifyOrderRecord | undefined> {
+    const r = await this.records.get<ModifyOrderRecord>(KIND, id);
+    if (!r) return undefined;
+    const m = { ...r.doc, ...change };
+    await this.records.put(KIND, id, r.version, m, { score: Date.parse(m.orderDate), customer: m.customer, event: { type: 'order-attribute-change', orderId: id, customer: m.customer, reason: `changed ${Object.keys(change).join(', ')}` } });
+    return m;
   }
 }

@@ -85,6 +85,9 @@ export interface OrderRecord {
   error?: StepError;
   /** Set when a step failed and every domain is being rolled back: a restart carries on rolling back. */
   compensating?: StepError;
+  /** The customer's own reference and words for the order (TMF641 externalId, description). */
+  externalId?: string;
+  description?: string;
   /** What the service cost in the end (terminated early: the share of its window used), minor units. */
   finalAmountMinor?: number;
   createdAt: string;
@@ -165,7 +168,10 @@ export class Workflow {
     const ids = await this.opts.records.ids(KIND);
     for (const id of ids) {
       const r = await this.opts.records.get<OrderRecord>(KIND, id);
-      if (!r || !this.unfinished(r.doc)) continue;
+      if (!r) continue;
+      // orders written before the customer index and the agreement lookup existed get them
+      await this.opts.records.reindex(KIND, id, Date.parse(r.doc.createdAt), r.doc.customer, { agreement: r.doc.agreementId });
+      if (!this.unfinished(r.doc)) continue;
       n++;
       this.log('info', 'resuming an order interrupted by a stop', { event: 'order-resumed', order_id: id, state: r.doc.state, phase: r.doc.phase });
       void this.serial(id, () => this.advance(id));
@@ -204,7 +210,7 @@ export class Workflow {
     const o = r.doc;
     if (kind === 'purge') {
       if (o.service.state !== 'terminated') return void (await this.save(o, r.version, { purge: null }, o.history[o.history.length - 1]!.reason));
-      await this.opts.records.delete(KIND, id, DEADLINES, { type: 'order-purged', orderId: id, customer: o.customer });
+      await this.opts.records.delete(KIND, id, DEADLINES, { type: 'order-purged', orderId: id, customer: o.customer }, { customer: o.customer, lookup: { agreement: o.agreementId } });
       this.log('info', 'order purged after its retention', { event: 'order-purged', order_id: id });
       return;
     }
@@ -248,6 +254,8 @@ export class Workflow {
     if (!last || last.state !== o.state || last.service !== o.service.state || reason !== last.reason) o.history.push({ at, state: o.state, service: o.service.state, reason });
     return this.opts.records.put(KIND, o.id, version, o, {
       score: Date.parse(o.createdAt),
+      customer: o.customer,
+      lookup: { agreement: o.agreementId },
       deadlines,
       event: { type: 'order-state-change', orderId: o.id, customer: o.customer, state: o.state, serviceState: o.service.state, reason, ...(o.error ? { error: o.error } : {}) },
     });
@@ -276,7 +284,7 @@ export class Workflow {
   // ---------------------------------------------------------------- operations
 
   /** Take an order: stored as acknowledged, then carried on in the background. */
-  async createOrder(req: ServiceRequest): Promise<OrderRecord> {
+  async createOrder(req: ServiceRequest, meta: { externalId?: string; description?: string } = {}): Promise<OrderRecord> {
     if (!(req.end > req.start)) throw new InvalidArgumentError(`the service window must end after it starts (start ${req.start}, end ${req.end})`);
     if (req.end <= this.now()) throw new InvalidArgumentError(`the service window is over already (end ${new Date(req.end).toISOString()})`);
     const at = new Date(this.now()).toISOString();
@@ -293,6 +301,8 @@ export class Workflow {
       service: { id: `svc-${id.slice(4)}`, state: 'feasibilityChecked', rateMbps: req.rateMbps },
       plan: [{ step: 'agree', domain: this.opts.domain, where: 'internal', state: 'pending' }],
       history: [],
+      ...(meta.externalId ? { externalId: meta.externalId } : {}),
+      ...(meta.description ? { description: meta.description } : {}),
       createdAt: at,
       updatedAt: at,
     };
@@ -310,17 +320,24 @@ export class Workflow {
   }
 
   async listOrders(filter: { customer?: string; state?: OrderState; offset?: number; limit?: number } = {}): Promise<OrderRecord[]> {
-    const out: OrderRecord[] = [];
-    const ids = await this.opts.records.ids(KIND);
-    for (const id of ids) {
-      const r = await this.opts.records.get<OrderRecord>(KIND, id);
-      if (!r) continue;
-      if (filter.customer !== undefined && r.doc.customer !== filter.customer) continue;
-      if (filter.state !== undefined && r.doc.state !== filter.state) continue;
-      out.push(r.doc);
-    }
-    const off = filter.offset ?? 0;
-    return out.slice(off, filter.limit === undefined ? undefined : off + filter.limit);
+    return (await this.pageOrders({ ...filter, where: filter.state === undefined ? undefined : (o) => o.state === filter.state })).items;
+  }
+
+  /**
+   * One page of orders, oldest first, and how many match: a customer's from
+   * that customer's index (only its records are read; without `where` only
+   * the page's), or every order.
+   */
+  async pageOrders(q: { customer?: string; offset?: number; limit?: number; where?: (o: OrderRecord) => boolean }): Promise<{ items: OrderRecord[]; total: number }> {
+    const where = q.where;
+    const r = await this.opts.records.page<OrderRecord>([KIND], { customer: q.customer, offset: q.offset ?? 0, limit: q.limit ?? Number.MAX_SAFE_INTEGER, where: where && ((_k, o) => where(o)) });
+    return { items: r.items.map((x) => x.doc), total: r.total };
+  }
+
+  /** The order that signed agreement `agreementId` (or whose boost it is, `<agreement>-boost-N`). */
+  async orderOfAgreement(agreementId: string): Promise<OrderRecord | undefined> {
+    const id = (await this.opts.records.lookup(KIND, 'agreement', agreementId)) ?? (await this.opts.records.lookup(KIND, 'agreement', agreementId.replace(/-boost-\d+$/, '')));
+    return id ? (await this.opts.records.get<OrderRecord>(KIND, id))?.doc : undefined;
   }
 
   /** Wait until the order settles (completed with its service active or terminated, or final), for callers that want the outcome. */
@@ -334,7 +351,23 @@ export class Workflow {
     }
   }
 
-  /** End a service early: removed from every device, bookings released, the final amount recorded. */
+  /** Change what a PATCH may change (externalId, description): no state change, no history line. */
+  annotate(id: string, change: { externalId?: string; description?: string }, customer?: string): Promise<OrderRecord> {
+    return this.serial(id, async () => {
+      const { version, doc: o } = await this.load(id);
+      if (customer !== undefined && o.customer !== customer) throw new OrderNotFoundError(id);
+      Object.assign(o, change);
+      o.updatedAt = new Date(this.now()).toISOString();
+      await this.opts.records.put(KIND, o.id, version, o, { score: Date.parse(o.createdAt), customer: o.customer, lookup: { agreement: o.agreementId }, event: { type: 'order-attribute-change', orderId: o.id, customer: o.customer, reason: `changed ${Object.keys(change).join(', ')}` } });
+      return o;
+    });
+  }
+
+  /**
+   * End a service early: removed from every device, bookings released, the
+   * final amount recorded. An order agreed but not started yet (waiting for
+   * its start) ends `cancelled`: its start deadline is cleared with it.
+   */
   terminateOrder(id: string, customer?: string): Promise<OrderRecord> {
     return this.serial(id, async () => {
       const o = await this.getOrder(id, customer);
@@ -552,7 +585,9 @@ export class Workflow {
     const used = Math.min(1, Math.max(0, (this.now() - o.request.start) / (o.request.end - o.request.start)));
     o.finalAmountMinor = Math.round(total * used);
     if (o.boost && o.boost.state === 'active') o.boost.state = 'reverted';
-    await this.save(o, version, { end: null, revert: null, purge: this.purgeAt() }, reason);
+    // not provisioned yet (waiting for its start): the order itself is cancelled
+    if (o.state === 'inProgress') o.state = 'cancelled';
+    await this.save(o, version, { start: null, retry: null, end: null, revert: null, purge: this.purgeAt() }, reason);
     this.log('info', 'service terminated', { event: 'service-terminated', order_id: id, reason, final_amount_minor: o.finalAmountMinor });
   }
 

@@ -86,6 +86,11 @@ describe('config', () => {
     const tls = parseConfigText(stringify({ ...base(), northbound: { listen: '0.0.0.0:8443', 'tls-cert': 'nb.crt', 'tls-key': 'nb.key', 'rate-limit': { 'per-s': 5, burst: 10 } } }), pki.dir);
     expect(tls.northbound).toMatchObject({ listen: '0.0.0.0:8443', tlsCert: join(pki.dir, 'nb.crt'), tlsKey: join(pki.dir, 'nb.key'), rateLimitPerS: 5, rateLimitBurst: 10 });
     expect(errorOf({ ...base(), role: 'exchange', inventory: undefined, northbound: { listen: '127.0.0.1:8080' } }).key).toBe('northbound');
+    // bearer JWTs: a JWKS file (resolved like every path) or a loopback / allow-listed https URL, claims mapped
+    const jf = parseConfigText(stringify({ ...base(), northbound: { listen: '127.0.0.1:8080', jwt: { 'jwks-file': 'idp.json', issuer: 'https://idp/', audience: 'qb' } } }), pki.dir);
+    expect(jf.northbound!.jwt).toEqual({ jwksFile: join(pki.dir, 'idp.json'), jwksAllowHosts: [], issuer: 'https://idp/', audience: 'qb', roleClaim: 'role', customerClaim: 'customer', roles: { customer: 'customer', operator: 'operator' }, algorithms: ['EdDSA', 'ES256', 'RS256'] });
+    const ju = parseConfigText(stringify({ ...base(), northbound: { listen: '127.0.0.1:8080', jwt: { 'jwks-url': 'https://IdP.example.net/jwks', 'jwks-allow-hosts': ['idp.example.net'], issuer: 'https://idp/', audience: 'qb', 'role-claim': 'qb_role', roles: { ops: 'operator' } } } }), pki.dir);
+    expect(ju.northbound!.jwt).toMatchObject({ jwksUrl: 'https://IdP.example.net/jwks', roleClaim: 'qb_role', roles: { ops: 'operator' } });
   });
 
   test.each([
@@ -114,6 +119,12 @@ describe('config', () => {
     ['northbound.rate-limit.burts', (c: any) => (c.northbound = { listen: '127.0.0.1:8080', 'rate-limit': { burts: 5 } }), /unknown key; expected one of: burst, per-s/],
     ['northbound.body-limit-bytes', (c: any) => (c.northbound = { listen: '127.0.0.1:8080', 'body-limit-bytes': 10 }), /integer >= 1024/],
     ['northbound.port', (c: any) => (c.northbound = { listen: '127.0.0.1:8080', port: 8080 }), /unknown key/],
+    ['northbound.jwt.jwks-file', (c: any, j = { 'jwks-file': 'a.json', 'jwks-url': 'http://127.0.0.1/j' }) => (c.northbound = { listen: '127.0.0.1:8080', jwt: { issuer: 'https://idp/', audience: 'qb', ...j } }), /give exactly one of jwks-file and jwks-url/],
+    ['northbound.jwt.jwks-url', (c: any, j = { 'jwks-url': 'https://idp.example.net/jwks' }) => (c.northbound = { listen: '127.0.0.1:8080', jwt: { issuer: 'https://idp/', audience: 'qb', ...j } }), /host idp.example.net is neither loopback nor in northbound.jwt.jwks-allow-hosts/],
+    ['northbound.jwt.jwks-url', (c: any, j = { 'jwks-url': 'http://idp.example.net/jwks', 'jwks-allow-hosts': ['idp.example.net'] }) => (c.northbound = { listen: '127.0.0.1:8080', jwt: { issuer: 'https://idp/', audience: 'qb', ...j } }), /must be https \(http only on loopback\)/],
+    ['northbound.jwt.roles.admin', (c: any, j = { 'jwks-file': 'a.json', roles: { admin: 'root' } }) => (c.northbound = { listen: '127.0.0.1:8080', jwt: { issuer: 'https://idp/', audience: 'qb', ...j } }), /expected customer or operator, got "root"/],
+    ['northbound.jwt.algorithms[0]', (c: any, j = { 'jwks-file': 'a.json', algorithms: ['HS256'] }) => (c.northbound = { listen: '127.0.0.1:8080', jwt: { issuer: 'https://idp/', audience: 'qb', ...j } }), /expected an asymmetric JWS algorithm/],
+    ['northbound.jwt.issuer', (c: any) => (c.northbound = { listen: '127.0.0.1:8080', jwt: { 'jwks-file': 'a.json', audience: 'qb' } }), /is required: the identity provider's issuer/],
   ])('config - %s: the error names the key and says what is expected', (key, change, msg) => {
     const err = errorOf(withChange(change));
     expect(err.key).toBe(key);

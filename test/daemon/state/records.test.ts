@@ -49,3 +49,36 @@ test('records - every key of a domain shares its hash tag (Redis Cluster keeps t
   expect(keys.length).toBeGreaterThan(0);
   for (const k of keys) expect(k).toMatch(/^qb:\{dom-r\}:/);
 });
+
+test('records - a customer\'s index and the lookups are written by the same script as the record; a page reads one customer\'s records, merged across kinds by score', async () => {
+  const c = new RecordStore({ redis, domain: 'dom-idx' });
+  for (let i = 1; i <= 5; i++) await c.put('order', `a${i}`, 0, { who: 'acme', i }, { score: 10 * i, customer: 'acme', lookup: { agreement: `agr-a${i}` } });
+  for (let i = 1; i <= 3; i++) await c.put('order', `g${i}`, 0, { who: 'globex', i }, { score: 10 * i + 5, customer: 'globex' });
+  await c.put('modify-order', 'm1', 0, { who: 'acme', mod: true }, { score: 25, customer: 'acme' });
+  // every record in the kind's index, each customer's in its own
+  expect(await c.page(['order'], { offset: 0, limit: 100 })).toMatchObject({ total: 8 });
+  const acme = await c.page<{ who: string; i?: number }>(['order'], { customer: 'acme', offset: 1, limit: 2 });
+  expect(acme).toEqual({ items: [{ kind: 'order', doc: { who: 'acme', i: 2 } }, { kind: 'order', doc: { who: 'acme', i: 3 } }], total: 5 });
+  expect((await c.page<{ who: string }>(['order'], { customer: 'globex', offset: 0, limit: 10 })).items.every((x) => x.doc.who === 'globex')).toBe(true);
+  // two kinds merged by score: a1 (10), a2 (20), m1 (25), a3 (30)
+  const merged = await c.page<{ i?: number; mod?: boolean }>(['order', 'modify-order'], { customer: 'acme', offset: 0, limit: 4 });
+  expect(merged.total).toBe(6);
+  expect(merged.items.map((x) => (x.kind === 'order' ? `a${x.doc.i}` : 'm1'))).toEqual(['a1', 'a2', 'm1', 'a3']);
+  // a filter reads the customer's records only (globex's are not offered to it)
+  const seen: string[] = [];
+  const odd = await c.page<{ who: string; i: number }>(['order'], { customer: 'acme', offset: 0, limit: 10, where: (_k, d) => (seen.push(d.who), d.i % 2 === 1) });
+  expect(odd).toMatchObject({ total: 3, items: [{ doc: { i: 1 } }, { doc: { i: 3 } }, { doc: { i: 5 } }] });
+  expect(new Set(seen)).toEqual(new Set(['acme']));
+  expect(await c.lookup('order', 'agreement', 'agr-a3')).toBe('a3');
+  expect(await c.lookup('order', 'agreement', 'agr-none')).toBeUndefined();
+  // delete takes the record out of its customer's index and lookups too; reindex puts an old record in
+  await c.delete('order', 'a3', [], undefined, { customer: 'acme', lookup: { agreement: 'agr-a3' } });
+  expect((await c.page(['order'], { customer: 'acme', offset: 0, limit: 10 })).total).toBe(4);
+  expect(await c.lookup('order', 'agreement', 'agr-a3')).toBeUndefined();
+  await c.put('order', 'old', 0, { who: 'initech' }, { score: 1 });
+  expect((await c.page(['order'], { customer: 'initech', offset: 0, limit: 10 })).total).toBe(0);
+  await c.reindex('order', 'old', 1, 'initech', { agreement: 'agr-old' });
+  expect(await c.page(['order'], { customer: 'initech', offset: 0, limit: 10 })).toEqual({ items: [{ kind: 'order', doc: { who: 'initech' } }], total: 1 });
+  expect(await c.lookup('order', 'agreement', 'agr-old')).toBe('old');
+  expect((await c.getMany<{ who: string }>('order', ['a1', 'nope', 'g1'])).map((x) => [x.id, x.doc.who])).toEqual([['a1', 'acme'], ['g1', 'globex']]);
+});
