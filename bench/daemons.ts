@@ -13,6 +13,13 @@ import { twoBorderInventory } from '../lab/inventory.js';
 import { freePorts } from '../lab/netconf-device.js';
 import type { TestPki } from '../lab/pki.js';
 import { pidAlive } from '../lab/runner.js';
+import type { OrderMsg } from '../daemon/management/proto.js';
+
+/** A failed order's reason, short: its error code and where. */
+export function reasonOf(o: OrderMsg): string {
+  const e = o.error;
+  return e ? `${e.code}${e.domain ? ` at ${e.domain}` : ''}${e.device ? ` ${e.device}` : ''}: ${e.message.slice(0, 160)}` : `order ${o.state}, service ${o.service_state}`;
+}
 
 export const BROKERD = resolve(dirname(fileURLToPath(import.meta.url)), '../daemon/brokerd.js');
 

@@ -36,12 +36,11 @@ import type { SignedContract } from '../../daemon/agreement/contract.js';
 import { labInventory, type DeviceConfig } from '../../daemon/config/devices.js';
 import { loadConfigFile } from '../../daemon/config/load.js';
 import { ManagementClient } from '../../daemon/management/client.js';
-import type { OrderMsg } from '../../daemon/management/proto.js';
 import { designService, managedDevice } from '../../daemon/provisioning/domain.js';
 import { provisionSegment, unprovisionSegment } from '../../daemon/provisioning/segment.js';
 import { makePki, type TestPki } from '../../lab/pki.js';
 import { labDown, labTraffic, labUp, type LabOptions, type LabUpResult } from '../../lab/runner.js';
-import { beforeExit, clusterAddresses, converged, median, ownedDirs, quantile, round, spawnDaemon, stopDaemons, type BenchDaemon, type DomainAddress } from '../daemons.js';
+import { beforeExit, clusterAddresses, converged, median, ownedDirs, quantile, reasonOf, round, spawnDaemon, stopDaemons, type BenchDaemon, type DomainAddress } from '../daemons.js';
 
 const FILE = resolve(fileURLToPath(import.meta.url), '../../../../containerlab/three-domain.clab.yml');
 const DOMAINS = ['domain-a', 'domain-b', 'domain-c'] as const;
@@ -72,11 +71,6 @@ export interface E2eResult {
 }
 
 interface Daemon extends BenchDaemon, DomainAddress {}
-
-function reasonOf(o: OrderMsg): string {
-  const e = o.error;
-  return e ? `${e.code}${e.domain ? ` at ${e.domain}` : ''}${e.device ? ` ${e.device}` : ''}: ${e.message.slice(0, 160)}` : `order ${o.state}, service ${o.service_state}`;
-}
 
 export async function runE2e(opts: { warmup?: number; orders?: number; rates?: number[]; seconds?: number } = {}): Promise<E2eResult> {
   if (process.getuid?.() !== 0) throw new Error('bench e2e brings a lab up as network namespaces: run it as root');
