@@ -22,7 +22,8 @@ import { waitFor } from '../daemon/brokerd/harness.js';
 import { FILE, LAB_DOMAINS, LinuxTcTrio, labSpec, type LabDom, type TcObjects } from './three-domain-brokers.js';
 
 const isRoot = process.getuid?.() === 0;
-const lab = new LinuxTcTrio(`qbe3-${process.pid}`);
+// made in beforeAll: a skipped file (not root) makes nothing, not even a temp dir
+let lab: LinuxTcTrio;
 const fileStart = performance.now();
 
 /** The classifier every router holds for host-a (198.18.10.0/24) -> host-c (198.18.30.0/24): u32 keys at offsets 12 and 16. */
@@ -79,12 +80,13 @@ describe.skipIf(!isRoot)('e2e three qos-brokerd in the three-domain lab (needs r
 
   beforeAll(async () => {
     const t0 = performance.now();
+    lab = new LinuxTcTrio(`qbe3-${process.pid}`);
     await lab.start();
     before = await lab.tcState();
     console.log(`e2e three-domain: lab ${lab.up.plan.name} up in ${(lab.up.startupMs / 1000).toFixed(2)} s, three daemons peered in ${seconds(t0)} s`);
   }, 180_000);
   afterAll(async () => {
-    await lab.stop();
+    await lab?.stop();
     console.log(`e2e three-domain: the file took ${seconds(fileStart)} s`);
   }, 120_000);
 
@@ -161,6 +163,11 @@ describe.skipIf(!isRoot)('e2e three qos-brokerd in the three-domain lab (needs r
         expect(o.state).toBe('failed');
         expect(o.error).toMatchObject({ domain: 'domain-b', device: 'b-border2', message: expect.stringMatching(/eth9/) });
         expect(o.plan.find((s) => s.step === 'provision' && s.domain === 'domain-b')).toMatchObject({ state: 'failed' });
+        // domains a and c had provisioned their segments and took them off again
+        for (const d of ['domain-a', 'domain-c'] as const) {
+          expect(o.plan.find((s) => s.step === 'provision' && s.domain === d), d).toMatchObject({ state: 'completed' });
+          expect((await new RecordStore({ redis: lab.redis, domain: d }).get<{ state: string }>('segment', o.agreement_id))?.doc.state, d).toBe('removed');
+        }
         expect(await lab.tcState()).toEqual(before);
         await bookingsZero();
       } finally {
