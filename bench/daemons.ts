@@ -13,6 +13,13 @@ import { twoBorderInventory } from '../lab/inventory.js';
 import { freePorts } from '../lab/netconf-device.js';
 import type { TestPki } from '../lab/pki.js';
 import { pidAlive } from '../lab/runner.js';
+import type { OrderMsg } from '../daemon/management/proto.js';
+
+/** A failed order's reason, short: its error code and where. */
+export function reasonOf(o: OrderMsg): string {
+  const e = o.error;
+  return e ? `${e.code}${e.domain ? ` at ${e.domain}` : ''}${e.device ? ` ${e.device}` : ''}: ${e.message.slice(0, 160)}` : `order ${o.state}, service ${o.service_state}`;
+}
 
 export const BROKERD = resolve(dirname(fileURLToPath(import.meta.url)), '../daemon/brokerd.js');
 
@@ -64,15 +71,15 @@ export function domainConfig(d: Domain, dir: string, pki: TestPki, addr: Record<
   };
 }
 
-/** Wait until every daemon holds the three adverts and dom-a's sessions are established (at most 30 s). */
-export async function converged(daemons: Array<BenchDaemon & DomainAddress>, timeoutMs = 30_000): Promise<void> {
+/** Wait until every daemon holds the three adverts and the origin's (dom-a's) sessions are established (at most 30 s). */
+export async function converged(daemons: Array<BenchDaemon & DomainAddress>, timeoutMs = 30_000, origin = 'dom-a'): Promise<void> {
   const get = async (d: DomainAddress, path: string) => (await (await fetch(`http://${d.admin}${path}`)).json()) as Record<string, unknown>;
   const deadline = Date.now() + timeoutMs;
   for (const d of daemons) {
     for (;;) {
       if (d.proc.exitCode !== null) throw new Error(`${d.domain} exited with ${d.proc.exitCode}`);
       const ok = await get(d, '/v1/adverts').then((b) => (b.adverts as unknown[]).length === 3, () => false);
-      const peersUp = d.domain !== 'dom-a' || (await get(d, '/v1/peers').then((b) => (b.peers as { state: string }[]).every((p) => p.state === 'established'), () => false));
+      const peersUp = d.domain !== origin || (await get(d, '/v1/peers').then((b) => (b.peers as { state: string }[]).every((p) => p.state === 'established'), () => false));
       if (ok && peersUp) break;
       if (Date.now() > deadline) throw new Error(`${d.domain} did not converge within ${timeoutMs / 1000} s`);
       await new Promise((r) => setTimeout(r, 200));
@@ -156,5 +163,20 @@ function stopOwnedNow(): void {
   for (const pid of [...alive, ...others]) if (!gone(pid)) kill(pid, 'SIGKILL');
   for (const d of ownedDirs) rmSync(d, { recursive: true, force: true });
 }
+/**
+ * Clean-ups that need the event loop (a lab's namespaces: `lab down`), run on
+ * SIGINT/SIGTERM/SIGHUP before the bench exits (at most 20 s); a bench adds its own.
+ */
+export const beforeExit = new Set<() => Promise<void>>();
 process.once('exit', stopOwnedNow);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const)[sig]));
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    const code = 128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const)[sig];
+    if (beforeExit.size === 0) process.exit(code);
+    const t = setTimeout(() => process.exit(code), 20_000);
+    void Promise.allSettled([...beforeExit].map((f) => f())).then(() => {
+      clearTimeout(t);
+      process.exit(code);
+    });
+  });
+}

@@ -1,5 +1,15 @@
 /**
  * Traffic between lab nodes: iperf3 from one node's namespace to another's.
+ *
+ * What is counted: iperf3 reports TCP payload (goodput). A shaper on a lab
+ * link (linux_tc's HTB) counts each packet as the Ethernet frame the link
+ * carries: destination MAC to the end of the IP packet (no preamble, FCS or
+ * gap), per TCP segment also under GSO. A contracted rate is at that layer,
+ * so the result also gives the received flow at it: per segment of `mss`
+ * payload bytes, plus the TCP header (20, and 12 of timestamp options when
+ * the sender uses them), the IPv4 header (20) and the Ethernet header (14).
+ * Bulk TCP sends full-size segments, so this is exact up to the few shorter
+ * ones at the end of the run.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -30,8 +40,14 @@ export interface TrafficResult {
   toAddress: string;
   dscp: number;
   seconds: number;
-  /** Rate the receiver measured, in bit/s. */
+  /** Rate the receiver measured, in bit/s: TCP payload (what iperf3 counts). */
   receivedBitsPerSecond: number;
+  /** The TCP maximum segment size of the run (payload bytes per segment). */
+  mss: number;
+  /** Bytes each segment carries on the wire besides its payload: TCP (with options), IPv4 and Ethernet headers. */
+  headerBytesPerSegment: number;
+  /** The received flow as Ethernet frames on the links (what a shaper counts, the layer of a contracted rate), bit/s. */
+  frameBitsPerSecond: number;
   /** Rate the sender measured, in bit/s. */
   sentBitsPerSecond: number;
   retransmits?: number;
@@ -82,8 +98,12 @@ export async function labTraffic(file: string, t: TrafficOptions, options: LabOp
       const msg = (err as Error).message;
       throw new LabError('QB_LAB_TRAFFIC_FAILED', `no traffic from ${from.name} to ${to.name} (${toAddress}): ${msg}`, { cause: err });
     }
-    const j = JSON.parse(out) as { error?: string; end?: { sum_received?: { bits_per_second: number }; sum_sent?: { bits_per_second: number; retransmits?: number } } };
+    const j = JSON.parse(out) as { error?: string; start?: { tcp_mss_default?: number }; end?: { sum_received?: { bits_per_second: number }; sum_sent?: { bits_per_second: number; retransmits?: number } } };
     if (j.error || !j.end?.sum_received) throw new LabError('QB_LAB_TRAFFIC_FAILED', `iperf3 from ${from.name} to ${to.name} failed: ${j.error ?? 'no result'}`);
+    const mss = j.start?.tcp_mss_default;
+    if (!mss) throw new LabError('QB_LAB_TRAFFIC_FAILED', `iperf3 from ${from.name} to ${to.name} did not report its TCP MSS (start.tcp_mss_default)`);
+    const timestamps = (await run('ip', ['netns', 'exec', from.netns, 'sysctl', '-n', 'net.ipv4.tcp_timestamps'])).trim() !== '0';
+    const headerBytesPerSegment = 20 + (timestamps ? 12 : 0) + 20 + 14;
     return {
       from: from.name,
       to: to.name,
@@ -91,6 +111,9 @@ export async function labTraffic(file: string, t: TrafficOptions, options: LabOp
       dscp,
       seconds,
       receivedBitsPerSecond: j.end.sum_received.bits_per_second,
+      mss,
+      headerBytesPerSegment,
+      frameBitsPerSecond: (j.end.sum_received.bits_per_second * (mss + headerBytesPerSegment)) / mss,
       sentBitsPerSecond: j.end.sum_sent?.bits_per_second ?? 0,
       retransmits: j.end.sum_sent?.retransmits,
     };

@@ -43,13 +43,12 @@ import { contractBody, type SignedContract } from '../../daemon/agreement/contra
 import { loadConfigFile } from '../../daemon/config/load.js';
 import type { DeviceConfig } from '../../daemon/config/devices.js';
 import { ManagementClient } from '../../daemon/management/client.js';
-import type { OrderMsg } from '../../daemon/management/proto.js';
 import { designService, managedDevice } from '../../daemon/provisioning/domain.js';
 import { SessionPool, freshSessions, provisionSegment, unprovisionSegment, type NetconfSessions } from '../../daemon/provisioning/segment.js';
 import { NetconfClient } from '../../drivers/netconf/client.js';
 import { startNetconfDevice, type NetconfDevice } from '../../lab/netconf-device.js';
 import { makePki, type TestPki } from '../../lab/pki.js';
-import { clusterAddresses, converged, DOMAINS, domainConfig, median, ownedDirs, ownedPids, quantile, round, spawnDaemon, stopDaemons, type BenchDaemon, type Domain, type DomainAddress } from '../daemons.js';
+import { clusterAddresses, converged, DOMAINS, domainConfig, median, ownedDirs, ownedPids, quantile, reasonOf, round, spawnDaemon, stopDaemons, type BenchDaemon, type Domain, type DomainAddress } from '../daemons.js';
 
 const NS = 'urn:qos-broker:yang:lab-device';
 const TARGET_RATIO = 1.5;
@@ -160,12 +159,6 @@ async function startRouters(dir: string): Promise<NetconfDevice[]> {
 async function stopRouters(routers: NetconfDevice[]): Promise<void> {
   await Promise.all(routers.map((r) => r.stop()));
   for (const r of routers) ownedPids.delete(r.pids.sshd) && ownedPids.delete(r.pids.netconfd);
-}
-
-/** A failed order's reason, short: its error code and where. */
-function reasonOf(o: OrderMsg): string {
-  const e = o.error;
-  return e ? `${e.code}${e.domain ? ` at ${e.domain}` : ''}${e.device ? ` ${e.device}` : ''}: ${e.message.slice(0, 160)}` : `order ${o.state}, service ${o.service_state}`;
 }
 
 export async function runLifecycle(opts: { warmup?: number; orders?: number; inflight?: number; concurrentOrders?: number; services?: number; setupInflight?: number; checkSyncSample?: number } = {}): Promise<LifecycleResult> {

@@ -125,7 +125,7 @@ export async function labCommand(argv: string[]): Promise<void> {
       if (!values.from || !values.to) throw new InvalidArgumentError('lab traffic needs --from NODE and --to NODE');
       const r = await labTraffic(file, { from: values.from, to: values.to, dscp: numberArg('--dscp', values.dscp), seconds: numberArg('--seconds', values.seconds) }, options);
       if (values.json) out(JSON.stringify(r));
-      else out(`${r.from} -> ${r.to} (${r.toAddress}) dscp ${r.dscp}, ${r.seconds} s: ${formatRate(r.receivedBitsPerSecond)} received (${formatRate(r.sentBitsPerSecond)} sent${r.retransmits !== undefined ? `, ${r.retransmits} retransmits` : ''})`);
+      else out(`${r.from} -> ${r.to} (${r.toAddress}) dscp ${r.dscp}, ${r.seconds} s: ${formatRate(r.receivedBitsPerSecond)} received (${formatRate(r.sentBitsPerSecond)} sent${r.retransmits !== undefined ? `, ${r.retransmits} retransmits` : ''}); as Ethernet frames on the links ${formatRate(r.frameBitsPerSecond)} (MSS ${r.mss}, ${r.headerBytesPerSegment} header bytes a segment)`);
       return;
     }
     default:
