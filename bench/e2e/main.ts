@@ -32,7 +32,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { SignedContract } from '../../daemon/agreement/contract.js';
+import { contractBody, type SignedContract } from '../../daemon/agreement/contract.js';
 import { labInventory, type DeviceConfig } from '../../daemon/config/devices.js';
 import { loadConfigFile } from '../../daemon/config/load.js';
 import { ManagementClient } from '../../daemon/management/client.js';
@@ -129,7 +129,7 @@ export async function runE2e(opts: { warmup?: number; orders?: number; rates?: n
       const out = new Map<Dom, number>();
       for (const d of DOMAINS) {
         const devs = devices.get(d)!;
-        const design = designService(contract.body, d, devs);
+        const design = designService(contractBody(contract), d, devs);
         const t0 = performance.now();
         const done = await provisionSegment(design.map((x) => x.policy), devs.map(managedDevice));
         out.set(d, performance.now() - t0);
