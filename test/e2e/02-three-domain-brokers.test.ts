@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { verifyContract, type SignedContract } from '../../daemon/agreement/contract.js';
+import { contractBody, verifyContract, type SignedContract } from '../../daemon/agreement/contract.js';
 import { labDeviceEntries } from '../../daemon/config/devices.js';
 import { ManagementClient } from '../../daemon/management/client.js';
 import { rawPublicKey } from '../../daemon/peering/advert.js';
@@ -103,7 +103,7 @@ describe.skipIf(!isRoot)('e2e three qos-brokerd in the three-domain lab (needs r
       const contract = JSON.parse(o.contract_json) as SignedContract;
       const keys = Object.fromEntries(LAB_DOMAINS.map((d) => [d, rawPublicKey(readFileSync(lab.files.get(d)!.advertKey, 'utf8'))]));
       expect(verifyContract(contract, keys).signedBy.sort()).toEqual([...LAB_DOMAINS]);
-      expect(contract.body.service).toMatchObject({ fromPrefixes: ['198.18.10.0/24'], toPrefixes: ['198.18.30.0/24'] });
+      expect(contractBody(contract).service).toMatchObject({ fromPrefixes: ['198.18.10.0/24'], toPrefixes: ['198.18.30.0/24'] });
       await expectPolicies(agreementId, 10);
       // each domain reads its routers back (linux_tc read-back) and finds them in sync
       for (const d of LAB_DOMAINS) {
