@@ -177,6 +177,8 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
         idempotency: new IdempotencyStore(running.redis!, prefix, nb?.idempotencyTtlS ?? NORTHBOUND_DEFAULTS.idempotencyTtlS),
         hub,
         modifyOrders: new ModifyOrders(records, (id, change, customer) => workflow.modifyOrder(id, change, customer)),
+        graph: () => graph().graph,
+        peering: core,
       });
       running.management = await serveManagement(brokerCore, cfg.domainId, cfg.management.listen, metrics.observeRpc);
       if (nb) {

@@ -135,6 +135,7 @@ export const BROKER_ERRORS = {
   QB_NORTHBOUND_MEDIA_TYPE: row('NorthboundError', 'INVALID_ARGUMENT', 415, 1, 'send the body as application/json'),
   QB_NORTHBOUND_CALLBACK_NOT_ALLOWED: row('NorthboundError', 'PERMISSION_DENIED', 403, 1, 'a hub callback goes to loopback or to a host listed in northbound.hub-allow-hosts: ask the operator to list it'),
   QB_NORTHBOUND_BAD_REQUEST: row('NorthboundError', 'INVALID_ARGUMENT', 400, 1, 'the request is not well-formed (e.g. JSON that does not parse): the message says where'),
+  QB_NORTHBOUND_FORBIDDEN: row('NorthboundError', 'PERMISSION_DENIED', 403, 1, 'the resource is for operators: use a key made with qos-broker apikey create --role operator'),
   QB_IDEMPOTENCY_IN_PROGRESS: row('NorthboundError', 'ABORTED', 409, 1, 'the first request with this Idempotency-Key is still being answered: retry later'),
   QB_IDEMPOTENCY_KEY_REUSED: row('NorthboundError', 'FAILED_PRECONDITION', 422, 1, 'the Idempotency-Key was used for another body: use a new key for a new request'),
 

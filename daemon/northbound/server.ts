@@ -28,6 +28,7 @@ import type { Logger } from '../logger.js';
 import { OrderNotFoundError, type OrderRecord } from '../workflow/orders.js';
 import { NORTHBOUND_DEFAULTS } from './defaults.js';
 import { RateLimiter } from './limits.js';
+import { portalRoutes } from './portal.js';
 import { INVENTORY_BASE, ORDER_BASE, ORDER_STATES, SERVICE_STATES, fieldsParam, hub, hubCreate, modifyToTmf, orderRequest, orderToTmf, selectFields, service, serviceOrder, serviceOrderCreate, serviceToTmf, tmfError } from './tmf.js';
 
 /** What the API serves from. */
@@ -41,7 +42,7 @@ export interface NorthboundDeps {
   observe: (route: string, method: string, status: number, seconds: number) => void;
 }
 
-const REASON: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+const REASON: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 
 const notFound = (what: string, id: string) => new NorthboundError('QB_NORTHBOUND_NOT_FOUND', `no ${what} ${id}`);
 
@@ -140,7 +141,7 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
 
   app.addHook('onRequest', async (req) => {
     (req as FastifyRequest & { t0: number }).t0 = performance.now();
-    if (req.url === '/openapi.json' || !deps) return;
+    if (req.url === '/openapi.json' || (req.routeOptions.config as { public?: boolean }).public || !deps) return;
     const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
     const p = m ? await deps.core.authenticate(m[1]!) : undefined;
     if (!p) throw new NorthboundError('QB_NORTHBOUND_UNAUTHENTICATED', 'an API key is required: Authorization: Bearer qbk_... (qos-broker apikey create); this one is missing, malformed, unknown or revoked', { 'www-authenticate': 'Bearer' });
@@ -294,6 +295,7 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
     },
   );
 
+  portalRoutes(app, { core: () => d().core, crossTenant });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
