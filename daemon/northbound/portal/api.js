@@ -60,4 +60,7 @@ export function durationMs(s) {
   return ((Number(d || 0) * 24 + Number(h || 0)) * 60 + Number(min || 0)) * 60000 + Number(sec || 0) * 1000;
 }
 
+/** An amount of money: two decimals (a positive amount below a cent says so). */
+export const money = (m) => (m.value > 0 && m.value < 0.005 ? `< 0.01 ${m.unit}` : `${m.value.toFixed(2)} ${m.unit}`);
+
 export const fmtTime = (iso) => (iso ? new Date(iso).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '');

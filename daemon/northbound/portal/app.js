@@ -2,7 +2,7 @@
 // view. Which one follows from what the key may do: the operator-only
 // topology resource answers an operator's key, refuses a customer's (403).
 import { h, render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import htm from 'htm';
 import { ApiError, TOPOLOGY, client, saveKey, savedKey } from './api.js';
 import { CustomerView } from './customer.js';
@@ -29,10 +29,11 @@ function App() {
   const [key, setKey] = useState(savedKey());
   const [role, setRole] = useState(undefined);
   const [error, setError] = useState('');
+  const api = useMemo(() => client(key), [key]);
   useEffect(() => {
     if (!key) return;
     let live = true;
-    client(key)
+    api
       .get(TOPOLOGY)
       .then(() => live && setRole('operator'))
       .catch((err) => {
@@ -54,7 +55,6 @@ function App() {
   };
   if (!key) return html`<${Login} error=${error} onKey=${(k) => { saveKey(k); setError(''); setRole(undefined); setKey(k); }} />`;
   if (!role) return html`<p>Signing in&hellip;</p>`;
-  const api = client(key);
   return html`<div class="shell">
     <header><span class="brand">qos-broker</span> <span id="role" data-role=${role}>${role === 'operator' ? 'operator' : 'customer'} view</span>
       <button id="sign-out" onClick=${signOut}>Sign out</button></header>

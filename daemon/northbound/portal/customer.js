@@ -5,7 +5,7 @@ import { h } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import htm from 'htm';
 import uPlot from 'uplot';
-import { AGREEMENT, INV, ORD, QUOTE, char, durationMs, fmtTime } from './api.js';
+import { AGREEMENT, INV, ORD, QUOTE, char, durationMs, fmtTime, money } from './api.js';
 
 const html = htm.bind(h);
 const POLL_MS = 1000;
@@ -126,8 +126,8 @@ function Boost({ api, service, onOrdered }) {
     <label>for <input id="boost-duration" value=${duration} onInput=${(e) => { setDuration(e.target.value); setQuote(undefined); }} placeholder="PT2H" /></label>
     <button id="boost-price" type="submit" disabled=${busy}>Get price</button>
     ${quote && html`<div class="quote" id="boost-quote">
-      <p>Price: <strong id="boost-total">${total.value.toFixed(2)} ${total.unit}</strong> for ${quote['@qbExtraMbps']} Mbit/s more (${rate} Mbit/s in all) for ${duration}</p>
-      <ul>${(quote['@qbSegments'] || []).map((s) => html`<li>${s.domain}: ${s.charge.toFixed(2)} ${total.unit}</li>`)}</ul>
+      <p>Price: <strong id="boost-total">${money(total)}</strong> for ${quote['@qbExtraMbps']} Mbit/s more (${rate} Mbit/s in all) for ${duration}</p>
+      <ul>${(quote['@qbSegments'] || []).map((s) => html`<li>${s.domain}: ${money({ value: s.charge, unit: total.unit })}</li>`)}</ul>
       <button id="boost-confirm" type="button" disabled=${busy} onClick=${confirm}>Confirm and order</button>
       <button type="button" onClick=${() => setQuote(undefined)}>Cancel</button>
     </div>`}
@@ -219,7 +219,7 @@ export function CustomerView({ api }) {
     ${services.length === 0 ? html`<p class="muted" id="no-services">no services</p>` : html`<table id="services">
       <thead><tr><th>service</th><th>name</th><th>state</th><th>rate now (Mbit/s)</th><th>until</th></tr></thead>
       <tbody>${services.map((s) => html`<tr class=${s.id === selected ? 'selected' : ''} data-service-id=${s.id} onClick=${() => setSelected(s.id)}>
-        <td><a href="#" onClick=${(e) => e.preventDefault()}><code>${s.id}</code></a></td><td>${s.name}</td><td class="state">${s.state}</td><td class="rate">${char(s.serviceCharacteristic, 'rateMbps')}</td><td>${fmtTime(s.endDate)}</td></tr>`)}</tbody>
+        <td><code>${s.id}</code></td><td>${s.name}</td><td class="state">${s.state}</td><td class="rate">${char(s.serviceCharacteristic, 'rateMbps')}</td><td>${fmtTime(s.endDate)}</td></tr>`)}</tbody>
     </table>`}
     ${chosen && html`<${ServiceDetail} api=${api} service=${chosen} history=${history.current.get(chosen.id) || []} onOrdered=${() => setTick((n) => n + 1)} key=${chosen.id} />`}
     <h2>Orders</h2>

@@ -95,7 +95,7 @@ function Graph({ topology }) {
         { selector: '.border', style: { 'background-color': '#57606a', color: '#fff', width: 34, height: 34, shape: 'round-rectangle' } },
         { selector: '.site', style: { 'background-color': '#fff', 'border-color': '#57606a', 'border-width': 1, shape: 'round-rectangle', width: 76, height: 22, 'font-size': 10 } },
         { selector: 'edge', style: { width: 2, 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', label: 'data(label)', 'font-size': 9, 'text-background-color': '#fff', 'text-background-opacity': 0.8, 'line-color': 'data(colour)', 'target-arrow-color': 'data(colour)' } },
-        { selector: '.link', style: { label: '', 'source-label': 'data(label)', 'source-text-offset': 70, 'source-text-margin-y': -8 } },
+        { selector: '.link', style: { label: '', 'source-label': 'data(label)', 'source-text-offset': 45, 'source-text-margin-y': -8 } },
         { selector: '.both', style: { 'source-arrow-shape': 'triangle', 'source-arrow-color': 'data(colour)' } },
         { selector: '.attach', style: { 'line-style': 'dashed', 'line-color': '#8c959f', 'target-arrow-shape': 'none', width: 1 } },
       ],

@@ -15,10 +15,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
-import { freePort, waitFor } from '../brokerd/harness.js';
+import { freePort, metricValue, waitFor } from '../brokerd/harness.js';
 import { ThreeDomainLab } from '../brokerd/three-domain-lab.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+// DESIGN.md's flags; playwright adds --headless itself (headless: true) and the profile is our own fresh directory
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ORD = '/tmf-api/serviceOrdering/v4';
 const INV = '/tmf-api/serviceInventory/v4';
@@ -134,9 +135,16 @@ describe.skipIf(!haveChromium)(`portal (needs Debian chromium at ${CHROMIUM}: ap
     expect((await call('POST', `${QUOTE}/quote`, keys.acme, boostQuote(services.acme, 5, 'PT1H'))).body.message).toContain('rateMbps must be above the ordered 10 Mbit/s');
     expect((await call('POST', `${QUOTE}/quote`, keys.acme, boostQuote(services.acme, -1, 'PT1H'))).status).toBe(400);
     expect((await call('POST', `${QUOTE}/quote`, keys.acme, boostQuote(services.acme, 30, 'two hours'))).status).toBe(400);
+    const unknownField = await call('POST', `${QUOTE}/quote`, keys.acme, { ...boostQuote(services.acme, 30, 'PT1H'), price: 0 });
+    expect(unknownField.body).toMatchObject({ status: '400', message: 'body.price: unknown field (additionalProperties: false)' });
+    const crossed = async (resource: string) => metricValue(await lab.daemons.get('dom-a')!.metricsText(), 'qos_broker_northbound_cross_tenant_total', { resource }) ?? 0;
+    const before = { service: await crossed('service'), agreement: await crossed('agreement') };
+    // another customer's service is as absent as one that does not exist, and counted
     const cross = await call('POST', `${QUOTE}/quote`, keys.globex, boostQuote(services.acme, 30, 'PT1H'));
     expect(cross.status).toBe(404);
     expect(cross.body).toMatchObject({ code: 'QB_NORTHBOUND_NOT_FOUND', message: `no service ${services.acme}` });
+    const missing = 'svc-00000000-0000-0000-0000-000000000000';
+    expect((await call('POST', `${QUOTE}/quote`, keys.globex, boostQuote(missing, 30, 'PT1H'))).body).toMatchObject({ code: 'QB_NORTHBOUND_NOT_FOUND', message: `no service ${missing}` });
     const agreement = (await call('GET', `${ORD}/serviceOrder/${orders.acme}`, keys.acme)).body['@qbAgreementId'] as string;
     const doc = await call('GET', `${AGR}/agreement/${agreement}/document`, keys.acme);
     expect(doc.status).toBe(200);
@@ -145,6 +153,7 @@ describe.skipIf(!haveChromium)(`portal (needs Debian chromium at ${CHROMIUM}: ap
     expect((await call('GET', `${AGR}/agreement/${agreement}/document`, keys.operator)).status).toBe(200);
     expect((await call('GET', `${AGR}/agreement/${agreement}/document`, keys.globex)).body).toMatchObject({ status: '404', code: 'QB_NORTHBOUND_NOT_FOUND', message: `no agreement ${agreement}` });
     expect((await call('GET', `${AGR}/agreement/agr-00000000-0000-0000-0000-000000000000/document`, keys.acme)).status).toBe(404);
+    expect({ service: await crossed('service'), agreement: await crossed('agreement') }).toEqual({ service: before.service + 1, agreement: before.agreement + 1 });
     const topo = await call('GET', '/qos-broker/v1/topology', keys.operator);
     expect(topo.status).toBe(200);
     expect(topo.body.domain).toBe('dom-a');
