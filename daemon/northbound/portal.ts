@@ -23,7 +23,7 @@ import { portalApiRoutes, type PortalApiContext } from './portal-api.js';
 const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', mjs: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8', svg: 'image/svg+xml' };
 
 /** The portal's own files (daemon/northbound/portal/). */
-const OWN = ['index.html', 'app.js', 'customer.js', 'operator.js', 'api.js', 'style.css'];
+const OWN = ['index.html', 'app.js', 'customer.js', 'operator.js', 'api.js', 'style.css', 'favicon.svg'];
 /** Library files: served name -> package and file in it. */
 const VENDOR: Record<string, [string, string]> = {
   'preact.mjs': ['preact', 'dist/preact.mjs'],
