@@ -5,8 +5,8 @@
  * also when the bench dies of an error or of SIGINT/SIGTERM/SIGHUP.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { closeSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { twoBorderInventory } from '../lab/inventory.js';
@@ -98,7 +98,11 @@ export function spawnDaemon(domain: string, file: string, config: Record<string,
   // e.g. QB_BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the daemons
   const nodeArgs = (process.env.QB_BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const spawnedAt = performance.now();
-  const proc = spawn(process.execPath, [...nodeArgs, BROKERD, '--config', file], { stdio: ['ignore', onLine ? 'pipe' : 'ignore', 'inherit'] });
+  // e.g. QB_BENCH_DAEMON_LOG_DIR=/tmp/logs to keep each daemon's JSON log lines in <dir>/<domain>.log (appended)
+  const logDir = process.env.QB_BENCH_DAEMON_LOG_DIR;
+  const logFd = logDir ? openSync(join(logDir, `${domain}.log`), 'a') : undefined;
+  const proc = spawn(process.execPath, [...nodeArgs, BROKERD, '--config', file], { stdio: ['ignore', onLine ? 'pipe' : (logFd ?? 'ignore'), 'inherit'] });
+  if (logFd !== undefined) closeSync(logFd);
   if (onLine) {
     let buf = '';
     proc.stdout!.on('data', (d: Buffer) => {

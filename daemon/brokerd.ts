@@ -32,6 +32,7 @@ import { buildTopology, type TopologyGraph } from './topology/index.js';
 import { AgreementCoordinator } from './agreement/coordinator.js';
 import { RecordStore } from './state/records.js';
 import { DomainProvisioner } from './provisioning/domain.js';
+import { SessionPool } from './provisioning/segment.js';
 import { RemoteProvisioner, addProvisioningService, localProvisioner, type SegmentProvisioner } from './provisioning/remote.js';
 import { Workflow } from './workflow/orders.js';
 import { BrokerCore } from './core.js';
@@ -57,6 +58,8 @@ interface Running {
   embedded?: EmbeddedRedis;
   http: Server[];
   provisioner?: DomainProvisioner;
+  /** One NETCONF session per device, reused by every transaction. */
+  sessions?: SessionPool;
   workflow?: Workflow;
   management?: { address: string; stop(): Promise<void> };
   northbound?: { address: string; stop(): Promise<void> };
@@ -151,7 +154,8 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
         if (await records.get('agreement', id)) return; // a retried Commit
         await records.put('agreement', id, 0, { owner: caller, reservations, committedAt: new Date().toISOString(), end: body.window.end }, { score: Date.now(), event: { type: 'agreement-committed', caller, reservations: reservations.length } });
       };
-      const provisioner = new DomainProvisioner({ domain: cfg.domainId, records, store: running.store, devices: () => running.cfg!.devices, bookingOf, log: log.child('provisioning') });
+      running.sessions = new SessionPool();
+      const provisioner = new DomainProvisioner({ domain: cfg.domainId, records, store: running.store, devices: () => running.cfg!.devices, bookingOf, log: log.child('provisioning'), sessions: running.sessions });
       running.provisioner = provisioner;
       server.extraServices.push({ name: 'qosbroker.v1.Provisioning', add: (s) => addProvisioningService(s, provisioner, () => [...core.peers.values()].map((r) => r.spec), metrics.observeRpc) });
       const local = localProvisioner(provisioner);
@@ -177,6 +181,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
         idempotency: new IdempotencyStore(running.redis!, prefix, nb?.idempotencyTtlS ?? NORTHBOUND_DEFAULTS.idempotencyTtlS),
         hub,
         modifyOrders: new ModifyOrders(records, (id, change, customer) => workflow.modifyOrder(id, change, customer)),
+        segments: provisionerFor,
         graph: () => graph().graph,
         peering: core,
       });
@@ -270,6 +275,7 @@ async function stop(r: Partial<Running>, log: JsonLogger): Promise<void> {
   await r.hub?.stop();
   await r.management?.stop();
   await r.workflow?.stop();
+  await r.sessions?.close();
   r.agreement?.stop();
   r.closeAgreementStreams?.();
   await r.core?.stop();

@@ -6,6 +6,7 @@
  * Every state change of an order goes through the workflow (one path).
  */
 import { InvalidArgumentError } from '../drivers/errors.js';
+import { OrderError } from './errors.js';
 import { NetconfClient } from '../drivers/netconf/client.js';
 import { platformById } from '../drivers/platforms/index.js';
 import type { ServiceRequest } from './agreement/coordinator.js';
@@ -17,6 +18,7 @@ import type { ApiKeyStore, ApiKeyView, Principal } from './state/apikeys.js';
 import type { IdempotencyStore } from './state/idempotency.js';
 import type { Hub, HubRecord } from './integrations/hub.js';
 import type { ModifyOrderRecord, ModifyOrders } from './workflow/modify-orders.js';
+import type { SegmentProvisioner } from './provisioning/remote.js';
 
 export type { ApiKeyView, HubRecord, ModifyOrderRecord, Principal };
 import type { OrderRecord, OrderState, Workflow } from './workflow/orders.js';
@@ -56,6 +58,8 @@ export interface BrokerCoreOptions {
   hub: Hub;
   /** Service orders of action modify. */
   modifyOrders: ModifyOrders;
+  /** A domain's provisioning (ours internal, a peer's over gRPC; undefined without a session now), for an order's check-sync and redeploy on its whole path. @default ours only */
+  segments?: (domain: string) => SegmentProvisioner | undefined;
   /** The advertised graph now (the price of a boost). */
   graph?: () => TopologyGraph;
   /** Sessions, known domains and advertisements (the operator's view of the domain graph). */
@@ -125,14 +129,49 @@ export class BrokerCore {
    * or by agreement id (a service another domain ordered, carried here).
    */
   async checkSync(id: string, customer?: string): Promise<SyncReport> {
-    return this.opts.provisioner.checkSync(await this.agreementOf(id, customer));
+    const path = await this.pathOf(id, customer);
+    if (!path) return this.opts.provisioner.checkSync(await this.agreementOf(id, customer));
+    return this.acrossPath(path, (p) => p.checkSync(path.agreementId));
   }
 
-  /** Put back what drifted on our devices (same ids as checkSync). */
+  /** Put back what drifted (same ids as checkSync: for our order, in every domain of its path where something drifted). */
   async redeploy(id: string, customer?: string): Promise<SyncReport> {
-    const agreementId = await this.agreementOf(id, customer);
-    await this.opts.provisioner.redeploy(agreementId, this.opts.domain);
-    return this.opts.provisioner.checkSync(agreementId);
+    const path = await this.pathOf(id, customer);
+    if (!path) {
+      const agreementId = await this.agreementOf(id, customer);
+      await this.opts.provisioner.redeploy(agreementId, this.opts.domain);
+      return this.opts.provisioner.checkSync(agreementId);
+    }
+    const before = await this.checkSync(id, customer);
+    const drifted = new Set(before.devices.filter((d) => !(Array.isArray(d.diffs) && d.diffs.length === 0) && d.device !== '').map((d) => d.domain!));
+    return this.acrossPath(path, (p) => (drifted.has(p.domain) ? p.redeploy(path.agreementId) : p.checkSync(path.agreementId)));
+  }
+
+  /** Our order's agreement and the domains of its path; undefined for an agreement id (a service we carry for another domain). */
+  private async pathOf(id: string, customer?: string): Promise<{ agreementId: string; domains: string[] } | undefined> {
+    if (!this.opts.segments || (typeof id === 'string' && id.startsWith('agr-') && customer === undefined)) return undefined;
+    const o = await this.getOrder(id, customer);
+    return o.domains.length ? { agreementId: o.agreementId, domains: o.domains } : undefined;
+  }
+
+  /** One report of every domain's answer, each device tagged with its domain; a domain that cannot answer is one unreadable entry with the reason. */
+  private async acrossPath(path: { agreementId: string; domains: string[] }, ask: (p: SegmentProvisioner) => Promise<SyncReport>): Promise<SyncReport> {
+    const answers = await Promise.allSettled(
+      path.domains.map((d) => {
+        const p = this.opts.segments!(d);
+        return p ? ask(p) : Promise.reject(new OrderError('QB_WORKFLOW_DOMAIN_UNREACHABLE', `no session with ${d} now: its devices were not read`));
+      }),
+    );
+    // nothing provisioned anywhere (e.g. the order failed before it was): the same error as one domain's
+    if (answers.every((a) => a.status === 'rejected')) throw (answers[0] as PromiseRejectedResult).reason;
+    const devices = answers.flatMap((a, i): SyncReport['devices'] => {
+      const domain = path.domains[i]!;
+      if (a.status === 'fulfilled') return a.value.devices.map((d) => ({ ...d, domain }));
+      const e = a.reason as { code?: string; message?: string };
+      return [{ domain, device: '', diffs: 'unreadable', error: `${e.code ?? 'QB_INTERNAL'}: ${e.message ?? String(a.reason)}` }];
+    });
+    const inSync = answers.every((a) => a.status === 'fulfilled' && a.value.inSync);
+    return { domain: this.opts.domain, agreementId: path.agreementId, inSync, devices };
   }
 
   private async agreementOf(id: string, customer?: string): Promise<string> {

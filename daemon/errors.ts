@@ -84,6 +84,8 @@ export const BROKER_ERRORS = {
   QB_CONTRACT_UNTRUSTED_KEY: row('ContractError', 'INVALID_ARGUMENT', 500, 1, 'the signing key is not the configured key of that domain'),
   QB_CONTRACT_WRONG_KEY: row('ContractError', 'INVALID_ARGUMENT', 500, 1, 'the signature header names another key than the domain holds'),
   QB_CONTRACT_NOT_A_PARTY: row('ContractError', 'INVALID_ARGUMENT', 500, 1, 'a signer is not a domain of the contract path'),
+  QB_CONTRACT_ROLE_MISMATCH: row('ContractError', 'INVALID_ARGUMENT', 500, 1, 'a signature header names another role than the contract lists for that party'),
+  QB_CONTRACT_AMENDMENT_MISMATCH: row('ContractError', 'INVALID_ARGUMENT', 500, 1, 'the amendment does not reference this contract (its agreement id and payload digest)'),
 
   QB_AGREEMENT_FAILED: row('AgreementFailedError', 'INTERNAL', 409, 1, 'every alternative was refused: `refused` says why each failed'),
   QB_AGREEMENT_SEGMENT_REJECTED: row('SegmentRejectedError', 'RESOURCE_EXHAUSTED', 500, 1, 'the domain cannot hold its segment: lower the rate or take another path'),

@@ -9,7 +9,10 @@
  * Names: workflow:reserved (holds made everywhere, before Commit),
  * workflow:committed (contract signed, before provisioning),
  * provisioning:prepared (every device of a segment at a verified confirmed
- * commit, before the confirmations), provisioning:active (segment active, before the reply).
+ * commit, before the confirmations), provisioning:active (segment active, before the reply);
+ * at a provider asked by another (a transit or the last domain): agreement:reserved (its
+ * hold made for the caller, before the reply), agreement:committed (its booking committed
+ * and recorded, before the reply).
  */
 const armed = new Set((process.env.QOS_BROKER_FAILPOINTS ?? '').split(',').map((s) => s.trim()).filter(Boolean));
 

@@ -16,7 +16,7 @@ import type { TopologyGraph } from '../topology/graph.js';
 import { computePaths } from '../topology/paths/index.js';
 import type { ComputedPath, Endpoint, PathObjective } from '../topology/types.js';
 import { AGREEMENT_DEFAULTS } from './defaults.js';
-import { sealContractBody, verifyContract, type ContractBody, type SignedContract } from './contract.js';
+import { assembleContract, sealContractBody, verifyContract, type ContractReference, type ContractTerms, type SignedContract } from './contract.js';
 import { segmentOrders, type AgreementParticipant, type SegmentQuote } from './participant.js';
 
 export { AgreementFailedError } from '../errors.js';
@@ -42,6 +42,8 @@ export interface ServiceRequest {
   /** Service window, ms since the epoch. */
   start: number;
   end: number;
+  /** For an amendment (a boost): the contract it amends, written into the new contract's body. */
+  amends?: ContractReference;
 }
 
 export interface CoordinatorOptions {
@@ -133,12 +135,12 @@ export class AgreementCoordinator {
         const currency = quotes[0]!.currency;
         const odd = quotes.find((q) => q.currency !== currency);
         if (odd) throw new AgreementError('QB_AGREEMENT_CURRENCY_MISMATCH', `${odd.domain} quotes in ${odd.currency}, ${quotes[0]!.domain} in ${currency}`);
-        // final from here on: sealed, its manifest is computed once for every signature and check
+        // final from here on: sealed, its field digests and payload are computed once for every signature and check
         const body = sealContractBody(this.contractBody(agreementId, req, path, quotes, involved));
         await phase?.('committing', involved.map((p) => p.domain));
         const signatures = await settledAll(involved.map((p) => deadline(p.commit(agreementId, body), ttl, `commit at ${p.domain}`)));
-        const contract: SignedContract = { body, signatures };
-        // every remote signature must verify over this body; ours was made in this process by our own participant
+        const contract = assembleContract(body, signatures);
+        // every remote signature must verify over this payload; ours was made in this process by our own participant
         verifyContract(contract, undefined, this.domain);
         return { contract, path, quotes, refused };
       } catch (err) {
@@ -151,7 +153,7 @@ export class AgreementCoordinator {
     throw new AgreementFailedError(agreementId, refused);
   }
 
-  private contractBody(agreementId: string, req: ServiceRequest, path: ComputedPath, quotes: SegmentQuote[], parties: AgreementParticipant[]): ContractBody {
+  private contractBody(agreementId: string, req: ServiceRequest, path: ComputedPath, quotes: SegmentQuote[], parties: AgreementParticipant[]): ContractTerms {
     const ep = (e: Endpoint) => `${e.domain}/${e.site ?? e.border}`;
     const round = (x: number) => Math.round(x * 1000) / 1000;
     const segments = path.segments.map((seg, i) => {
@@ -160,21 +162,29 @@ export class AgreementCoordinator {
       const keep = seg.hops.reduce((s, h) => s * (1 - h.metrics.loss), 1);
       return { domain: seg.domain, ingress: seg.ingress, egress: seg.egress, latencyMs: round(latency), jitterMs: round(jitter), lossPct: round((1 - keep) * 100), priceMinor: quotes[i]!.priceMinor };
     });
-    const service: ContractBody['service'] = { from: ep(req.from), to: ep(req.to), qosClass: req.qosClass, rateMbps: req.rateMbps };
+    const service: ContractTerms['service'] = { from: ep(req.from), to: ep(req.to), qosClass: req.qosClass, rateMbps: req.rateMbps };
     if (req.maxLatencyMs !== undefined) service.maxLatencyMs = req.maxLatencyMs;
     if (req.maxJitterMs !== undefined) service.maxJitterMs = req.maxJitterMs;
     if (req.maxLoss !== undefined) service.maxLossPct = req.maxLoss * 100;
-    return {
-      version: 1,
+    // the sites' addresses as their domains advertise them: what every domain on the path classifies by
+    const prefixes = (e: Endpoint) => (e.site === undefined ? undefined : this.graph().advertisements.get(e.domain)?.sites?.find((s) => s.id === e.site)?.prefixes);
+    const fromPrefixes = prefixes(req.from);
+    const toPrefixes = prefixes(req.to);
+    if (fromPrefixes?.length) service.fromPrefixes = [...fromPrefixes];
+    if (toPrefixes?.length) service.toPrefixes = [...toPrefixes];
+    const terms: ContractTerms = {
+      version: 2,
       agreementId,
       originator: { domain: this.domain, customer: req.customer },
       service,
       window: { start: new Date(req.start).toISOString(), end: new Date(req.end).toISOString() },
-      parties: parties.map((p) => ({ domain: p.domain, publicKey: p.publicKey })),
+      parties: parties.map((p) => ({ domain: p.domain, publicKey: p.publicKey, role: 'provider' as const })),
       segments,
       currency: quotes[0]!.currency,
       totalPriceMinor: segments.reduce((s, x) => s + x.priceMinor, 0),
       issuedAt: new Date().toISOString(),
     };
+    if (req.amends) terms.amends = { agreementId: req.amends.agreementId, payloadDigest: req.amends.payloadDigest };
+    return terms;
   }
 }

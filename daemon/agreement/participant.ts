@@ -15,7 +15,7 @@ import type { HoldOrder, Reservation, ResourceStore } from '../state/store.js';
 import type { TopologyGraph } from '../topology/graph.js';
 import type { ComputedPath, PathHop } from '../topology/types.js';
 import { rawPublicKey, toPrivateKey, type KeyInput } from '../crypto/keys.js';
-import { signContract, type ContractBody, type ContractSignature } from './contract.js';
+import { signContractBody, type ContractBody, type ContractSignature } from './contract.js';
 import { pricePath, type PricingTerms } from './pricing.js';
 
 /** What a domain is asked to carry: its segment of a computed path. */
@@ -302,8 +302,7 @@ export class LocalParticipant implements AgreementParticipant {
       }
       for (const h of list) this.quotes.delete(quoteKey(h.order));
       this.held.set(agreementId, list);
-      const signed = signContract({ body, signatures: [] }, this.domain, this.signingKey);
-      return signed.signatures[0]!;
+      return signContractBody(body, this.domain, this.signingKey);
     }
   }
 

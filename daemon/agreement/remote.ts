@@ -24,7 +24,7 @@ import { protoDir } from '../peering/proto.js';
 import { checkPeerCertificate, type PeerPin } from '../peering/tls.js';
 import type { PathHop } from '../topology/types.js';
 import { AGREEMENT_DEFAULTS } from './defaults.js';
-import { manifestOf, type ContractBody, type ContractSignature } from './contract.js';
+import { contractPayloadText, parseContractPayload, signatureDomain, type ContractBody, type ContractSignature } from './contract.js';
 import { type AgreementParticipant, type SegmentOrder, type SegmentQuote } from './participant.js';
 
 // ------------------------------------------------------------------ wire shapes
@@ -61,7 +61,9 @@ export interface SegmentQuoteMsg {
 /** Mirrors qosbroker.v1.CommitReply. */
 export interface CommitReplyMsg {
   domain: string;
+  /** The JWS signature (base64url) and its protected header (base64url). */
   signature: string;
+  protected_header: string;
 }
 
 /** Mirrors qosbroker.v1.AgreementError. */
@@ -373,10 +375,14 @@ export class RemoteParticipant implements AgreementParticipant {
   }
 
   async commit(agreementId: string, body: ContractBody): Promise<ContractSignature> {
-    const s = (await this.call('commit', { agreement_id: agreementId, body_json: JSON.stringify(body) }, this.retries)).commit!;
-    if (s.domain !== this.domain) throw new AgreementError('QB_AGREEMENT_REMOTE_ERROR', `commit at ${this.domain} returned a signature of ${s.domain}`);
-    // the manifest of the body we sent (computed once for a sealed body): the signature verifies only if that is what was signed
-    return { domain: s.domain, manifest: manifestOf(body), signature: s.signature };
+    // the body as the payload's canonical JSON (made once for a sealed body): the provider signs exactly these bytes
+    const s = (await this.call('commit', { agreement_id: agreementId, body_json: contractPayloadText(body) }, this.retries)).commit!;
+    const sig: ContractSignature = { protected: s.protected_header ?? '', signature: s.signature };
+    const named = signatureDomain(sig);
+    if (s.domain !== this.domain || named !== this.domain) {
+      throw new AgreementError('QB_AGREEMENT_REMOTE_ERROR', `commit at ${this.domain} returned a signature of ${named ?? (s.protected_header ? 'a header that is not a contract signature header' : 'no protected header (a broker older than JWS contracts?)')}`);
+    }
+    return sig;
   }
 
   async abort(agreementId: string): Promise<void> {
@@ -428,11 +434,8 @@ export type AgreementRpcObserver = (rpc: string, code: string, seconds: number) 
 const MAX_CALLS_IN_FLIGHT = 1024;
 
 function parseBody(json: string): ContractBody {
-  try {
-    return JSON.parse(json) as ContractBody;
-  } catch (err) {
-    throw new InvalidArgumentError(`CommitRequest.body_json is not JSON: ${(err as Error).message}`);
-  }
+  // canonical JSON of a valid body with its own field digests, or a typed error naming the field
+  return parseContractPayload(json, 'CommitRequest.body_json');
 }
 
 /** The served side's handle: `close()` ends every open Exchange stream once its calls in flight have answered (shutdown). */
@@ -460,7 +463,7 @@ export function addAgreementService(server: grpc.Server, target: ServedParticipa
       }
       case 'commit': {
         const sig = await target.commit(m.commit!.agreement_id, parseBody(m.commit!.body_json), caller);
-        return { id: m.id, commit: { domain: sig.domain, signature: sig.signature } };
+        return { id: m.id, commit: { domain: target.domain, signature: sig.signature, protected_header: sig.protected } };
       }
       case 'abort':
         await target.abort(m.abort!.agreement_id, caller);

@@ -26,6 +26,7 @@ import { LocalParticipant, seedCapacities, type AgreementParticipant, type Segme
 import type { PricingTerms } from './pricing.js';
 import { inventoryLinkId, type Inventory } from '../peering/origin.js';
 import { AGREEMENT_DEFAULTS } from './defaults.js';
+import { failpoint } from '../failpoints.js';
 import type { ServedParticipant } from './remote.js';
 
 export interface AgreementServiceOptions {
@@ -138,12 +139,14 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
     // the store refuses, in the step that books, an agreement another caller holds
     await this.local.reserve(order, holdTtlMs, caller);
     this.logHold(order, holdTtlMs, caller);
+    if (caller !== this.domain) failpoint('agreement:reserved');
   }
 
   async prepare(order: SegmentOrder, holdTtlMs: number, caller = this.domain): Promise<SegmentQuote> {
     await this.seed();
     const quote = await this.local.prepare(order, holdTtlMs, caller);
     this.logHold(order, holdTtlMs, caller);
+    if (caller !== this.domain) failpoint('agreement:reserved');
     return quote;
   }
 
@@ -154,6 +157,7 @@ export class AgreementService implements ServedParticipant, AgreementParticipant
   async commit(agreementId: string, body: ContractBody, caller = this.domain): Promise<ContractSignature> {
     const sig = await this.local.commit(agreementId, body, caller);
     await this.onCommitted?.(agreementId, caller, this.local.reservationIds(agreementId), body);
+    if (caller !== this.domain) failpoint('agreement:committed');
     this.committed.delete(agreementId); // a retried commit restarts the window
     this.committed.set(agreementId, Date.now());
     this.log('info', 'agreement committed', { event: 'agreement-committed', agreement_id: agreementId, caller, price_minor: body.segments.filter((s) => s.domain === this.domain).reduce((s, x) => s + x.priceMinor, 0) });

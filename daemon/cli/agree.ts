@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import { AdminError, errorFromWire } from '../errors.js';
 import type { OrderBody } from '../agreement/orders.js';
+import { contractBody, signatureDomain, type SignedContract } from '../agreement/contract.js';
 
 const DEFAULT_ADMIN = '127.0.0.1:9470';
 
@@ -148,7 +149,7 @@ export async function agreeCommand(argv: string[], out: (t: string) => void = (t
   const o = parse('agree', argv);
   if (!o) return;
   const r = await post(o.admin, '/v1/order', o.body);
-  const contract = r.contract as { body: { agreementId: string; currency: string; totalPriceMinor: number; segments: Array<{ domain: string; priceMinor: number }> }; signatures: Array<{ domain: string }> };
+  const contract = r.contract as SignedContract;
   if (o.out) {
     try {
       writeFileSync(o.out, `${JSON.stringify(contract, null, 2)}\n`);
@@ -157,8 +158,8 @@ export async function agreeCommand(argv: string[], out: (t: string) => void = (t
     }
   }
   if (o.json) return out(`${JSON.stringify(r, null, 2)}\n`);
-  const b = contract.body;
+  const b = contractBody(contract);
   out(`agreed ${b.agreementId}: ${(r.domains as string[]).join(' > ')}, total ${money(b.totalPriceMinor / 100, b.currency)}\n`);
   for (const s of b.segments) out(`  ${s.domain}: ${money(s.priceMinor / 100, b.currency)}\n`);
-  out(`signed by ${contract.signatures.map((s) => s.domain).join(', ')}${o.out ? `; written to ${o.out}` : ''}\n`);
+  out(`signed by ${contract.signatures.map((s) => signatureDomain(s)).join(', ')}${o.out ? `; written to ${o.out}` : ''}\n`);
 }

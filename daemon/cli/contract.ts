@@ -1,6 +1,7 @@
 /**
  * `qos-broker contract verify FILE [--trust FILE] [--json]`: check every
- * signature of an electronic contract offline and print who agreed to what.
+ * signature of an electronic contract offline (a JWS, docs/contract.md) and
+ * print who agreed to what; a changed copy fails naming the field.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -10,7 +11,7 @@ import { verifyContract } from '../agreement/contract.js';
 
 export const CONTRACT_USAGE = `qos-broker contract verify FILE [--trust FILE] [--json]
 
-  FILE          a signed contract (JSON)
+  FILE          a signed contract: a JWS in the JSON General Serialization (docs/contract.md)
   --trust FILE  YAML or JSON map of domain id -> Ed25519 public key (PEM or raw base64);
                 without it the keys listed in the contract itself are used
   --json        print the summary as JSON`;

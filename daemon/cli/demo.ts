@@ -33,7 +33,7 @@ import { QosBrokerError } from '../../drivers/errors.js';
 import { DemoError } from '../errors.js';
 import { makePki, type DomainFiles } from '../../lab/pki.js';
 import { freePorts, startNetconfDevice, type NetconfDevice } from '../../lab/netconf-device.js';
-import { verifyContract, type SignedContract } from '../agreement/contract.js';
+import { contractBody, verifyContract, withAlteredBody, type SignedContract } from '../agreement/contract.js';
 import { ManagementClient } from '../management/client.js';
 import type { OrderMsg } from '../management/proto.js';
 import { rawPublicKey, type SignedAdvert } from '../peering/advert.js';
@@ -249,14 +249,16 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
       if (o.state !== 'completed') throw new DemoError('QB_DEMO_ORDER_FAILED', `the ${objective} order ended ${o.state}: ${o.error ? `${o.error.domain}: ${o.error.code}: ${o.error.message}` : 'no error given'}`);
       orders.push(o);
       const c = JSON.parse(o.contract_json) as SignedContract;
-      out(`  [${objective}] order ${o.id}: ${o.state}, service ${o.service_state}; path ${o.domains.join(' > ')}; ${c.body.segments.map((s) => `${s.domain} ${(s.priceMinor / 100).toFixed(2)}`).join(' + ')} = ${(c.body.totalPriceMinor / 100).toFixed(2)} ${c.body.currency}`);
+      const cb = contractBody(c);
+      out(`  [${objective}] order ${o.id}: ${o.state}, service ${o.service_state}; path ${o.domains.join(' > ')}; ${cb.segments.map((s) => `${s.domain} ${(s.priceMinor / 100).toFixed(2)}`).join(' + ')} = ${(cb.totalPriceMinor / 100).toFixed(2)} ${cb.currency}`);
       const summary = verifyContract(JSON.parse(o.contract_json), keys);
       const file = join(dir, `contract-${objective}.json`);
       writeFileSync(file, JSON.stringify(c, null, 2));
-      out(`    contract ${c.body.agreementId}: signed by ${summary.signedBy.join(', ')}; verified offline against the providers' keys`);
-      const tampered = JSON.parse(o.contract_json) as SignedContract;
-      tampered.body.segments[0]!.priceMinor += 1;
-      tampered.body.totalPriceMinor += 1;
+      out(`    contract ${cb.agreementId} (a JWS, RFC 7515 JSON serialization): signed by ${summary.signedBy.join(', ')}; verified offline against the providers' keys`);
+      const tampered = withAlteredBody(c, (b) => {
+        b.segments[0]!.priceMinor += 1;
+        b.totalPriceMinor += 1;
+      });
       try {
         verifyContract(tampered, keys);
         throw new DemoError('QB_DEMO_CHECK_FAILED', 'a tampered contract verified');

@@ -26,7 +26,7 @@ export const ORDER_USAGE = `qos-broker order <operation> [options]   (--manageme
   list [--customer NAME] [--state STATE]     orders, oldest first
   modify ID --rate RATE --for DURATION       raise the rate for a while (reverted on its own)
   terminate ID                               end the service now
-  check-sync ID                              compare our devices with what was provisioned
+  check-sync ID                              compare the devices of every domain on the path with what was provisioned
   redeploy ID                                put what drifted back
   every operation takes --json`;
 
@@ -108,7 +108,7 @@ export async function orderCommand(argv: string[], out: (t: string) => void = (t
         const r = op === 'redeploy' ? await c.redeploy(id()) : await c.checkSync(id());
         if (values.json) return out(`${JSON.stringify(r, null, 2)}\n`);
         out(`${r.order_id}: ${r.in_sync ? 'in sync' : 'OUT OF SYNC'}\n`);
-        for (const d of r.devices) out(`  ${d.device}: ${d.in_sync ? 'in sync' : d.error || d.diffs.slice(0, 5).join('; ')}\n`);
+        for (const d of r.devices) out(`  ${d.domain ? `${d.domain} ` : ''}${d.device || '(domain)'}: ${d.in_sync ? 'in sync' : d.error || d.diffs.slice(0, 5).join('; ')}\n`);
         if (!r.in_sync) process.exitCode = 1;
         return;
       }

@@ -200,3 +200,40 @@ export function labDeviceEntries(inventoryFile: string, domain: string, readJson
     };
   });
 }
+
+/** What labInventory needs of a lab's plan (lab/topology.ts LabPlan). */
+export interface LabTopologyView {
+  nodes: Array<{ name: string; role: string; domain?: string; labels: Record<string, string> }>;
+  links: Array<{ a: { node: string; iface: string; cidr: string }; b: { node: string; iface: string; cidr: string }; subnet: string }>;
+}
+
+/**
+ * The `inventory:` of a domain of a lab (kebab-case config, as parseConfig
+ * reads it), in the terms devices-from uses: its routers are its borders
+ * (`qos-broker.border` label or node name), each host on one of them a site
+ * (`qos-broker.site` label or host name) whose prefix is the host link's
+ * network, a link between two of its routers a transit (both ways), a link
+ * to a router of another domain an inter-domain link to that router's
+ * border. What the lab file cannot say, the provider says: the metrics of
+ * every class on its transits and links, and its prices.
+ */
+export function labInventory(plan: LabTopologyView, domain: string, offer: { classes: Record<string, Record<string, number>>; prices: Record<string, unknown> }): Record<string, unknown> {
+  const nodes = new Map(plan.nodes.map((n) => [n.name, n]));
+  const border = (name: string) => nodes.get(name)!.labels['qos-broker.border'] ?? name;
+  const routers = plan.nodes.filter((n) => n.role !== 'host' && n.domain === domain);
+  if (routers.length === 0) throw new ConfigError('inventory', `the lab has no router of domain ${domain} (label qos-broker.domain)`);
+  const mine = new Set(routers.map((r) => r.name));
+  const sites: Record<string, unknown>[] = [];
+  const transits: Record<string, unknown>[] = [];
+  const links: Record<string, unknown>[] = [];
+  for (const l of plan.links) {
+    for (const [me, other] of [[l.a, l.b], [l.b, l.a]] as const) {
+      if (!mine.has(me.node)) continue;
+      const o = nodes.get(other.node)!;
+      if (o.role === 'host') sites.push({ id: o.labels['qos-broker.site'] ?? o.name, borders: [border(me.node)], prefixes: [l.subnet] });
+      else if (o.domain && o.domain !== domain) links.push({ id: `${border(me.node)}-${o.domain}-${border(o.name)}`, border: border(me.node), 'peer-domain': o.domain, 'peer-border': border(o.name), classes: offer.classes });
+      else if (me === l.a && mine.has(other.node)) transits.push({ id: `${border(me.node)}-${border(other.node)}`, from: border(me.node), to: border(other.node), bidirectional: true, classes: offer.classes });
+    }
+  }
+  return { borders: routers.map((r) => border(r.name)), sites, transits, links, prices: offer.prices };
+}

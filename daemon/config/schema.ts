@@ -12,6 +12,7 @@ import type { Inventory, InventoryClass } from '../peering/origin.js';
 import { parseDevices, type DeviceConfig } from './devices.js';
 import { BACKOFF_DEFAULTS } from '../peering/session.js';
 import { STORE_DEFAULTS } from '../state/store.js';
+import { checkPrefix } from '../../drivers/policy/index.js';
 
 /** One configured peer. */
 export interface PeerConfig {
@@ -265,7 +266,17 @@ function inventory(s: Section): Inventory {
     const site = { id: x.str('id', { re: /^[A-Za-z0-9._-]{1,64}$/, what: 'a site id' }), borders: x.list('borders', false).map((b, j) => {
         if (typeof b !== 'string' || !borders.includes(b)) throw new ConfigError(`${x.key('borders')}[${j}]`, `expected a border listed in inventory.borders (${borders.join(', ')}), got ${typeName(b)}`);
         return b;
-      }) };
+      }) } as Inventory['sites'][number];
+    if (x.has('prefixes')) {
+      site.prefixes = x.list('prefixes', false).map((p, j) => {
+        try {
+          checkPrefix(p, 'prefix');
+        } catch (err) {
+          throw new ConfigError(`${x.key('prefixes')}[${j}]`, (err as Error).message);
+        }
+        return p as string;
+      });
+    }
     x.done();
     return site;
   });

@@ -1,14 +1,21 @@
 /**
- * Canonical JSON (RFC 8785 for the values qos-broker signs): object keys
- * sorted by UTF-16 code units (as Array.prototype.sort does), no whitespace,
- * numbers and strings as JSON.stringify writes them; undefined, NaN, Infinity,
- * functions, BigInt and non-plain objects are refused rather than silently
- * dropped. Advertisements (daemon/peering) and contracts (daemon/agreement)
+ * Canonical JSON (RFC 8785, JCS): object keys sorted by UTF-16 code units
+ * (as Array.prototype.sort does), no whitespace, numbers as ECMAScript's
+ * Number.prototype.toString writes them (what RFC 8785 section 3.2.2.3
+ * specifies, and what JSON.stringify does: -0 as 0, 1e+21, 1e-7), strings as
+ * JSON.stringify escapes them (section 3.2.2.2); undefined, NaN, Infinity,
+ * functions, BigInt, non-plain objects and strings with a lone surrogate
+ * (not I-JSON, RFC 7493) are refused rather than silently dropped. Advertisements (daemon/peering) and contracts (daemon/agreement)
  * sign these bytes.
  */
 import { InvalidArgumentError } from '../../drivers/errors.js';
 
 const MAX_DEPTH = 64;
+
+/** Whether a string is well-formed UTF-16 (no lone surrogate): I-JSON, which RFC 8785 requires. */
+const wellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed
+  ? (s: string) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
+  : (s: string) => !/\p{Surrogate}/u.test(s);
 
 /** Whether a value is a plain JSON object (not an array, null, or an instance of a class). */
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -29,6 +36,7 @@ export function canonicalJson(value: unknown): string {
       case 'boolean':
         return v ? 'true' : 'false';
       case 'string':
+        if (!wellFormed(v)) throw new InvalidArgumentError(`${where()} has a lone UTF-16 surrogate, which canonical JSON (RFC 8785, I-JSON) cannot carry`);
         return JSON.stringify(v);
       case 'number':
         if (!Number.isFinite(v)) throw new InvalidArgumentError(`${where()} is ${v}, which JSON cannot carry`);
@@ -53,6 +61,7 @@ export function canonicalJson(value: unknown): string {
           const item = v[k];
           at.push(k);
           if (item === undefined) throw new InvalidArgumentError(`${where()} is undefined: omit the key or use null`);
+          if (!wellFormed(k)) throw new InvalidArgumentError(`${where()}: the key has a lone UTF-16 surrogate, which canonical JSON (RFC 8785, I-JSON) cannot carry`);
           out += (i ? ',' : '') + JSON.stringify(k) + ':' + enc(item, depth + 1);
           at.pop();
         }

@@ -11,6 +11,7 @@ import type { DeviceView } from '../core.js';
 import type { ApiKeyView } from '../state/apikeys.js';
 import type { SyncReport } from '../provisioning/domain.js';
 import type { OrderRecord, PlanStep, StepError } from '../workflow/orders.js';
+import { contractBody } from '../agreement/contract.js';
 
 let cached: grpc.ServiceClientConstructor | undefined;
 
@@ -56,7 +57,7 @@ export interface OrderMsg {
   final_amount_minor: number;
   created_at: string;
   updated_at: string;
-  boost: { rate_mbps: number; until_ms: number; state: string } | null;
+  boost: { rate_mbps: number; until_ms: number; state: string; contract_json?: string } | null;
   total_price_minor: number;
   currency: string;
 }
@@ -64,7 +65,7 @@ export interface OrderMsg {
 export interface CheckSyncMsg {
   order_id: string;
   in_sync: boolean;
-  devices: Array<{ device: string; in_sync: boolean; diffs: string[]; error: string }>;
+  devices: Array<{ device: string; in_sync: boolean; diffs: string[]; error: string; domain: string }>;
 }
 
 export interface DeviceInfoMsg {
@@ -109,9 +110,9 @@ export function orderToMsg(o: OrderRecord): OrderMsg {
     final_amount_minor: o.finalAmountMinor ?? 0,
     created_at: o.createdAt,
     updated_at: o.updatedAt,
-    boost: o.boost ? { rate_mbps: o.boost.rateMbps, until_ms: o.boost.until, state: o.boost.state } : null,
-    total_price_minor: o.contract?.body.totalPriceMinor ?? 0,
-    currency: o.contract?.body.currency ?? '',
+    boost: o.boost ? { rate_mbps: o.boost.rateMbps, until_ms: o.boost.until, state: o.boost.state, contract_json: o.boost.contract ? JSON.stringify(o.boost.contract) : '' } : null,
+    total_price_minor: o.contract ? contractBody(o.contract).totalPriceMinor : 0,
+    currency: o.contract ? contractBody(o.contract).currency : '',
   };
 }
 
@@ -119,7 +120,7 @@ export function syncToMsg(orderId: string, s: SyncReport): CheckSyncMsg {
   return {
     order_id: orderId,
     in_sync: s.inSync,
-    devices: s.devices.map((d) => ({ device: d.device, in_sync: Array.isArray(d.diffs) && d.diffs.length === 0, diffs: Array.isArray(d.diffs) ? d.diffs : [], error: d.error ?? (d.diffs === 'unreadable' ? 'cannot be read back' : '') })),
+    devices: s.devices.map((d) => ({ device: d.device, in_sync: Array.isArray(d.diffs) && d.diffs.length === 0, diffs: Array.isArray(d.diffs) ? d.diffs : [], error: d.error ?? (d.diffs === 'unreadable' ? 'cannot be read back' : ''), domain: d.domain ?? s.domain })),
   };
 }
 

@@ -24,8 +24,8 @@ import type { Logger } from '../logger.js';
 import type { RecordStore } from '../state/records.js';
 import type { ResourceStore } from '../state/store.js';
 import { failpoint } from '../failpoints.js';
-import { verifyContract, type ContractBody, type SignedContract } from '../agreement/contract.js';
-import { SegmentFailedError, cancelPending, devicePolicyDiffs, policyDiffs, provisionSegment, unprovisionSegment, type ManagedDevice, type ProvisionedPolicy } from './segment.js';
+import { checkAmendment, contractBody, verifyContract, type ContractBody, type SignedContract } from '../agreement/contract.js';
+import { SegmentFailedError, cancelPending, devicePolicyDiffs, freshSessions, policyDiffs, provisionSegment, unprovisionSegment, type ManagedDevice, type NetconfSessions, type ProvisionedPolicy } from './segment.js';
 
 /** State of a domain's segment of a service. */
 export type SegmentState = 'applying' | 'active' | 'failed' | 'removing' | 'removed';
@@ -59,7 +59,8 @@ export interface SyncReport {
   domain: string;
   agreementId: string;
   inSync: boolean;
-  devices: Array<{ device: string; diffs: string[] | 'unreadable'; error?: string }>;
+  /** Per device; `domain` is set where a report gathers several domains' devices (an order's check-sync). */
+  devices: Array<{ device: string; diffs: string[] | 'unreadable'; error?: string; domain?: string }>;
 }
 
 export interface DomainProvisionerOptions {
@@ -71,6 +72,8 @@ export interface DomainProvisionerOptions {
   /** Who booked an agreement here and its booking ids (recorded at Commit). */
   bookingOf: (agreementId: string) => Promise<{ owner: string; reservations: string[] } | undefined>;
   log?: Logger;
+  /** Where NETCONF sessions come from: the daemon keeps one open per device (SessionPool). @default a new session per use */
+  sessions?: NetconfSessions;
 }
 
 const KIND = 'segment';
@@ -135,7 +138,11 @@ export function designService(body: ContractBody, domain: string, devices: Devic
       owner: { provider: domain, customer: body.originator.customer },
       device: dev.name,
       ...(dev.partition ? { partition: dev.partition.name } : {}),
-      classifier: { egressInterface: iface },
+      classifier: {
+        egressInterface: iface,
+        ...(body.service.fromPrefixes?.length ? { sourcePrefixes: [...body.service.fromPrefixes] } : {}),
+        ...(body.service.toPrefixes?.length ? { destinationPrefixes: [...body.service.toPrefixes] } : {}),
+      },
       trafficClass: body.service.qosClass as TrafficClass,
       rates: { committedKbps: Math.round(rateMbps * 1000) },
       action: 'shape',
@@ -171,8 +178,11 @@ export class DomainProvisioner {
   private readonly active = new Map<string, Array<{ device: string; policy: ResolvedPolicy }>>();
   private indexLoaded: Promise<void> | undefined;
 
+  private readonly sessions: NetconfSessions;
+
   constructor(private readonly opts: DomainProvisionerOptions) {
     this.log = opts.log ?? (() => {});
+    this.sessions = opts.sessions ?? freshSessions;
   }
 
   get domain(): string {
@@ -223,22 +233,27 @@ export class DomainProvisioner {
    * any device and is reported as state `failed` with the device and error.
    */
   activate(contract: SignedContract, caller: string, rateMbps?: number, amendment?: SignedContract): Promise<SegmentStatus> {
-    const body = contract.body;
+    const body = contractBody(contract);
+    const t0 = performance.now();
     return this.serial(body.agreementId, async () => {
+      const at: Record<string, number> = { queued: performance.now() - t0 };
+      const lap = (name: string) => (at[name] = Math.round((performance.now() - t0) * 10) / 10);
       verifyContract(contract);
+      lap('verified');
       if (!body.parties.some((p) => p.domain === this.domain)) throw new ServiceProvisioningError('QB_PROVISION_NOT_A_PARTY', `${this.domain} is not a party of ${body.agreementId}`);
       this.checkCaller(body.originator.domain, caller, body.agreementId);
       const rate = rateMbps ?? body.service.rateMbps;
       if (rate !== body.service.rateMbps) {
         // a provider provisions only what it signed: the contract's rate, or that plus a signed amendment
-        const a = amendment?.body;
-        if (!a) throw new ServiceProvisioningError('QB_PROVISION_RATE_NOT_AGREED', `${rate} Mbit/s is not what ${body.agreementId} agreed (${body.service.rateMbps} Mbit/s) and no amendment says so`);
-        verifyContract(amendment);
-        const ok = a.agreementId.startsWith(`${body.agreementId}-boost-`) && a.originator.domain === body.originator.domain && a.originator.customer === body.originator.customer && a.parties.some((p) => p.domain === this.domain);
-        if (!ok) throw new ServiceProvisioningError('QB_PROVISION_RATE_NOT_AGREED', `amendment ${a.agreementId} is not one of ${body.agreementId} signed by ${this.domain}`);
+        if (!amendment) throw new ServiceProvisioningError('QB_PROVISION_RATE_NOT_AGREED', `${rate} Mbit/s is not what ${body.agreementId} agreed (${body.service.rateMbps} Mbit/s) and no amendment says so`);
+        // verified, and it names this contract (agreement id and payload digest), same originator and customer
+        const a = checkAmendment(contract, amendment);
+        if (!a.parties.some((p) => p.domain === this.domain)) throw new ServiceProvisioningError('QB_PROVISION_RATE_NOT_AGREED', `amendment ${a.agreementId} is not one of ${body.agreementId} signed by ${this.domain}`);
         if (Math.abs(body.service.rateMbps + a.service.rateMbps - rate) > 1e-9) throw new ServiceProvisioningError('QB_PROVISION_RATE_NOT_AGREED', `${rate} Mbit/s is not ${body.service.rateMbps} + ${a.service.rateMbps} Mbit/s (the contract and its amendment)`);
       }
-      const have = await this.opts.records.get<SegmentRecord>(KIND, body.agreementId);
+      // the three reads at once (the index of active policies is in memory after the first)
+      const [have, booking] = await Promise.all([this.opts.records.get<SegmentRecord>(KIND, body.agreementId), this.opts.bookingOf(body.agreementId), this.installedBy()]);
+      lap('read');
       if (have?.doc.state === 'active' && have.doc.rateMbps === rate) {
         const sync = await this.syncOf(have.doc);
         if (sync.inSync) return this.status(have.doc, body.agreementId);
@@ -257,16 +272,23 @@ export class DomainProvisioner {
         return { device: device.name, policy: admitPolicy(policy, inv, installed.get(device.name) ?? []) };
       });
       const rec: SegmentRecord = { agreementId: body.agreementId, originator: body.originator.domain, state: 'applying', rateMbps: rate, policies, reservations: have?.doc.reservations ?? [], updatedAt: '' };
-      rec.reservations = (await this.opts.bookingOf(body.agreementId))?.reservations ?? rec.reservations;
+      rec.reservations = booking?.reservations ?? rec.reservations;
+      lap('designed');
       // the intent first: a crash from here on is found by recover()
       version = await this.save(rec, version, 'segment-applying');
+      lap('saved');
       try {
-        await this.withDevices(policies.map((p) => p.device), () => provisionSegment(design.map((d) => d.policy), this.steps(rec).map((s) => s.device), (dev) => installed.get(dev) ?? []));
+        await this.withDevices(policies.map((p) => p.device), () => {
+          lap('devices');
+          return provisionSegment(design.map((d) => d.policy), this.steps(rec).map((s) => s.device), (dev) => installed.get(dev) ?? [], this.sessions);
+        });
+        lap('applied');
         rec.state = 'active';
         delete rec.error;
         await this.save(rec, version, 'segment-active');
+        lap('active');
         failpoint('provisioning:active');
-        this.log('info', 'segment active', { event: 'segment-active', agreement_id: body.agreementId, devices: this.status(rec, body.agreementId).devices, rate_mbps: rate });
+        this.log('info', 'segment active', { event: 'segment-active', agreement_id: body.agreementId, devices: this.status(rec, body.agreementId).devices, rate_mbps: rate, ms: at });
       } catch (err) {
         const e = err instanceof QosBrokerError ? err : new ProvisioningError('QB_PROVISION_FAILED', String(err));
         rec.state = 'failed';
@@ -312,9 +334,9 @@ export class DomainProvisioner {
     if (!wasFailed) {
       // only what is there: an interrupted apply may have reached some devices only
       const steps = this.steps(rec);
-      const present: ProvisionedPolicy[] = [];
-      for (const s of steps) if (stillThere(await policyDiffs(s).catch(() => undefined))) present.push(s);
-      await this.withDevices(present.map((p) => p.device.inventory.name), () => unprovisionSegment(present));
+      const there = await Promise.all(steps.map((s) => policyDiffs(s, this.sessions).then(stillThere, () => true)));
+      const present = steps.filter((_, i) => there[i]);
+      await this.withDevices(present.map((p) => p.device.inventory.name), () => unprovisionSegment(present, this.sessions));
     }
     if (release) for (const id of rec.reservations) await this.opts.store.release(id);
     rec.state = 'removed';
@@ -328,23 +350,28 @@ export class DomainProvisioner {
   }
 
   /** Compare each device's running config with what was provisioned there (NSO's check-sync). */
-  async checkSync(agreementId: string): Promise<SyncReport> {
+  async checkSync(agreementId: string, caller?: string): Promise<SyncReport> {
     const have = await this.opts.records.get<SegmentRecord>(KIND, agreementId);
     if (!have) throw new ServiceProvisioningError('QB_PROVISION_UNKNOWN', `${this.domain} has provisioned nothing for ${agreementId}`);
+    if (caller !== undefined) this.checkCaller(have.doc.originator, caller, agreementId);
     return this.syncOf(have.doc);
   }
 
   private async syncOf(rec: SegmentRecord): Promise<SyncReport> {
     const devices: SyncReport['devices'] = [];
     if (rec.state === 'active') {
-      for (const s of this.steps(rec)) {
-        try {
-          const diffs = await policyDiffs(s);
-          devices.push({ device: s.device.inventory.name, diffs: diffs ?? 'unreadable' });
-        } catch (err) {
-          devices.push({ device: s.device.inventory.name, diffs: 'unreadable', error: (err as Error).message });
-        }
-      }
+      devices.push(
+        ...(await Promise.all(
+          this.steps(rec).map(async (s): Promise<SyncReport['devices'][number]> => {
+            try {
+              const diffs = await policyDiffs(s, this.sessions);
+              return { device: s.device.inventory.name, diffs: diffs ?? 'unreadable' };
+            } catch (err) {
+              return { device: s.device.inventory.name, diffs: 'unreadable', error: (err as Error).message };
+            }
+          }),
+        )),
+      );
     }
     return { domain: this.domain, agreementId: rec.agreementId, inSync: devices.every(inPlace), devices };
   }
@@ -363,9 +390,9 @@ export class DomainProvisioner {
       for (const [i, s] of all.entries()) {
         const d = sync.devices[i]!;
         if (inPlace(d) || d.error !== undefined || !stillThere(Array.isArray(d.diffs) ? d.diffs : undefined)) continue;
-        await this.withDevices([s.device.inventory.name], () => unprovisionSegment([s])).catch(() => {});
+        await this.withDevices([s.device.inventory.name], () => unprovisionSegment([s], this.sessions)).catch(() => {});
       }
-      await this.withDevices(steps.map((s) => s.device.inventory.name), () => provisionSegment(steps.map((s) => s.policy as unknown as QosPolicy), steps.map((s) => s.device)));
+      await this.withDevices(steps.map((s) => s.device.inventory.name), () => provisionSegment(steps.map((s) => s.policy as unknown as QosPolicy), steps.map((s) => s.device), () => [], this.sessions));
       this.log('info', 'segment redeployed', { agreement_id: agreementId, devices: steps.map((s) => s.device.inventory.name) });
       return this.status(rec, agreementId);
     });
@@ -453,7 +480,7 @@ export class DomainProvisioner {
         continue;
       }
       try {
-        const diffs = await devicePolicyDiffs(managedDevice(cfg), list.map((x) => x.policy));
+        const diffs = await devicePolicyDiffs(managedDevice(cfg), list.map((x) => x.policy), this.sessions);
         diffs?.forEach((d, i) => d.length && drifted.add(list[i]!.rec.agreementId));
       } catch (err) {
         unreadable.push(`${name}: ${(err as Error).message}`);
@@ -480,7 +507,7 @@ export class DomainProvisioner {
         const interrupted = again.doc.state;
         try {
           // a confirmed commit the dead process left pending is rolled back now, not at its timeout
-          for (const s of this.steps(again.doc)) await cancelPending(s).catch(() => false);
+          for (const s of this.steps(again.doc)) await cancelPending(s, this.sessions).catch(() => false);
           await this.removeAll(again.doc, again.version);
           n++;
           this.log('warn', 'segment interrupted by a restart: devices put back as before', { event: 'segment-recovered', agreement_id: id, was: interrupted });

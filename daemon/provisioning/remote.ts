@@ -12,7 +12,7 @@ import { ServiceProvisioningError } from '../errors.js';
 import { protoDir } from '../peering/proto.js';
 import { callerPin, fromGrpcError, toGrpcError, type Channel, type PinSource } from '../agreement/remote.js';
 import type { SignedContract } from '../agreement/contract.js';
-import type { DomainProvisioner, SegmentStatus } from './domain.js';
+import type { DomainProvisioner, SegmentStatus, SyncReport } from './domain.js';
 
 /** One domain's provisioning as the workflow sees it: our own, or a peer's over gRPC. */
 export interface SegmentProvisioner {
@@ -21,6 +21,10 @@ export interface SegmentProvisioner {
   activate(contract: SignedContract, rateMbps?: number, amendment?: SignedContract): Promise<SegmentStatus>;
   deactivate(agreementId: string): Promise<SegmentStatus>;
   status(agreementId: string): Promise<SegmentStatus>;
+  /** Read the segment's devices back and compare (check-sync). */
+  checkSync(agreementId: string): Promise<SyncReport>;
+  /** Put what drifted back, then check again. */
+  redeploy(agreementId: string): Promise<SyncReport>;
 }
 
 /** Our own domain's provisioning, called by our own workflow. */
@@ -30,6 +34,11 @@ export function localProvisioner(p: DomainProvisioner): SegmentProvisioner {
     activate: (c, rate, amendment) => p.activate(c, p.domain, rate, amendment),
     deactivate: (id) => p.deactivate(id, p.domain),
     status: (id) => p.getStatus(id),
+    checkSync: (id) => p.checkSync(id),
+    redeploy: async (id) => {
+      await p.redeploy(id, p.domain);
+      return p.checkSync(id);
+    },
   };
 }
 
@@ -39,6 +48,22 @@ interface StatusMsg {
   state: string;
   devices: string[];
   error?: { code: string; message: string; device: string } | null;
+}
+
+interface SyncMsg {
+  domain: string;
+  agreement_id: string;
+  in_sync: boolean;
+  devices: Array<{ device: string; unreadable: boolean; diffs: string[]; error: string }>;
+}
+
+function syncToMsg(s: SyncReport): SyncMsg {
+  return { domain: s.domain, agreement_id: s.agreementId, in_sync: s.inSync, devices: s.devices.map((d) => ({ device: d.device, unreadable: d.diffs === 'unreadable', diffs: Array.isArray(d.diffs) ? d.diffs : [], error: d.error ?? '' })) };
+}
+
+function syncFromMsg(m: SyncMsg, domain: string): SyncReport {
+  if (m.domain !== domain) throw new ServiceProvisioningError('QB_PROVISION_REMOTE_ERROR', `${domain} answered for domain ${m.domain}`);
+  return { domain: m.domain, agreementId: m.agreement_id, inSync: m.in_sync, devices: (m.devices ?? []).map((d) => ({ device: d.device, diffs: d.unreadable ? 'unreadable' : (d.diffs ?? []), ...(d.error ? { error: d.error } : {}) })) };
 }
 
 let cached: grpc.ServiceClientConstructor | undefined;
@@ -84,17 +109,29 @@ export class RemoteProvisioner implements SegmentProvisioner {
   }
 
   private call(rpc: 'Activate' | 'Deactivate' | 'Status', req: object): Promise<SegmentStatus> {
+    return this.unary<StatusMsg, SegmentStatus>(rpc, req, (m) => fromMsg(m, this.domain));
+  }
+
+  private unary<M, T>(rpc: string, req: object, parse: (m: M) => T): Promise<T> {
     return new Promise((resolve, reject) => {
-      const fn = (this.client as unknown as Record<string, (r: object, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, m: StatusMsg) => void) => void>)[rpc]!.bind(this.client);
+      const fn = (this.client as unknown as Record<string, (r: object, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, m: M) => void) => void>)[rpc]!.bind(this.client);
       fn(req, new grpc.Metadata(), { deadline: Date.now() + this.timeoutMs }, (err, m) => {
         if (err) return reject(fromGrpcError(err, this.domain, `Provisioning.${rpc}`));
         try {
-          resolve(fromMsg(m, this.domain));
+          resolve(parse(m));
         } catch (e) {
           reject(e);
         }
       });
     });
+  }
+
+  checkSync(agreementId: string): Promise<SyncReport> {
+    return this.unary<SyncMsg, SyncReport>('CheckSync', { agreement_id: agreementId }, (m) => syncFromMsg(m, this.domain));
+  }
+
+  redeploy(agreementId: string): Promise<SyncReport> {
+    return this.unary<SyncMsg, SyncReport>('Redeploy', { agreement_id: agreementId }, (m) => syncFromMsg(m, this.domain));
   }
 
   activate(contract: SignedContract, rateMbps?: number, amendment?: SignedContract): Promise<SegmentStatus> {
@@ -110,13 +147,13 @@ export class RemoteProvisioner implements SegmentProvisioner {
   }
 }
 
-type Unary<Req> = (call: grpc.ServerUnaryCall<Req, StatusMsg>, cb: grpc.sendUnaryData<StatusMsg>) => void;
+type Unary<Req, Res = StatusMsg> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
 
 /** Serve our DomainProvisioner to our configured peers. */
 export function addProvisioningService(server: grpc.Server, target: DomainProvisioner, pins: PinSource, observe: (rpc: string, code: string, seconds: number) => void = () => {}): void {
   const P = loadProto();
   const handle =
-    <Req>(rpc: string, run: (req: Req, caller: string) => Promise<SegmentStatus>): Unary<Req> =>
+    <Req, Res = StatusMsg>(rpc: string, run: (req: Req, caller: string) => Promise<SegmentStatus | SyncMsg>): Unary<Req, Res> =>
     (call, cb) => {
       const t0 = performance.now();
       const pin = callerPin(call.getAuthContext()?.sslPeerCertificate?.raw, pins());
@@ -128,7 +165,7 @@ export function addProvisioningService(server: grpc.Server, target: DomainProvis
       if (!pin) return fail(new ServiceProvisioningError('QB_PROVISION_NOT_A_PEER', `${target.domain} provisions only for its configured peers; the caller's certificate is none of their pinned identities`));
       run(call.request, pin.domain).then((s) => {
         observe(`Provisioning.${rpc}`, 'OK', (performance.now() - t0) / 1000);
-        cb(null, toMsg(s));
+        cb(null, ('in_sync' in s ? s : toMsg(s)) as Res);
       }, fail);
     };
   const id = (r: { agreement_id?: string }): string => {
@@ -149,5 +186,10 @@ export function addProvisioningService(server: grpc.Server, target: DomainProvis
     }),
     Deactivate: handle<{ agreement_id: string }>('Deactivate', async (r, caller) => target.deactivate(id(r), caller)),
     Status: handle<{ agreement_id: string }>('Status', async (r) => target.getStatus(id(r))),
+    CheckSync: handle<{ agreement_id: string }, SyncMsg>('CheckSync', async (r, caller) => syncToMsg(await target.checkSync(id(r), caller))),
+    Redeploy: handle<{ agreement_id: string }, SyncMsg>('Redeploy', async (r, caller) => {
+      await target.redeploy(id(r), caller);
+      return syncToMsg(await target.checkSync(id(r), caller));
+    }),
   });
 }

@@ -13,7 +13,7 @@ import { NetconfClient, type NetconfClientOptions } from '../../drivers/netconf/
 import { ProvisioningError, QosBrokerError } from '../../drivers/errors.js';
 import { admitPolicy, type DeviceInventory, type QosPolicy, type ResolvedPolicy } from '../../drivers/policy/index.js';
 import { platformById, type CliPayload, type NetconfPayload, type Platform } from '../../drivers/platforms/index.js';
-import { applyCli, removeCli, type CliExec } from '../../drivers/platforms/cli-apply.js';
+import { applyCli, removeCli, runUndo, type CliExec } from '../../drivers/platforms/cli-apply.js';
 import { execLine } from '../../drivers/cli/ssh-exec.js';
 import { SshTransport } from '../../drivers/ssh/transport.js';
 import { cancelPendingCommit, prepareApply, removePolicy, verifyPolicies, verifyPolicy, type PreparedTransaction } from '../../drivers/platforms/netconf-apply.js';
@@ -54,12 +54,125 @@ export interface ProvisionedPolicy {
 /** Platforms whose CLI is a POSIX shell: one SSH exec channel per line. The others need an interactive channel (prompts, paging), which does not exist yet: they render only. */
 const SHELL_CLI: ReadonlySet<string> = new Set(['linux_tc']);
 
-async function withNetconf<T>(d: ManagedDevice, platform: Platform<NetconfPayload>, fn: (c: NetconfClient, p: Platform<NetconfPayload>) => Promise<T>): Promise<T> {
-  const client = await NetconfClient.connect({ device: d.inventory.name, ...d.connection });
+/** A NETCONF session lent to one transaction or read; give it back with release(). */
+export interface LentSession {
+  client: NetconfClient;
+  release(): Promise<void>;
+}
+
+/** Where transactions and reads get their NETCONF sessions. */
+export interface NetconfSessions {
+  acquire(d: ManagedDevice): Promise<LentSession>;
+}
+
+/** A new SSH connection and NETCONF session for every use, closed after it (the library's default). */
+export const freshSessions: NetconfSessions = {
+  async acquire(d) {
+    const client = await NetconfClient.connect({ device: d.inventory.name, ...d.connection });
+    return { client, release: () => client.close().catch(() => undefined) };
+  },
+};
+
+/** Options of a SessionPool. */
+export interface SessionPoolOptions {
+  /** Close a device's session after it was unused this long, ms. @default 60000 */
+  idleMs?: number;
+}
+
+export const SESSION_POOL_DEFAULTS = { idleMs: 60_000 } as const;
+
+/**
+ * One NETCONF session per device, kept open and reused by every transaction
+ * and read on it (an SSH handshake and a hello cost several times a whole
+ * transaction). Transactions on one device must not overlap (the caller
+ * queues them, DomainProvisioner.withDevices); reads may share the session
+ * with one. A session that closed, or whose device's connection settings
+ * changed, is replaced by a new one; one unused for idleMs is closed.
+ */
+export class SessionPool implements NetconfSessions {
+  private readonly open = new Map<string, { key: string; client: Promise<NetconfClient>; users: number; idle?: NodeJS.Timeout }>();
+  private closed = false;
+
+  constructor(private readonly opts: SessionPoolOptions = {}) {}
+
+  async acquire(d: ManagedDevice): Promise<LentSession> {
+    if (this.closed) throw new ProvisioningError('QB_PROVISION_TRANSPORT', `the session pool is closed: ${d.inventory.name} not reached`);
+    const name = d.inventory.name;
+    const key = JSON.stringify(d.connection);
+    let e = this.open.get(name);
+    if (e) {
+      const usable = e.key === key && (await e.client.then((c) => c.session.status === 'ready', () => false));
+      if (!usable) {
+        this.drop(name, e);
+        e = undefined;
+      }
+    }
+    if (!e) {
+      const client = NetconfClient.connect({ device: name, ...d.connection });
+      const entry = { key, client, users: 0 } as NonNullable<typeof e>;
+      this.open.set(name, entry);
+      client.then(
+        (c) => c.session.once('close', () => this.open.get(name) === entry && this.open.delete(name)),
+        () => this.open.get(name) === entry && this.open.delete(name),
+      );
+      e = entry;
+    }
+    const entry = e;
+    entry.users++;
+    if (entry.idle) clearTimeout(entry.idle);
+    let c: NetconfClient;
+    try {
+      c = await entry.client;
+    } catch (err) {
+      entry.users--;
+      throw err;
+    }
+    let given = false;
+    return {
+      client: c,
+      release: async () => {
+        if (given) return;
+        given = true;
+        entry.users--;
+        if (c.session.status !== 'ready') return this.drop(name, entry);
+        if (entry.users === 0 && this.open.get(name) === entry) {
+          entry.idle = setTimeout(() => entry.users === 0 && this.drop(name, entry), this.opts.idleMs ?? SESSION_POOL_DEFAULTS.idleMs);
+          entry.idle.unref();
+        }
+      },
+    };
+  }
+
+  private drop(name: string, e: { client: Promise<NetconfClient>; idle?: NodeJS.Timeout }): void {
+    if (e.idle) clearTimeout(e.idle);
+    if (this.open.get(name) === e) this.open.delete(name);
+    e.client.then((c) => c.close().catch(() => c.destroy()), () => undefined);
+  }
+
+  /** Devices with a session open now. */
+  get devices(): string[] {
+    return [...this.open.keys()];
+  }
+
+  /** Close every session; later acquires fail. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.open.values()];
+    this.open.clear();
+    await Promise.all(all.map(async (e) => {
+      if (e.idle) clearTimeout(e.idle);
+      const c = await e.client.catch(() => undefined);
+      await c?.close().catch(() => c.destroy());
+    }));
+  }
+}
+
+async function withNetconf<T>(d: ManagedDevice, platform: Platform<NetconfPayload>, fn: (c: NetconfClient, p: Platform<NetconfPayload>) => Promise<T>, sessions: NetconfSessions = freshSessions): Promise<T> {
+  const lent = await sessions.acquire(d);
   try {
-    return await fn(client, platform);
+    return await fn(lent.client, platform);
   } finally {
-    await client.close();
+    await lent.release();
   }
 }
 
@@ -80,13 +193,34 @@ function platformOf(d: ManagedDevice): Platform {
   return platform;
 }
 
-async function removeOne(step: ProvisionedPolicy): Promise<void> {
+/** Run a CLI platform's read-back lines for a policy and compare: [] when in place (see Platform.readBack). */
+async function readBackCli(exec: CliExec, platform: Platform, policy: ResolvedPolicy): Promise<string[]> {
+  const out: string[] = [];
+  for (const line of platform.readBack!.lines(policy)) out.push((await exec(line)).output);
+  return platform.readBack!.diffs(policy, out.join('\n'));
+}
+
+/** Read-back diffs that say the policy is not on the device at all. */
+const absent = (diffs: string[]): boolean => diffs.length > 0 && diffs.every((d) => d.includes('/name='));
+
+async function removeOne(step: ProvisionedPolicy, sessions: NetconfSessions): Promise<void> {
   const platform = platformOf(step.device);
   if (platform.transport === 'cli') {
-    await withShell(step.device, (exec) => removeCli(exec, (platform as Platform<CliPayload>).render(step.policy), step.device.inventory.name));
+    const payload = (platform as Platform<CliPayload>).render(step.policy);
+    const name = step.device.inventory.name;
+    if (!platform.readBack) {
+      await withShell(step.device, (exec) => removeCli(exec, payload, name));
+      return;
+    }
+    // what an interrupted apply left may be part of the policy only: every undo line is tried, then the device is read back
+    await withShell(step.device, async (exec) => {
+      const failed = await runUndo(exec, payload);
+      const left = await readBackCli(exec, platform, step.policy);
+      if (!absent(left)) throw new ProvisioningError('QB_PROVISION_CLI_UNDO_FAILED', `${name} still holds part of ${step.policy.serviceId} after its undo lines (${failed.length} refused, first: "${failed[0] ?? ''}"): ${left.join('; ')}; check the device by hand`);
+    });
     return;
   }
-  await withNetconf(step.device, platform as Platform<NetconfPayload>, (c, p) => removePolicy(c, p, step.policy, { confirmTimeoutS: step.device.confirmTimeoutS ?? 30, persistId: persistIds(step.policy).remove }));
+  await withNetconf(step.device, platform as Platform<NetconfPayload>, (c, p) => removePolicy(c, p, step.policy, { confirmTimeoutS: step.device.confirmTimeoutS ?? 30, persistId: persistIds(step.policy).remove }), sessions);
 }
 
 /**
@@ -99,7 +233,7 @@ async function removeOne(step: ProvisionedPolicy): Promise<void> {
  * a confirmation that fails after others went through removes what they
  * applied.
  */
-export async function provisionSegment(policies: QosPolicy[], devices: ManagedDevice[], installed: (device: string) => ResolvedPolicy[] = () => []): Promise<ProvisionedPolicy[]> {
+export async function provisionSegment(policies: QosPolicy[], devices: ManagedDevice[], installed: (device: string) => ResolvedPolicy[] = () => [], sessions: NetconfSessions = freshSessions): Promise<ProvisionedPolicy[]> {
   const plan = policies.map((p) => {
     const device = devices.find((d) => d.inventory.name === p.device);
     if (!device) throw new ProvisioningError('QB_PROVISION_NO_DEVICE', `policy ${p.serviceId} names device ${p.device}, which is not managed`);
@@ -111,7 +245,7 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
   for (const step of plan) byDevice.set(step.device.inventory.name, [...(byDevice.get(step.device.inventory.name) ?? []), step]);
   const netconf = [...byDevice.values()].filter((steps) => platformOf(steps[0]!.device).transport === 'netconf');
   const cli = [...byDevice.values()].filter((steps) => platformOf(steps[0]!.device).transport === 'cli');
-  const open: Array<{ steps: ProvisionedPolicy[]; client?: NetconfClient; tx?: PreparedTransaction; confirmed?: boolean }> = netconf.map((steps) => ({ steps }));
+  const open: Array<{ steps: ProvisionedPolicy[]; lent?: LentSession; tx?: PreparedTransaction; confirmed?: boolean }> = netconf.map((steps) => ({ steps }));
   const cliDone: ProvisionedPolicy[] = [];
   let failedOn = '';
   const firstFailure = (rs: PromiseSettledResult<unknown>[]): PromiseRejectedResult | undefined => {
@@ -124,8 +258,8 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
     const prepared = await Promise.allSettled(
       open.map(async (o) => {
         const d = o.steps[0]!.device;
-        o.client = await NetconfClient.connect({ device: d.inventory.name, ...d.connection });
-        o.tx = await prepareApply(o.client, platformOf(d) as Platform<NetconfPayload>, o.steps.map((s) => s.policy), { confirmTimeoutS: d.confirmTimeoutS ?? 30, persistId: persistIds(o.steps[0]!.policy).apply });
+        o.lent = await sessions.acquire(d);
+        o.tx = await prepareApply(o.lent.client, platformOf(d) as Platform<NetconfPayload>, o.steps.map((s) => s.policy), { confirmTimeoutS: d.confirmTimeoutS ?? 30, persistId: persistIds(o.steps[0]!.policy).apply });
       }),
     );
     const bad = firstFailure(prepared);
@@ -134,7 +268,18 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
     for (const steps of cli) {
       failedOn = steps[0]!.device.inventory.name;
       for (const step of steps) {
-        await withShell(step.device, (exec) => applyCli(exec, (platformOf(step.device) as Platform<CliPayload>).render(step.policy), step.device.inventory.name));
+        await withShell(step.device, async (exec) => {
+          const platform = platformOf(step.device) as Platform<CliPayload>;
+          const payload = platform.render(step.policy);
+          await applyCli(exec, payload, step.device.inventory.name);
+          if (!platform.readBack) return;
+          // verify: read the device back; what differs is undone and fails the segment
+          const diffs = await readBackCli(exec, platform, step.policy);
+          if (diffs.length) {
+            await runUndo(exec, payload);
+            throw new ProvisioningError('QB_PROVISION_VERIFY_FAILED', `${step.device.inventory.name} reads back otherwise than applied: ${diffs.join('; ')}`);
+          }
+        });
         cliDone.push(step);
       }
     }
@@ -151,14 +296,14 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
     let rollback = touched.length ? `rolled back on ${touched.join(', ')}` : 'nothing had been applied';
     try {
       const cancels = await Promise.allSettled(open.filter((o) => o.tx && !o.confirmed).map((o) => o.tx!.cancel()));
-      await unprovisionSegment([...open.filter((o) => o.confirmed).flatMap((o) => o.steps), ...cliDone]);
+      await unprovisionSegment([...open.filter((o) => o.confirmed).flatMap((o) => o.steps), ...cliDone], sessions);
       if (cancels.some((c) => c.status === 'rejected')) rollback = `${rollback}; a cancel failed: the device rolls back at its confirm timeout`;
     } catch (undo) {
       rollback = `ROLLBACK FAILED: ${(undo as Error).message}`;
     }
     throw new SegmentFailedError(err instanceof ProvisioningError ? err.code : 'QB_PROVISION_FAILED', `${what}; ${rollback}`, failedOn, { cause: err });
   } finally {
-    await Promise.all(open.map((o) => o.client?.close().catch(() => undefined)));
+    await Promise.all(open.map((o) => o.lent?.release()));
   }
 }
 
@@ -167,39 +312,46 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
  * it should be ([] when in place). A CLI device cannot be read back this way:
  * undefined.
  */
-export async function policyDiffs(step: ProvisionedPolicy): Promise<string[] | undefined> {
+export async function policyDiffs(step: ProvisionedPolicy, sessions: NetconfSessions = freshSessions): Promise<string[] | undefined> {
   const platform = platformOf(step.device);
-  if (platform.transport === 'cli') return undefined;
-  return withNetconf(step.device, platform as Platform<NetconfPayload>, (c, p) => verifyPolicy(c, p, step.policy));
+  if (platform.transport === 'cli') return platform.readBack ? withShell(step.device, (exec) => readBackCli(exec, platform, step.policy)) : undefined;
+  return withNetconf(step.device, platform as Platform<NetconfPayload>, (c, p) => verifyPolicy(c, p, step.policy), sessions);
 }
 
 /**
  * Read one device back once for many policies on it: the differences per
  * policy ([] where in place); undefined for a CLI device.
  */
-export async function devicePolicyDiffs(device: ManagedDevice, policies: ResolvedPolicy[]): Promise<string[][] | undefined> {
+export async function devicePolicyDiffs(device: ManagedDevice, policies: ResolvedPolicy[], sessions: NetconfSessions = freshSessions): Promise<string[][] | undefined> {
   const platform = platformOf(device);
-  if (platform.transport === 'cli') return undefined;
-  return withNetconf(device, platform as Platform<NetconfPayload>, (c, p) => verifyPolicies(c, p, policies));
+  if (platform.transport === 'cli') {
+    if (!platform.readBack) return undefined;
+    return withShell(device, async (exec) => {
+      const out: string[][] = [];
+      for (const p of policies) out.push(await readBackCli(exec, platform, p));
+      return out;
+    });
+  }
+  return withNetconf(device, platform as Platform<NetconfPayload>, (c, p) => verifyPolicies(c, p, policies), sessions);
 }
 
 /**
  * After a crash: roll back any confirmed commit of this policy's apply or
  * removal that the dead process left pending. Returns whether one was.
  */
-export async function cancelPending(step: ProvisionedPolicy): Promise<boolean> {
+export async function cancelPending(step: ProvisionedPolicy, sessions: NetconfSessions = freshSessions): Promise<boolean> {
   const platform = platformOf(step.device);
   if (platform.transport === 'cli') return false;
   const ids = persistIds(step.policy);
-  return withNetconf(step.device, platform as Platform<NetconfPayload>, async (c) => (await cancelPendingCommit(c, ids.apply)) || (await cancelPendingCommit(c, ids.remove)));
+  return withNetconf(step.device, platform as Platform<NetconfPayload>, async (c) => (await cancelPendingCommit(c, ids.apply)) || (await cancelPendingCommit(c, ids.remove)), sessions);
 }
 
 /** Remove what provisionSegment applied, leaving each device as it was; tries every device, then reports those that failed. */
-export async function unprovisionSegment(done: ProvisionedPolicy[]): Promise<void> {
+export async function unprovisionSegment(done: ProvisionedPolicy[], sessions: NetconfSessions = freshSessions): Promise<void> {
   const failed: string[] = [];
   for (const step of [...done].reverse()) {
     try {
-      await removeOne(step);
+      await removeOne(step, sessions);
     } catch (err) {
       failed.push(`${step.device.inventory.name}: ${(err as Error).message}`);
     }

@@ -150,6 +150,9 @@ export class TopologyGraph {
         s.borders.forEach((b, m) => {
           if (!seen.has(b)) fail(origin, `sites[${j}].borders[${m}]`, `unknown border ${JSON.stringify(b)}`);
         });
+        if (s.prefixes !== undefined && (!Array.isArray(s.prefixes) || s.prefixes.some((p) => typeof p !== 'string' || !/^[0-9A-Fa-f.:]+\/\d{1,3}$/.test(p)))) {
+          fail(origin, `sites[${j}].prefixes`, 'must be a list of address/length prefixes');
+        }
       });
     });
     this.nodeDomain = Int32Array.from(domainOfNode);

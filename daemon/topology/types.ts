@@ -36,6 +36,11 @@ export interface SiteAttachment {
   id: string;
   /** Borders the site is attached to (a request from the site may start at any of them). */
   borders: string[];
+  /**
+   * The site's addresses (IPv4 or IPv6 prefixes): a service from or to the site carries the
+   * traffic from or to them, and each domain on the path classifies by them. @default [] (all traffic of the class)
+   */
+  prefixes?: string[];
 }
 
 /** Carriage inside the advertising domain from one of its borders to another. */

@@ -21,7 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError, QosBrokerError } from '../../drivers/errors.js';
 import { OrderError } from '../errors.js';
 import type { AgreementCoordinator, ServiceRequest } from '../agreement/coordinator.js';
-import type { SignedContract } from '../agreement/contract.js';
+import { contractBody, contractReference, type SignedContract } from '../agreement/contract.js';
 import type { AgreementParticipant } from '../agreement/participant.js';
 import type { Logger } from '../logger.js';
 import type { SegmentProvisioner } from '../provisioning/remote.js';
@@ -368,7 +368,7 @@ export class Workflow {
       this.mark(this.step(o, 'modify', this.opts.domain), 'inProgress');
       version = await this.save(o, version, {}, `agreeing ${change.rateMbps} Mbit/s until ${new Date(until).toISOString()}`);
       try {
-        const a = await this.opts.coordinator.agree({ ...o.request, customer: o.customer, rateMbps: change.rateMbps - o.request.rateMbps, start: now, end: until, agreementId: o.boost.agreementId, includeDomains: o.domains, k: 1 });
+        const a = await this.opts.coordinator.agree({ ...o.request, customer: o.customer, rateMbps: change.rateMbps - o.request.rateMbps, start: now, end: until, agreementId: o.boost.agreementId, includeDomains: o.domains, k: 1, amends: contractReference(o.contract!) });
         const same = a.path.domains.filter((d, i, all) => all.indexOf(d) === i);
         if (same.join(',') !== o.domains.join(',')) {
           await Promise.allSettled(same.map((d) => this.opts.participant(d)?.abort(o.boost!.agreementId)));
@@ -432,7 +432,14 @@ export class Workflow {
           version = current;
           const e = stepError(err);
           this.mark(this.step(o, 'agree', this.opts.domain), 'failed', e);
+          const asked = (['reserving', 'committing'] as AgreementPhase[]).includes(o.phase);
           o.phase = 'aborted';
+          if (!asked) return void (await this.fail(o, version, e));
+          // holds or bookings may be left where an abort did not get through (a provider that
+          // died after its Reserve or Commit): given back everywhere, retried until it answers
+          o.compensating = e;
+          version = await this.save(o, version, {}, `the agreement failed: releasing what ${o.domains.join(', ')} may hold`);
+          await this.releaseEverywhere(o);
           return void (await this.fail(o, version, e));
         }
       }
@@ -540,7 +547,7 @@ export class Workflow {
       await Promise.all(o.domains.map((d) => this.provisioner(d).deactivate(o.boost!.agreementId)));
     }
     o.service.state = 'terminated';
-    const total = o.contract?.body.totalPriceMinor ?? 0;
+    const total = o.contract ? contractBody(o.contract).totalPriceMinor : 0;
     const used = Math.min(1, Math.max(0, (this.now() - o.request.start) / (o.request.end - o.request.start)));
     o.finalAmountMinor = Math.round(total * used);
     if (o.boost && o.boost.state === 'active') o.boost.state = 'reverted';

@@ -60,4 +60,11 @@ export interface Platform<P extends Payload = Payload> {
   pruneWhenEmpty?: readonly { /** subtree filter selecting the container */ filter: string; /** its local name */ element: string; /** edit that removes it */ removeConfig: string }[];
   /** NETCONF only: subtree filter reading back what `render` writes, for verify. */
   verifyFilter?(policy: ResolvedPolicy): string;
+  /**
+   * CLI only: how to read a policy back. `lines` are run on the device (read-only);
+   * `diffs` compares their output with the policy: [] when it is in place, one entry
+   * containing `/name=` when none of it is there (the policy is absent), otherwise
+   * what differs. Absent: the platform cannot be read back (check-sync says unreadable).
+   */
+  readBack?: { lines(policy: ResolvedPolicy): string[]; diffs(policy: ResolvedPolicy, output: string): string[] };
 }

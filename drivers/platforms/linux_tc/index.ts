@@ -113,10 +113,83 @@ function render(p: ResolvedPolicy): CliPayload {
   return { transport: 'cli', apply, undo };
 }
 
+/** The one read-only line whose output readBackDiffs compares: the policy's class, then every filter of the egress root. */
+function readBackLines(p: ResolvedPolicy): string[] {
+  const eg = p.classifier.egressInterface;
+  return [`tc class show dev ${eg} classid 1:${tcId(objectName(p)).toString(16)}; echo ---; tc filter show dev ${eg} parent 1:`];
+}
+
+/** A rate as tc prints it (`10Mbit`, `10500Kbit`, `800bit`; SI multiples), in bit/s. */
+function tcRate(s: string): number {
+  const m = /^([\d.]+)([KMGT]?)bit$/.exec(s);
+  if (!m) return NaN;
+  return Number(m[1]) * ({ '': 1, K: 1e3, M: 1e6, G: 1e9, T: 1e12 } as const)[m[2] as '' | 'K' | 'M' | 'G' | 'T'];
+}
+
+/** `match` value/mask at offset of an IPv4 prefix, as u32 prints it. */
+function u32Match(prefix: string, off: number): string {
+  const [addr, len] = prefix.split('/') as [string, string];
+  const v = addr.split('.').reduce((a, o) => ((a << 8) | Number(o)) >>> 0, 0);
+  const mask = Number(len) === 0 ? 0 : (0xffffffff << (32 - Number(len))) >>> 0;
+  return `${v.toString(16).padStart(8, '0')}/${mask.toString(16).padStart(8, '0')} at ${off}`;
+}
+
+/**
+ * Compare what readBackLines printed with the policy: the HTB class (rate, ceil), the
+ * number of filters steering into it, and for IPv4 prefixes their u32 matches.
+ */
+function readBackDiffs(p: ResolvedPolicy, output: string): string[] {
+  const n = objectName(p);
+  const id = tcId(n);
+  const hex = id.toString(16);
+  const eg = p.classifier.egressInterface;
+  const [classPart = '', filterPart = ''] = output.split(/^---$/m);
+  const diffs: string[] = [];
+  const cls = new RegExp(`^class htb 1:${hex} .*\\brate (\\S+) ceil (\\S+)`, 'm').exec(classPart);
+  // filter entries (a header line with flowid/classid 1:<hex>) and the match lines under each
+  const entries: { pref: number; matches: string[] }[] = [];
+  let cur: { pref: number; matches: string[] } | undefined;
+  for (const line of filterPart.split('\n')) {
+    const h = /^filter .*\bpref (\d+) /.exec(line);
+    if (h) {
+      cur = new RegExp(`\\b(flowid|classid) 1:${hex}\\b`).test(line) ? { pref: Number(h[1]), matches: [] } : undefined;
+      if (cur) entries.push(cur);
+      continue;
+    }
+    const m = /^\s+match (\S+ at -?\d+)/.exec(line);
+    if (m && cur) cur.matches.push(m[1]!.replace(/^([0-9a-f]+)\/([0-9a-f]+)/, (_x, v: string, k: string) => `${v.padStart(8, '0')}/${k.padStart(8, '0')}`));
+  }
+  if (!cls && entries.length === 0) return [`missing ${n} on ${eg}: no class 1:${hex}, no filter into it (/name=${n})`];
+  if (!cls) diffs.push(`missing class 1:${hex} of ${n} on ${eg}`);
+  else {
+    const [rate, ceil] = [tcRate(cls[1]!), tcRate(cls[2]!)];
+    if (!(Math.abs(rate - p.rates.committedKbps * 1000) <= p.rates.committedKbps * 5)) diffs.push(`class 1:${hex} of ${n} on ${eg}: rate ${cls[1]}, expected ${p.rates.committedKbps}kbit`);
+    if (!(Math.abs(ceil - p.rates.peakKbps * 1000) <= p.rates.peakKbps * 5)) diffs.push(`class 1:${hex} of ${n} on ${eg}: ceil ${cls[2]}, expected ${p.rates.peakKbps}kbit`);
+  }
+  const payload = render(p);
+  const want = payload.apply.filter((l) => l.startsWith(`tc filter add dev ${eg} parent 1: `)).length;
+  if (p.classifier.ingressInterface) {
+    if (entries.length !== want) diffs.push(`${n} on ${eg}: ${entries.length} filter(s) into 1:${hex}, expected ${want}`);
+    return diffs;
+  }
+  // u32 lists each key of a filter as its own entry line under the header; count the headers of our prefs
+  const prefs = new Set(families(p).map((f) => (f === 4 ? id : id + 0x8000)));
+  const ours = entries.filter((e) => prefs.has(e.pref));
+  if (ours.length !== want) diffs.push(`${n} on ${eg}: ${ours.length} filter(s) into 1:${hex}, expected ${want}`);
+  const seen = new Set(ours.flatMap((e) => e.matches));
+  const src = prefixesOf(p.classifier.sourcePrefixes, 4).filter((x) => x.split('/')[1] !== '0');
+  const dst = prefixesOf(p.classifier.destinationPrefixes, 4).filter((x) => x.split('/')[1] !== '0');
+  for (const [list, off, what] of [[src, 12, 'source'], [dst, 16, 'destination']] as const) {
+    for (const x of list) if (!seen.has(u32Match(x, off))) diffs.push(`${n} on ${eg}: no filter matches ${what} ${x}`);
+  }
+  return diffs;
+}
+
 export const linuxTc: Platform<CliPayload> = {
   id: 'linux_tc',
   description: 'Linux tc: HTB class and bfifo policer, u32 filters, DSCP remark by tc pedit',
   transport: 'cli',
   capabilities: [],
   render,
+  readBack: { lines: readBackLines, diffs: readBackDiffs },
 };

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AgreementCoordinator, AgreementFailedError } from '../../../daemon/agreement/coordinator.js';
-import { verifyContract } from '../../../daemon/agreement/contract.js';
+import { contractBody, verifyContract } from '../../../daemon/agreement/contract.js';
 import { LocalParticipant, edgeId, seedCapacities, type AgreementParticipant } from '../../../daemon/agreement/participant.js';
 import { demoNetwork } from '../../../daemon/cli/demo-network.js';
 import { generateAdvertKeyPair } from '../../../daemon/peering/advert.js';
@@ -69,13 +69,25 @@ describe('agreement', () => {
     for (const a of [cheap, fast]) {
       const s = verifyContract(JSON.parse(JSON.stringify(a.contract)));
       expect(s.signedBy).toEqual(a.path.domains);
-      expect(a.contract.body.totalPriceMinor).toBeGreaterThan(0);
+      expect(contractBody(a.contract).totalPriceMinor).toBeGreaterThan(0);
     }
     // EF 10 Mbit/s for 2 h at provider-y's 0.04/Mbit/s-h list price is 0.80 EUR (no congestion at this load)
     expect(cheap.quotes.find((q) => q.domain === 'provider-y')!.priceMinor).toBe(80);
     // the holds were booked in each domain's store
-    const y = await stores.get('provider-y')!.get(`${cheap.contract.body.agreementId}:0:1`);
+    const y = await stores.get('provider-y')!.get(`${contractBody(cheap.contract).agreementId}:0:1`);
     expect(y?.state).toBe('committed');
+  });
+
+  test('agreement - the contract carries the sites\' prefixes as their domains advertise them (what every domain classifies by)', async () => {
+    const ads = demoNetwork().map((ad) => ({ ...ad, sites: (ad.sites ?? []).map((st) => ({ ...st, ...(st.id === 'site-x' ? { prefixes: ['198.18.10.0/24'] } : st.id === 'site-z' ? { prefixes: ['198.18.30.0/24', '2001:db8:30::/48'] } : {}) })) }));
+    const withPrefixes = buildTopology(ads);
+    const a = await new AgreementCoordinator('provider-x', () => withPrefixes, (d) => participants.get(d), { holdTtlMs: 30_000 }).agree(request());
+    expect(contractBody(a.contract).service).toMatchObject({ from: 'provider-x/site-x', to: 'provider-z/site-z', fromPrefixes: ['198.18.10.0/24'], toPrefixes: ['198.18.30.0/24', '2001:db8:30::/48'] });
+    expect(verifyContract(JSON.parse(JSON.stringify(a.contract))).signedBy).toEqual(a.path.domains);
+    // sites without prefixes: the service carries the whole class, as before
+    const plain = await coordinator().agree(request());
+    expect(contractBody(plain.contract).service.fromPrefixes).toBeUndefined();
+    expect(contractBody(plain.contract).service.toPrefixes).toBeUndefined();
   });
 
   test('agreement - infeasible bounds get a reason naming the bound', async () => {
@@ -96,8 +108,8 @@ describe('agreement', () => {
     expect(a.refused).toHaveLength(1);
     expect(a.refused[0]!.reason).toMatch(/provider-y cannot hold 5 Mbit\/s of EF on provider-y\/y1:provider-y\/y2/);
     // provider-x's hold for the refused alternative was aborted, not left to expire
-    expect((await stores.get('provider-x')!.get(`${a.contract.body.agreementId}:1:0`))?.state).toBe('committed');
-    expect((await stores.get('provider-x')!.get(`${a.contract.body.agreementId}:0:0`))?.state).toBe('aborted');
+    expect((await stores.get('provider-x')!.get(`${contractBody(a.contract).agreementId}:1:0`))?.state).toBe('committed');
+    expect((await stores.get('provider-x')!.get(`${contractBody(a.contract).agreementId}:0:0`))?.state).toBe('aborted');
     const usage = await stores.get('provider-x')!.usage(edgeId({ from: 'provider-x/x1', to: 'provider-x/x2' }), 'EF', start, start + 1);
     expect(usage[0]!.usedBps).toBe(5e6);
   });

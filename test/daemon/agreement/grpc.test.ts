@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { InvalidArgumentError, TimeoutError, TransportError } from '../../../drivers/errors.js';
 import { AgreementCoordinator } from '../../../daemon/agreement/coordinator.js';
-import { signContract, verifyContract, type ContractBody } from '../../../daemon/agreement/contract.js';
+import { assembleContract, contractBody, parseContractPayload, sealContractBody, signatureDomain, signContractBody, verifyContract, type ContractTerms } from '../../../daemon/agreement/contract.js';
 import { edgeId, segmentOrders, type AgreementParticipant } from '../../../daemon/agreement/participant.js';
 import { addAgreementService, loadAgreementProto, orderFromMsg, orderToMsg, RemoteParticipant, type AgreementCallMsg, type AgreementReplyMsg } from '../../../daemon/agreement/remote.js';
 import { AgreementService } from '../../../daemon/agreement/service.js';
@@ -97,22 +97,36 @@ const request = (over: Record<string, unknown> = {}) => {
 };
 const used = async (domain: string, link: string, start: number, end: number) => Math.max(...(await stores.get(domain)!.usage(link, 'EF', start, end)).map((u) => u.usedBps));
 
+/** A one-party contract body for provider-w (the tests' stand-in servers). */
+const bodyForW = (agreementId: string, price: number): ContractTerms => ({
+  version: 2,
+  agreementId,
+  originator: { domain: 'provider-x', customer: 'acme' },
+  service: { from: 'provider-x/site-x', to: 'provider-w/site-w', qosClass: 'EF', rateMbps: 1 },
+  window: { start: '2026-12-01T10:00:00.000Z', end: '2026-12-01T11:00:00.000Z' },
+  parties: [{ domain: 'provider-w', publicKey: rawPublicKey(files.get('provider-w')!.advertKeyPem), role: 'provider' }],
+  segments: [{ domain: 'provider-w', ingress: 'w1', egress: 'w2', latencyMs: 1, jitterMs: 0, lossPct: 0, priceMinor: price }],
+  currency: 'EUR',
+  totalPriceMinor: price,
+  issuedAt: '2026-11-24T10:00:00.000Z',
+});
+
 describe('agreement over gRPC', () => {
   test('grpc - the coordinator agrees through remote participants; retried Reserve and Commit do not double-book', async () => {
     const req = request({ objective: 'cheapest' });
     const a = await new AgreementCoordinator('provider-x', () => graph, participants()).agree(req);
     expect(a.path.domains).toEqual(['provider-x', 'provider-y', 'provider-z']);
     expect(verifyContract(JSON.parse(JSON.stringify(a.contract))).signedBy).toEqual(['provider-x', 'provider-y', 'provider-z']);
-    const id = a.contract.body.agreementId;
+    const id = contractBody(a.contract).agreementId;
     const yLink = edgeId({ from: 'provider-y/y1', to: 'provider-y/y2' });
     expect(await used('provider-y', yLink, req.start, req.end)).toBe(10e6);
     // a coordinator that lost the answers retries both phases
     const y = remote('provider-y', 'provider-x');
     const order = segmentOrders(a.path, { agreementId: id, alternative: 0, qosClass: 'EF', rateMbps: 10, start: req.start, end: req.end })[1]!;
     expect(await y.prepare(order, 300)).toMatchObject({ domain: 'provider-y', index: 1, priceMinor: a.quotes[1]!.priceMinor });
-    const again = await y.commit(id, a.contract.body);
-    expect(again.domain).toBe('provider-y');
-    expect(verifyContract({ body: a.contract.body, signatures: a.contract.signatures.map((s) => (s.domain === 'provider-y' ? again : s)) }).signedBy).toContain('provider-y');
+    const again = await y.commit(id, contractBody(a.contract));
+    expect(signatureDomain(again)).toBe('provider-y');
+    expect(verifyContract(assembleContract(contractBody(a.contract), a.contract.signatures.map((s) => (signatureDomain(s) === 'provider-y' ? again : s)))).signedBy).toContain('provider-y');
     expect(await used('provider-y', yLink, req.start, req.end)).toBe(10e6);
     // a retried Reserve after Commit is no hold that could be abandoned: the sweep leaves the booking alone
     await y.reserve(order, 300);
@@ -127,9 +141,10 @@ describe('agreement over gRPC', () => {
   test('grpc - a body that differs from the quote comes back as the typed QB_AGREEMENT_BODY_MISMATCH; another peer may not commit or abort the agreement', async () => {
     const req = request({ objective: 'cheapest', start: Date.now() + 5 * HOUR, end: Date.now() + 6 * HOUR });
     const a = await new AgreementCoordinator('provider-x', () => graph, participants()).agree(req);
-    const id = a.contract.body.agreementId;
+    const id = contractBody(a.contract).agreementId;
     const y = remote('provider-y', 'provider-x');
-    const cheaper = { ...a.contract.body, segments: a.contract.body.segments.map((s) => (s.domain === 'provider-y' ? { ...s, priceMinor: s.priceMinor - 1 } : s)) };
+    const signed = contractBody(a.contract);
+    const cheaper = sealContractBody({ ...signed, segments: signed.segments.map((s) => (s.domain === 'provider-y' ? { ...s, priceMinor: s.priceMinor - 1 } : s)), totalPriceMinor: signed.totalPriceMinor - 1 });
     const e = await y.commit(id, cheaper).catch((x: unknown) => x);
     expect((e as { code: string }).code).toBe('QB_AGREEMENT_BODY_MISMATCH');
     expect((e as Error).message).toMatch(/price of segment 1/);
@@ -240,7 +255,7 @@ describe('agreement over gRPC', () => {
     await w.reserve(o, 1000);
     expect(streams).toBe(2);
     // an answer of the wrong kind is a typed error, not a crash
-    const wrong = await w.commit('agr-flaky', {} as never).catch((x: unknown) => x);
+    const wrong = await w.commit('agr-flaky', sealContractBody(bodyForW('agr-flaky', 1))).catch((x: unknown) => x);
     expect((wrong as { code: string }).code).toBe('QB_AGREEMENT_REMOTE_ERROR');
     // the stream answers nothing to Abort: a timeout, and the silent stream is dropped; the next call opens a new one
     const t = await w.abort('agr-flaky').catch((x: unknown) => x);
@@ -281,38 +296,29 @@ describe('agreement over gRPC', () => {
     expect((after as { code: string }).code).toBe('QB_AGREEMENT_UNREACHABLE');
   });
 
-  test('grpc - Commit answers with the signature only: the caller pairs it with the manifest of the body it sent, so a signature over any other body fails', async () => {
+  test('grpc - Commit answers with the JWS signature and its protected header: it verifies only over the payload the caller sent', async () => {
     const Agreement = loadAgreementProto();
     const wKey = files.get('provider-w')!.advertKeyPem;
-    const body = (price: number): ContractBody => ({
-      version: 1,
-      agreementId: 'agr-sig-only',
-      originator: { domain: 'provider-x', customer: 'acme' },
-      service: { from: 'provider-x/site-x', to: 'provider-w/site-w', qosClass: 'EF', rateMbps: 1 },
-      window: { start: '2026-12-01T10:00:00.000Z', end: '2026-12-01T11:00:00.000Z' },
-      parties: [{ domain: 'provider-w', publicKey: rawPublicKey(wKey) }],
-      segments: [{ domain: 'provider-w', ingress: 'w1', egress: 'w2', latencyMs: 1, jitterMs: 0, lossPct: 0, priceMinor: price }],
-      currency: 'EUR',
-      totalPriceMinor: price,
-      issuedAt: '2026-11-24T10:00:00.000Z',
-    });
-    // the provider signs the body it was sent, or (a broken one) a body with another price
-    let honest = true;
+    const body = (price: number) => bodyForW('agr-sig-only', price);
+    // the provider signs the payload it was sent, or (a broken one) a body with another price, or names another domain
+    let mode: 'honest' | 'other-body' | 'other-domain' = 'honest';
     const signer = (call: grpc.ServerDuplexStream<AgreementCallMsg, AgreementReplyMsg>) => {
       call.on('data', (m: AgreementCallMsg) => {
-        const sent = JSON.parse(m.commit!.body_json) as ContractBody;
-        const signed = signContract({ body: honest ? sent : { ...sent, segments: [{ ...sent.segments[0]!, priceMinor: 1 }], totalPriceMinor: 1 }, signatures: [] }, 'provider-w', wKey);
-        call.write({ id: m.id, commit: { domain: 'provider-w', signature: signed.signatures[0]!.signature } });
+        const sent = parseContractPayload(m.commit!.body_json);
+        const sig = signContractBody(mode === 'other-body' ? { ...sent, segments: [{ ...sent.segments[0]!, priceMinor: 1 }], totalPriceMinor: 1 } : sent, 'provider-w', wKey);
+        call.write({ id: m.id, commit: { domain: mode === 'other-domain' ? 'provider-v' : 'provider-w', signature: sig.signature, protected_header: sig.protected } });
       });
     };
     const address = await serve((s) => s.addService(Agreement.service, { Exchange: signer }), files.get('provider-w')!, [files.get('provider-x')!]);
     const w = remote('provider-w', 'provider-x', { address });
-    const b = body(500);
+    const b = sealContractBody(body(500));
     const good = await w.commit('agr-sig-only', b);
-    expect(verifyContract({ body: b, signatures: [good] }).signedBy).toEqual(['provider-w']);
-    honest = false;
+    expect(verifyContract(assembleContract(b, [good])).signedBy).toEqual(['provider-w']);
+    mode = 'other-body';
     const bad = await w.commit('agr-sig-only', b);
-    expect(() => verifyContract({ body: b, signatures: [bad] })).toThrow(expect.objectContaining({ code: 'QB_CONTRACT_BAD_SIGNATURE', domain: 'provider-w' }));
+    expect(() => verifyContract(assembleContract(b, [bad]))).toThrow(expect.objectContaining({ code: 'QB_CONTRACT_BAD_SIGNATURE', domain: 'provider-w' }));
+    mode = 'other-domain';
+    await expect(w.commit('agr-sig-only', b)).rejects.toMatchObject({ code: 'QB_AGREEMENT_REMOTE_ERROR' });
   });
 
   test('grpc - CLI units: rate M/G, latency ms, duration m/h; anything else is a typed error', () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { AgreementService } from '../../../daemon/agreement/service.js';
+import { signatureDomain } from '../../../daemon/agreement/contract.js';
 import { segmentOrders } from '../../../daemon/agreement/participant.js';
 import { demoNetwork } from '../../../daemon/cli/demo-network.js';
 import { generateAdvertKeyPair } from '../../../daemon/peering/advert.js';
@@ -87,12 +88,12 @@ test('agreement service - a committed agreement is remembered for a retried comm
     const q = await svc.quote(o, 'provider-x');
     await svc.reserve(o, 10_000, 'provider-x');
     const body = {
-      version: 1 as const,
+      version: 2 as const,
       agreementId: id,
       originator: { domain: 'provider-x', customer: 'acme' },
       service: { from: 'provider-x/site-x', to: 'provider-z/site-z', qosClass: 'EF', rateMbps: 1 },
       window: { start: new Date(start).toISOString(), end: new Date(start + HOUR).toISOString() },
-      parties: [{ domain: 'provider-y', publicKey: svc.publicKey }],
+      parties: [{ domain: 'provider-y', publicKey: svc.publicKey, role: 'provider' as const }],
       segments: [{ domain: 'provider-y', ingress: o.ingress, egress: o.egress, latencyMs: 1, jitterMs: 0, lossPct: 0, priceMinor: q.priceMinor }],
       currency: q.currency,
       totalPriceMinor: q.priceMinor,
@@ -103,7 +104,7 @@ test('agreement service - a committed agreement is remembered for a retried comm
   }
   expect(svc.remembered).toBe(20);
   // within the window a lost answer can be asked again, and only by the owner
-  expect((await svc.commit('agr-keep-0', bodies[0]!, 'provider-x')).domain).toBe('provider-y');
+  expect(signatureDomain(await svc.commit('agr-keep-0', bodies[0]!, 'provider-x'))).toBe('provider-y');
   await expect(svc.abort('agr-keep-0', 'provider-q')).rejects.toMatchObject({ code: 'QB_AGREEMENT_NOT_OWNER' });
   // a sweep inside the window forgets nothing; one past it (the sweep takes its clock) forgets all.
   // The window is long enough for the test's calls on a loaded machine; the sweep's clock crosses it
@@ -118,7 +119,7 @@ test('agreement service - a committed agreement is remembered for a retried comm
   const o = segmentOrders(path, { agreementId: 'agr-keep-short', alternative: 0, qosClass: 'EF', rateMbps: 1, start, end: start + HOUR }).find((x) => x.domain === 'provider-y')!;
   const q = await short.quote(o, 'provider-x');
   await short.reserve(o, 10_000, 'provider-x');
-  const body = { ...bodies[0]!, agreementId: 'agr-keep-short', parties: [{ domain: 'provider-y', publicKey: short.publicKey }], segments: [{ ...bodies[0]!.segments[0]!, priceMinor: q.priceMinor }], totalPriceMinor: q.priceMinor };
+  const body = { ...bodies[0]!, agreementId: 'agr-keep-short', parties: [{ domain: 'provider-y', publicKey: short.publicKey, role: 'provider' as const }], segments: [{ ...bodies[0]!.segments[0]!, priceMinor: q.priceMinor }], totalPriceMinor: q.priceMinor };
   await short.commit('agr-keep-short', body, 'provider-x');
   expect((await store.agreement('agr-keep-short')).length).toBeGreaterThan(0);
   await waitUntil('the store to forget agr-keep-short', async () => (await store.agreement('agr-keep-short')).length === 0, 15_000);

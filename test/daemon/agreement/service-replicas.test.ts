@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { sealContractBody, verifyContract, type ContractBody } from '../../../daemon/agreement/contract.js';
+import { assembleContract, sealContractBody, signatureDomain, verifyContract, type ContractBody } from '../../../daemon/agreement/contract.js';
 import { segmentOrders, type SegmentOrder, type SegmentQuote } from '../../../daemon/agreement/participant.js';
 import { AgreementService } from '../../../daemon/agreement/service.js';
 import { demoNetwork } from '../../../daemon/cli/demo-network.js';
@@ -58,12 +58,12 @@ function orderFor(agreementId: string): SegmentOrder {
 
 function bodyFor(o: SegmentOrder, q: SegmentQuote, publicKey: string): ContractBody {
   return sealContractBody({
-    version: 1 as const,
+    version: 2 as const,
     agreementId: o.agreementId,
     originator: { domain: 'provider-x', customer: 'acme' },
     service: { from: 'provider-x/site-x', to: 'provider-z/site-z', qosClass: 'EF', rateMbps: o.rateMbps },
     window: { start: new Date(o.start).toISOString(), end: new Date(o.end).toISOString() },
-    parties: [{ domain: 'provider-y', publicKey }],
+    parties: [{ domain: 'provider-y', publicKey, role: 'provider' }],
     segments: [{ domain: 'provider-y', ingress: o.ingress, egress: o.egress, latencyMs: 1, jitterMs: 0, lossPct: 0, priceMinor: q.priceMinor }],
     currency: q.currency,
     totalPriceMinor: q.priceMinor,
@@ -87,10 +87,10 @@ test('agreement replicas - another instance on the same Redis commits what the f
   // the second instance has seen nothing of it: the store has the owner, the order and the quote
   const body = bodyFor(o, q, second.publicKey);
   const sig = await second.commit(o.agreementId, body, 'provider-x');
-  expect(verifyContract({ body, signatures: [sig] }).signedBy).toEqual(['provider-y']);
+  expect(verifyContract(assembleContract(body, [sig])).signedBy).toEqual(['provider-y']);
   expect((await stores[0]!.get(id0(o)))?.state).toBe('committed');
   // a retried Commit on the first (its cache) is the same booking
-  expect((await first.commit(o.agreementId, body, 'provider-x')).domain).toBe('provider-y');
+  expect(signatureDomain(await first.commit(o.agreementId, body, 'provider-x'))).toBe('provider-y');
   // the quote the store kept is what the body is checked against: another price is refused
   const { o: o2, q: q2 } = await heldBy(first, 'agr-rep-2');
   const third = replica('third');
@@ -122,7 +122,7 @@ test('agreement replicas - the owner check holds across instances: another calle
   expect((await stores[0]!.get(id0(o)))?.state).toBe('held');
   expect(await used(o)).toBe(4e6);
   // the owner, on either instance
-  expect((await other.commit(o.agreementId, body, 'provider-x')).domain).toBe('provider-y');
+  expect(signatureDomain(await other.commit(o.agreementId, body, 'provider-x'))).toBe('provider-y');
   await expect(first.abort(o.agreementId, 'provider-q')).rejects.toMatchObject({ code: 'QB_AGREEMENT_NOT_OWNER' });
   expect((await stores[0]!.get(id0(o)))?.state).toBe('committed');
 });

@@ -13,7 +13,8 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Cluster, CLI, inventory, waitFor, type Daemon } from './harness.js';
-import { sealContractBody, verifyContract, type SignedContract } from '../../../daemon/agreement/contract.js';
+import { assembleContract, contractBody, contractKeyId, sealContractBody, verifyContract, type SignedContract } from '../../../daemon/agreement/contract.js';
+import { joseVerify, jwcryptoMissing, jwcryptoVerify } from '../agreement/independent.js';
 import { edgeId, segmentOrders, SegmentRejectedError } from '../../../daemon/agreement/participant.js';
 import { loadAgreementProto, RemoteParticipant } from '../../../daemon/agreement/remote.js';
 import { rawPublicKey, type SignedAdvert } from '../../../daemon/peering/advert.js';
@@ -117,15 +118,36 @@ describe('qos-brokerd: agreements across three daemons', () => {
     writeFileSync(trust, JSON.stringify(Object.fromEntries([a, b, c].map((d) => [d.domain, rawPublicKey(d.files.advertKeyPem)]))));
     const v = await cli('contract', 'verify', file, '--trust', trust);
     expect(v.stdout).toMatch(/^OK: signed by dom-a, dom-b, dom-c \(keys match the trust file\)/);
-    const contract = JSON.parse((await import('node:fs')).readFileSync(file, 'utf8')) as SignedContract;
-    expect(contract.body.totalPriceMinor).toBe(3000); // 3 domains x 0.50 EUR/Mbit/s-h x 10 Mbit/s x 2 h
-    expect(contract.body.originator).toEqual({ domain: 'dom-a', customer: 'acme' });
+    const text = (await import('node:fs')).readFileSync(file, 'utf8');
+    const contract = JSON.parse(text) as SignedContract;
+    const body = contractBody(contract);
+    expect(body.totalPriceMinor).toBe(3000); // 3 domains x 0.50 EUR/Mbit/s-h x 10 Mbit/s x 2 h
+    expect(body.originator).toEqual({ domain: 'dom-a', customer: 'acme' });
+    // the daemons' contract, checked by implementations that share no code with ours: jose (Node) and jwcrypto (Python)
+    const keys = Object.fromEntries([a, b, c].map((d) => [d.domain, rawPublicKey(d.files.advertKeyPem)]));
+    const byJose = await joseVerify(contract, keys);
+    for (const d of [a, b, c]) {
+      expect(byJose[d.domain]!.header).toEqual({ alg: 'EdDSA', kid: byJose[d.domain]!.kid, domain: d.domain, role: 'provider' });
+      expect(byJose[d.domain]!.kid).toBe(contractKeyId(d.files.advertKeyPem));
+      expect(byJose[d.domain]!.payload).toEqual(body);
+    }
+    await expect(joseVerify(contract, { 'dom-b': rawPublicKey(ft.advertKeyPem) })).rejects.toThrow(/signature verification failed/);
+    const missing = jwcryptoMissing();
+    if (missing && process.env.CI) throw new Error(`jwcrypto check cannot run in CI: ${missing}`);
+    if (missing) console.warn(`jwcrypto check skipped: ${missing}`);
+    else {
+      const byPython = await jwcryptoVerify(text, keys);
+      expect(byPython.verified).toEqual(['dom-a', 'dom-b', 'dom-c']);
+      expect(byPython.payload).toEqual(body);
+      expect(byPython.headers.map((h) => [h.domain, h.kid])).toEqual(expect.arrayContaining([a, b, c].map((d) => [d.domain, byPython.kids[d.domain]])));
+      await expect(jwcryptoVerify(text, { 'dom-b': rawPublicKey(ft.advertKeyPem) })).rejects.toThrow(/failed/);
+    }
     // a key that is not dom-b's makes verification fail naming dom-b
     const wrong = { ...Object.fromEntries([a, b, c].map((d) => [d.domain, rawPublicKey(d.files.advertKeyPem)])), 'dom-b': rawPublicKey(ft.advertKeyPem) };
     expect(() => verifyContract(contract, wrong)).toThrow(/dom-b/);
     // each provider booked what it advertises in its own store, under its inventory's link ids:
     // dom-a and dom-b their transit and egress link; dom-c (entered and left at the site's border) nothing
-    const id = contract.body.agreementId;
+    const id = body.agreementId;
     for (const d of ['dom-a', 'dom-b']) expect((await store(d).get(`${id}:0:${d === 'dom-a' ? 0 : 1}`))?.state).toBe('committed');
     expect(await store('dom-c').get(`${id}:0:2`)).toBeUndefined();
     expect(await maxUsed(store('dom-b'), 'dom-b-dom-c', start, start + 2 * HOUR)).toBe(10e6);
@@ -202,7 +224,19 @@ describe('qos-brokerd: agreements across three daemons', () => {
     expect(await maxUsed(sb, bCore, start, end)).toBe(0);
     expect(await maxUsed(sb, bLink, start, end)).toBe(0);
     // a Commit that comes too late is refused with the typed error, not signed
-    const late = await pb.commit(agreementId, {} as never).catch((x: unknown) => x);
+    const lateBody = sealContractBody({
+      version: 2,
+      agreementId,
+      originator: { domain: 'dom-t', customer: 'acme' },
+      service: { from: 'dom-a/dom-a-site', to: 'dom-c/dom-c-site', qosClass: 'EF', rateMbps: 40 },
+      window: { start: new Date(start).toISOString(), end: new Date(end).toISOString() },
+      parties: [{ domain: 'dom-b', publicKey: rawPublicKey(b.files.advertKeyPem), role: 'provider' }],
+      segments: [{ domain: 'dom-b', ingress: ob.ingress, egress: ob.egress, latencyMs: 1, jitterMs: 0, lossPct: 0, priceMinor: 2000 }],
+      currency: 'EUR',
+      totalPriceMinor: 2000,
+      issuedAt: new Date().toISOString(),
+    });
+    const late = await pb.commit(agreementId, lateBody).catch((x: unknown) => x);
     expect((late as { code: string }).code).toBe('QB_AGREEMENT_NOTHING_HELD');
     // logged once, not on every sweep: a second agreement abandoned later is logged by a later
     // sweep, which would have logged the first one again
@@ -226,12 +260,12 @@ describe('qos-brokerd: agreements across three daemons', () => {
     const before = b;
     b = await cluster.start(before.files, before, before.config);
     const body = sealContractBody({
-      version: 1 as const,
+      version: 2 as const,
       agreementId,
       originator: { domain: 'dom-t', customer: 'acme' },
       service: { from: 'dom-a/dom-a-site', to: 'dom-c/dom-c-site', qosClass: 'EF', rateMbps: 20 },
       window: { start: new Date(start).toISOString(), end: new Date(end).toISOString() },
-      parties: [{ domain: 'dom-b', publicKey: rawPublicKey(b.files.advertKeyPem) }],
+      parties: [{ domain: 'dom-b', publicKey: rawPublicKey(b.files.advertKeyPem), role: 'provider' }],
       segments: [{ domain: 'dom-b', ingress: ob.ingress, egress: ob.egress, latencyMs: 1, jitterMs: 0, lossPct: 0, priceMinor: quote.priceMinor }],
       currency: quote.currency,
       totalPriceMinor: quote.priceMinor,
@@ -241,10 +275,10 @@ describe('qos-brokerd: agreements across three daemons', () => {
     const other = await remote(b, a.files).commit(agreementId, body).catch((x: unknown) => x);
     expect((other as { code: string }).code).toBe('QB_AGREEMENT_NOT_OWNER');
     // a price other than the stored quote is refused; the owner's Commit with the quoted one is signed
-    const cheaper = await remote(b, ft).commit(agreementId, { ...body, segments: [{ ...body.segments[0]!, priceMinor: quote.priceMinor - 1 }] }).catch((x: unknown) => x);
+    const cheaper = await remote(b, ft).commit(agreementId, sealContractBody({ ...body, segments: [{ ...body.segments[0]!, priceMinor: quote.priceMinor - 1 }], totalPriceMinor: quote.priceMinor - 1 })).catch((x: unknown) => x);
     expect((cheaper as { code: string }).code).toBe('QB_AGREEMENT_BODY_MISMATCH');
     const sig = await remote(b, ft).commit(agreementId, body);
-    expect(verifyContract({ body, signatures: [sig] }).signedBy).toEqual(['dom-b']);
+    expect(verifyContract(assembleContract(body, [sig])).signedBy).toEqual(['dom-b']);
     expect((await sb.get(`${agreementId}:0:1`))?.state).toBe('committed');
     expect(await maxUsed(sb, 'dom-b-core', start, end)).toBe(20e6);
     await waitFor('dom-b logs the commit', () => b.logs.some((l) => l.event === 'agreement-committed' && l.agreement_id === agreementId && l.caller === 'dom-t'));

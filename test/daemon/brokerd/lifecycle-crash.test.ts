@@ -1,6 +1,8 @@
 /**
  * Crash recovery of the order path: the originating daemon or a transit
- * daemon dies (SIGKILL, from a failpoint right after a step was persisted, or
+ * daemon dies (SIGKILL, from a failpoint right after a step was persisted: the
+ * originator after Reserve and after Commit, a transit after its own Reserve,
+ * its Commit, mid-apply and before its reply; or
  * from outside mid-provisioning) and is started again. Afterwards each order
  * is active or cleanly failed, every router matches its orders, and the
  * bookings match the active services. Three daemons with two lab routers
@@ -54,6 +56,20 @@ describe.sequential('lifecycle crashes', () => {
 
   test('lifecycle crash - the originator dies after Commit, before provisioning: the restart provisions and the order completes', async () => {
     expect((await crashAt('dom-a', 'workflow:committed')).end).toBe('completed');
+  }, 120_000);
+
+  test('lifecycle crash - a transit daemon dies right after its Reserve: the order fails cleanly once it is back, its hold released', async () => {
+    const r = await crashAt('dom-b', 'agreement:reserved');
+    expect(r.end).toBe('failed');
+    const o = await lab.mgmt.getOrder(r.id);
+    expect(o.plan.filter((s) => s.step === 'remove').map((s) => [s.domain, s.state])).toEqual(expect.arrayContaining([['dom-b', 'completed']]));
+  }, 120_000);
+
+  test('lifecycle crash - a transit daemon dies right after its Commit (booking made, reply lost): the order fails cleanly once it is back, its booking released', async () => {
+    const r = await crashAt('dom-b', 'agreement:committed');
+    expect(r.end).toBe('failed');
+    const o = await lab.mgmt.getOrder(r.id);
+    expect(o.plan.filter((s) => s.step === 'remove').map((s) => [s.domain, s.state])).toEqual(expect.arrayContaining([['dom-b', 'completed']]));
   }, 120_000);
 
   test('lifecycle crash - a transit daemon dies mid-apply (every device at a confirmed commit, none confirmed): its restart puts the device back, the order fails cleanly', async () => {

@@ -13,10 +13,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { stringify } from 'yaml';
 import { BROKERD, CLI, waitFor } from './harness.js';
 import { DOMAINS, NS, ThreeDomainLab, spec, type Dom } from './three-domain-lab.js';
-import { verifyContract, type SignedContract } from '../../../daemon/agreement/contract.js';
+import { checkAmendment, contractReference, verifyContract, type SignedContract } from '../../../daemon/agreement/contract.js';
 import { rawPublicKey } from '../../../daemon/peering/advert.js';
 import { RecordStore } from '../../../daemon/state/records.js';
 import { ManagementClient } from '../../../daemon/management/client.js';
+import * as grpc from '@grpc/grpc-js';
+import { clientCredentials } from '../../../daemon/peering/tls.js';
+import { RemoteProvisioner } from '../../../daemon/provisioning/remote.js';
 
 const run = promisify(execFile);
 const lab = new ThreeDomainLab();
@@ -76,7 +79,8 @@ describe.sequential('lifecycle', () => {
     expect(shown.stdout).toContain(`order ${o.id} (acme): completed; service ${o.service_id} active at 10 Mbit/s EF`);
     const sync = await lab.mgmt.checkSync(o.id);
     expect(sync).toMatchObject({ in_sync: true });
-    expect(sync.devices.map((d) => d.device).sort()).toEqual(['dom-a-r1', 'dom-a-r2']);
+    // the order's check-sync reads every domain's devices on the path (each domain its own, over Provisioning.CheckSync)
+    expect(sync.devices.map((d) => `${d.domain}/${d.device}`).sort()).toEqual(['dom-a/dom-a-r1', 'dom-a/dom-a-r2', 'dom-b/dom-b-r1', 'dom-b/dom-b-r2', 'dom-c/dom-c-r1']);
 
     // drift: a policy deleted by hand on a transit router is found by that domain's check-sync and put back by redeploy
     const bm = new ManagementClient(`unix:${daemons.get('dom-b')!.config['data-dir'] as string}/management.sock`);
@@ -91,6 +95,20 @@ describe.sequential('lifecycle', () => {
       expect(drift.devices.find((d) => d.device === 'dom-b-r2')).toMatchObject({ in_sync: false, diffs: expect.arrayContaining([expect.stringMatching(/^missing .*committed-rate-kbps=10000$/)]) });
       expect(drift.devices.find((d) => d.device === 'dom-b-r1')).toMatchObject({ in_sync: true });
       expect(await bm.redeploy(o.agreement_id)).toMatchObject({ in_sync: true });
+      expect([...(await policiesOn(br2)).entries()].map(([n, p]) => [n, p.rate])).toEqual([[id('dom-b', 2), 10_000]]);
+      // the same drift seen and put back from the originator: its check-sync names dom-b's device, its redeploy asks dom-b
+      await lab.onRouter(br2, async (c) => {
+        await c.editConfig({ config: `<device xmlns="${NS}"><qos><policy xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0" nc:operation="delete"><name>${id('dom-b', 2)}</name></policy></qos></device>` });
+        await c.commit();
+      });
+      const seen = await lab.mgmt.checkSync(o.id);
+      expect(seen.in_sync).toBe(false);
+      expect(seen.devices.filter((d) => !d.in_sync).map((d) => `${d.domain}/${d.device}`)).toEqual(['dom-b/dom-b-r2']);
+      const cli = await run(process.execPath, [CLI, 'order', 'check-sync', o.id, '--management', lab.mgmt.address]).catch((e: { stdout?: string }) => e);
+      expect(cli.stdout).toMatch(/OUT OF SYNC[\s\S]*dom-b dom-b-r2: missing/);
+      const back = await lab.mgmt.redeploy(o.id);
+      expect(back.in_sync).toBe(true);
+      expect(back.devices).toHaveLength(5);
       expect([...(await policiesOn(br2)).entries()].map(([n, p]) => [n, p.rate])).toEqual([[id('dom-b', 2), 10_000]]);
     } finally {
       bm.close();
@@ -107,6 +125,11 @@ describe.sequential('lifecycle', () => {
     const until = Date.now() + 4000;
     const boosted = await lab.mgmt.modifyOrder(o.id, 20, 4000);
     expect(boosted).toMatchObject({ rate_mbps: 20, boost: { state: 'active', rate_mbps: 20 } });
+    // the amendment is a contract of its own, signed by every provider, naming the order's contract by id and payload digest
+    const original = JSON.parse(o.contract_json) as SignedContract;
+    const amendment = JSON.parse(boosted.boost!.contract_json!) as SignedContract;
+    expect(checkAmendment(original, amendment).amends).toEqual(contractReference(original));
+    expect(verifyContract(amendment).signedBy.sort()).toEqual(['dom-a', 'dom-b', 'dom-c']);
     expect([...(await policiesOn(routers.get("dom-b")![1]!)).entries()].map(([n, p]) => [n, p.rate])).toEqual([[id("dom-b", 2), 20_000]]);
     expect(await usedBps('dom-b')).toBe(2 * baseUsed);
     const reverted = await lab.settled(o.id, (x) => x.boost?.state === 'reverted', 'the boost to revert on its own');
@@ -162,6 +185,17 @@ describe.sequential('lifecycle', () => {
     // another customer's order is as absent as one that does not exist
     const [first] = await lab.mgmt.listOrders({ customer: 'acme' });
     await expect(lab.mgmt.getOrder(first!.id, 'globex')).rejects.toMatchObject({ code: 'QB_ORDER_NOT_FOUND' });
+    // the Provisioning calls of check-sync and redeploy: only the contract's originator may make them, with an agreement id
+    const asDomC = new grpc.Client(daemons.get('dom-b')!.config.listen as string, clientCredentials({ certPem: files.get('dom-c')!.certPem, keyPem: files.get('dom-c')!.keyPem }, { domain: 'dom-b', caPem: readFileSync(lab.cluster.pki.caCert) }));
+    try {
+      const atB = new RemoteProvisioner('dom-b', asDomC.getChannel(), 10_000);
+      await expect(atB.checkSync(first!.agreement_id)).rejects.toMatchObject({ code: 'QB_PROVISION_NOT_ORIGINATOR', message: expect.stringContaining('dom-c may not provision it at dom-b') });
+      await expect(atB.redeploy(first!.agreement_id)).rejects.toMatchObject({ code: 'QB_PROVISION_NOT_ORIGINATOR' });
+      await expect(atB.checkSync('')).rejects.toMatchObject({ code: 'QB_INVALID_ARGUMENT', message: expect.stringContaining('SegmentRef.agreement_id is empty') });
+      await expect(atB.checkSync('agr-none')).rejects.toMatchObject({ code: 'QB_PROVISION_UNKNOWN' });
+    } finally {
+      asDomC.close();
+    }
     // a devices entry whose key file is missing: --check names the field
     const cfg = structuredClone(configs.get('dom-a')!);
     (cfg.devices as Record<string, unknown>[])[0]!['key-file'] = '/nonexistent/key';

@@ -68,6 +68,18 @@ describe('config', () => {
     expect(cfg.northbound).toBeUndefined();
   });
 
+  test('config - inventory sites carry their prefixes; a host address or a non-prefix is refused naming the key', () => {
+    const site = (prefixes: unknown) => withChange((c) => {
+      c.inventory.sites = [{ id: 'paris', borders: ['a1'], prefixes }];
+    });
+    expect(parseConfigText(stringify(site(['198.18.10.0/24', '2001:db8::/48'])), pki.dir).inventory!.sites[0]).toEqual({ id: 'paris', borders: ['a1'], prefixes: ['198.18.10.0/24', '2001:db8::/48'] });
+    expect(parseConfigText(stringify(base()), pki.dir).inventory!.sites).toEqual([]);
+    const host = errorOf(site(['198.18.10.2/24']));
+    expect(host.key).toBe('inventory.sites[0].prefixes[0]');
+    expect(host.message).toContain('use the network address 198.18.10.0/24');
+    expect(errorOf(site(['paris'])).key).toBe('inventory.sites[0].prefixes[0]');
+  });
+
   test('config - northbound: loopback plain HTTP gets its defaults; another address with tls-cert and tls-key (paths resolved)', () => {
     const lo = parseConfigText(stringify({ ...base(), northbound: { listen: '127.0.0.1:8080' } }), pki.dir);
     expect(lo.northbound).toEqual({ listen: '127.0.0.1:8080', bodyLimitBytes: 65_536, rateLimitPerS: 50, rateLimitBurst: 100, idempotencyTtlS: 86_400, hubTimeoutMs: 5000, hubAllowHosts: [] });

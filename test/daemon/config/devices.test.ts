@@ -2,6 +2,13 @@
 import { expect, test } from 'vitest';
 import { ConfigError } from '../../../daemon/errors.js';
 import { parseConfig } from '../../../daemon/config/schema.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { loadLabPlan } from '../../../lab/topology.js';
+import { parseConfigText } from '../../../daemon/config/load.js';
+import { labInventory } from '../../../daemon/config/devices.js';
 
 function cfg(devices: unknown[]): Record<string, unknown> {
   return {
@@ -69,3 +76,36 @@ test.each([
 test('devices - two entries with one name are refused', () => {
   expect(errorOf([good(), good()]).key).toBe('devices[1].name');
 });
+
+test('devices - devices-from a lab inventory and labInventory of the same file agree: routers are borders, hosts sites with their link prefix, links peers or transits', () => {
+  const file = resolve(import.meta.dirname, '../../../containerlab/three-domain.clab.yml');
+  const plan = loadLabPlan(file);
+  const dir = mkdtempSync(join(tmpdir(), 'qb-devfrom-'));
+  try {
+    const access = (node: string, domain: string) => ({ node, platform: 'linux_tc', domain, host: '198.19.3.1', port: 830, username: 'root', privateKeyFile: join(dir, 'id'), knownHostsFile: join(dir, 'kh') });
+    writeFileSync(join(dir, 'inventory.json'), JSON.stringify({ name: plan.name, file, routers: [access('a-edge', 'domain-a'), access('a-border', 'domain-a'), access('b-border1', 'domain-b'), access('b-border2', 'domain-b')] }));
+    const offer = { classes: { EF: { 'capacity-mbps': 100, 'latency-ms': 1 } }, prices: { currency: 'EUR', 'per-mbps-hour': { EF: 0.5 } } };
+    const inv = labInventory(plan, 'domain-a', offer);
+    expect(inv).toMatchObject({
+      borders: ['a-edge', 'a-border'],
+      sites: [{ id: 'host-a', borders: ['a-edge'], prefixes: ['198.18.10.0/24'] }],
+      transits: [{ id: 'a-edge-a-border', from: 'a-edge', to: 'a-border', bidirectional: true }],
+      links: [{ id: 'a-border-domain-b-b-border1', border: 'a-border', 'peer-domain': 'domain-b', 'peer-border': 'b-border1' }],
+    });
+    expect(labInventory(plan, 'domain-b', offer)).toMatchObject({ borders: ['b-border1', 'b-border2'], sites: [], links: [{ border: 'b-border1', 'peer-domain': 'domain-a', 'peer-border': 'a-border' }, { border: 'b-border2', 'peer-domain': 'domain-c', 'peer-border': 'c-border' }] });
+    const cfg = parseConfigText(stringify({ ...cfg0(), 'domain-id': 'domain-a', inventory: inv, 'devices-from': 'inventory.json' }), dir);
+    expect(cfg.devices.map((d) => [d.name, d.platform, d.border, d.interfaces.map((i) => `${i.name}:${i.role}:${i.site ?? i.peerDomain ?? ''}`)])).toEqual([
+      ['a-edge', 'linux_tc', 'a-edge', ['eth1:customer:host-a', 'eth2:core:']],
+      ['a-border', 'linux_tc', 'a-border', ['eth1:core:', 'eth2:peer:domain-b']],
+    ]);
+    expect(cfg.inventory!.sites[0]!.prefixes).toEqual(['198.18.10.0/24']);
+    expect(() => labInventory(plan, 'domain-x', offer)).toThrow(/no router of domain domain-x/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function cfg0(): Record<string, unknown> {
+  const { devices: _d, ...rest } = cfg([]);
+  return rest;
+}

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { NetconfClient } from '../../../drivers/netconf/client.js';
 import { ProvisioningError } from '../../../drivers/errors.js';
 import type { QosPolicy } from '../../../drivers/policy/index.js';
-import { provisionSegment, unprovisionSegment, type ManagedDevice } from '../../../daemon/provisioning/segment.js';
+import { SessionPool, policyDiffs, provisionSegment, unprovisionSegment, type ManagedDevice } from '../../../daemon/provisioning/segment.js';
 import { startNetconfDevice, type NetconfDevice } from '../../../lab/netconf-device.js';
 
 const NS = 'urn:qos-broker:yang:lab-device';
@@ -72,4 +72,34 @@ test('provisioning - a policy for an unmanaged device or outside the inventory i
 test('provisioning - a CLI platform without its interactive channel is refused before anything is sent, naming why', async () => {
   const xr: ManagedDevice = { ...routers[0]!, inventory: { name: 'xr1', platform: 'cisco_iosxr', interfaces: [{ name: 'eth2', speedMbps: 1000 }] } };
   await expect(provisionSegment([policy('xr1')], [xr])).rejects.toMatchObject({ code: 'QB_PROVISION_TRANSPORT', message: expect.stringMatching(/cisco_iosxr renders only/) });
+});
+
+test('provisioning - a session pool keeps one NETCONF session per device across transactions, replaces one that closed, and rolls back as well', async () => {
+  const pool = new SessionPool();
+  try {
+    const before = await Promise.all(routers.map(running));
+    const done = await provisionSegment([policy('r0')], routers, () => [], pool);
+    const first = await pool.acquire(routers[0]!);
+    const id = first.client.sessionId;
+    await first.release();
+    expect(await policyDiffs(done[0]!, pool)).toEqual([]);
+    await unprovisionSegment(done, pool);
+    const again = await pool.acquire(routers[0]!);
+    expect(again.client.sessionId).toBe(id); // the same session all along: apply, read back, remove
+    // the device ends the session: the next use opens a new one
+    again.client.destroy();
+    await again.release();
+    const fresh = await pool.acquire(routers[0]!);
+    expect(fresh.client.sessionId).not.toBe(id);
+    expect(fresh.client.session.status).toBe('ready');
+    await fresh.release();
+    // a failure on r1 still rolls r0 back through the pooled sessions
+    await expect(provisionSegment([policy('r0'), policy('r1')], routers, () => [], pool)).rejects.toThrow(/rolled back on r0/);
+    expect(await Promise.all(routers.map(running))).toEqual(before);
+    expect(pool.devices.sort()).toEqual(['r0', 'r1']);
+  } finally {
+    await pool.close();
+  }
+  expect(pool.devices).toEqual([]);
+  await expect(pool.acquire(routers[0]!)).rejects.toMatchObject({ code: 'QB_PROVISION_TRANSPORT' });
 });

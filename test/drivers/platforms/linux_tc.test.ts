@@ -187,9 +187,34 @@ describe.skipIf(!root)('linux_tc kernel (needs root for a network namespace)', (
     }
     if (policy.remark) expect(filters).toContain('pedit');
     if (policy.action === 'police') expect(sh(`tc qdisc show dev ${eg}`).output).toContain(`qdisc bfifo ${hex}: parent 1:${hex} limit ${policy.rates.committedBurstBytes}b`);
+    // the platform's read-back finds it in place; after remove, absent
+    expect(await readBack(policy)).toEqual([]);
     await removeCli(exec, payload, NS);
     expect(tcState()).toBe(before);
+    expect(await readBack(policy)).toEqual([expect.stringContaining(`/name=qb-${policy.serviceId}`)]);
   };
+  const readBack = async (policy: ResolvedPolicy) => {
+    const out: string[] = [];
+    for (const line of linuxTc.readBack!.lines(policy)) out.push((await exec(line)).output);
+    return linuxTc.readBack!.diffs(policy, out.join('\n'));
+  };
+
+  test('linux_tc kernel - read-back names what drifted: a rate changed by hand, a filter deleted', async () => {
+    const c = ALL_POLICIES['class-af21']!;
+    const policy = admitPolicy({ ...c.policy, remark: false }, c.device);
+    const payload = linuxTc.render(policy);
+    const before = tcState();
+    await applyCli(exec, payload, NS);
+    const hex = tcId(`qb-${policy.serviceId}`).toString(16);
+    const eg = policy.classifier.egressInterface;
+    sh(`tc class change dev ${eg} parent 1: classid 1:${hex} htb rate 1234kbit ceil ${policy.rates.peakKbps}kbit`);
+    sh(`tc filter del dev ${eg} parent 1: prio ${tcId(`qb-${policy.serviceId}`)}`);
+    const diffs = await readBack(policy);
+    expect(diffs).toEqual(expect.arrayContaining([expect.stringMatching(/rate 1234Kbit, expected \d+kbit/), expect.stringMatching(/filter\(s\) into/)]));
+    expect(diffs.some((d) => d.includes('/name='))).toBe(false);
+    for (const line of payload.undo) await exec(line);
+    expect(tcState()).toBe(before);
+  });
 
   test.for(cases.filter((c) => !c.needsActions))(
     'linux_tc kernel - $name: apply installs the class and u32 filters with the policy\'s prefixes and flowid, remove restores tc state',
