@@ -284,7 +284,8 @@ export class BrokerCore {
 
   /**
    * The signed contract with this agreement id (a service's, or the amendment of its latest
-   * boost) and the order it belongs to (whoever's it is: the caller checks tenancy).
+   * boost) and the order it belongs to (whoever's it is: the caller checks tenancy). A scan of
+   * the orders: enough for a download now and then, not for bulk reads.
    */
   async contract(agreementId: string): Promise<{ order: OrderRecord; contract: SignedContract } | undefined> {
     if (typeof agreementId !== 'string' || !/^agr-[A-Za-z0-9._@-]{1,96}$/.test(agreementId)) throw new InvalidArgumentError(`id must be an agreement id (agr-...), got ${JSON.stringify(agreementId)}`);

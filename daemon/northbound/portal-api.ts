@@ -184,7 +184,7 @@ export function portalApiRoutes(app: FastifyInstance, ctx: PortalApiContext): vo
         summary: 'The signed contract of a service (its @qbAgreementId) or of its latest boost, as the document itself',
         tags: ['agreement'],
         params: { type: 'object', required: ['id'], properties: { id: str({ pattern: '^agr-[A-Za-z0-9._@-]{1,96}$' }) } },
-        response: { 200: { description: 'the signed contract (JSON: body and every provider\'s signature)', type: 'object', additionalProperties: true }, ...errors },
+        response: { 200: { description: 'the signed contract: a JWS in the JSON General Serialization (payload and every provider\'s signature)', content: { 'application/jose+json': { schema: { type: 'object', additionalProperties: true } } } }, ...errors },
       },
     },
     async (req, reply) => {
@@ -193,7 +193,8 @@ export function portalApiRoutes(app: FastifyInstance, ctx: PortalApiContext): vo
       const found = await ctx.core().contract(id);
       if (!found) throw notFound('agreement', id);
       if (p.customer !== undefined && found.order.customer !== p.customer) ctx.crossTenant(p, 'agreement', id);
-      return reply.type('application/json').header('content-disposition', `attachment; filename="${id}.json"`).send(JSON.stringify(found.contract));
+      // a JWS in the JSON serialization: application/jose+json (RFC 7515 section 9.2.2)
+      return reply.type('application/jose+json').header('content-disposition', `attachment; filename="${id}.json"`).send(JSON.stringify(found.contract));
     },
   );
 

@@ -42,10 +42,10 @@ let profile = '';
 let browser: BrowserContext | undefined;
 const pageErrors: string[] = [];
 
-async function call(method: string, path: string, key: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> & Array<Record<string, unknown>> }> {
+async function call(method: string, path: string, key: string, body?: unknown): Promise<{ status: number; headers: Headers; body: Record<string, unknown> & Array<Record<string, unknown>> }> {
   const r = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : {} };
+  return { status: r.status, headers: r.headers, body: text ? JSON.parse(text) : {} };
 }
 
 const addOrder = (rateMbps: number) => ({
@@ -152,6 +152,7 @@ describe.skipIf(!haveChromium)(`portal (needs Debian chromium at ${CHROMIUM}: ap
     const agreement = (await call('GET', `${ORD}/serviceOrder/${orders.acme}`, keys.acme)).body['@qbAgreementId'] as string;
     const doc = await call('GET', `${AGR}/agreement/${agreement}/document`, keys.acme);
     expect(doc.status).toBe(200);
+    expect(doc.headers.get('content-type')).toMatch(/^application\/jose\+json/);
     // the JWS itself (JSON General Serialization): one signature per provider on the path
     expect(contractBody(doc.body as unknown as SignedContract)).toMatchObject({ agreementId: agreement, originator: { domain: 'dom-a', customer: 'acme' } });
     expect(doc.body.signatures as unknown[]).toHaveLength(3);
