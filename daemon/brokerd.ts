@@ -219,6 +219,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
         modifyOrders: new ModifyOrders(records, (id, change, customer) => workflow.modifyOrder(id, change, customer)),
         segments: provisionerFor,
         graph: () => graph().graph,
+        peering: core,
       });
       running.management = await serveManagement(brokerCore, cfg.domainId, cfg.management.listen, metrics.observeRpc);
       if (nb) {

@@ -32,6 +32,7 @@ import { OrderNotFoundError, type OrderRecord } from '../workflow/orders.js';
 import { NORTHBOUND_DEFAULTS } from './defaults.js';
 import { RateLimiter } from './limits.js';
 import { JWT_SHAPE, JwtVerifier } from './auth.js';
+import { portalRoutes } from './portal.js';
 import { INVENTORY_BASE, ORDER_BASE, ORDER_STATES, SERVICE_STATES, fieldsParam, hub, hubCreate, modifyToTmf, orderRequest, orderToTmf, selectFields, service, serviceOrder, serviceOrderCreate, serviceToTmf, tmfError } from './tmf.js';
 import { idParams, listQuery, notFound, responses, sendPage, type RouteContext } from './context.js';
 import { registerAgreement } from './agreement.js';
@@ -136,7 +137,7 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
 
   app.addHook('onRequest', async (req) => {
     (req as FastifyRequest & { t0: number }).t0 = performance.now();
-    if (req.url === '/openapi.json' || !deps) return;
+    if (req.url === '/openapi.json' || (req.routeOptions.config as { public?: boolean }).public || !deps) return;
     const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
     // an API key (qbk_...), or a JWT of the identity provider when northbound.jwt is set
     const p = !m ? undefined : jwt && JWT_SHAPE.test(m[1]!) ? await jwt.verify(m[1]!) : await deps.core.authenticate(m[1]!);
@@ -299,6 +300,7 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
   await registerAgreement(app, ctx);
   await registerAlarm(app, ctx);
 
+  portalRoutes(app, { core: () => d().core, crossTenant });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

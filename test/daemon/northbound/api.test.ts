@@ -135,6 +135,7 @@ describe.sequential('northbound', () => {
     expect(served).toEqual(checkedIn);
     expect(Object.keys(checkedIn.paths as object).sort()).toEqual([
       `${AGR}/agreement`, `${AGR}/agreement/{id}`, `${AGR}/agreement/{id}/document`,
+      '/qos-broker/v1/topology',
       `${ALM}/alarm`, `${ALM}/alarm/{id}`,
       `${QUO}/quote`, `${QUO}/quote/{id}`,
       `${INV}/service`, `${INV}/service/{id}`,
