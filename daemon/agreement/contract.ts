@@ -39,7 +39,12 @@ export interface ContractBody {
   agreementId: string;
   /** The provider that took the order, and its customer. */
   originator: { domain: string; customer: string };
-  service: { from: string; to: string; qosClass: string; rateMbps: number; maxLatencyMs?: number; maxJitterMs?: number; maxLossPct?: number };
+  /**
+   * What is carried. `fromPrefixes` / `toPrefixes`: the address prefixes of the two sites as
+   * their providers advertise them (absent when a site advertises none): every provider's
+   * policy classifies the packets from the one to the other.
+   */
+  service: { from: string; to: string; qosClass: string; rateMbps: number; maxLatencyMs?: number; maxJitterMs?: number; maxLossPct?: number; fromPrefixes?: string[]; toPrefixes?: string[] };
   /** ISO 8601 start and end of the service. */
   window: { start: string; end: string };
   /** Every provider that must sign, with its Ed25519 public key (raw, base64). */
@@ -172,6 +177,10 @@ export function checkContractBody(b: unknown): asserts b is ContractBody {
   if (!body.originator || typeof body.originator !== 'object' || !DOMAIN_RE.test(String(body.originator.domain ?? ''))) fail('/body/originator/domain', 'must be a domain id');
   if (!body.service || typeof body.service !== 'object') fail('/body/service', 'must be an object');
   if (!(typeof body.service.rateMbps === 'number' && body.service.rateMbps > 0)) fail('/body/service/rateMbps', 'must be a positive number');
+  for (const k of ['fromPrefixes', 'toPrefixes'] as const) {
+    const v = body.service[k];
+    if (v !== undefined && !(Array.isArray(v) && v.length > 0 && v.every((p: unknown) => typeof p === 'string' && p.includes('/')))) fail(`/body/service/${k}`, 'must be a non-empty list of address prefixes');
+  }
   for (const k of ['start', 'end'] as const) {
     if (typeof body.window?.[k] !== 'string' || Number.isNaN(Date.parse(body.window[k]))) fail(`/body/window/${k}`, 'must be an ISO 8601 time');
   }

@@ -164,6 +164,13 @@ export class AgreementCoordinator {
     if (req.maxLatencyMs !== undefined) service.maxLatencyMs = req.maxLatencyMs;
     if (req.maxJitterMs !== undefined) service.maxJitterMs = req.maxJitterMs;
     if (req.maxLoss !== undefined) service.maxLossPct = req.maxLoss * 100;
+    // which packets: the sites' advertised prefixes, signed with the rest so every provider classifies the same traffic
+    const graph = this.graph();
+    const prefixes = (e: Endpoint) => (e.site ? graph.siteOf(e.domain, e.site)?.prefixes : undefined);
+    const fromPrefixes = prefixes(req.from);
+    const toPrefixes = prefixes(req.to);
+    if (fromPrefixes?.length) service.fromPrefixes = [...fromPrefixes];
+    if (toPrefixes?.length) service.toPrefixes = [...toPrefixes];
     return {
       version: 1,
       agreementId,

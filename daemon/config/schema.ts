@@ -5,6 +5,7 @@
  * See daemon/config/examples/ for documented examples.
  */
 import { ConfigError } from '../errors.js';
+import { checkPrefix } from '../../drivers/policy/index.js';
 import { AGREEMENT_DEFAULTS } from '../agreement/defaults.js';
 import { NORTHBOUND_DEFAULTS } from '../northbound/defaults.js';
 import { PEERING_DEFAULTS } from '../peering/defaults.js';
@@ -265,7 +266,17 @@ function inventory(s: Section): Inventory {
     const site = { id: x.str('id', { re: /^[A-Za-z0-9._-]{1,64}$/, what: 'a site id' }), borders: x.list('borders', false).map((b, j) => {
         if (typeof b !== 'string' || !borders.includes(b)) throw new ConfigError(`${x.key('borders')}[${j}]`, `expected a border listed in inventory.borders (${borders.join(', ')}), got ${typeName(b)}`);
         return b;
-      }) };
+      }) } as { id: string; borders: string[]; prefixes?: string[] };
+    if (x.has('prefixes')) {
+      site.prefixes = x.list('prefixes', false).map((pfx, j) => {
+        try {
+          checkPrefix(pfx, 'prefix');
+        } catch {
+          throw new ConfigError(`${x.key('prefixes')}[${j}]`, `expected an address prefix such as 198.18.10.0/24 or 2001:db8::/48, got ${typeName(pfx)}`);
+        }
+        return pfx as string;
+      });
+    }
     x.done();
     return site;
   });

@@ -87,7 +87,7 @@ export function buildAdvertisement(domain: string, inv: Inventory, used: UsageMa
   return {
     origin: domain,
     borders: [...inv.borders],
-    sites: inv.sites.map((s) => ({ id: s.id, borders: [...s.borders] })),
+    sites: inv.sites.map((s) => ({ id: s.id, borders: [...s.borders], ...(s.prefixes?.length ? { prefixes: [...s.prefixes] } : {}) })),
     transits: inv.transits.map((t) => ({ from: t.from, to: t.to, bidirectional: t.bidirectional, classes: classTable(t.id, t.classes, used) })),
     links: inv.links.map((l) => ({ border: l.border, peerDomain: l.peerDomain, peerBorder: l.peerBorder, classes: classTable(l.id, l.classes, used) })),
     prices: { currency: inv.prices.currency, perMbpsHour: { ...inv.prices.perMbpsHour } },

@@ -135,7 +135,11 @@ export function designService(body: ContractBody, domain: string, devices: Devic
       owner: { provider: domain, customer: body.originator.customer },
       device: dev.name,
       ...(dev.partition ? { partition: dev.partition.name } : {}),
-      classifier: { egressInterface: iface },
+      classifier: {
+        egressInterface: iface,
+        ...(body.service.fromPrefixes ? { sourcePrefixes: body.service.fromPrefixes } : {}),
+        ...(body.service.toPrefixes ? { destinationPrefixes: body.service.toPrefixes } : {}),
+      },
       trafficClass: body.service.qosClass as TrafficClass,
       rates: { committedKbps: Math.round(rateMbps * 1000) },
       action: 'shape',

@@ -36,6 +36,12 @@ export interface SiteAttachment {
   id: string;
   /** Borders the site is attached to (a request from the site may start at any of them). */
   borders: string[];
+  /**
+   * The site's address prefixes (IPv4 or IPv6 CIDR): a service from or to the site carries the
+   * packets from or to them, and every provider's policy classifies by them.
+   * @default none (a service carries every packet on its interfaces)
+   */
+  prefixes?: string[];
 }
 
 /** Carriage inside the advertising domain from one of its borders to another. */

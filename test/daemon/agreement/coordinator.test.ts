@@ -262,3 +262,20 @@ describe('agreement', () => {
     expect((await y.get('abandoned-1:0:1'))?.state).toBe('expired');
   });
 });
+
+describe('agreement - site prefixes', () => {
+  test('agreement - the prefixes the two sites advertise are signed in the contract as the service traffic', async () => {
+    const ads = demoNetwork().map((ad) => ({
+      ...ad,
+      sites: (ad.sites ?? []).map((s) => ({ ...s, prefixes: [s.id === 'site-x' ? '198.18.40.0/24' : '198.18.50.0/24'] })),
+    }));
+    const withPrefixes = buildTopology(ads);
+    const a = await new AgreementCoordinator('provider-x', () => withPrefixes, (d) => participants.get(d), { holdTtlMs: 30_000 }).agree(request());
+    expect(a.contract.body.service).toMatchObject({ from: 'provider-x/site-x', to: 'provider-z/site-z', fromPrefixes: ['198.18.40.0/24'], toPrefixes: ['198.18.50.0/24'] });
+    expect(verifyContract(JSON.parse(JSON.stringify(a.contract))).signedBy).toEqual(a.path.domains);
+    // sites that advertise none: the contract names none (a policy then carries every packet on its interfaces)
+    const plain = await coordinator().agree(request());
+    expect(plain.contract.body.service).not.toHaveProperty('fromPrefixes');
+    expect(plain.contract.body.service).not.toHaveProperty('toPrefixes');
+  });
+});
