@@ -1,10 +1,17 @@
 /**
- * `qos-broker demo [--keep]`: the product on the embedded default network
- * (demo-network.ts), with nothing configured. It starts one real qos-brokerd
- * process per provider, each with a config file written for the run, its
- * embedded redis-server, mTLS certificates and Ed25519 keys from the lab PKI,
- * and two lab routers (a real netconfd behind a real sshd on 127.0.0.1) in
- * its `devices:`. Then, as a user would with the CLI, it orders through
+ * `qos-broker demo [--keep] [--loopback]`: the product on the embedded default
+ * network (demo-network.ts), with nothing configured. It starts one real
+ * qos-brokerd process per provider, each with a config file written for the
+ * run, its embedded redis-server, mTLS certificates and Ed25519 keys from the
+ * lab PKI, and its routers:
+ *   - as root, when network namespaces work: the linux_tc routers of the lab
+ *     containerlab/four-provider.clab.yml (the demo network as a topology,
+ *     brought up with labUp as `qos-broker lab up` does), named by
+ *     `devices-from:` the lab's inventory.json, with the sites' prefixes from
+ *     the hosts' links; iperf3 between host-x and host-z measures each rate;
+ *   - otherwise (or with --loopback): two lab routers per provider (a real
+ *     netconfd behind a real sshd on 127.0.0.1) in its `devices:`.
+ * Then, as a user would with the CLI, it orders through
  * provider-x's Management service and prints what happens, every fact read
  * back before it is printed:
  *   1. advertisements: every provider holds every signed advertisement; a
@@ -13,8 +20,13 @@
  *      (verified offline, a tampered copy refused naming the field), each
  *      domain's provisioning with its routers and the config they now hold,
  *      the per-step plan;
- *   3. a boost for a few seconds (routers at the higher rate, then back on
- *      their own), then terminate: routers as before, bookings zero.
+ *   3. the fast order ends (both orders carry the same packets, so the lab
+ *      can measure one service at a time), a boost of the cheap one for a few
+ *      seconds (routers at the higher rate, then back on their own), then
+ *      terminate: routers as before, bookings zero.
+ * With the lab, the rate iperf3 measures is printed before the order, with
+ * the service active (and outside it), during the boost, after its revert and
+ * after terminate.
  * It stops everything it started on success, failure or Ctrl-C, and says how
  * long each phase took; `--keep` leaves the providers running to explore with
  * the CLI and prints the commands.
@@ -90,11 +102,11 @@ function classesYaml(t: ClassTable): Record<string, unknown> {
   return Object.fromEntries(Object.entries(t).map(([c, m]) => [c, { 'capacity-mbps': m.capacityMbps ?? m.availableMbps, 'latency-ms': m.latencyMs, 'jitter-ms': m.jitterMs, loss: m.loss }]));
 }
 
-/** The inventory section of a provider's config, from its entry of the demo network. */
-function inventoryOf(ad: DomainAdvertisement): Record<string, unknown> {
+/** The inventory section of a provider's config, from its entry of the demo network (and the sites' address prefixes in the lab). */
+function inventoryOf(ad: DomainAdvertisement, sitePrefixes = new Map<string, string[]>()): Record<string, unknown> {
   return {
     borders: ad.borders,
-    sites: (ad.sites ?? []).map((s) => ({ id: s.id, borders: s.borders })),
+    sites: (ad.sites ?? []).map((s) => ({ id: s.id, borders: s.borders, ...(sitePrefixes.has(s.id) ? { prefixes: sitePrefixes.get(s.id) } : {}) })),
     transits: ad.transits.map((t) => ({ id: `${t.from}-${t.to}`, from: t.from, to: t.to, bidirectional: t.bidirectional ?? false, classes: classesYaml(t.classes) })),
     links: ad.links.map((l) => ({ id: `${l.border}-${l.peerBorder}`, border: l.border, 'peer-domain': l.peerDomain, 'peer-border': l.peerBorder, classes: classesYaml(l.classes) })),
     prices: { currency: ad.prices.currency, 'per-mbps-hour': ad.prices.perMbpsHour },
@@ -147,6 +159,8 @@ async function getJson(addr: string, path: string): Promise<Record<string, unkno
 export const DEMO_LAB_FILE = join(ROOT, 'containerlab', 'four-provider.clab.yml');
 /** The customer hosts of the lab (sites site-x and site-z) and the DSCP of the ordered class (EF). */
 const TRAFFIC = { from: 'host-x', to: 'host-z', dscp: 46 } as const;
+/** A destination on the service's way that is not in site-z: its traffic is not the service's. */
+const OTHER_DESTINATION = 'provider-z-z2';
 
 /**
  * Why the root path (the lab, real traffic) cannot run here, or undefined when
@@ -269,6 +283,7 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
       providers.push({ domain: d, ad, files: pki.domain(d), grpc: `127.0.0.1:${ports[3 * i]}`, admin: `127.0.0.1:${ports[3 * i + 1]}`, metrics: `127.0.0.1:${ports[3 * i + 2]}`, dataDir: join(dir, d), configFile: join(dir, `${d}.yaml`), logFile: join(dir, `${d}.log`), routers: [] });
     }
     let devicesFrom: string | undefined;
+    const sitePrefixes = new Map<string, string[]>();
     const netconfDevs: NetconfDevice[] = [];
     if (lab) {
       const status = await labStatus(DEMO_LAB_FILE);
@@ -281,6 +296,13 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
       const up = await starting;
       labStarting = undefined;
       devicesFrom = join(up.stateDir, 'inventory.json');
+      // a site's addresses: the subnet of its host's link (the classifier of every policy of an order between two sites)
+      for (const l of up.plan.links) {
+        for (const end of [l.a, l.b]) {
+          const site = up.plan.nodes.find((n) => n.name === end.node && n.role === 'host')?.labels['qos-broker.site'];
+          if (site) sitePrefixes.set(site, [l.subnet]);
+        }
+      }
       for (const p of providers) {
         for (const n of up.plan.nodes.filter((x) => x.role !== 'host' && x.domain === p.domain)) {
           p.routers.push({ name: n.name, border: n.labels['qos-broker.border'] ?? n.name, node: n.name, ifaces: n.interfaces.map((i) => i.name) });
@@ -324,7 +346,7 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
           ...(p === x ? [{ 'domain-id': VISITOR, 'ca-file': pki.caCert }] : []),
         ],
         'origin-keys': providers.filter((q) => q !== p && !peers.includes(q)).map((q) => ({ 'domain-id': q.domain, 'public-key': pubOf(q) })),
-        inventory: inventoryOf(p.ad),
+        inventory: inventoryOf(p.ad, sitePrefixes),
         ...(devicesFrom
           ? { 'devices-from': devicesFrom }
           : { devices: p.routers.map((r) => ({ name: r.name, platform: 'lab_device', host: r.dev!.host, port: r.dev!.port, username: r.dev!.username, 'key-file': r.dev!.privateKeyFile, 'known-hosts-file': r.dev!.knownHostsFile, border: r.border, 'hello-settle-ms': 20, interfaces: r.interfaces })) }),
@@ -380,11 +402,11 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
     /** What each order put on the routers: router name and held id, found as what was new after it. */
     const owned = new Map<string, Array<{ router: string; id: string }>>();
     const seconds = 3;
-    const measure = async (when: string, contractedMbps?: number): Promise<number> => {
-      const t = await labTraffic(DEMO_LAB_FILE, { ...TRAFFIC, seconds });
+    const measure = async (when: string, contractedMbps?: number, to: string = TRAFFIC.to): Promise<number> => {
+      const t = await labTraffic(DEMO_LAB_FILE, { ...TRAFFIC, to, seconds });
       const mbps = t.receivedBitsPerSecond / 1e6;
       const vs = contractedMbps ? ` (contracted ${contractedMbps} Mbit/s: ${mbps >= contractedMbps ? '+' : ''}${(((mbps - contractedMbps) / contractedMbps) * 100).toFixed(1)} %)` : '';
-      out(`  traffic ${when}: iperf3 ${TRAFFIC.from} -> ${TRAFFIC.to} (DSCP ${TRAFFIC.dscp}, ${seconds} s) measured ${mbps.toFixed(2)} Mbit/s${vs}`);
+      out(`  traffic ${when}: iperf3 ${TRAFFIC.from} -> ${to}${to === TRAFFIC.to ? '' : ` (${t.toAddress})`} (DSCP ${TRAFFIC.dscp}, ${seconds} s) measured ${mbps.toFixed(2)} Mbit/s${vs}`);
       return mbps;
     };
     if (lab) {
@@ -406,7 +428,7 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
       const summary = verifyContract(JSON.parse(o.contract_json), keys);
       const file = join(dir, `contract-${objective}.json`);
       writeFileSync(file, JSON.stringify(c, null, 2));
-      out(`    contract ${c.body.agreementId}: signed by ${summary.signedBy.join(', ')}; verified offline against the providers' keys`);
+      out(`    contract ${c.body.agreementId}: signed by ${summary.signedBy.join(', ')}; verified offline against the providers' keys${c.body.service.fromPrefixes ? `; carries ${c.body.service.fromPrefixes.join(' ')} -> ${(c.body.service.toPrefixes ?? []).join(' ')}` : ''}`);
       const tampered = JSON.parse(o.contract_json) as SignedContract;
       tampered.body.segments[0]!.priceMinor += 1;
       tampered.body.totalPriceMinor += 1;
@@ -427,7 +449,10 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
         out(`    ${d} (${step.where}): ${step.state} in ${((Date.parse(step.finished) - Date.parse(step.started)) / 1000).toFixed(2)} s; routers now hold ${held.join(', ')} (${lab ? 'tc over SSH, htb classes read back' : 'confirmed commit, read back'})`);
       }
       out(`    plan: ${o.plan.map((s) => `${s.step} ${s.domain} ${s.state}`).join('; ')}`);
-      if (lab && objective === 'cheapest') await measure('with the service active', o.rate_mbps);
+      if (lab && objective === 'cheapest') {
+        await measure('with the service active', o.rate_mbps);
+        await measure(`outside the service (to ${OTHER_DESTINATION}, not in site-z ${sitePrefixes.get('site-z')!.join(' ')}, the same way)`, undefined, OTHER_DESTINATION);
+      }
     }
     phase('orders agreed and provisioned');
 
