@@ -250,7 +250,7 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
     })());
   /** Throws once a signal came: the main flow starts nothing more. */
   const notStopped = () => {
-    if (signalled) throw new DemoError('QB_DEMO_CHECK_FAILED', `stopped by ${signalled}`);
+    if (signalled) throw new DemoError('QB_DEMO_INTERRUPTED', `stopped by ${signalled}`);
   };
   const onSignal = (sig: NodeJS.Signals) => {
     signalled = sig;
@@ -261,10 +261,9 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
       .then(stopAll)
       .finally(() => process.exit(exitCode(sig)));
   };
-  if (!keep) {
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-  }
+  // also with --keep: until the providers are handed over, a Ctrl-C stops what was started
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const network = demoNetwork();
     const why = values.loopback ? 'asked for with --loopback' : await labUnavailable();
