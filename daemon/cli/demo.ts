@@ -442,8 +442,8 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
       for (const d of o.domains) {
         const p = providers.find((q) => q.domain === d)!;
         const held = owned.get(o.id)!.filter((h) => p.routers.some((r) => r.name === h.router)).map((h) => {
-          const x = post.get(h.router)!.find((q) => q.id === h.id)!;
-          return `${h.router} ${x.iface} ${x.kbps} kbit/s`;
+          const now = post.get(h.router)!.find((q) => q.id === h.id)!;
+          return `${h.router} ${now.iface} ${now.kbps} kbit/s`;
         });
         const step = o.plan.find((s) => s.step === 'provision' && s.domain === d)!;
         out(`    ${d} (${step.where}): ${step.state} in ${((Date.parse(step.finished) - Date.parse(step.started)) / 1000).toFixed(2)} s; routers now hold ${held.join(', ')} (${lab ? 'tc over SSH, htb classes read back' : 'confirmed commit, read back'})`);
