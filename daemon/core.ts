@@ -13,6 +13,7 @@ import type { ServiceRequest } from './agreement/coordinator.js';
 import { parseOrderBody } from './agreement/orders.js';
 import type { DeviceConfig } from './config/devices.js';
 import { managedDevice, type DomainProvisioner, type SyncReport } from './provisioning/domain.js';
+import { probeShell } from './provisioning/segment.js';
 import type { RecordStore } from './state/records.js';
 import type { ApiKeyStore, ApiKeyView, Principal } from './state/apikeys.js';
 import type { IdempotencyStore } from './state/idempotency.js';
@@ -347,12 +348,13 @@ export class BrokerCore {
       this.opts.devices().map(async (d): Promise<DeviceView> => {
         const v: DeviceView = { name: d.name, platform: d.platform, address: `${d.host}:${d.port}`, border: d.border, interfaces: d.interfaces.map((i) => `${i.name} (${i.role}${i.peerDomain ? ` to ${i.peerDomain}` : i.site ? ` to ${i.site}` : ''})`), services: carried.get(d.name) ?? [] };
         if (!probe) return v;
-        if (platformById(d.platform).transport === 'cli') {
-          v.reachable = undefined;
-          v.error = 'CLI platform: not probed over NETCONF';
-          return v;
-        }
         try {
+          if (platformById(d.platform).transport === 'cli') {
+            // a shell CLI device answers over SSH (what it runs as capabilities); a CLI that needs an interactive channel is refused by the probe
+            v.capabilities = await probeShell(managedDevice(d));
+            v.reachable = true;
+            return v;
+          }
           const c = await NetconfClient.connect({ ...managedDevice(d).connection, connectTimeoutMs: 5000 });
           v.reachable = true;
           v.capabilities = c.capabilities.list.filter((x) => !x.module).map((x) => x.base.replace(/^urn:ietf:params:netconf:(capability)?/, "")).sort();

@@ -128,6 +128,8 @@ export const BROKER_ERRORS = {
   QB_DEMO_DAEMON_EXITED: row('DemoError', 'INTERNAL', 500, 1, 'a demo daemon exited: its log file is named in the message'),
   QB_DEMO_ORDER_FAILED: row('DemoError', 'INTERNAL', 500, 1, 'a demo order failed: the message gives the domain and error'),
   QB_DEMO_CHECK_FAILED: row('DemoError', 'INTERNAL', 500, 1, 'what the demo read back is not what it should be: a bug, see the message'),
+  QB_DEMO_INTERRUPTED: row('DemoError', 'CANCELLED', 499, 1, 'the demo got SIGINT or SIGTERM and stopped everything it started (the process exits 130 or 143); run it again'),
+  QB_DEMO_LAB_BUSY: row('DemoError', 'FAILED_PRECONDITION', 409, 1, "the demo's lab is already up (a demo --keep left it): take it down with qos-broker lab down FILE, or run the demo with --loopback"),
 
   QB_APIKEY_NOT_FOUND: row('ApiKeyError', 'NOT_FOUND', 404, 1, 'no such API key: qos-broker apikey list shows them'),
   QB_NORTHBOUND_NOT_FOUND: row('NorthboundError', 'NOT_FOUND', 404, 1, 'no such resource (or it is another customer\'s): list them'),

@@ -330,6 +330,15 @@ export class LocalParticipant implements AgreementParticipant {
     if (body.service.rateMbps !== o.rateMbps) mismatch('service.rateMbps', o.rateMbps, body.service.rateMbps);
     if (Date.parse(body.window.start) !== o.start) mismatch('window.start', new Date(o.start).toISOString(), body.window.start);
     if (Date.parse(body.window.end) !== o.end) mismatch('window.end', new Date(o.end).toISOString(), body.window.end);
+    // the packets it carries: the two sites' prefixes as their providers advertise them, no other traffic
+    const graph = this.graph();
+    for (const [k, ep] of [['fromPrefixes', body.service.from], ['toPrefixes', body.service.to]] as const) {
+      const [domain, site] = String(ep).split('/');
+      const advertised = graph.siteOf(domain ?? '', site ?? '')?.prefixes;
+      const want = advertised?.length ? advertised : undefined;
+      const got = body.service[k];
+      if (JSON.stringify(want ?? null) !== JSON.stringify(got ?? null)) mismatch(`service.${k}`, want ?? 'none (the site advertises no prefixes)', got ?? 'none');
+    }
   }
 
   /**

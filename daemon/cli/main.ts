@@ -18,7 +18,7 @@ const USAGE = `qos-broker <command> [options]
 
 commands:
   device <operation>   drive one NETCONF device (qos-broker device --help)
-  demo                 run the loopback demo (a lab NETCONF device driven end to end)
+  demo                 four qos-brokerd providers agree and provision a service; as root on a lab with real traffic (qos-broker demo --help)
   lab <operation>      run a containerlab topology as network namespaces (qos-broker lab --help)
   peers                peers of a running qos-brokerd and their session state (--admin HOST:PORT, --json)
   domains              domains a running qos-brokerd knows (--admin HOST:PORT, --json)

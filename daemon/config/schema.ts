@@ -5,6 +5,7 @@
  * See daemon/config/examples/ for documented examples.
  */
 import { ConfigError } from '../errors.js';
+import { checkPrefix } from '../../drivers/policy/index.js';
 import { AGREEMENT_DEFAULTS } from '../agreement/defaults.js';
 import { NORTHBOUND_DEFAULTS } from '../northbound/defaults.js';
 import { PEERING_DEFAULTS } from '../peering/defaults.js';
@@ -12,7 +13,6 @@ import type { Inventory, InventoryClass } from '../peering/origin.js';
 import { parseDevices, type DeviceConfig } from './devices.js';
 import { BACKOFF_DEFAULTS } from '../peering/session.js';
 import { STORE_DEFAULTS } from '../state/store.js';
-import { checkPrefix } from '../../drivers/policy/index.js';
 
 /** One configured peer. */
 export interface PeerConfig {

@@ -308,6 +308,23 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
 }
 
 /**
+ * Probe a shell CLI device (linux_tc): an SSH session with its host key
+ * checked, and what its shell offers for the platform (`tc -V`: the
+ * iproute2 release). Throws when it cannot be reached or has no tc.
+ */
+export async function probeShell(d: ManagedDevice, connectTimeoutMs = 5000): Promise<string[]> {
+  platformOf(d);
+  const ssh = await SshTransport.connect({ ...d.connection, port: d.connection.port ?? 22, connectTimeoutMs });
+  try {
+    const r = await execLine(ssh, 'tc -V');
+    if (!r.ok) throw new ProvisioningError('QB_PROVISION_FAILED', `${d.inventory.name} answers over SSH but has no working tc: ${r.output.trim().slice(0, 200)}`);
+    return ['ssh', r.output.trim().split('\n')[0]!];
+  } finally {
+    await ssh.close();
+  }
+}
+
+/**
  * Read a provisioned policy back from its device: the differences from what
  * it should be ([] when in place). A CLI device cannot be read back this way:
  * undefined.

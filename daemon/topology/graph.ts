@@ -5,7 +5,7 @@
  * into typed arrays (CSR, forward and reverse) on first use and cached.
  */
 import { TopologyError } from '../errors.js';
-import type { ClassMetrics, ClassTable, DomainAdvertisement, Endpoint, QosClass } from './types.js';
+import type { ClassMetrics, ClassTable, DomainAdvertisement, Endpoint, QosClass, SiteAttachment } from './types.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 
 /** Edge kinds in `ClassGraph.kind`. */
@@ -46,6 +46,8 @@ export interface ClassGraph {
 }
 
 const NAME = /^[^/\s]+$/;
+/** An IPv4 or IPv6 prefix's shape (the policy checks each in full before a device sees it). */
+const PREFIX = /^(\d{1,3}(\.\d{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)\/\d{1,3}$/;
 
 function fail(origin: string | undefined, field: string, message: string): never {
   throw new TopologyError(origin, field, message);
@@ -273,6 +275,11 @@ export class TopologyGraph {
     }
     this.classCache.set(qosClass, g);
     return g;
+  }
+
+  /** The advertised site of a domain, or undefined. */
+  siteOf(domain: string, site: string): SiteAttachment | undefined {
+    return (this.advertisements.get(domain)?.sites ?? []).find((s) => s.id === site);
   }
 
   /** Node numbers an endpoint stands for (one border, or every border of a site). */

@@ -312,3 +312,35 @@ describe('agreement', () => {
     expect(seen).toEqual(['exchange-x:agr-via']);
   });
 });
+
+describe('agreement - site prefixes', () => {
+  test('agreement - the prefixes the two sites advertise are signed in the contract as the service traffic', async () => {
+    const ads = demoNetwork().map((ad) => ({
+      ...ad,
+      sites: (ad.sites ?? []).map((s) => ({ ...s, prefixes: [s.id === 'site-x' ? '198.18.40.0/24' : '198.18.50.0/24'] })),
+    }));
+    const withPrefixes = buildTopology(ads);
+    // the participants see the same advertisements (and check the prefixes against them)
+    const seeing = new Map([...stores].map(([d, store]) => [d, new LocalParticipant(store, generateAdvertKeyPair().privateKey, () => withPrefixes)]));
+    const a = await new AgreementCoordinator('provider-x', () => withPrefixes, (d) => seeing.get(d), { holdTtlMs: 30_000 }).agree(request());
+    expect(a.contract.body.service).toMatchObject({ from: 'provider-x/site-x', to: 'provider-z/site-z', fromPrefixes: ['198.18.40.0/24'], toPrefixes: ['198.18.50.0/24'] });
+    expect(verifyContract(JSON.parse(JSON.stringify(a.contract))).signedBy).toEqual(a.path.domains);
+    // sites that advertise none: the contract names none (a policy then carries every packet on its interfaces)
+    const plain = await coordinator().agree(request());
+    expect(plain.contract.body.service).not.toHaveProperty('fromPrefixes');
+    expect(plain.contract.body.service).not.toHaveProperty('toPrefixes');
+  });
+
+  test('agreement - a provider signs no prefixes other than the ones the sites advertise', async () => {
+    const ads = demoNetwork().map((ad) => ({ ...ad, sites: (ad.sites ?? []).map((s) => ({ ...s, prefixes: ['203.0.113.0/24'] })) }));
+    const claimed = buildTopology(ads);
+    const used = async () => Object.fromEntries(await Promise.all([...stores].map(async ([d, s]) => [d, (await s.utilisation()).reduce((n, u) => n + u.usedBps, 0)] as const)));
+    const before = await used();
+    // the coordinator claims prefixes the participants' advertisements do not have
+    const err = await new AgreementCoordinator('provider-x', () => claimed, (d) => participants.get(d), { holdTtlMs: 30_000 }).agree(request()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AgreementFailedError);
+    expect((err as Error).message).toMatch(/will not sign agreement \S+: service\.fromPrefixes is \["203\.0\.113\.0\/24"\], but it agreed to "none \(the site advertises no prefixes\)"/);
+    // and every hold it made was released
+    expect(await used()).toEqual(before);
+  });
+});

@@ -1,6 +1,6 @@
 /**
  * The README's main command: `qos-broker demo` starts real qos-brokerd
- * processes (one per provider, each with its redis-server and lab routers),
+ * processes (one per provider, each with its redis-server and lab NETCONF routers on loopback),
  * orders through the Management service, and leaves nothing behind.
  */
 import { execSync } from 'node:child_process';
@@ -28,12 +28,14 @@ test('demo - four qos-brokerd processes agree, sign, provision, boost and tear d
   const saved = process.env.TMPDIR;
   process.env.TMPDIR = demoTmp;
   try {
-    await demoCommand([], (s) => lines.push(s));
+    // the loopback routers also as root (CI): the root path is test/daemon/cli/demo-root.test.ts
+    await demoCommand(['--loopback'], (s) => lines.push(s));
   } finally {
     if (saved === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = saved;
   }
   const text = lines.join('\n');
+  expect(text).toContain('two lab routers (netconfd behind sshd on 127.0.0.1)');
   expect(text).toMatch(/daemons: provider-x \(pid \d+, gRPC 127\.0\.0\.1:\d+\), provider-y/);
   expect(text).toContain('advertisements: every provider holds all 4');
   expect(text).toMatch(/a forged provider-y advertisement .* refused \(bad-signature\); qos_broker_adverts_rejected_total\{reason="bad-signature"\} 0 -> 1/);
