@@ -10,7 +10,7 @@ import { ConfigError } from '../../../daemon/errors.js';
 import { buildAdvertisement } from '../../../daemon/peering/origin.js';
 import { designService } from '../../../daemon/provisioning/domain.js';
 import type { ContractBody } from '../../../daemon/agreement/contract.js';
-import { checkContractBody } from '../../../daemon/agreement/contract.js';
+import { sealContractBody } from '../../../daemon/agreement/contract.js';
 import { admitPolicy } from '../../../drivers/policy/index.js';
 import { linuxTc } from '../../../drivers/platforms/linux_tc/index.js';
 import type { CliPayload } from '../../../drivers/platforms/index.js';
@@ -36,7 +36,7 @@ const config = (sites: unknown[]) => ({
 });
 
 const body = (service: Partial<ContractBody['service']>): ContractBody => ({
-  version: 1,
+  version: 2,
   agreementId: 'agr-1',
   originator: { domain: 'dom-a', customer: 'acme' },
   service: { from: 'dom-a/paris', to: 'dom-b/berlin', qosClass: 'EF', rateMbps: 10, ...service },
@@ -74,7 +74,7 @@ describe('site prefixes', () => {
   });
 
   test('site prefixes - a contract body with an empty or malformed prefix list is malformed', () => {
-    expect(() => checkContractBody({ ...body({ fromPrefixes: [] }), parties: [{ domain: 'dom-a', publicKey: Buffer.alloc(32).toString('base64') }, { domain: 'dom-b', publicKey: Buffer.alloc(32, 1).toString('base64') }] })).toThrow(/\/body\/service\/fromPrefixes/);
+    expect(() => sealContractBody({ ...body({ fromPrefixes: [] }), parties: [{ domain: 'dom-a', publicKey: Buffer.alloc(32).toString('base64'), role: 'provider' }, { domain: 'dom-b', publicKey: Buffer.alloc(32, 1).toString('base64'), role: 'provider' }] })).toThrow(/service\/fromPrefixes/);
   });
 
   test('site prefixes - the contract prefixes are the classifier of every policy of the segment; linux_tc matches them', () => {
