@@ -290,7 +290,7 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
       out(`  node ${CLI} order list`);
       out(`  node ${CLI} order get ${first.id}`);
       out(`  node ${CLI} devices --probe`);
-      out(`  node ${CLI} peers --admin ${x.admin}`);
+      out(`  node ${CLI} peers`);
       out(`  node ${CLI} order terminate ${first.id}`);
       out(`configs and logs: ${dir}`);
       out(`stop them: kill ${providers.map((p) => p.proc!.pid).join(' ')} ${devs.flatMap((d) => [d.pids.sshd, d.pids.netconfd]).join(' ')}; rm -rf ${dir}`);
