@@ -32,6 +32,8 @@ describe('cli: qos-broker peers, domains, adverts', () => {
     const adverts = JSON.parse(cli('adverts', '--management', mgmt(), '--json').stdout) as { adverts: { envelope: { origin: string; body: { links: { peerDomain: string }[] } } }[] };
     expect(adverts.adverts.map((a) => a.envelope.origin)).toEqual(['dom-cli']);
     expect(adverts.adverts[0]!.envelope.body.links[0]!.peerDomain).toBe('dom-other');
+    // an exchange has no Management service: --admin reads the same views from the admin endpoint
+    expect(JSON.parse(cli('peers', '--admin', d.admin, '--json').stdout)).toEqual(JSON.parse(cli('peers', '--management', mgmt(), '--json').stdout));
     const env = spawnSync(process.execPath, [CLI, 'adverts'], { encoding: 'utf8', env: { ...process.env, QOS_BROKER_MANAGEMENT: mgmt() } });
     expect(env.stdout).toMatch(/^ORIGIN\s+SEQ\s+ISSUED\s+EXPIRES\s+BORDERS\s+TRANSITS\s+LINKS\ndom-cli\s+\d+/);
   });
@@ -43,6 +45,11 @@ describe('cli: qos-broker peers, domains, adverts', () => {
     const none = spawnSync(process.execPath, [CLI, 'adverts'], { encoding: 'utf8', env: { ...process.env, QOS_BROKER_MANAGEMENT: '' } });
     expect(none.status).toBe(2);
     expect(none.stderr).toMatch(/QB_INVALID_ARGUMENT: --management unix:PATH\|HOST:PORT is required/);
+    const both = cli('peers', '--management', mgmt(), '--admin', d.admin);
+    expect(both.status).toBe(2);
+    expect(both.stderr).toMatch(/QB_INVALID_ARGUMENT: --admin and --management name two daemons/);
+    expect(cli('peers', '--admin', 'nowhere').stderr).toMatch(/QB_INVALID_ARGUMENT: --admin must be host:port/);
+    expect(cli('domains', '--admin', '127.0.0.1:1').stderr).toMatch(/QB_ADMIN_UNREACHABLE: cannot reach qos-brokerd's admin endpoint at 127\.0\.0\.1:1/);
     const down = cli('domains', '--management', '127.0.0.1:1');
     expect(down.status).toBe(1);
     expect(down.stderr).toMatch(/QB_MANAGEMENT_UNREACHABLE: cannot reach qos-brokerd's management service at 127\.0\.0\.1:1: .*use --management/);
