@@ -180,7 +180,8 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
         if (!rec || rec.state !== 'established' || !rec.spec.address || !key) return undefined;
         return new RemoteParticipant(d, key, agreementClientOn(transport.channelFor(rec.spec)), { callTimeoutMs: cfg.agreement.callTimeoutMs });
       };
-      post = orderDesk({ domain: cfg.domainId, graph: () => graph().graph, participant, holdTtlMs: cfg.agreement.holdTtlMs });
+      const agreementDesk = orderDesk({ domain: cfg.domainId, graph: () => graph().graph, participant, holdTtlMs: cfg.agreement.holdTtlMs });
+      post = { '/v1/quote': agreementDesk['/v1/quote'], '/v1/order': agreementDesk['/v1/order'] };
       // the order path: workflow -> agreement -> provisioning in every domain (ours internal, the others over gRPC)
       const records = new RecordStore({ redis: running.redis!, domain: cfg.domainId, keyPrefix: cfg.redis.keyPrefix });
       const bookingOf = async (id: string) => (await records.get<{ owner: string; reservations: string[] }>('agreement', id))?.doc;
@@ -220,6 +221,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
         segments: provisionerFor,
         graph: () => graph().graph,
         peering: core,
+        agreements: agreementDesk.desk,
       });
       running.management = await serveManagement(brokerCore, cfg.domainId, cfg.management.listen, metrics.observeRpc);
       if (nb) {

@@ -24,6 +24,8 @@ import { CancelOrders, type CancelOrderRecord } from './workflow/cancel-orders.j
 import { QuoteDesk, type QualificationRecord, type QuoteRecord } from './workflow/quotes.js';
 import { AlarmStore, type AlarmRecord } from './state/alarms.js';
 import type { TopologyGraph } from './topology/graph.js';
+import type { PeeringCore } from './peering/peering-core.js';
+import type { AgreementDesk } from './agreement/orders.js';
 
 export type { ApiKeyView, HubRecord, ModifyOrderRecord, Principal };
 export type { AlarmRecord, CancelOrderRecord, QualificationRecord, QuoteRecord };
@@ -68,7 +70,9 @@ export interface BrokerCoreOptions {
   /** The advertised graph now (quotes and qualification compute paths on it). */
   graph?: () => TopologyGraph;
   /** Sessions, known domains and advertisements (the operator's view of the domain graph). */
-  peering?: { peerViews(): PeerView[]; domainViews(): PeeringDomainView[]; adverts(): SignedAdvert<DomainAdvertisement>[] };
+  peering?: PeeringCore;
+  /** Quote and the agreement alone (nothing provisioned). */
+  agreements?: AgreementDesk;
 }
 
 /** One page of a list and how many match. */
@@ -122,9 +126,14 @@ export class BrokerCore {
    * (parseOrderBody: each bad field an InvalidArgumentError naming it).
    */
   static request(i: Record<string, unknown>): ServiceRequest {
+    return parseOrderBody(BrokerCore.unset(i));
+  }
+
+  /** The fields a face left at proto3's 0 or '' dropped (so the parser's defaults apply). */
+  private static unset(i: Record<string, unknown>): Record<string, unknown> {
     const body: Record<string, unknown> = { ...i };
     for (const k of ['maxLatencyMs', 'start', 'objective', 'agreementId', 'k', 'viaExchange'] as const) if (body[k] === 0 || body[k] === '') delete body[k];
-    return parseOrderBody(body);
+    return body;
   }
 
   async createOrder(input: Record<string, unknown>, wait?: { timeoutMs: number }, meta: { externalId?: string; description?: string } = {}): Promise<OrderRecord> {
@@ -288,6 +297,41 @@ export class BrokerCore {
   private async agreementOf(id: string, customer?: string): Promise<string> {
     if (typeof id === 'string' && /^agr-[A-Za-z0-9._@-]{1,96}$/.test(id) && customer === undefined) return id;
     return (await this.getOrder(id, customer)).agreementId;
+  }
+
+  /** Priced options per objective, nothing held: `{ domain, options: [{ scenarios, domains, nodes, latencyMs, jitterMs, loss, currency, total, segments }] }` (Management's Quote; the northbound's TMF648 quote is `quote`). */
+  quoteOptions(input: Record<string, unknown>): Promise<unknown> {
+    return this.desk().quote(BrokerCore.unset({ customer: 'cli', ...input }));
+  }
+
+  /** The agreement alone (Quote/Reserve, Commit: the signed contract), nothing provisioned: `{ contract, domains, quotes, refused }`. */
+  agree(input: Record<string, unknown>): Promise<unknown> {
+    return this.desk().agree(BrokerCore.unset({ customer: 'cli', ...input }));
+  }
+
+  private desk(): AgreementDesk {
+    if (!this.opts.agreements) throw new InvalidArgumentError(`${this.opts.domain} takes no agreements (no resource store)`);
+    return this.opts.agreements;
+  }
+
+  /** Configured peers and their session state: `{ domain, peers }`. */
+  peers(): { domain: string; peers: unknown[] } {
+    return { domain: this.opts.domain, peers: this.peering().peerViews() };
+  }
+
+  /** Domains known (advertised, registered, configured keys): `{ domain, domains }`. */
+  domains(): { domain: string; domains: unknown[] } {
+    return { domain: this.opts.domain, domains: this.peering().domainViews() };
+  }
+
+  /** The signed advertisements held: `{ domain, adverts }`. */
+  adverts(): { domain: string; adverts: unknown[] } {
+    return { domain: this.opts.domain, adverts: this.peering().adverts() };
+  }
+
+  private peering(): PeeringCore {
+    if (!this.opts.peering) throw new InvalidArgumentError(`${this.opts.domain} has no peering core`);
+    return this.opts.peering;
   }
 
   /** A northbound API key; the secret is returned here only. */

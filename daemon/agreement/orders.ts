@@ -107,9 +107,15 @@ export interface OrderDeskOptions {
   holdTtlMs?: number;
 }
 
-/** The admin operations `POST /v1/quote` and `POST /v1/order`. */
-export function orderDesk(opts: OrderDeskOptions) {
-  const coordinator = new AgreementCoordinator(opts.domain, opts.graph, opts.participant, { holdTtlMs: opts.holdTtlMs ?? AGREEMENT_DEFAULTS.holdTtlMs });
+/** Quote (priced options, nothing held) and agree (the agreement alone, nothing provisioned): each throws a typed error. */
+export interface AgreementDesk {
+  quote(body: unknown): Promise<unknown>;
+  agree(body: unknown): Promise<unknown>;
+}
+
+/** The admin operations `POST /v1/quote` and `POST /v1/order`, over the same desk as the Management service's Quote and Agree. */
+export function orderDesk(opts: OrderDeskOptions): Record<'/v1/quote' | '/v1/order', (body: unknown) => Promise<{ status: number; body: unknown }>> & { desk: AgreementDesk } {
+  const desk = agreementDesk(opts);
   const guard =
     (f: (body: unknown) => Promise<unknown>) =>
     async (body: unknown): Promise<{ status: number; body: unknown }> => {
@@ -119,8 +125,13 @@ export function orderDesk(opts: OrderDeskOptions) {
         return errorAnswer(err);
       }
     };
+  return { '/v1/quote': guard((b) => desk.quote(b)), '/v1/order': guard((b) => desk.agree(b)), desk };
+}
+
+export function agreementDesk(opts: OrderDeskOptions): AgreementDesk {
+  const coordinator = new AgreementCoordinator(opts.domain, opts.graph, opts.participant, { holdTtlMs: opts.holdTtlMs ?? AGREEMENT_DEFAULTS.holdTtlMs });
   return {
-    '/v1/quote': guard(async (body) => {
+    async quote(body) {
       const r = parseOrderBody(body);
       const options = priceScenarios(
         opts.graph(),
@@ -141,10 +152,10 @@ export function orderDesk(opts: OrderDeskOptions) {
           segments: o.price.segments.map((s) => ({ domain: s.domain, unitPerMbpsHour: s.unitPerMbpsHour, charge: s.charge })),
         })),
       };
-    }),
-    '/v1/order': guard(async (body) => {
+    },
+    async agree(body) {
       const a = await coordinator.agree(parseOrderBody(body));
       return { contract: a.contract, domains: a.path.domains, quotes: a.quotes, refused: a.refused };
-    }),
+    },
   };
 }

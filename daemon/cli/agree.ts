@@ -1,7 +1,7 @@
 /**
  * `qos-broker quote|agree --from DOMAIN/SITE --to DOMAIN/SITE --class EF
- * --rate 10M --latency 30ms --for 2h [--admin HOST:PORT]`: ask a running
- * provider daemon (its loopback admin endpoint) for priced options, or run
+ * --rate 10M --latency 30ms --for 2h [--management unix:PATH|HOST:PORT]`: ask a
+ * running provider daemon (its Management service: Quote, Agree) for priced options, or run
  * the agreement alone (no order, nothing provisioned: `qos-broker order
  * create` takes an order) and write the signed contract (check it offline with
  * `qos-broker contract verify FILE`).
@@ -9,11 +9,10 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '../../drivers/errors.js';
-import { AdminError, errorFromWire } from '../errors.js';
 import type { OrderBody } from '../agreement/orders.js';
 import { contractBody, signatureDomain, type SignedContract } from '../agreement/contract.js';
-
-const DEFAULT_ADMIN = '127.0.0.1:9470';
+import type { ServiceSpecMsg } from '../management/proto.js';
+import { managementClient } from './order.js';
 
 export const ORDER_USAGE = (cmd: 'quote' | 'agree') => `qos-broker ${cmd} --from DOMAIN/SITE --to DOMAIN/SITE --class CLASS --rate RATE --for DURATION [options]
 
@@ -24,7 +23,7 @@ export const ORDER_USAGE = (cmd: 'quote' | 'agree') => `qos-broker ${cmd} --from
   --for             how long, with unit m or h, e.g. 90m, 2h
   --start           when the service starts, ISO 8601 (default: now)
   --k               alternatives per objective, 1..16 (default 3)
-  --admin HOST:PORT the daemon's admin.listen (default $QOS_BROKER_ADMIN or ${DEFAULT_ADMIN})
+  --management ADDR the daemon's management.listen, unix:PATH or HOST:PORT (default $QOS_BROKER_MANAGEMENT)
   --json            print JSON${
     cmd === 'agree'
       ? `
@@ -60,7 +59,7 @@ export function parseDuration(s: string): number {
 }
 
 interface Parsed {
-  admin: string;
+  management?: string;
   json: boolean;
   out?: string;
   body: OrderBody;
@@ -72,7 +71,7 @@ function parse(cmd: 'quote' | 'agree', argv: string[]): Parsed | undefined {
     args: argv,
     strict: true,
     options: {
-      from: s, to: s, class: s, rate: s, latency: s, for: s, start: s, k: s, admin: s, objective: s, customer: s, 'agreement-id': s, out: s,
+      from: s, to: s, class: s, rate: s, latency: s, for: s, start: s, k: s, management: s, objective: s, customer: s, 'agreement-id': s, out: s,
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -83,8 +82,6 @@ function parse(cmd: 'quote' | 'agree', argv: string[]): Parsed | undefined {
   }
   if (cmd === 'quote') for (const k of ['objective', 'customer', 'agreement-id', 'out'] as const) if (values[k] !== undefined) throw new InvalidArgumentError(`--${k} is for qos-broker agree, not quote`);
   for (const k of ['from', 'to', 'class', 'rate', 'for'] as const) if (!values[k]) throw new InvalidArgumentError(`--${k} is required; usage:\n${ORDER_USAGE(cmd)}`);
-  const admin = values.admin ?? process.env.QOS_BROKER_ADMIN ?? DEFAULT_ADMIN;
-  if (!/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(admin)) throw new InvalidArgumentError(`--admin must be host:port (the daemon's admin.listen), got ${JSON.stringify(admin)}`);
   for (const k of ['from', 'to'] as const) if (!/^[^/\s]+\/[^/\s]+$/.test(values[k]!)) throw new InvalidArgumentError(`--${k} must be DOMAIN/SITE, e.g. dom-a/dom-a-site, got ${JSON.stringify(values[k])}`);
   const body: OrderBody = { from: values.from!, to: values.to!, qosClass: values.class!, rateMbps: parseRate(values.rate!), durationMs: parseDuration(values.for!) };
   if (values.latency !== undefined) body.maxLatencyMs = parseLatency(values.latency);
@@ -104,26 +101,19 @@ function parse(cmd: 'quote' | 'agree', argv: string[]): Parsed | undefined {
   }
   body.customer = values.customer ?? 'cli';
   if (values['agreement-id'] !== undefined) body.agreementId = values['agreement-id'];
-  return { admin, json: values.json ?? false, out: values.out, body };
+  return { management: values.management, json: values.json ?? false, out: values.out, body };
 }
 
-async function post(admin: string, path: string, body: unknown): Promise<Record<string, unknown>> {
-  let res: Response;
+/** The agreement request of the Management service: the parsed flags as a ServiceSpec. */
+async function call(o: Parsed, rpc: 'quote' | 'agree'): Promise<Record<string, unknown>> {
+  const b = o.body;
+  const spec: Partial<ServiceSpecMsg> = { from: b.from, to: b.to, qos_class: b.qosClass, rate_mbps: b.rateMbps, max_latency_ms: b.maxLatencyMs ?? 0, start_ms: b.start ?? 0, duration_ms: b.durationMs, objective: b.objective ?? '' };
+  const c = managementClient(o.management);
   try {
-    res = await fetch(`http://${admin}${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(60_000) });
-  } catch (err) {
-    throw new AdminError(
-      'QB_ADMIN_UNREACHABLE',
-      `cannot reach qos-brokerd's admin endpoint at ${admin}: ${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)}; is a provider daemon running with admin.listen set to that address? (use --admin HOST:PORT)`,
-      { cause: err },
-    );
+    return rpc === 'quote' ? await c.quote(spec, { k: b.k }) : await c.agree(spec, { k: b.k, customer: b.customer, agreementId: b.agreementId });
+  } finally {
+    c.close();
   }
-  const out = (await res.json()) as Record<string, unknown>;
-  if (!res.ok) {
-    const code = typeof out.code === 'string' ? out.code : 'QB_ADMIN_ERROR';
-    throw errorFromWire(code, String(out.error ?? `admin endpoint ${admin}${path} answered ${res.status}`), { fallback: 'QB_ADMIN_ERROR' });
-  }
-  return out;
 }
 
 const money = (x: number, cur: string) => `${x.toFixed(2)} ${cur}`;
@@ -132,7 +122,7 @@ const money = (x: number, cur: string) => `${x.toFixed(2)} ${cur}`;
 export async function quoteCommand(argv: string[], out: (t: string) => void = (t) => process.stdout.write(t)): Promise<void> {
   const o = parse('quote', argv);
   if (!o) return;
-  const r = await post(o.admin, '/v1/quote', o.body);
+  const r = await call(o, 'quote');
   if (o.json) return out(`${JSON.stringify(r, null, 2)}\n`);
   const options = r.options as Array<{ scenarios: string[]; domains: string[]; latencyMs: number; jitterMs: number; loss: number; currency: string; total: number; segments: Array<{ domain: string; charge: number }> }>;
   out(`${options.length} option(s) from ${o.body.from} to ${o.body.to}, ${o.body.qosClass} ${o.body.rateMbps} Mbit/s for ${o.body.durationMs / 3_600_000} h:\n`);
@@ -148,7 +138,7 @@ export async function quoteCommand(argv: string[], out: (t: string) => void = (t
 export async function agreeCommand(argv: string[], out: (t: string) => void = (t) => process.stdout.write(t)): Promise<void> {
   const o = parse('agree', argv);
   if (!o) return;
-  const r = await post(o.admin, '/v1/order', o.body);
+  const r = await call(o, 'agree');
   const contract = r.contract as SignedContract;
   if (o.out) {
     try {

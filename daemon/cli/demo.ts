@@ -491,7 +491,7 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
       out(`  node ${CLI} order list`);
       out(`  node ${CLI} order get ${first.id}`);
       out(`  node ${CLI} devices --probe`);
-      out(`  node ${CLI} peers --admin ${x.admin}`);
+      out(`  node ${CLI} peers`);
       if (lab) out(`  node ${CLI} lab traffic ${file} --from ${TRAFFIC.from} --to ${TRAFFIC.to} --dscp ${TRAFFIC.dscp} --seconds 3`);
       out(`  node ${CLI} order terminate ${first.id}`);
       out(`configs and logs: ${dir} (run one provider by hand: node ${BROKERD} --config ${x.configFile})`);

@@ -20,9 +20,9 @@ commands:
   device <operation>   drive one NETCONF device (qos-broker device --help)
   demo                 four qos-brokerd providers agree and provision a service; as root on a lab with real traffic (qos-broker demo --help)
   lab <operation>      run a containerlab topology as network namespaces (qos-broker lab --help)
-  peers                peers of a running qos-brokerd and their session state (--admin HOST:PORT, --json)
-  domains              domains a running qos-brokerd knows (--admin HOST:PORT, --json)
-  adverts              advertisements a running qos-brokerd holds (--admin HOST:PORT, --json)
+  peers                peers of a running qos-brokerd and their session state (--management ADDR, --json)
+  domains              domains a running qos-brokerd knows (--management ADDR, --json)
+  adverts              advertisements a running qos-brokerd holds (--management ADDR, --json)
   contract verify FILE check an electronic contract's signatures offline
   quote                priced options for a service (--from D/SITE --to D/SITE --class EF --rate 10M --for 2h)
   agree                the agreement alone (nothing provisioned); writes the signed contract (--out FILE)

@@ -68,6 +68,22 @@ export class ManagementClient {
   async listApiKeys(customer?: string): Promise<ApiKeyMsg[]> {
     return (await this.call<{ keys: ApiKeyMsg[] }>('ListApiKeys', { customer: customer ?? '' })).keys;
   }
+  /** Priced options (Quote); `body` as the agreement CLI builds it (from, to, qosClass, rateMbps, durationMs, ...). */
+  async quote(service: Partial<ServiceSpecMsg>, o: { k?: number } = {}): Promise<Record<string, unknown>> {
+    return JSON.parse((await this.call<{ json: string }>('Quote', { service, k: o.k ?? 0 })).json) as Record<string, unknown>;
+  }
+  async agree(service: Partial<ServiceSpecMsg>, o: { customer?: string; k?: number; agreementId?: string } = {}): Promise<Record<string, unknown>> {
+    return JSON.parse((await this.call<{ json: string }>('Agree', { service, customer: o.customer ?? '', k: o.k ?? 0, agreement_id: o.agreementId ?? '' })).json) as Record<string, unknown>;
+  }
+  async peers(): Promise<Record<string, unknown>> {
+    return JSON.parse((await this.call<{ json: string }>('ListPeers', {})).json) as Record<string, unknown>;
+  }
+  async domains(): Promise<Record<string, unknown>> {
+    return JSON.parse((await this.call<{ json: string }>('ListDomains', {})).json) as Record<string, unknown>;
+  }
+  async adverts(): Promise<Record<string, unknown>> {
+    return JSON.parse((await this.call<{ json: string }>('ListAdverts', {})).json) as Record<string, unknown>;
+  }
   close(): void {
     this.client.close();
   }

@@ -44,11 +44,17 @@ export async function serveManagement(core: BrokerCore, domain: string, listen: 
     };
   const cust = (r: Record<string, unknown>) => (typeof r.customer === 'string' && r.customer !== '' ? r.customer : undefined);
   const id = (r: Record<string, unknown>) => r.id as string;
+  const json = (doc: unknown) => ({ json: JSON.stringify(doc) });
+  const specInput = (s: ServiceSpecMsg) => ({ from: s.from, to: s.to, qosClass: s.qos_class, rateMbps: s.rate_mbps, maxLatencyMs: s.max_latency_ms, start: s.start_ms, durationMs: s.duration_ms, objective: s.objective, viaExchange: s.via_exchange });
+  const agreementInput = (r: Record<string, unknown>) => {
+    if (!r.service) throw new InvalidArgumentError('AgreementRequest.service is required');
+    return { ...specInput(r.service as ServiceSpecMsg), customer: (r.customer as string) || 'cli', k: r.k, agreementId: r.agreement_id };
+  };
   server.addService(M.service, {
     CreateOrder: wrap('CreateOrder', async (r) => {
       const s = (r.service ?? {}) as ServiceSpecMsg;
       if (!r.service) throw new InvalidArgumentError('CreateOrderRequest.service is required');
-      const input = { from: s.from, to: s.to, qosClass: s.qos_class, rateMbps: s.rate_mbps, maxLatencyMs: s.max_latency_ms, start: s.start_ms, durationMs: s.duration_ms, objective: s.objective, viaExchange: s.via_exchange, customer: (r.customer as string) || 'operator' };
+      const input = { ...specInput(s), customer: (r.customer as string) || 'operator' };
       return orderToMsg(await core.createOrder(input, r.wait ? { timeoutMs: waitMs(r.wait_timeout_ms) } : undefined));
     }),
     GetOrder: wrap('GetOrder', async (r) => orderToMsg(await core.getOrder(id(r), cust(r)))),
@@ -61,6 +67,11 @@ export async function serveManagement(core: BrokerCore, domain: string, listen: 
     CreateApiKey: wrap('CreateApiKey', async (r) => (({ key, secret }) => ({ key: apiKeyToMsg(key), secret }))(await core.createApiKey({ role: r.role as string, customer: r.customer as string, description: r.description as string }))),
     RevokeApiKey: wrap('RevokeApiKey', async (r) => apiKeyToMsg(await core.revokeApiKey(id(r)))),
     ListApiKeys: wrap('ListApiKeys', async (r) => ({ keys: (await core.listApiKeys(cust(r))).map(apiKeyToMsg) })),
+    Quote: wrap('Quote', async (r) => json(await core.quoteOptions(agreementInput(r)))),
+    Agree: wrap('Agree', async (r) => json(await core.agree(agreementInput(r)))),
+    ListPeers: wrap('ListPeers', async () => json(core.peers())),
+    ListDomains: wrap('ListDomains', async () => json(core.domains())),
+    ListAdverts: wrap('ListAdverts', async () => json(core.adverts())),
   });
   const socket = listen.startsWith('unix:') ? listen.slice(5) : undefined;
   if (socket) {

@@ -357,7 +357,7 @@ export class DomainProvisioner {
   async checkSync(agreementId: string, caller?: string): Promise<SyncReport> {
     const have = await this.opts.records.get<SegmentRecord>(KIND, agreementId);
     if (!have) throw new ServiceProvisioningError('QB_PROVISION_UNKNOWN', `${this.domain} has provisioned nothing for ${agreementId}`);
-    if (caller !== undefined) this.checkCaller(have.doc.originator, caller, agreementId);
+    if (caller !== undefined) this.checkCaller(have.doc.originator, caller, agreementId, have.doc.broker);
     return this.syncOf(have.doc);
   }
 
@@ -384,8 +384,9 @@ export class DomainProvisioner {
   redeploy(agreementId: string, caller: string): Promise<SegmentStatus> {
     return this.serial(agreementId, async () => {
       const have = await this.opts.records.get<SegmentRecord>(KIND, agreementId);
+      // who may ask comes first: another domain learns nothing of the segment's state
+      if (have) this.checkCaller(have.doc.originator, caller, agreementId, have.doc.broker);
       if (!have || have.doc.state !== 'active') throw new ServiceProvisioningError('QB_PROVISION_NOT_ACTIVE', `${agreementId} is not active at ${this.domain} (${have?.doc.state ?? 'unknown'}): nothing to redeploy`);
-      this.checkCaller(have.doc.originator, caller, agreementId, have.doc.broker);
       const rec = have.doc;
       // syncOf reads each step's device once, in step order: what drifted, and whether any of it is left there
       const sync = await this.syncOf(rec);

@@ -30,6 +30,13 @@ describe('bench lifecycle', () => {
     for (const k of ['p50_ms', 'p99_ms', 'floor_ms', 'floor_p99_ms', 'floor_parallel_ms', 'plan_agree_ms', 'plan_provision_ms', 'ratio_p50_vs_floor', 'orders_per_s', 'restart_started_ms', 'reconcile_ms', 'check_sync_ms_per_service']) {
       expect(Number.isFinite(last[k]) && last[k] > 0, `${k} = ${last[k]}`).toBe(true);
     }
+    for (const k of ['floor_new_session_ms', 'ratio_p50_vs_floor_new_session']) expect(Number.isFinite(last[k]) && last[k] > 0, `${k} = ${last[k]}`).toBe(true);
+    // where the time went, from the orders' plans: each part a number, the agreement and the provisioning taking some
+    expect(Object.keys(last.split_ms).sort()).toEqual(['agree', 'agree_to_provision', 'before_agree', 'provision_slowest', 'provision_to_completed', 'reply']);
+    for (const v of Object.values(last.split_ms)) expect(Number.isFinite(v)).toBe(true);
+    expect(last.split_ms.agree).toBeGreaterThan(0);
+    expect(last.split_ms.provision_slowest).toBeGreaterThan(0);
+    expect(Object.keys(last.split_provision_by_domain_ms).sort()).toEqual(['dom-a', 'dom-b', 'dom-c']);
     expect(last.p99_ms).toBeGreaterThanOrEqual(last.p50_ms);
     expect(Object.keys(last.floor_by_domain_ms).sort()).toEqual(['dom-a', 'dom-b', 'dom-c']);
     expect(typeof last.met).toBe('boolean');

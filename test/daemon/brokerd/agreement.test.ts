@@ -78,7 +78,7 @@ afterAll(async () => {
 });
 
 const cli = (...args: string[]) => run(process.execPath, [CLI, ...args]);
-const flags = (start: number) => ['--from', 'dom-a/dom-a-site', '--to', 'dom-c/dom-c-site', '--class', 'EF', '--rate', '10M', '--latency', '30ms', '--for', '2h', '--start', new Date(start).toISOString(), '--admin', a.admin];
+const flags = (start: number) => ['--from', 'dom-a/dom-a-site', '--to', 'dom-c/dom-c-site', '--class', 'EF', '--rate', '10M', '--latency', '30ms', '--for', '2h', '--start', new Date(start).toISOString(), '--management', `unix:${String(a.config['data-dir'])}/management.sock`];
 const store = (domain: string) => {
   const s = new RedisResourceStore({ domain, redis: cluster.redis.client() });
   stores.push(s);

@@ -181,6 +181,14 @@ describe.sequential('lifecycle', () => {
     await expect(lab.mgmt.getOrder('ord-00000000-0000-0000-0000-000000000000')).rejects.toMatchObject({ code: 'QB_ORDER_NOT_FOUND' });
     await expect(lab.mgmt.getOrder('nonsense')).rejects.toMatchObject({ code: 'QB_INVALID_ARGUMENT', message: expect.stringMatching(/^id must be/) });
     await expect(lab.mgmt.listOrders({ state: 'done' })).rejects.toMatchObject({ code: 'QB_INVALID_ARGUMENT', message: expect.stringMatching(/^state must be/) });
+    // Quote and Agree of the Management service: the same checks, each bad field named; nothing held
+    await expect(lab.mgmt.quote({ ...spec(), rate_mbps: -1 })).rejects.toMatchObject({ code: 'QB_INVALID_ARGUMENT', message: expect.stringMatching(/^rateMbps must be/) });
+    await expect(lab.mgmt.agree({ ...spec(), to: 'dom-c' })).rejects.toMatchObject({ code: 'QB_INVALID_ARGUMENT', message: expect.stringMatching(/^to must be DOMAIN\/SITE/) });
+    await expect(lab.mgmt.quote(spec(), { k: 99 })).rejects.toMatchObject({ code: 'QB_INVALID_ARGUMENT', message: expect.stringMatching(/^k /) });
+    for (const d of DOMAINS) expect(await usedBps(d), d).toBe(0);
+    const q = await lab.mgmt.quote(spec());
+    expect((q.options as Array<{ domains: string[] }>)[0]!.domains).toEqual(['dom-a', 'dom-b', 'dom-c']);
+    expect(((await lab.mgmt.peers()).peers as Array<{ domain: string; state: string }>).map((p) => [p.domain, p.state])).toEqual([['dom-b', 'established'], ['dom-c', 'established']]);
     expect((await lab.mgmt.listOrders()).length).toBe(n);
     // another customer's order is as absent as one that does not exist
     const [first] = await lab.mgmt.listOrders({ customer: 'acme' });

@@ -71,9 +71,9 @@ describe('qos-brokerd: three daemons on loopback', () => {
       ['dom-a', 'established', 'outbound'],
       ['dom-c', 'established', 'outbound'],
     ]);
-    const { stdout } = await run(process.execPath, [CLI, 'peers', '--admin', b.admin]);
+    const { stdout } = await run(process.execPath, [CLI, 'peers', '--management', `unix:${String(b.config['data-dir'])}/management.sock`]);
     expect(stdout).toMatch(/dom-a\s+established\s+outbound/);
-    const json = JSON.parse((await run(process.execPath, [CLI, 'domains', '--admin', a.admin, '--json'])).stdout) as { domains: { domain: string; keySource: string }[] };
+    const json = JSON.parse((await run(process.execPath, [CLI, 'domains', '--management', `unix:${String(a.config['data-dir'])}/management.sock`, '--json'])).stdout) as { domains: { domain: string; keySource: string }[] };
     expect(json.domains.map((d) => [d.domain, d.keySource])).toEqual([
       ['dom-a', 'self'],
       ['dom-b', 'peer-open'],
