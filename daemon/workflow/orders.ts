@@ -101,9 +101,10 @@ export interface WorkflowOptions {
   records: RecordStore;
   coordinator: AgreementCoordinator;
   /** The agreement participant of a domain (for aborts after a restart). */
-  participant: (domain: string) => AgreementParticipant | undefined;
+  participant: (domain: string, path?: string[]) => AgreementParticipant | undefined;
   /** A domain's provisioning: ours internal, a peer's external; undefined when unreachable now. */
-  provisioner: (domain: string) => SegmentProvisioner | undefined;
+  /** A domain's provisioning: directly, or chained through the neighbours on `path` (the order's domains in path order). */
+  provisioner: (domain: string, path?: string[]) => SegmentProvisioner | undefined;
   log?: Logger;
   /** How often due deadlines are looked for, ms. @default 250 */
   tickMs?: number;
@@ -371,7 +372,7 @@ export class Workflow {
         const a = await this.opts.coordinator.agree({ ...o.request, customer: o.customer, rateMbps: change.rateMbps - o.request.rateMbps, start: now, end: until, agreementId: o.boost.agreementId, includeDomains: o.domains, k: 1 });
         const same = a.path.domains.filter((d, i, all) => all.indexOf(d) === i);
         if (same.join(',') !== o.domains.join(',')) {
-          await Promise.allSettled(same.map((d) => this.opts.participant(d)?.abort(o.boost!.agreementId)));
+          await Promise.allSettled(same.map((d) => this.opts.participant(d, o.domains)?.abort(o.boost!.agreementId)));
           throw new OrderError('QB_ORDER_MODIFY_REFUSED', `the extra rate can only be had over ${same.join(' > ')}, not the service's path ${o.domains.join(' > ')}`);
         }
         o.boost.contract = a.contract;
@@ -463,15 +464,15 @@ export class Workflow {
     }
   }
 
-  private provisioner(domain: string): SegmentProvisioner {
-    const p = this.opts.provisioner(domain);
+  private provisioner(domain: string, path?: string[]): SegmentProvisioner {
+    const p = this.opts.provisioner(domain, path);
     if (!p) throw new Unreachable(domain);
     return p;
   }
 
   /** Activate every domain's segment in parallel; all active: completed; any failed: roll every domain back. */
   private async provisionAll(o: OrderRecord, version: number): Promise<void> {
-    const provs = o.domains.map((d) => this.provisioner(d));
+    const provs = o.domains.map((d) => this.provisioner(d, o.domains));
     for (const d of o.domains) {
       const s = this.step(o, 'provision', d);
       if (s.state !== 'completed') this.mark(s, 'inProgress');
@@ -510,8 +511,8 @@ export class Workflow {
     for (const s of steps) if (s.state !== 'inProgress') this.mark(s, 'inProgress');
     const results = await Promise.allSettled(
       o.domains.map(async (d) => {
-        await this.opts.participant(d)?.abort(o.agreementId).catch(() => {});
-        await this.provisioner(d).deactivate(o.agreementId);
+        await this.opts.participant(d, o.domains)?.abort(o.agreementId).catch(() => {});
+        await this.provisioner(d, o.domains).deactivate(o.agreementId);
       }),
     );
     results.forEach((r, i) => this.mark(steps[i]!, r.status === 'fulfilled' ? 'completed' : 'failed', r.status === 'rejected' ? { ...stepError(r.reason), domain: o.domains[i]! } : undefined));
@@ -537,7 +538,7 @@ export class Workflow {
     version = await this.save(o, version, {}, `removing: ${reason}`);
     await this.releaseEverywhere(o);
     if (o.boost && ['active', 'provisioning', 'reverting'].includes(o.boost.state)) {
-      await Promise.all(o.domains.map((d) => this.provisioner(d).deactivate(o.boost!.agreementId)));
+      await Promise.all(o.domains.map((d) => this.provisioner(d, o.domains).deactivate(o.boost!.agreementId)));
     }
     o.service.state = 'terminated';
     const total = o.contract?.body.totalPriceMinor ?? 0;
@@ -562,7 +563,7 @@ export class Workflow {
     for (const d of o.domains) this.mark(this.step(o, step, d), 'inProgress');
     // the service's own contract at the new rate; a boost shows its signed amendment for the extra rate
     const amendment = o.boost!.state === 'reverting' ? undefined : o.boost!.contract;
-    const results = await Promise.allSettled(o.domains.map((d) => this.provisioner(d).activate(o.contract!, rateMbps, amendment)));
+    const results = await Promise.allSettled(o.domains.map((d) => this.provisioner(d, o.domains).activate(o.contract!, rateMbps, amendment)));
     let failure: StepError | undefined;
     results.forEach((r, i) => {
       const e = r.status === 'rejected' ? { ...stepError(r.reason), domain: o.domains[i]! } : statusError(r.value);
@@ -576,8 +577,8 @@ export class Workflow {
       version = await this.save(o, version, {}, `rate change to ${rateMbps} Mbit/s failed in ${failure.domain}`);
       if (wasBoost) {
         // back to the ordered rate everywhere and the amendment's bookings released
-        await Promise.allSettled(o.domains.map((d) => this.provisioner(d).activate(o.contract!, o.request.rateMbps)));
-        await Promise.allSettled(o.domains.map((d) => this.provisioner(d).deactivate(o.boost!.agreementId)));
+        await Promise.allSettled(o.domains.map((d) => this.provisioner(d, o.domains).activate(o.contract!, o.request.rateMbps)));
+        await Promise.allSettled(o.domains.map((d) => this.provisioner(d, o.domains).deactivate(o.boost!.agreementId)));
         await this.save(o, version, {}, `back at ${o.request.rateMbps} Mbit/s`);
         throw new OrderError('QB_ORDER_MODIFY_REFUSED', `${failure.domain} could not provision ${rateMbps} Mbit/s: ${failure.message}; the service keeps ${o.request.rateMbps} Mbit/s`);
       }
@@ -586,7 +587,7 @@ export class Workflow {
     const reverting = o.boost!.state === 'reverting';
     if (reverting || o.boost!.state === 'failed') {
       // the amendment's bookings go back in every domain
-      await Promise.all(o.domains.map((d) => this.provisioner(d).deactivate(o.boost!.agreementId)));
+      await Promise.all(o.domains.map((d) => this.provisioner(d, o.domains).deactivate(o.boost!.agreementId)));
     }
     o.boost!.state = reverting ? 'reverted' : 'active';
     o.service.rateMbps = rateMbps;
