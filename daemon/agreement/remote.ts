@@ -269,7 +269,7 @@ class AgreementStream implements AgreementCaller {
   private readonly mux: MuxClient<AgreementCallMsg, AgreementReplyMsg>;
 
   constructor(
-    client: grpc.Client,
+    private readonly client: grpc.Client,
     readonly domain: string,
   ) {
     const exchange = (client as unknown as { Exchange: OpenExchange }).Exchange.bind(client);
@@ -285,9 +285,19 @@ class AgreementStream implements AgreementCaller {
     return checkedReply(await this.mux.request({ [op]: payload } as Omit<AgreementCallMsg, 'id'>, timeoutMs, OP_NAMES[op]), op, this.domain);
   }
 
-  /** A relayed call as it is: its reply unread (a relay passes it back unchanged). */
-  relay(req: RelayRequestMsg, timeoutMs: number): Promise<AgreementReplyMsg> {
-    return this.mux.request({ relay: req }, timeoutMs, `${OP_NAMES[relayedOp(req.call_json) ?? 'relay']} for ${req.header?.target ?? '?'} through`);
+  /**
+   * A relayed call as it is: its reply unread (a relay passes it back
+   * unchanged). The neighbour has an established session with us, so a
+   * channel of ours that is not connected (e.g. in its reconnect backoff
+   * after the neighbour restarted, while the session came up on the
+   * neighbour's own dial) is waited for, within the call's time.
+   */
+  async relay(req: RelayRequestMsg, timeoutMs: number): Promise<AgreementReplyMsg> {
+    const until = Date.now() + timeoutMs;
+    if (this.client.getChannel().getConnectivityState(true) !== grpc.connectivityState.READY) {
+      await new Promise<void>((res) => this.client.waitForReady(until, () => res()));
+    }
+    return this.mux.request({ relay: req }, Math.max(1, until - Date.now()), `${OP_NAMES[relayedOp(req.call_json) ?? 'relay']} for ${req.header?.target ?? '?'} through`);
   }
 }
 

@@ -81,10 +81,11 @@ function clientOn(channel: Channel): grpc.Client {
 type Rpc = 'Activate' | 'Deactivate' | 'Status';
 type UnaryFn = (r: object, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, m: StatusMsg) => void) => void;
 
+/** One unary call; a relayed one waits for a channel still connecting (its neighbour has a session with us) within its deadline. */
 function unary(client: grpc.Client, rpc: Rpc | 'Relay', req: object, deadline: number): Promise<StatusMsg> {
   return new Promise((resolve, reject) => {
     const fn = (client as unknown as Record<string, UnaryFn>)[rpc]!.bind(client);
-    fn(req, new grpc.Metadata(), { deadline }, (err, m) => (err ? reject(err) : resolve(m)));
+    fn(req, new grpc.Metadata(rpc === 'Relay' ? { waitForReady: true } : {}), { deadline }, (err, m) => (err ? reject(err) : resolve(m)));
   });
 }
 
