@@ -64,15 +64,15 @@ async function get(admin: string, path: string): Promise<Record<string, unknown>
 }
 
 /** Every daemon holds `adverts` advertisements and all its sessions are established. */
-async function converged(daemons: Daemon[], adverts: number, timeoutMs = 60_000): Promise<void> {
+async function converged(daemons: Daemon[], adverts: number, timeoutMs = 180_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (const d of daemons) {
     for (;;) {
       if (d.proc.exitCode !== null) throw new Error(`${d.domain} exited with ${d.proc.exitCode}`);
-      const ok = await get(d.admin, '/v1/adverts').then((b) => (b.adverts as unknown[]).length === adverts, () => false);
-      const up = await get(d.admin, '/v1/peers').then((b) => (b.peers as { state: string }[]).every((p) => p.state === 'established'), () => false);
-      if (ok && up) break;
-      if (Date.now() > deadline) throw new Error(`${d.domain} did not converge within ${timeoutMs / 1000} s`);
+      const held = await get(d.admin, '/v1/adverts').then((b) => (b.adverts as unknown[]).length, () => -1);
+      const peers = await get(d.admin, '/v1/peers').then((b) => (b.peers as { domain: string; state: string }[]).map((p) => `${p.domain} ${p.state}`), () => ['unreadable']);
+      if (held === adverts && peers.every((p) => p.endsWith(' established'))) break;
+      if (Date.now() > deadline) throw new Error(`${d.domain} did not converge within ${timeoutMs / 1000} s: ${held} of ${adverts} adverts, peers ${peers.join(', ')}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }
