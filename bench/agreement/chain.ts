@@ -90,14 +90,16 @@ async function startChain(dir: string, pki: TestPki): Promise<Daemon[]> {
   const ports = await freePorts('127.0.0.1', 2 * LINE.length);
   const grpc = (i: number) => `127.0.0.1:${ports[2 * i]}`;
   const admin = (i: number) => `127.0.0.1:${ports[2 * i + 1]}`;
-  const pub = LINE.map((d) => {
+  // each call of pki.domain makes new keys: once per domain
+  const files = LINE.map((d) => pki.domain(d));
+  const pub = LINE.map((d, i) => {
     const file = join(dir, `chain-${d}-advert.pub`);
-    writeFileSync(file, createPublicKey(pki.domain(d).advertKeyPem).export({ type: 'spki', format: 'pem' }));
+    writeFileSync(file, createPublicKey(files[i]!.advertKeyPem).export({ type: 'spki', format: 'pem' }));
     return file;
   });
   const daemons: Daemon[] = [];
   for (const [i, d] of [...LINE.entries()].reverse()) {
-    const keys = pki.domain(d);
+    const keys = files[i]!;
     const near = [i - 1, i + 1].filter((j) => j >= 0 && j < LINE.length);
     const cfg = {
       role: 'provider',
@@ -164,13 +166,17 @@ export async function runChain(opts: { concurrency?: number; rounds?: number; se
   const dir = mkdtempSync(join(tmpdir(), 'qb-bench-chain-'));
   ownedDirs.add(dir);
   let pki: TestPki | undefined;
+  let chainPki: TestPki | undefined;
   const all: Daemon[] = [];
   try {
     pki = makePki();
     ownedDirs.add(pki.dir);
     const direct = await startDirect(dir, pki);
     all.push(...direct);
-    const chain = await startChain(dir, pki);
+    // a PKI of its own: the chain's domains have the same names as the direct cluster's
+    chainPki = makePki();
+    ownedDirs.add(chainPki.dir);
+    const chain = await startChain(dir, chainPki);
     all.push(...chain);
     const failures = { direct: new Map<string, number>(), chain: new Map<string, number>() };
     const d = orderer(direct.find((x) => x.domain === 'dom-a')!.admin, 'dom-c', concurrency, failures.direct);
@@ -227,6 +233,7 @@ export async function runChain(opts: { concurrency?: number; rounds?: number; se
     await stopDaemons(all);
     rmSync(dir, { recursive: true, force: true });
     pki?.cleanup();
+    chainPki?.cleanup();
     ownedDirs.clear();
   }
 }
