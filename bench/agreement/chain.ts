@@ -198,6 +198,10 @@ export async function runChain(opts: { concurrency?: number; rounds?: number; se
       ratios.push(b.perS / a.perS);
       console.log(`round ${i + 1}: chain of 5 ${b.perS.toFixed(0)} agreements/s (p99 ${quantile(b.lat, 0.99).toFixed(1)} ms, ${b.failed} failed), direct 3 ${a.perS.toFixed(0)}/s (p99 ${quantile(a.lat, 0.99).toFixed(1)} ms, ${a.failed} failed): ratio ${(b.perS / a.perS).toFixed(3)}`);
     }
+    const reasons = () => {
+      for (const [which, m] of Object.entries(failures)) for (const [reason, k] of [...m].sort((x, y) => y[1] - x[1]).slice(0, 5)) console.log(`${which} failed ${k}x: ${reason}`);
+    };
+    reasons();
     const openSeconds = Math.max(8, (seconds * rounds) / 2);
     const od = await openLoop(offered, concurrency, openSeconds, d.one, 2);
     const oc = await openLoop(offered, concurrency, openSeconds, c.one, 2);
@@ -205,7 +209,7 @@ export async function runChain(opts: { concurrency?: number; rounds?: number; se
     const okTotal = cr.reduce((s, x) => s + x.ok, 0);
     const cpuPer = Object.fromEntries([...cpu].map(([dom, ms]) => [dom, round(ms / Math.max(1, okTotal), 3)]));
     console.log(`CPU per chained agreement (ms, daemon with its redis-server): ${Object.entries(cpuPer).map(([dom, ms]) => `${dom} ${ms}`).join(', ')}`);
-    for (const [which, m] of Object.entries(failures)) for (const [reason, k] of [...m].sort((x, y) => y[1] - x[1]).slice(0, 5)) console.log(`${which} failed ${k}x: ${reason}`);
+    reasons();
     d.close();
     c.close();
     const perS = median(cr.map((x) => x.perS));
