@@ -297,7 +297,7 @@ class AgreementStream implements AgreementCaller {
     if (this.client.getChannel().getConnectivityState(true) !== grpc.connectivityState.READY) {
       await new Promise<void>((res) => this.client.waitForReady(until, () => res()));
     }
-    return this.mux.request({ relay: req }, Math.max(1, until - Date.now()), `${OP_NAMES[relayedOp(req.call_json) ?? 'relay']} for ${req.header?.target ?? '?'} through`);
+    return this.mux.request({ relay: req }, Math.max(1, until - Date.now()), `${OP_NAMES[relayedOp(req.call_json) ?? 'relay']} for ${req.header?.target ?? '?'} (relayed)`);
   }
 }
 
