@@ -48,9 +48,17 @@ const inventoryOf = (d: Dom) => {
 };
 
 async function startDomain(d: Dom, env: Record<string, string> = {}): Promise<Daemon> {
-  const daemon = await cluster.start(files.get(d)!, addrs.get(d)!, configs.get(d)!, undefined, env);
-  daemons.set(d, daemon);
-  return daemon;
+  // a restart binds the same port again: another test's port probe may hold it for a moment
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const daemon = await cluster.start(files.get(d)!, addrs.get(d)!, configs.get(d)!, undefined, env);
+      daemons.set(d, daemon);
+      return daemon;
+    } catch (err) {
+      if (attempt >= 5 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 }
 
 async function converged(): Promise<void> {
