@@ -25,7 +25,8 @@ import { RedisResourceStore } from './state/redis-store.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './state/embedded-redis.js';
 import type { ResourceStore } from './state/store.js';
 import { AgreementService } from './agreement/service.js';
-import { RemoteParticipant, addAgreementService, agreementClientOn, type AgreementServiceHandle } from './agreement/remote.js';
+import { ChainedCaller, RemoteParticipant, addAgreementService, agreementClientOn, relayStreamOf, type AgreementServiceHandle } from './agreement/remote.js';
+import { nextHopToward } from './agreement/chain.js';
 import { orderDesk } from './agreement/orders.js';
 import type { AgreementParticipant } from './agreement/participant.js';
 import { buildTopology, type TopologyGraph } from './topology/index.js';
@@ -172,13 +173,28 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       running.agreement = service;
       const handles: AgreementServiceHandle[] = [];
       running.closeAgreementStreams = () => handles.splice(0).forEach((h) => h.close());
-      server.extraServices.push({ name: 'qosbroker.v1.Agreement', add: (s) => handles.push(addAgreementService(s, service, () => [...core.peers.values()].map((r) => r.spec), metrics.observeRpc)) });
-      const participant = (d: string): AgreementParticipant | undefined => {
-        if (d === cfg.domainId) return service;
+      // a peer we can call: established, with an address from the config or from its exchange registration
+      const dialable = (d: string) => {
         const rec = core.peers.get(d);
-        const key = core.table.get(d)?.envelope.key;
-        if (!rec || rec.state !== 'established' || !rec.spec.address || !key) return undefined;
-        return new RemoteParticipant(d, key, agreementClientOn(transport.channelFor(rec.spec)), { callTimeoutMs: cfg.agreement.callTimeoutMs });
+        if (!rec || rec.state !== 'established') return undefined;
+        const address = rec.spec.address || core.registrations.get(d)?.domain?.peering_address || undefined;
+        return address ? transport.channelFor({ ...rec.spec, address }) : undefined;
+      };
+      const originKey = (d: string) => core.table.get(d)?.envelope.key;
+      const chainOrigin = { origin: cfg.domainId, signingKey: material.signingKey };
+      const agreementChain = { originKey, neighbour: (d: string) => { const ch = dialable(d); return ch ? relayStreamOf(agreementClientOn(ch), d) : undefined; } };
+      server.extraServices.push({ name: 'qosbroker.v1.Agreement', add: (s) => handles.push(addAgreementService(s, service, () => [...core.peers.values()].map((r) => r.spec), metrics.observeRpc, agreementChain)) });
+      // a domain we have no session with is reached through the neighbours on the path (agreement/chain.ts)
+      const participant = (d: string, path?: string[]): AgreementParticipant | undefined => {
+        if (d === cfg.domainId) return service;
+        const key = originKey(d);
+        if (!key) return undefined;
+        const opts = { callTimeoutMs: cfg.agreement.callTimeoutMs };
+        const ch = dialable(d);
+        if (ch) return new RemoteParticipant(d, key, agreementClientOn(ch), opts);
+        const first = path ? nextHopToward(path, cfg.domainId, d, (x) => dialable(x) !== undefined) : undefined;
+        if (!first) return undefined;
+        return new RemoteParticipant(d, key, new ChainedCaller(d, path!, agreementClientOn(dialable(first)!), first, chainOrigin), opts);
       };
       const agreementDesk = orderDesk({ domain: cfg.domainId, graph: () => graph().graph, participant, holdTtlMs: cfg.agreement.holdTtlMs });
       post = { '/v1/quote': agreementDesk['/v1/quote'], '/v1/order': agreementDesk['/v1/order'] };
@@ -192,15 +208,19 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       running.sessions = new SessionPool();
       const provisioner = new DomainProvisioner({ domain: cfg.domainId, records, store: running.store, devices: () => running.cfg!.devices, bookingOf, log: log.child('provisioning'), sessions: running.sessions });
       running.provisioner = provisioner;
-      server.extraServices.push({ name: 'qosbroker.v1.Provisioning', add: (s) => addProvisioningService(s, provisioner, () => [...core.peers.values()].map((r) => r.spec), metrics.observeRpc) });
+      server.extraServices.push({ name: 'qosbroker.v1.Provisioning', add: (s) => addProvisioningService(s, provisioner, () => [...core.peers.values()].map((r) => r.spec), metrics.observeRpc, { originKey, neighbour: dialable }) });
       const local = localProvisioner(provisioner);
       const provisionerFor = (d: string, o?: OrderRecord): SegmentProvisioner | undefined => {
         if (d === cfg.domainId) return local;
-        const rec = core.peers.get(d);
+        const ch = dialable(d);
+        if (ch) return new RemoteProvisioner(d, ch, cfg.workflow.provisionTimeoutMs);
         // a domain we have no session with, on the path of a contract an exchange brokered: through that exchange
-        if ((!rec || rec.state !== 'established' || !rec.spec.address) && o?.request.viaExchange && o.contract) return desk?.provisioner(d, o.request.viaExchange, o.contract);
-        if (!rec || rec.state !== 'established' || !rec.spec.address) return undefined;
-        return new RemoteProvisioner(d, transport.channelFor(rec.spec), cfg.workflow.provisionTimeoutMs);
+        if (o?.request.viaExchange && o.contract) return desk?.provisioner(d, o.request.viaExchange, o.contract);
+        // else chained through the neighbours on the order's path
+        const path = o?.domains;
+        const first = path ? nextHopToward(path, cfg.domainId, d, (x) => dialable(x) !== undefined) : undefined;
+        if (!first) return undefined;
+        return new RemoteProvisioner(d, undefined, cfg.workflow.provisionTimeoutMs, { ...chainOrigin, path: path!, firstHop: dialable(first)!, firstHopDomain: first });
       };
       const coordinator = new AgreementCoordinator(cfg.domainId, () => graph().graph, participant, { holdTtlMs: cfg.agreement.holdTtlMs, viaExchange: (req) => desk!.agree(req) });
       const workflow = new Workflow({ domain: cfg.domainId, records, coordinator, participant, provisioner: provisionerFor, log: log.child('workflow'), retentionMs: cfg.workflow.contractRetentionMs });

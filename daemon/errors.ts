@@ -103,6 +103,10 @@ export const BROKER_ERRORS = {
   QB_AGREEMENT_UNSUPPORTED: row('AgreementError', 'INTERNAL', 500, 1, 'the domain does not serve qosbroker.v1.Agreement: is it a provider of this version?'),
   QB_AGREEMENT_REMOTE_ERROR: row('AgreementError', 'INTERNAL', 500, 1, 'the other broker failed in a way it did not name: see its log'),
   QB_AGREEMENT_INTERNAL: row('AgreementError', 'INTERNAL', 500, 1, 'the other broker hit a bug: see its log'),
+  QB_AGREEMENT_NOT_ON_PATH: row('AgreementError', 'PERMISSION_DENIED', 403, 1, 'a relayed call names a target, relay or forwarding neighbour that is not on its path: only domains of the path relay for it'),
+  QB_AGREEMENT_DEADLINE_PASSED: row('AgreementError', 'DEADLINE_EXCEEDED', 504, 1, 'the chained call arrived after its deadline (less the margin of each hop): raise agreement.call-timeout-ms or check the clocks'),
+  QB_AGREEMENT_RELAY_SIGNATURE: row('AgreementError', 'PERMISSION_DENIED', 403, 1, "the relayed call does not carry a valid signature of its origin: altered on the way, or the origin's advertisement is not known here"),
+  QB_AGREEMENT_NO_ROUTE: row('AgreementError', 'UNAVAILABLE', 502, 1, 'no neighbour toward the domain can be dialed: give a peer on the path an address (config or an exchange registration)'),
 
   QB_STATE_OWNER_CONFLICT: row('ResourceStoreError', 'PERMISSION_DENIED', 500, 1, 'another broker holds this agreement: only its owner may act on it'),
   QB_STATE_AGREEMENT_CHANGED: row('ResourceStoreError', 'ABORTED', 500, 1, 'the agreement changed while it was committed (another replica?): commit again'),

@@ -89,7 +89,7 @@ async function startCluster(dir: string, pki: TestPki): Promise<Daemon[]> {
  * Latency is measured from when the call was due, not from when it was sent,
  * so a slow system cannot hide its queue by sending less (coordinated omission).
  */
-async function openLoop(rate: number, concurrency: number, seconds: number, one: () => Promise<boolean>, leadInSeconds = 0): Promise<{ ok: number; failed: number; perS: number; lat: number[] }> {
+export async function openLoop(rate: number, concurrency: number, seconds: number, one: () => Promise<boolean>, leadInSeconds = 0): Promise<{ ok: number; failed: number; perS: number; lat: number[] }> {
   const lat: number[] = [];
   let ok = 0;
   let failed = 0;
@@ -123,7 +123,7 @@ async function openLoop(rate: number, concurrency: number, seconds: number, one:
 }
 
 /** CPU time (user + system, ms) a process and its children (the embedded redis-server) have used so far; Linux /proc. */
-function cpuMs(pid: number): number {
+export function cpuMs(pid: number): number {
   const ticks = (p: number): number => {
     try {
       // fields after the command name: state is field 3, utime 14, stime 15
@@ -145,7 +145,7 @@ function cpuMs(pid: number): number {
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 /** Run `one` from `concurrency` workers for `seconds`; per-call latency in ms. */
-async function closedLoop(concurrency: number, seconds: number, one: () => Promise<boolean>): Promise<{ ok: number; failed: number; perS: number; lat: number[] }> {
+export async function closedLoop(concurrency: number, seconds: number, one: () => Promise<boolean>): Promise<{ ok: number; failed: number; perS: number; lat: number[] }> {
   const lat: number[] = [];
   let ok = 0;
   let failed = 0;

@@ -8,6 +8,8 @@
  * objective (cheapest, lowest-latency, balanced), k = 3. The reference, timed on the same
  * graph in the same run, is an unconstrained Dijkstra on latency between the same endpoints.
  *
+ * Then agreements across three daemons (agreements.ts) and chained across five (chain.ts).
+ *
  * Usage: npm run bench -- agreement [--sizes 100,1000,10000] [--queries N] [--paths-only]
  * Last line: one JSON object with p50/p99 per size and the ratio to the reference.
  */
@@ -16,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { buildTopology, computePaths, PathInfeasibleError, shortestLatency, type PathObjective, type PathRequest, type TopologyGraph } from '../../daemon/topology/index.js';
 import { CLASSES, prng, syntheticTopology } from './synthetic.js';
 import { runAgreements } from './agreements.js';
+import { runChain } from './chain.js';
 
 const REPEAT = 3;
 const quantile = (xs: number[], q: number) => {
@@ -147,6 +150,14 @@ if (!values['paths-only']) {
   out.agreements_offered_p99_ms = ag.offered_p99_ms;
   out.agreements_cpu_ms = ag.cpu_ms_per_agreement;
   met.agreements = ag.met;
+  // agreements chained across five daemons (each peering only with its neighbours) against three direct, same run (chain.ts)
+  const ch = await runChain({ concurrency: 50 });
+  out.chain_agreements_per_s = ch.chain_agreements_per_s;
+  out.chain_offered_p99_ms = ch.chain_offered_p99_ms;
+  out.chain_direct_agreements_per_s = ch.direct_agreements_per_s;
+  out.chain_ratio_vs_direct = ch.ratio_chain_vs_direct;
+  out.chain_cpu_ms = ch.chain_cpu_ms_per_agreement;
+  met.chain = ch.met;
 }
 out.met = met;
 console.log(JSON.stringify(out));

@@ -18,6 +18,7 @@ import type { ComputedPath, Endpoint, PathObjective } from '../topology/types.js
 import { AGREEMENT_DEFAULTS } from './defaults.js';
 import { assembleContract, sealContractBody, verifyContract, type ContractReference, type ContractTerms, type SignedContract } from './contract.js';
 import { segmentOrders, type AgreementParticipant, type SegmentQuote } from './participant.js';
+import { pathDomains } from './chain.js';
 
 export { AgreementFailedError } from '../errors.js';
 
@@ -99,8 +100,12 @@ export class AgreementCoordinator {
     /** Domain of this broker (the originator). */
     readonly domain: string,
     private readonly graph: () => TopologyGraph,
-    /** The participant for a domain: local for our own, remote for the others; undefined when we have no agreement with it. */
-    private readonly participant: (domain: string) => AgreementParticipant | undefined,
+    /**
+     * The participant for a domain: local for our own, remote for the others (directly, or chained
+     * through the neighbours on `path`, the agreement's domains in order); undefined when we have no
+     * agreement with it.
+     */
+    private readonly participant: (domain: string, path?: string[]) => AgreementParticipant | undefined,
     options: CoordinatorOptions = {},
   ) {
     this.holdTtlMs = options.holdTtlMs ?? AGREEMENT_DEFAULTS.holdTtlMs;
@@ -136,7 +141,8 @@ export class AgreementCoordinator {
     const refused: Agreement['refused'] = [];
     for (const [alternative, path] of result.paths.entries()) {
       const orders = segmentOrders(path, { agreementId, alternative, qosClass: req.qosClass, rateMbps: req.rateMbps, start: req.start, end: req.end });
-      const parts = orders.map((o) => this.participant(o.domain));
+      const domains = pathDomains(path.domains);
+      const parts = orders.map((o) => this.participant(o.domain, domains));
       const missing = orders.find((_, i) => !parts[i]);
       if (missing) {
         refused.push({ domains: path.domains, reason: `no agreement with domain ${missing.domain}` });

@@ -12,6 +12,8 @@ export const AGREEMENT_DEFAULTS = {
   callTimeoutMs: 5000,
   /** Extra attempts of an idempotent call (Reserve, Commit, Abort) whose broker was unreachable. */
   retries: 1,
+  /** Time each hop of a chained call keeps for its reply to travel back, ms (daemon/agreement/chain.ts). */
+  chainHopMarginMs: 50,
   /** How often expired holds are swept, ms. */
   sweepIntervalMs: 1000,
 } as const;

@@ -101,7 +101,7 @@ export function errorAnswer(err: unknown): { status: number; body: Record<string
 export interface OrderDeskOptions {
   domain: string;
   graph: () => TopologyGraph;
-  participant: (domain: string) => AgreementParticipant | undefined;
+  participant: (domain: string, path?: string[]) => AgreementParticipant | undefined;
   terms?: PricingTerms;
   /** Hold TTL of our agreements, ms. @default 30000 */
   holdTtlMs?: number;

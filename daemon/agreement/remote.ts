@@ -6,7 +6,8 @@
  * our own domain's participant.
  *
  * Every call between two brokers travels on one long-lived Exchange stream
- * (`AgreementStream`), tagged with an id; replies come back in any order. A
+ * (`AgreementStream`), tagged with an id; replies come back in any order (the
+ * ids, deadlines and draining are daemon/rpc/mux.ts, generic). A
  * unary RPC per call cost several times the CPU of a message on an open
  * stream (a new HTTP/2 stream, headers, a TLS identity check each time;
  * figures in bench/README.md).
@@ -21,10 +22,14 @@ import * as protoLoader from '@grpc/proto-loader';
 import { InvalidArgumentError, QosBrokerError } from '../../drivers/errors.js';
 import { AgreementError, AgreementTimeoutError, AgreementUnreachableError, errorFromWire, grpcStatusOf, SegmentRejectedError } from '../errors.js';
 import { protoDir } from '../peering/proto.js';
+import { MuxClient, MuxServer } from '../rpc/mux.js';
 import { checkPeerCertificate, type PeerPin } from '../peering/tls.js';
 import type { PathHop } from '../topology/types.js';
 import { AGREEMENT_DEFAULTS } from './defaults.js';
 import { contractPayloadText, parseContractPayload, signatureDomain, type ContractBody, type ContractSignature } from './contract.js';
+import { checkChainHop, nextHopToward, signChainHeader, verifyChainHeader, type ChainHeaderMsg } from './chain.js';
+import { failpoint, failpointArmed } from '../failpoints.js';
+import type { KeyInput } from '../crypto/keys.js';
 import { type AgreementParticipant, type SegmentOrder, type SegmentQuote } from './participant.js';
 
 // ------------------------------------------------------------------ wire shapes
@@ -75,25 +80,33 @@ export interface AgreementErrorMsg {
 /** Mirrors qosbroker.v1.AgreementCall (proto-loader sets `op` to the name of the field present). */
 export interface AgreementCallMsg {
   id: number;
-  op?: Op;
+  op?: Op | 'relay';
   quote?: SegmentOrderMsg;
   reserve?: { order?: SegmentOrderMsg; hold_ttl_ms: number; quote?: boolean };
   commit?: { agreement_id: string; body_json: string };
   abort?: { agreement_id: string };
+  relay?: RelayRequestMsg;
+}
+/** Mirrors qosbroker.v1.RelayRequest. */
+export interface RelayRequestMsg {
+  header?: ChainHeaderMsg;
+  call_json: string;
 }
 /** Mirrors qosbroker.v1.AgreementReply. */
 export interface AgreementReplyMsg {
   id: number;
-  result?: Op | 'error';
+  result?: Op | 'error' | 'relay';
   quote?: SegmentQuoteMsg;
   reserve?: { quote?: SegmentQuoteMsg | null };
   commit?: CommitReplyMsg;
   abort?: object;
   error?: AgreementErrorMsg;
+  relay?: { reply?: AgreementReplyMsg | null };
 }
 /** The four calls of the agreement protocol, as named on the wire. */
 export type Op = 'quote' | 'reserve' | 'commit' | 'abort';
-const OP_NAMES: Record<Op, string> = { quote: 'Quote', reserve: 'Reserve', commit: 'Commit', abort: 'Abort' };
+const OP_NAMES: Record<Op | 'relay', string> = { quote: 'Quote', reserve: 'Reserve', commit: 'Commit', abort: 'Abort', relay: 'Relay' };
+const OPS: readonly Op[] = ['quote', 'reserve', 'commit', 'abort'];
 
 let cached: grpc.ServiceClientConstructor | undefined;
 
@@ -238,83 +251,108 @@ export function agreementClientOn(channel: Channel): grpc.Client {
 /** Open a bidirectional Exchange stream on an Agreement client. */
 type OpenExchange = (md: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientDuplexStream<AgreementCallMsg, AgreementReplyMsg>;
 
-interface Pending {
-  op: Op;
-  sentAt: number;
-  timer: NodeJS.Timeout;
-  resolve(r: AgreementReplyMsg): void;
-  reject(e: QosBrokerError): void;
+/**
+ * What a RemoteParticipant sends its calls through: the Exchange stream to
+ * the domain itself, or a chain through a neighbour (ChainedCaller).
+ */
+export interface AgreementCaller {
+  /** The domain the calls are answered by. */
+  readonly domain: string;
+  /** One call; resolves with its checked reply, rejects with the typed error of a refusal. */
+  request(op: Op, payload: object, timeoutMs: number): Promise<AgreementReplyMsg>;
 }
 
 /**
- * The Exchange stream to one provider, shared by every call to it: opened on
- * the first call, reopened by the first call after it broke. Each call has
- * its own deadline; a call that times out on a stream that has not answered
- * anything since the call was sent takes the stream down with it (a wedged
- * connection), so the next call starts afresh.
+ * The Exchange stream to one provider, shared by every call to it (a
+ * MuxClient, daemon/rpc/mux.ts): each reply checked here, an AgreementError
+ * reply turned back into the typed error it stands for.
  */
-class AgreementStream {
-  private call: grpc.ClientDuplexStream<AgreementCallMsg, AgreementReplyMsg> | undefined;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
-  private lastReplyAt = 0;
+class AgreementStream implements AgreementCaller {
+  private readonly mux: MuxClient<AgreementCallMsg, AgreementReplyMsg>;
 
   constructor(
     private readonly client: grpc.Client,
     readonly domain: string,
-  ) {}
-
-  request(op: Op, payload: object, timeoutMs: number): Promise<AgreementReplyMsg> {
-    const call = this.open();
-    const id = this.nextId++;
-    return new Promise<AgreementReplyMsg>((resolve, reject) => {
-      const sentAt = performance.now();
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new AgreementTimeoutError(`${OP_NAMES[op]} at ${this.domain} did not answer before its deadline (${timeoutMs} ms)`));
-        if (this.call === call && this.lastReplyAt < sentAt) this.fail(call, new AgreementUnreachableError(`the stream to ${this.domain} answered nothing for ${timeoutMs} ms; it is reopened`), true);
-      }, timeoutMs);
-      this.pending.set(id, { op, sentAt, timer, resolve, reject });
-      call.write({ id, [op]: payload });
+  ) {
+    const exchange = (client as unknown as { Exchange: OpenExchange }).Exchange.bind(client);
+    this.mux = new MuxClient(() => exchange(new grpc.Metadata(), {}), {
+      timeout: (what, ms) => new AgreementTimeoutError(`${what} at ${domain} did not answer before its deadline (${ms} ms)`),
+      wedged: (ms) => new AgreementUnreachableError(`the stream to ${domain} answered nothing for ${ms} ms; it is reopened`),
+      broken: (err) => fromGrpcError(err, domain, 'the agreement stream'),
+      ended: () => new AgreementUnreachableError(`${domain} ended the agreement stream`),
     });
   }
 
-  private open(): grpc.ClientDuplexStream<AgreementCallMsg, AgreementReplyMsg> {
-    if (this.call) return this.call;
-    const exchange = (this.client as unknown as { Exchange: OpenExchange }).Exchange.bind(this.client);
-    const call = exchange(new grpc.Metadata(), {});
-    this.call = call;
-    call.on('data', (r: AgreementReplyMsg) => {
-      this.lastReplyAt = performance.now();
-      const p = this.pending.get(r.id);
-      if (!p) return; // the answer to a call that timed out
-      this.pending.delete(r.id);
-      clearTimeout(p.timer);
-      if (r.result === 'error' || r.error) p.reject(fromErrorMsg(r.error ?? { code: '', domain: '', message: '' }, this.domain));
-      else if (r.result !== p.op) p.reject(new AgreementError('QB_AGREEMENT_REMOTE_ERROR', `${this.domain} answered ${OP_NAMES[p.op]} with ${r.result ?? 'nothing'}`));
-      else p.resolve(r);
-    });
-    call.on('error', (err: grpc.ServiceError) => this.fail(call, fromGrpcError(err, this.domain, 'the agreement stream'), false));
-    // the server ended the stream without an error (it is shutting down): nothing more will come
-    call.on('end', () => this.fail(call, new AgreementUnreachableError(`${this.domain} ended the agreement stream`), false));
-    return call;
+  async request(op: Op, payload: object, timeoutMs: number): Promise<AgreementReplyMsg> {
+    return checkedReply(await this.mux.request({ [op]: payload } as Omit<AgreementCallMsg, 'id'>, timeoutMs, OP_NAMES[op]), op, this.domain);
   }
 
-  private fail(call: grpc.ClientDuplexStream<AgreementCallMsg, AgreementReplyMsg>, err: QosBrokerError, cancel: boolean): void {
-    if (this.call !== call) return;
-    this.call = undefined;
-    const failed = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of failed) {
-      clearTimeout(p.timer);
-      p.reject(err);
+  /**
+   * A relayed call as it is: its reply unread (a relay passes it back
+   * unchanged). The neighbour has an established session with us, so a
+   * channel of ours that is not connected (e.g. in its reconnect backoff
+   * after the neighbour restarted, while the session came up on the
+   * neighbour's own dial) is waited for, within the call's time.
+   */
+  async relay(req: RelayRequestMsg, timeoutMs: number): Promise<AgreementReplyMsg> {
+    const until = Date.now() + timeoutMs;
+    if (this.client.getChannel().getConnectivityState(true) !== grpc.connectivityState.READY) {
+      await new Promise<void>((res) => this.client.waitForReady(until, () => res()));
     }
-    try {
-      if (cancel) call.cancel();
-      else call.end();
-    } catch {
-      // already closed by the other side
-    }
+    return this.mux.request({ relay: req }, Math.max(1, until - Date.now()), `${OP_NAMES[relayedOp(req.call_json) ?? 'relay']} for ${req.header?.target ?? '?'} (relayed)`);
+  }
+}
+
+/** A reply to `op` from `domain`, or the typed error it carries. */
+function checkedReply(r: AgreementReplyMsg, op: Op, domain: string): AgreementReplyMsg {
+  if (r.result === 'error' || r.error) throw fromErrorMsg(r.error ?? { code: '', domain: '', message: '' }, domain);
+  if (r.result !== op) throw new AgreementError('QB_AGREEMENT_REMOTE_ERROR', `${domain} answered ${OP_NAMES[op]} with ${r.result ?? 'nothing'}`);
+  return r;
+}
+
+/** The operation of a relayed call's JSON (`{"commit":...}`), without parsing it. */
+function relayedOp(callJson: string): Op | undefined {
+  const m = /^\{"(quote|reserve|commit|abort)"/.exec(callJson);
+  return m ? (m[1] as Op) : undefined;
+}
+
+/** How our relayed calls are made: who we are and the key that signs them. */
+export interface ChainOrigin {
+  /** Our domain (the origin of the calls). */
+  origin: string;
+  /** Our advertisement key: the target checks the calls with the advertised one. */
+  signingKey: KeyInput;
+  /** Time each hop keeps for the reply to travel back, ms. @default AGREEMENT_DEFAULTS.chainHopMarginMs */
+  hopMarginMs?: number;
+}
+
+/**
+ * Calls for a domain we have no session with, made through a neighbour on
+ * the path (daemon/agreement/chain.ts): signed by us, answered by the target
+ * and passed back by every relay.
+ */
+export class ChainedCaller implements AgreementCaller {
+  private readonly first: AgreementStream;
+
+  constructor(
+    readonly domain: string,
+    /** The agreement's path (domains in order). */
+    private readonly path: string[],
+    /** The Agreement client of the neighbour on the path the calls go to. */
+    firstHop: grpc.Client,
+    firstHopDomain: string,
+    private readonly origin: ChainOrigin,
+  ) {
+    this.first = agreementStreamOf(firstHop, firstHopDomain);
+  }
+
+  async request(op: Op, payload: object, timeoutMs: number): Promise<AgreementReplyMsg> {
+    const callJson = JSON.stringify({ [op]: payload });
+    const header = signChainHeader('agreement', { origin: this.origin.origin, target: this.domain, path: this.path, deadline_ms: Date.now() + timeoutMs }, callJson, this.origin.signingKey);
+    const r = await this.first.relay({ header, call_json: callJson }, timeoutMs);
+    if (r.result === 'error' || r.error) throw fromErrorMsg(r.error ?? { code: '', domain: '', message: '' }, this.first.domain);
+    if (!r.relay?.reply) throw new AgreementError('QB_AGREEMENT_REMOTE_ERROR', `${this.first.domain} answered a relayed ${OP_NAMES[op]} for ${this.domain} with ${r.result ?? 'nothing'}`);
+    return checkedReply(r.relay.reply, op, this.domain);
   }
 }
 
@@ -334,18 +372,19 @@ function agreementStreamOf(client: grpc.Client, domain: string): AgreementStream
 export class RemoteParticipant implements AgreementParticipant {
   private readonly callTimeoutMs: number;
   private readonly retries: number;
-  private readonly stream: AgreementStream;
+  private readonly stream: AgreementCaller;
 
   constructor(
     readonly domain: string,
     /** The domain's Ed25519 advertisement key (raw base64) as peering verified it; its contract signature must verify with it. */
     readonly publicKey: string,
-    client: grpc.Client,
+    /** The domain's Agreement client (its peer channel), or a chain to it through a neighbour. */
+    client: grpc.Client | AgreementCaller,
     options: RemoteParticipantOptions = {},
   ) {
     this.callTimeoutMs = options.callTimeoutMs ?? AGREEMENT_DEFAULTS.callTimeoutMs;
     this.retries = options.retries ?? AGREEMENT_DEFAULTS.retries;
-    this.stream = agreementStreamOf(client, domain);
+    this.stream = client instanceof grpc.Client ? agreementStreamOf(client, domain) : client;
   }
 
   private async call(op: Op, req: object, retries: number): Promise<AgreementReplyMsg> {
@@ -430,6 +469,52 @@ export interface ServedParticipant {
 /** Observer of RPC durations (metrics), as in peering/server.ts. */
 export type AgreementRpcObserver = (rpc: string, code: string, seconds: number) => void;
 
+/** What a provider needs to relay calls (agreement.proto, Chaining). */
+export interface ChainServing {
+  /** The advertisement key (raw base64) of an origin, as peering verified it; undefined if unknown. */
+  originKey(domain: string): string | undefined;
+  /** The Exchange stream to a neighbour we can dial, to hand a call on; undefined without one. */
+  neighbour(domain: string): { relay(req: RelayRequestMsg, timeoutMs: number): Promise<AgreementReplyMsg> } | undefined;
+  /** Time each hop keeps for the reply to travel back, ms. @default AGREEMENT_DEFAULTS.chainHopMarginMs */
+  hopMarginMs?: number;
+}
+
+/** The Exchange stream to a neighbour, for ChainServing.neighbour (one per client, shared with its participant). */
+export function relayStreamOf(client: grpc.Client, domain: string): { relay(req: RelayRequestMsg, timeoutMs: number): Promise<AgreementReplyMsg> } {
+  return agreementStreamOf(client, domain);
+}
+
+/** The call inside a relay: exactly one of the four operations, as JSON. */
+function parseRelayedCall(json: string): AgreementCallMsg {
+  let m: Record<string, unknown>;
+  try {
+    m = JSON.parse(json) as Record<string, unknown>;
+  } catch (err) {
+    throw new InvalidArgumentError(`RelayRequest.call_json is not JSON: ${(err as Error).message}`);
+  }
+  const ops = OPS.filter((o) => m && typeof m === 'object' && m[o] !== undefined);
+  if (ops.length !== 1) throw new InvalidArgumentError(`RelayRequest.call_json must hold exactly one of ${OPS.join(', ')}; it has ${ops.length ? ops.join(', ') : 'none'}`);
+  return { ...(m as Omit<AgreementCallMsg, 'id'>), id: 0, op: ops[0] };
+}
+
+/**
+ * Test-only relays that alter what they pass back (failpoints, armed by
+ * QOS_BROKER_FAILPOINTS): `agreement:relay-tamper-quote` lowers a forwarded
+ * quote's price, `agreement:relay-tamper-signature` replaces a forwarded
+ * commit signature with another one. The agreement must fail either way.
+ */
+function tamper(r: AgreementReplyMsg): void {
+  const inner = r.relay?.reply;
+  if (!inner) return;
+  const q = inner.reserve?.quote ?? inner.quote;
+  if (q && failpointArmed('agreement:relay-tamper-quote')) q.price_minor = Math.max(0, q.price_minor - 100);
+  if (inner.commit && failpointArmed('agreement:relay-tamper-signature')) {
+    const b = Buffer.from(inner.commit.signature, 'base64');
+    b[0] = b[0]! ^ 0xff;
+    inner.commit.signature = b.toString('base64');
+  }
+}
+
 /** Calls one caller may have in flight on its stream; more are refused with QB_AGREEMENT_BUSY. */
 const MAX_CALLS_IN_FLIGHT = 1024;
 
@@ -444,11 +529,9 @@ export interface AgreementServiceHandle {
 }
 
 /** Add the Agreement service for `target` to a gRPC server. */
-export function addAgreementService(server: grpc.Server, target: ServedParticipant, pins: PinSource, observe: AgreementRpcObserver = () => {}): AgreementServiceHandle {
+export function addAgreementService(server: grpc.Server, target: ServedParticipant, pins: PinSource, observe: AgreementRpcObserver = () => {}, chain?: ChainServing): AgreementServiceHandle {
   const Agreement = loadAgreementProto();
-  /** Ends each open stream (as soon as it has no call in flight). */
-  const open = new Set<() => void>();
-  let closing = false;
+  const mux = new MuxServer(MAX_CALLS_IN_FLIGHT);
   const notAPeer = () => new AgreementError('QB_AGREEMENT_NOT_A_PEER', `${target.domain} agrees only with its configured peers; the caller's certificate is none of their pinned identities`);
   const run = async (m: AgreementCallMsg, caller: string): Promise<AgreementReplyMsg> => {
     switch (m.op) {
@@ -468,9 +551,37 @@ export function addAgreementService(server: grpc.Server, target: ServedParticipa
       case 'abort':
         await target.abort(m.abort!.agreement_id, caller);
         return { id: m.id, abort: {} };
+      case 'relay':
+        return { ...(await relay(m.relay!, caller)), id: m.id };
       default:
-        throw new InvalidArgumentError('AgreementCall names no operation (quote, reserve, commit or abort)');
+        throw new InvalidArgumentError('AgreementCall names no operation (quote, reserve, commit, abort or relay)');
     }
+  };
+  const margin = chain?.hopMarginMs ?? AGREEMENT_DEFAULTS.chainHopMarginMs;
+  /** A relayed call: answered here if we are its target, else handed on toward it (agreement.proto, Chaining). */
+  const relay = async (req: RelayRequestMsg, caller: string): Promise<Omit<AgreementReplyMsg, 'id'>> => {
+    const h = req.header;
+    const { dueAt } = checkChainHop(h, target.domain, caller, Date.now(), margin);
+    if (h!.target === target.domain) {
+      verifyChainHeader('agreement', h!, req.call_json, chain?.originKey(h!.origin), target.domain);
+      const inner = parseRelayedCall(req.call_json);
+      // the target answers as if the origin had called: its holds are the origin's
+      let reply: AgreementReplyMsg;
+      try {
+        reply = await run(inner, h!.origin);
+      } catch (err) {
+        reply = { id: 0, error: toErrorMsg(err, target.domain) };
+      }
+      return { relay: { reply } };
+    }
+    const next = chain ? nextHopToward(h!.path, target.domain, h!.target, (d) => chain.neighbour(d) !== undefined) : undefined;
+    if (!next) throw new AgreementError('QB_AGREEMENT_NO_ROUTE', `${target.domain} cannot hand the call for ${h!.target} on: it has no session it can dial with a domain between it and ${h!.target} on the path ${h!.path.join(' > ')}`);
+    const op = relayedOp(req.call_json);
+    if (op === 'commit') failpoint('agreement:relay-commit');
+    const r = await chain!.neighbour(next)!.relay(req, Math.max(1, dueAt - Date.now()));
+    tamper(r);
+    if (r.result === 'error' || r.error) return { error: r.error };
+    return { relay: r.relay };
   };
   const exchange = (call: grpc.ServerDuplexStream<AgreementCallMsg, AgreementReplyMsg>) => {
     const certRaw = call.getAuthContext()?.sslPeerCertificate?.raw;
@@ -487,71 +598,34 @@ export function addAgreementService(server: grpc.Server, target: ServedParticipa
       call.emit('error', err);
       return;
     }
-    let inFlight = 0;
-    let ended = false;
-    let closed = false;
-    const reply = (r: AgreementReplyMsg) => {
-      if (!closed) call.write(r);
+    const rpcOf = (m: AgreementCallMsg) => `Agreement.${m.op ? OP_NAMES[m.op] : 'Unknown'}`;
+    const refuse = (m: AgreementCallMsg, err: unknown, t0: number): AgreementReplyMsg => {
+      observe(rpcOf(m), grpcStatusOf(err), (performance.now() - t0) / 1000);
+      return { id: m.id, error: toErrorMsg(err, target.domain) };
     };
-    const finish = () => {
-      if (ended && inFlight === 0 && !closed) {
-        closed = true;
-        open.delete(endStream);
-        call.end();
-      }
-    };
-    const endStream = () => {
-      ended = true;
-      finish();
-    };
-    open.add(endStream);
-    if (closing) endStream();
-    const settle = () => {
-      inFlight--;
-      finish();
-    };
-    call.on('data', (m: AgreementCallMsg) => {
-      const t0 = performance.now();
-      const rpc = `Agreement.${m.op ? OP_NAMES[m.op] : 'Unknown'}`;
-      const refuse = (err: QosBrokerError) => {
-        observe(rpc, grpcStatusOf(err), (performance.now() - t0) / 1000);
-        reply({ id: m.id, error: toErrorMsg(err, target.domain) });
-      };
-      if (closed || (ended && closing)) return refuse(new AgreementUnreachableError(`${target.domain} is shutting down`));
-      if (!stillPeer()) return refuse(notAPeer());
-      if (!(Number.isSafeInteger(m.id) && m.id > 0)) return refuse(new InvalidArgumentError(`AgreementCall.id must be > 0, got ${m.id}`));
-      if (inFlight >= MAX_CALLS_IN_FLIGHT) return refuse(new AgreementError('QB_AGREEMENT_BUSY', `${target.domain} has ${inFlight} calls of ${pin!.domain} in flight; retry when some have answered`));
-      const caller = pin!.domain;
-      inFlight++;
-      run(m, caller).then(
-        (r) => {
-          observe(rpc, 'OK', (performance.now() - t0) / 1000);
-          reply(r);
-          settle();
-        },
-        (err: unknown) => {
-          observe(rpc, grpcStatusOf(err), (performance.now() - t0) / 1000);
-          reply({ id: m.id, error: toErrorMsg(err, target.domain) });
-          settle();
-        },
-      );
+    mux.serve(call, {
+      admit: (m, { shuttingDown, inFlight, busy }) => {
+        const t0 = performance.now();
+        if (shuttingDown) return refuse(m, new AgreementUnreachableError(`${target.domain} is shutting down`), t0);
+        if (!stillPeer()) return refuse(m, notAPeer(), t0);
+        if (!(Number.isSafeInteger(m.id) && m.id > 0)) return refuse(m, new InvalidArgumentError(`AgreementCall.id must be > 0, got ${m.id}`), t0);
+        if (busy) return refuse(m, new AgreementError('QB_AGREEMENT_BUSY', `${target.domain} has ${inFlight} calls of ${pin!.domain} in flight; retry when some have answered`), t0);
+        return undefined;
+      },
+      handle: async (m) => {
+        const t0 = performance.now();
+        try {
+          const r = await run(m, pin!.domain);
+          observe(rpcOf(m), 'OK', (performance.now() - t0) / 1000);
+          return r;
+        } catch (err) {
+          return refuse(m, err, t0);
+        }
+      },
     });
-    call.on('end', endStream);
-    // cancelled by the caller, or broken: answers in flight have nowhere to go
-    const gone = () => {
-      closed = true;
-      open.delete(endStream);
-    };
-    call.on('cancelled', gone);
-    call.on('error', gone);
   };
   server.addService(Agreement.service, { Exchange: exchange });
-  return {
-    close() {
-      closing = true;
-      for (const end of [...open]) end();
-    },
-  };
+  return { close: () => mux.close() };
 }
 
 function quoteFromMsg(q: SegmentQuoteMsg): SegmentQuote {

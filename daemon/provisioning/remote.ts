@@ -8,9 +8,11 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { InvalidArgumentError } from '../../drivers/errors.js';
-import { ServiceProvisioningError } from '../errors.js';
+import { AgreementError, ServiceProvisioningError } from '../errors.js';
 import { protoDir } from '../peering/proto.js';
-import { callerPin, fromGrpcError, toGrpcError, type Channel, type PinSource } from '../agreement/remote.js';
+import { callerPin, fromGrpcError, toGrpcError, type Channel, type ChainOrigin, type PinSource } from '../agreement/remote.js';
+import { checkChainHop, nextHopToward, signChainHeader, verifyChainHeader, type ChainHeaderMsg } from '../agreement/chain.js';
+import { AGREEMENT_DEFAULTS } from '../agreement/defaults.js';
 import type { SignedContract } from '../agreement/contract.js';
 import type { DomainProvisioner, SegmentStatus, SyncReport } from './domain.js';
 
@@ -90,26 +92,66 @@ function fromMsg(m: StatusMsg, domain: string): SegmentStatus {
 
 const clients = new WeakMap<Channel, grpc.Client>();
 
-/** Another provider's provisioning over its peer channel, each call with a deadline. */
+/** The Provisioning client on a peer channel, shared per channel. */
+function clientOn(channel: Channel): grpc.Client {
+  let c = clients.get(channel);
+  if (!c) {
+    const P = loadProto();
+    c = new P(channel.getTarget(), grpc.credentials.createInsecure(), { channelOverride: channel });
+    clients.set(channel, c);
+  }
+  return c;
+}
+
+type Rpc = 'Activate' | 'Deactivate' | 'Status';
+type UnaryFn = (r: object, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, m: StatusMsg) => void) => void;
+
+/** One unary call; a relayed one waits for a channel still connecting (its neighbour has a session with us) within its deadline. */
+function unary(client: grpc.Client, rpc: Rpc | 'Relay', req: object, deadline: number): Promise<StatusMsg> {
+  return new Promise((resolve, reject) => {
+    const fn = (client as unknown as Record<string, UnaryFn>)[rpc]!.bind(client);
+    fn(req, new grpc.Metadata(rpc === 'Relay' ? { waitForReady: true } : {}), { deadline }, (err, m) => (err ? reject(err) : resolve(m)));
+  });
+}
+
+/** How a RemoteProvisioner reaches a domain it has no session with: through `firstHop`, a neighbour on `path`. */
+export interface ProvisioningChain extends ChainOrigin {
+  /** The order's domains in path order. */
+  path: string[];
+  firstHop: Channel;
+  firstHopDomain: string;
+}
+
+/** Another provider's provisioning over its peer channel (or chained through a neighbour), each call with a deadline. */
 export class RemoteProvisioner implements SegmentProvisioner {
   private readonly client: grpc.Client;
 
   constructor(
     readonly domain: string,
-    channel: Channel,
+    /** The domain's peer channel; unused when `chain` is given. */
+    channel: Channel | undefined,
     private readonly timeoutMs: number,
+    private readonly chain?: ProvisioningChain,
   ) {
-    let c = clients.get(channel);
-    if (!c) {
-      const P = loadProto();
-      c = new P(channel.getTarget(), grpc.credentials.createInsecure(), { channelOverride: channel });
-      clients.set(channel, c);
-    }
-    this.client = c;
+    this.client = clientOn(chain ? chain.firstHop : channel!);
   }
 
-  private call(rpc: 'Activate' | 'Deactivate' | 'Status', req: object): Promise<SegmentStatus> {
-    return this.unary<StatusMsg, SegmentStatus>(rpc, req, (m) => fromMsg(m, this.domain));
+  private async call(rpc: Rpc, req: object): Promise<SegmentStatus> {
+    const deadline = Date.now() + this.timeoutMs;
+    const via = this.chain ? this.chain.firstHopDomain : this.domain;
+    let m: StatusMsg;
+    try {
+      if (!this.chain) m = await unary(this.client, rpc, req, deadline);
+      else {
+        const c = this.chain;
+        const callJson = JSON.stringify({ rpc, request: req });
+        const header = signChainHeader('provisioning', { origin: c.origin, target: this.domain, path: c.path, deadline_ms: deadline }, callJson, c.signingKey);
+        m = await unary(this.client, 'Relay', { header, call_json: callJson }, deadline);
+      }
+    } catch (err) {
+      throw fromGrpcError(err as grpc.ServiceError, via, `Provisioning.${rpc}${this.chain ? ` for ${this.domain} through ${via}` : ''}`);
+    }
+    return fromMsg(m, this.domain);
   }
 
   private unary<M, T>(rpc: string, req: object, parse: (m: M) => T): Promise<T> {
@@ -147,10 +189,33 @@ export class RemoteProvisioner implements SegmentProvisioner {
   }
 }
 
+/** A gRPC failure of the next hop that carries a domain's refusal: passed back unchanged. */
+class PassedOn extends Error {
+  constructor(readonly status: grpc.ServiceError) {
+    super(status.details);
+  }
+}
+
 type Unary<Req, Res = StatusMsg> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
 
+/** What a provider needs to relay provisioning calls (provisioning.proto, Chaining). */
+export interface ProvisioningChainServing {
+  /** The advertisement key (raw base64) of an origin, as peering verified it. */
+  originKey(domain: string): string | undefined;
+  /** The peer channel of a neighbour we can dial, to hand a call on. */
+  neighbour(domain: string): Channel | undefined;
+  /** @default AGREEMENT_DEFAULTS.chainHopMarginMs */
+  hopMarginMs?: number;
+}
+
 /** Serve our DomainProvisioner to our configured peers. */
-export function addProvisioningService(server: grpc.Server, target: DomainProvisioner, pins: PinSource, observe: (rpc: string, code: string, seconds: number) => void = () => {}): void {
+export function addProvisioningService(
+  server: grpc.Server,
+  target: DomainProvisioner,
+  pins: PinSource,
+  observe: (rpc: string, code: string, seconds: number) => void = () => {},
+  chain?: ProvisioningChainServing,
+): void {
   const P = loadProto();
   const handle =
     <Req, Res = StatusMsg>(rpc: string, run: (req: Req, caller: string) => Promise<SegmentStatus | SyncMsg>): Unary<Req, Res> =>
@@ -158,7 +223,7 @@ export function addProvisioningService(server: grpc.Server, target: DomainProvis
       const t0 = performance.now();
       const pin = callerPin(call.getAuthContext()?.sslPeerCertificate?.raw, pins());
       const fail = (err: unknown) => {
-        const g = toGrpcError(err, target.domain);
+        const g = err instanceof PassedOn ? err.status : toGrpcError(err, target.domain);
         observe(`Provisioning.${rpc}`, grpc.status[g.code ?? grpc.status.INTERNAL] ?? 'INTERNAL', (performance.now() - t0) / 1000);
         cb(g as grpc.ServiceError);
       };
@@ -172,20 +237,55 @@ export function addProvisioningService(server: grpc.Server, target: DomainProvis
     if (!r.agreement_id) throw new InvalidArgumentError('SegmentRef.agreement_id is empty');
     return r.agreement_id;
   };
+  const activate = async (r: { contract_json: string; rate_mbps: number; amendment_json: string }, caller: string) => {
+    const json = (field: string, text: string): SignedContract => {
+      try {
+        return JSON.parse(text) as SignedContract;
+      } catch (err) {
+        throw new InvalidArgumentError(`ActivateRequest.${field} is not JSON: ${(err as Error).message}`);
+      }
+    };
+    if (!(Number.isFinite(r.rate_mbps) && r.rate_mbps >= 0)) throw new InvalidArgumentError(`ActivateRequest.rate_mbps must be >= 0, got ${r.rate_mbps}`);
+    return target.activate(json('contract_json', r.contract_json), caller, r.rate_mbps || undefined, r.amendment_json ? json('amendment_json', r.amendment_json) : undefined);
+  };
+  type Run = (r: object, caller: string) => Promise<SegmentStatus>;
+  const local: Record<Rpc, Run> = {
+    Activate: activate as Run,
+    Deactivate: async (r: { agreement_id?: string }, caller: string) => target.deactivate(id(r), caller),
+    Status: async (r: { agreement_id?: string }) => target.getStatus(id(r)),
+  };
+  const margin = chain?.hopMarginMs ?? AGREEMENT_DEFAULTS.chainHopMarginMs;
+  /** Answered here if we are the target (as if the origin had called), else handed on toward it; a refusal further on comes back as it was. */
+  const relay = async (r: { header?: ChainHeaderMsg; call_json: string }, caller: string): Promise<SegmentStatus> => {
+    const { dueAt } = checkChainHop(r.header, target.domain, caller, Date.now(), margin);
+    const h = r.header!;
+    if (h.target === target.domain) {
+      verifyChainHeader('provisioning', h, r.call_json, chain?.originKey(h.origin), target.domain);
+      let call: { rpc?: string; request?: object };
+      try {
+        call = JSON.parse(r.call_json) as typeof call;
+      } catch (err) {
+        throw new InvalidArgumentError(`RelayedProvisioning.call_json is not JSON: ${(err as Error).message}`);
+      }
+      const fn = typeof call.rpc === 'string' && Object.hasOwn(local, call.rpc) ? local[call.rpc as Rpc] : undefined;
+      if (!fn || !call.request) throw new InvalidArgumentError(`RelayedProvisioning.call_json must name rpc Activate, Deactivate or Status and its request, got rpc ${JSON.stringify(call.rpc)}`);
+      return fn(call.request, h.origin);
+    }
+    const next = chain ? nextHopToward(h.path, target.domain, h.target, (d) => chain.neighbour(d) !== undefined) : undefined;
+    if (!next) throw new AgreementError('QB_AGREEMENT_NO_ROUTE', `${target.domain} cannot hand the provisioning call for ${h.target} on: it has no session it can dial with a domain between it and ${h.target} on the path ${h.path.join(' > ')}`);
+    try {
+      return fromMsg(await unary(clientOn(chain!.neighbour(next)!), 'Relay', r, dueAt), h.target);
+    } catch (err) {
+      // the refusal of a domain further on, with its code and domain, as it came
+      if ((err as grpc.ServiceError).metadata?.get('qb-code').length) throw new PassedOn(err as grpc.ServiceError);
+      throw fromGrpcError(err as grpc.ServiceError, next, `Provisioning.Relay for ${h.target} through ${next}`);
+    }
+  };
   server.addService(P.service, {
-    Activate: handle<{ contract_json: string; rate_mbps: number; amendment_json: string }>('Activate', async (r, caller) => {
-      const json = (field: string, text: string): SignedContract => {
-        try {
-          return JSON.parse(text) as SignedContract;
-        } catch (err) {
-          throw new InvalidArgumentError(`ActivateRequest.${field} is not JSON: ${(err as Error).message}`);
-        }
-      };
-      if (!(Number.isFinite(r.rate_mbps) && r.rate_mbps >= 0)) throw new InvalidArgumentError(`ActivateRequest.rate_mbps must be >= 0, got ${r.rate_mbps}`);
-      return target.activate(json('contract_json', r.contract_json), caller, r.rate_mbps || undefined, r.amendment_json ? json('amendment_json', r.amendment_json) : undefined);
-    }),
-    Deactivate: handle<{ agreement_id: string }>('Deactivate', async (r, caller) => target.deactivate(id(r), caller)),
-    Status: handle<{ agreement_id: string }>('Status', async (r) => target.getStatus(id(r))),
+    Activate: handle<object>('Activate', local.Activate),
+    Deactivate: handle<object>('Deactivate', local.Deactivate),
+    Status: handle<object>('Status', local.Status),
+    Relay: handle('Relay', relay),
     CheckSync: handle<{ agreement_id: string }, SyncMsg>('CheckSync', async (r, caller) => syncToMsg(await target.checkSync(id(r), caller))),
     Redeploy: handle<{ agreement_id: string }, SyncMsg>('Redeploy', async (r, caller) => {
       await target.redeploy(id(r), caller);

@@ -104,8 +104,8 @@ export interface WorkflowOptions {
   records: RecordStore;
   coordinator: AgreementCoordinator;
   /** The agreement participant of a domain (for aborts after a restart). */
-  participant: (domain: string) => AgreementParticipant | undefined;
-  /** A domain's provisioning for an order: ours internal, a peer's external (or through the exchange that brokered it); undefined when unreachable now. */
+  participant: (domain: string, path?: string[]) => AgreementParticipant | undefined;
+  /** A domain's provisioning for an order: ours internal, a peer's external (directly, chained through the neighbours on the order's path, or through the exchange that brokered it); undefined when unreachable now. */
   provisioner: (domain: string, order?: OrderRecord) => SegmentProvisioner | undefined;
   log?: Logger;
   /** How often due deadlines are looked for, ms. @default 250 */
@@ -404,7 +404,7 @@ export class Workflow {
         const a = await this.opts.coordinator.agree({ ...o.request, customer: o.customer, rateMbps: change.rateMbps - o.request.rateMbps, start: now, end: until, agreementId: o.boost.agreementId, includeDomains: o.domains, k: 1, amends: contractReference(o.contract!) });
         const same = a.path.domains.filter((d, i, all) => all.indexOf(d) === i);
         if (same.join(',') !== o.domains.join(',')) {
-          await Promise.allSettled(same.map((d) => this.opts.participant(d)?.abort(o.boost!.agreementId)));
+          await Promise.allSettled(same.map((d) => this.opts.participant(d, o.domains)?.abort(o.boost!.agreementId)));
           throw new OrderError('QB_ORDER_MODIFY_REFUSED', `the extra rate can only be had over ${same.join(' > ')}, not the service's path ${o.domains.join(' > ')}`);
         }
         o.boost.contract = a.contract;
@@ -550,7 +550,7 @@ export class Workflow {
     for (const s of steps) if (s.state !== 'inProgress') this.mark(s, 'inProgress');
     const results = await Promise.allSettled(
       o.domains.map(async (d) => {
-        await this.opts.participant(d)?.abort(o.agreementId).catch(() => {});
+        await this.opts.participant(d, o.domains)?.abort(o.agreementId).catch(() => {});
         await this.provisioner(d, o).deactivate(o.agreementId);
       }),
     );

@@ -18,6 +18,7 @@ const RULES: Array<{ from: string; forbid: string[]; except?: string[]; why: str
   },
   { from: 'daemon/crypto/', forbid: ['daemon/peering/', 'daemon/agreement/', 'daemon/state/', 'daemon/topology/'], why: 'canonical JSON and keys are shared below peering and agreement' },
   { from: 'daemon/state/', forbid: ['daemon/peering/', 'daemon/agreement/', 'daemon/topology/', 'daemon/provisioning/', 'drivers/'], except: ['drivers/errors.ts'], why: 'the resource store knows links, classes and slots, not who books them' },
+  { from: 'daemon/rpc/', forbid: ['daemon/', 'drivers/'], except: ['drivers/errors.ts'], why: 'the call multiplexer is generic: it knows ids, deadlines and draining, no message of the broker' },
   { from: 'daemon/peering/', forbid: ['daemon/agreement/', 'daemon/provisioning/'], why: 'peering advertises and floods; agreements are built on it, not in it' },
   { from: 'daemon/agreement/', forbid: ['drivers/', 'daemon/provisioning/'], except: ['drivers/errors.ts'], why: 'agreement reserves and signs; devices are reached by provisioning, driven by the workflow' },
   { from: 'daemon/exchange/', forbid: ['drivers/', 'daemon/state/', 'daemon/workflow/'], except: ['drivers/errors.ts'], why: 'the exchange holds no capacity and reaches no device: it brokers what providers advertise' },

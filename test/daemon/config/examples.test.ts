@@ -1,7 +1,9 @@
 /**
  * The documented three-domain loopback example runs as written: keys made by
  * the script in daemon/config/examples/README.md, the four configs unchanged
- * except data-dir (a temp dir), four qos-brokerd processes.
+ * except data-dir (a temp dir), four qos-brokerd processes. dom-a peers with
+ * dom-b alone, so its calls for dom-c are chained through dom-b
+ * (agreement.proto, Chaining).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -9,7 +11,11 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { BROKERD, waitFor } from '../brokerd/harness.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { BROKERD, CLI, waitFor } from '../brokerd/harness.js';
+import { rawPublicKey } from '../../../daemon/peering/advert.js';
+import type { SignedContract } from '../../../daemon/agreement/contract.js';
 
 const SRC = resolve(__dirname, '../../../daemon/config/examples');
 const root = mkdtempSync(join(tmpdir(), 'qb-examples-'));
@@ -73,5 +79,38 @@ describe('config examples', () => {
     const metrics = await (await fetch('http://127.0.0.2:9462/metrics')).text();
     expect(metrics).toMatch(/^qos_broker_peers\{state="established"\} 2$/m);
     for (const p of procs) expect(p.logs.join('\n')).not.toMatch(/PRIVATE KEY/);
+  });
+
+  const run = promisify(execFile);
+  const cli = (...args: string[]) => run(process.execPath, [CLI, ...args]);
+  const route = ['--from', 'dom-a/paris-dc1', '--to', 'dom-c/berlin-dc2', '--class', 'EF', '--rate', '10M', '--for', '1h', '--customer', 'acme'];
+
+  test('examples - dom-a peers only with dom-b, and an agreement dom-a -> dom-c is chained through dom-b; the contract verifies with each domain key', async () => {
+    await waitFor('dom-a holds the three domains', async () => ((await get('127.0.0.1:9471', '/v1/adverts')).adverts as unknown[]).length === 3);
+    const peersA = (await get('127.0.0.1:9471', '/v1/peers')).peers as { domain: string; state: string }[];
+    expect(peersA.map((p) => [p.domain, p.state])).toEqual([['dom-b', 'established']]);
+    const file = join(root, 'contract.json');
+    const o = await cli('agree', ...route, '--admin', '127.0.0.1:9471', '--out', file);
+    expect(o.stdout).toMatch(/^agreed agr-[0-9a-f-]+: dom-a > dom-b > dom-c, total \d+\.\d\d EUR/);
+    expect(o.stdout).toMatch(/signed by dom-a, dom-b, dom-c; written to/);
+    const trust = join(root, 'trust.json');
+    writeFileSync(trust, JSON.stringify(Object.fromEntries(['dom-a', 'dom-b', 'dom-c'].map((d) => [d, rawPublicKey(readFileSync(join(dir, 'keys', `${d}-advert.key`), 'utf8'))]))));
+    const v = await cli('contract', 'verify', file, '--trust', trust);
+    expect(v.stdout).toMatch(/^OK: signed by dom-a, dom-b, dom-c \(keys match the trust file\)/);
+    const id = (JSON.parse(readFileSync(file, 'utf8')) as SignedContract).body.agreementId;
+    // dom-c booked its part for dom-a, reached through dom-b
+    const c = procs.find((p) => p.name === 'dom-c')!;
+    await waitFor('dom-c logs the commit for dom-a', () => c.logs.some((l) => l.includes('"agreement-committed"') && l.includes(id) && l.includes('"caller":"dom-a"')));
+  });
+
+  test('examples - an order dom-a -> dom-c through the Management API gets its agreement, and the provisioning calls reach dom-c through dom-b (the examples have no routers: dom-c itself answers that it has no device)', async () => {
+    const r = await cli('order', 'create', ...route, '--management', `unix:${join(root, 'data', 'dom-a')}/management.sock`).catch((e: { stdout: string; stderr: string }) => e);
+    const out = `${r.stdout}${(r as { stderr?: string }).stderr ?? ''}`;
+    expect(out).toMatch(/path dom-a > dom-b > dom-c/);
+    expect(out).toMatch(/agree\s+dom-a\s+internal completed/);
+    // the chained Activate was answered by dom-c (its own refusal, naming its own border), and the chained Deactivate completed
+    expect(out).toMatch(/provision dom-c\s+external failed \(QB_PROVISION_NO_DEVICE: dom-c has no device at border c2/);
+    expect(out).toMatch(/remove\s+dom-c\s+external completed/);
+    expect(out).not.toMatch(/no agreement with domain|QB_AGREEMENT_NO_ROUTE|unreachable/i);
   });
 });
