@@ -16,7 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Cluster, metricValue, waitFor, type Daemon } from './harness.js';
 import { twoBorderInventory } from '../../../lab/inventory.js';
-import { verifyContract, type SignedContract } from '../../../daemon/agreement/contract.js';
+import { contractBody, verifyContract, type SignedContract } from '../../../daemon/agreement/contract.js';
 import { signChainHeader } from '../../../daemon/agreement/chain.js';
 import { segmentOrders } from '../../../daemon/agreement/participant.js';
 import { loadAgreementProto, orderToMsg, type AgreementCallMsg, type AgreementReplyMsg } from '../../../daemon/agreement/remote.js';
@@ -128,7 +128,7 @@ describe.sequential('qos-brokerd: chained agreements along five domains', () => 
     const contract = r.body.contract!;
     const keys = Object.fromEntries(LINE.map((d) => [d, rawPublicKey(files.get(d)!.advertKeyPem)]));
     expect(verifyContract(contract, keys).signedBy.sort()).toEqual([...LINE]);
-    expect(contract.body.totalPriceMinor).toBe(2500); // 5 domains x 0.50 EUR/Mbit/s-h x 10 Mbit/s x 1 h
+    expect(contractBody(contract).totalPriceMinor).toBe(2500); // 5 domains x 0.50 EUR/Mbit/s-h x 10 Mbit/s x 1 h
     // every provider booked its own segment in its own store, owned by the originator
     for (const d of LINE) {
       const booked = await live(d, r.agreementId);

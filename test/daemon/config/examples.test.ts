@@ -15,7 +15,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { BROKERD, CLI, waitFor } from '../brokerd/harness.js';
 import { rawPublicKey } from '../../../daemon/peering/advert.js';
-import type { SignedContract } from '../../../daemon/agreement/contract.js';
+import { contractBody, type SignedContract } from '../../../daemon/agreement/contract.js';
 
 const SRC = resolve(__dirname, '../../../daemon/config/examples');
 const root = mkdtempSync(join(tmpdir(), 'qb-examples-'));
@@ -97,7 +97,7 @@ describe('config examples', () => {
     writeFileSync(trust, JSON.stringify(Object.fromEntries(['dom-a', 'dom-b', 'dom-c'].map((d) => [d, rawPublicKey(readFileSync(join(dir, 'keys', `${d}-advert.key`), 'utf8'))]))));
     const v = await cli('contract', 'verify', file, '--trust', trust);
     expect(v.stdout).toMatch(/^OK: signed by dom-a, dom-b, dom-c \(keys match the trust file\)/);
-    const id = (JSON.parse(readFileSync(file, 'utf8')) as SignedContract).body.agreementId;
+    const id = contractBody(JSON.parse(readFileSync(file, 'utf8')) as SignedContract).agreementId;
     // dom-c booked its part for dom-a, reached through dom-b
     const c = procs.find((p) => p.name === 'dom-c')!;
     await waitFor('dom-c logs the commit for dom-a', () => c.logs.some((l) => l.includes('"agreement-committed"') && l.includes(id) && l.includes('"caller":"dom-a"')));
