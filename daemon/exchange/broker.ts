@@ -183,10 +183,10 @@ export class ExchangeBroker {
       try {
         return JSON.parse(text) as SignedContract;
       } catch (err) {
-        throw new InvalidArgumentError(`RelayRequest.${field} is not JSON: ${(err as Error).message}`);
+        throw new InvalidArgumentError(`BrokeredRelay.${field} is not JSON: ${(err as Error).message}`);
       }
     };
-    if (!r.contract_json) throw new InvalidArgumentError('RelayRequest.contract_json is empty: send the contract the exchange brokered');
+    if (!r.contract_json) throw new InvalidArgumentError('BrokeredRelay.contract_json is empty: send the contract the exchange brokered');
     const contract = json('contract_json', r.contract_json);
     verifyContract(contract);
     const body = contractBody(contract);
@@ -209,7 +209,7 @@ export class ExchangeBroker {
       case 'status':
         return p.status(id);
       default:
-        throw new InvalidArgumentError(`RelayRequest.op must be activate, deactivate or status, got ${JSON.stringify(r.op)}`);
+        throw new InvalidArgumentError(`BrokeredRelay.op must be activate, deactivate or status, got ${JSON.stringify(r.op)}`);
     }
   }
 }

@@ -50,7 +50,7 @@ export interface BrokerReplyMsg {
   domains: string[];
   refused: string[];
 }
-/** Mirrors qosbroker.v1.RelayRequest. */
+/** Mirrors qosbroker.v1.BrokeredRelay. */
 export interface RelayRequestMsg {
   domain: string;
   op: string;

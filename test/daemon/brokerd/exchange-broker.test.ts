@@ -303,7 +303,7 @@ describe.sequential('qos-brokerd: the exchange brokers', () => {
       const broker = await call('Broker', { agreement_id: 'agr-bad-rate', customer: 'acme', from: 'prov-a/prov-a-site', to: 'prov-c/prov-c-site', qos_class: 'EF', rate_mbps: 0, start_ms: now, end_ms: now + 60_000 });
       expect(broker).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('BrokerRequest.rate_mbps must be > 0') });
       const relay = await call('Relay', { domain: 'prov-c', op: 'activate', contract_json: '' });
-      expect(relay).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('RelayRequest.contract_json is empty') });
+      expect(relay).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('BrokeredRelay.contract_json is empty') });
       const tampered = await call('Relay', { domain: 'prov-c', op: 'deactivate', contract_json: '{"body": 1}' });
       expect(tampered?.metadata.get('qb-code')[0]?.toString()).toBe('QB_CONTRACT_MALFORMED');
     } finally {
