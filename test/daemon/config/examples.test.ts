@@ -90,7 +90,7 @@ describe('config examples', () => {
     const peersA = (await get('127.0.0.1:9471', '/v1/peers')).peers as { domain: string; state: string }[];
     expect(peersA.map((p) => [p.domain, p.state])).toEqual([['dom-b', 'established']]);
     const file = join(root, 'contract.json');
-    const o = await cli('agree', ...route, '--admin', '127.0.0.1:9471', '--out', file);
+    const o = await cli('agree', ...route, '--management', `unix:${join(root, 'data', 'dom-a')}/management.sock`, '--out', file);
     expect(o.stdout).toMatch(/^agreed agr-[0-9a-f-]+: dom-a > dom-b > dom-c, total \d+\.\d\d EUR/);
     expect(o.stdout).toMatch(/signed by dom-a, dom-b, dom-c; written to/);
     const trust = join(root, 'trust.json');
