@@ -75,7 +75,7 @@ describe.skipIf(!isRoot)('demo as root (needs root: network namespaces, tc, iper
     // unshaped, the hosts' link carries far more than any of the contracted rates
     expect(measured('before any order')).toBeGreaterThan(100);
     // the policies classify the sites' prefixes: other traffic over the same routers is not the service's
-    expect(text).toMatch(/contract agr-\S+: signed by provider-x, provider-y, provider-z; verified offline against the providers' keys; carries 198\.18\.40\.0\/24 -> 198\.18\.50\.0\/24/);
+    expect(text).toMatch(/contract agr-\S+ \(a JWS, RFC 7515 JSON serialization\): signed by provider-x, provider-y, provider-z; verified offline against the providers' keys; carries 198\.18\.40\.0\/24 -> 198\.18\.50\.0\/24/);
     const other = /traffic outside the service \(to provider-z-z2, not in site-z 198\.18\.50\.0\/24, the same way\): iperf3 host-x -> provider-z-z2 \(198\.18\.44\.2\) \(DSCP 46, 3 s\) measured ([\d.]+) Mbit\/s/.exec(text);
     expect(other, 'a measurement outside the service').not.toBeNull();
     expect(Number(other![1])).toBeGreaterThan(100);

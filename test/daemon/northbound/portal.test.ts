@@ -135,9 +135,16 @@ describe.skipIf(!haveChromium)(`portal (needs Debian chromium at ${CHROMIUM}: ap
     const q = await call('POST', `${QUOTE}/quote`, keys.acme, boostQuote(services.acme, 30, 'PT1H'));
     expect(q.status, JSON.stringify(q.body)).toBe(201);
     // 20 Mbit/s more for an hour at 0.5 EUR/Mbit/s-hour in each of three domains
-    expect(q.body).toMatchObject({ state: 'approved', quoteItem: [{ action: 'modify', quoteItemPrice: [{ priceType: 'oneTime', price: { dutyFreeAmount: { unit: 'EUR', value: 30 } } }], '@qbPath': { segments: [{ domain: 'dom-a' }, { domain: 'dom-b' }, { domain: 'dom-c' }] } }] });
+    expect(q.body).toMatchObject({ state: 'approved', quoteItem: [{ action: 'modify', quoteItemPrice: [{ priceType: 'oneTime', price: { dutyFreeAmount: { unit: 'EUR' } } }], '@qbPath': { segments: [{ domain: 'dom-a' }, { domain: 'dom-b' }, { domain: 'dom-c' }] } }] });
+    // priced for the boost's window: an hour, or what is left of the service if that ends first
+    const priced = (q.body.quoteItem as Array<{ quoteItemPrice: Array<{ price: { dutyFreeAmount: { value: number } } }> }>)[0]!.quoteItemPrice[0]!.price.dutyFreeAmount.value;
+    expect(priced).toBeGreaterThan(29);
+    expect(priced).toBeLessThanOrEqual(30);
     expect((q.body.quoteItem as Array<{ product: { productCharacteristic: Array<{ name: string; value: unknown }> } }>)[0]!.product.productCharacteristic).toContainEqual(expect.objectContaining({ name: 'extraRateMbps', value: 20 }));
-    expect((await call('POST', `${QUOTE}/quote`, keys.acme, boostQuote(services.acme, 5, 'PT1H'))).body.message).toContain('rateMbps must be above the ordered 10 Mbit/s');
+    // a boost below the ordered rate: a quote rejected with the reason
+    const low = (await call('POST', `${QUOTE}/quote`, keys.acme, boostQuote(services.acme, 5, 'PT1H'))).body;
+    expect(low.state).toBe('rejected');
+    expect((low.errorMessage as Array<{ message: string }>)[0]!.message).toContain('rateMbps must be above the ordered 10 Mbit/s');
     expect((await call('POST', `${QUOTE}/quote`, keys.acme, boostQuote(services.acme, -1, 'PT1H'))).status).toBe(400);
     expect((await call('POST', `${QUOTE}/quote`, keys.acme, boostQuote(services.acme, 30, 'two hours'))).status).toBe(400);
     const unknownField = await call('POST', `${QUOTE}/quote`, keys.acme, { ...boostQuote(services.acme, 30, 'PT1H'), price: 0 });
