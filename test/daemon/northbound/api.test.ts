@@ -134,8 +134,8 @@ describe.sequential('northbound', () => {
     const checkedIn = JSON.parse(readFileSync(resolve(__dirname, '../../../daemon/northbound/openapi.json'), 'utf8')) as Record<string, unknown>;
     expect(served).toEqual(checkedIn);
     expect(Object.keys(checkedIn.paths as object).sort()).toEqual([
-      `${AGR}/agreement`, `${AGR}/agreement/{id}`, `${AGR}/agreement/{id}/document`,
       '/qos-broker/v1/topology',
+      `${AGR}/agreement`, `${AGR}/agreement/{id}`, `${AGR}/agreement/{id}/document`,
       `${ALM}/alarm`, `${ALM}/alarm/{id}`,
       `${QUO}/quote`, `${QUO}/quote/{id}`,
       `${INV}/service`, `${INV}/service/{id}`,
