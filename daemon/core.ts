@@ -30,8 +30,6 @@ import type { AgreementDesk } from './agreement/orders.js';
 export type { ApiKeyView, HubRecord, ModifyOrderRecord, Principal };
 export type { AlarmRecord, CancelOrderRecord, QualificationRecord, QuoteRecord };
 import type { OrderRecord, OrderState, Workflow } from './workflow/orders.js';
-import { priceScenarios } from './agreement/pricing.js';
-import type { SignedContract } from './agreement/contract.js';
 import type { DomainView as PeeringDomainView, PeerView } from './peering/peering-core.js';
 import type { SignedAdvert } from './peering/advert.js';
 import type { DomainAdvertisement } from './topology/types.js';
@@ -87,20 +85,6 @@ export interface TopologyView {
   peers: PeerView[];
   domains: PeeringDomainView[];
   adverts: Array<{ origin: string; seq: number; expiresAt: string } & DomainAdvertisement>;
-}
-
-/** The price of a boost before it is ordered. */
-export interface BoostQuote {
-  orderId: string;
-  serviceId: string;
-  /** The extra rate the amendment agrees (boost rate minus ordered rate), Mbit/s. */
-  extraMbps: number;
-  rateMbps: number;
-  durationMs: number;
-  currency: string;
-  /** In major units of `currency`. */
-  total: number;
-  segments: Array<{ domain: string; unitPerMbpsHour: number; charge: number }>;
 }
 
 export class BrokerCore {
@@ -422,34 +406,6 @@ export class BrokerCore {
       domains: p.domainViews(),
       adverts: p.adverts().map((a) => ({ ...a.envelope.body, origin: a.envelope.origin, seq: a.envelope.seq, expiresAt: new Date(a.envelope.expiresAt).toISOString() })),
     };
-  }
-
-  /**
-   * What a boost of an order's service would cost now: the extra rate over the order's own
-   * domains for the duration, priced on the advertised graph as the amendment will be agreed.
-   */
-  async quoteBoost(orderId: string, change: { rateMbps: number; durationMs: number }, customer?: string): Promise<BoostQuote> {
-    const o = await this.getOrder(orderId, customer);
-    if (!(Number.isFinite(change.rateMbps) && change.rateMbps > o.request.rateMbps)) throw new InvalidArgumentError(`rateMbps must be above the ordered ${o.request.rateMbps} Mbit/s (a boost), got ${change.rateMbps}`);
-    if (!(Number.isFinite(change.durationMs) && change.durationMs > 0)) throw new InvalidArgumentError(`duration must be positive, got ${change.durationMs} ms`);
-    if (!this.opts.graph) throw new InvalidArgumentError('this daemon has no advertised graph to price on');
-    const extra = change.rateMbps - o.request.rateMbps;
-    const [best] = priceScenarios(this.opts.graph(), { from: o.request.from, to: o.request.to, qosClass: o.request.qosClass, rateMbps: extra, maxLatencyMs: o.request.maxLatencyMs, includeDomains: o.domains, k: 1, durationHours: change.durationMs / 3_600_000 });
-    return { orderId: o.id, serviceId: o.service.id, extraMbps: extra, rateMbps: change.rateMbps, durationMs: change.durationMs, currency: best!.price.currency, total: best!.price.total, segments: best!.price.segments.map((s) => ({ domain: s.domain, unitPerMbpsHour: s.unitPerMbpsHour, charge: s.charge })) };
-  }
-
-  /**
-   * The signed contract with this agreement id (a service's, or the amendment of its latest
-   * boost) and the order it belongs to (whoever's it is: the caller checks tenancy). A scan of
-   * the orders: enough for a download now and then, not for bulk reads.
-   */
-  async contract(agreementId: string): Promise<{ order: OrderRecord; contract: SignedContract } | undefined> {
-    if (typeof agreementId !== 'string' || !/^agr-[A-Za-z0-9._@-]{1,96}$/.test(agreementId)) throw new InvalidArgumentError(`id must be an agreement id (agr-...), got ${JSON.stringify(agreementId)}`);
-    for (const o of await this.opts.workflow.listOrders({})) {
-      if (o.agreementId === agreementId && o.contract) return { order: o, contract: o.contract };
-      if (o.boost?.agreementId === agreementId && o.boost.contract) return { order: o, contract: o.boost.contract };
-    }
-    return undefined;
   }
 }
 
