@@ -5,13 +5,14 @@
  * `netns` is given (lab routers), on loopback otherwise (tests).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, openSync, closeSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fingerprintOf } from '../drivers/ssh/hostkeys.js';
 import { LabError } from './errors.js';
+import { pidAlive } from './process.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..').replace(/\/dist$/, '');
 /** The lab device model served by every lab netconfd. */
@@ -70,22 +71,81 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   return (await freePorts(host, 1))[0]!;
 }
 
+/** Where the machine-wide port claims live: one file per port, naming the claiming process. */
+function portClaimDir(): string {
+  return process.getuid?.() === 0 ? '/run/qos-broker-ports' : join(tmpdir(), 'qos-broker-ports');
+}
+
+/** Ports this process claimed; their claim files go when it exits. */
+const claimedPorts = new Set<number>();
+process.once('exit', () => {
+  for (const p of claimedPorts) rmSync(join(portClaimDir(), String(p)), { force: true });
+});
+
+/** Claim `port` machine-wide; false when a live process holds it. A crashed claimer's file is taken over. */
+export function claimPort(port: number): boolean {
+  const dir = portClaimDir();
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, String(port));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      claimedPorts.add(port);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let holder = 0;
+      let age = 0;
+      try {
+        holder = Number(readFileSync(file, 'utf8'));
+        age = Date.now() - statSync(file).mtimeMs;
+      } catch {
+        continue; // released meanwhile
+      }
+      // an empty file is a claim being written, unless it is old (its writer died in between)
+      if ((holder > 0 && pidAlive(holder)) || (!holder && age < 10_000)) return false;
+      rmSync(file, { force: true });
+    }
+  }
+  return false;
+}
+
+/** The kernel's ephemeral range starts here (net.ipv4.ip_local_port_range). */
+function ephemeralLow(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768; // not Linux: the default range
+  }
+}
+
 /**
- * `n` distinct free ports on `host`, all held until every one is known: taken one after
- * another, the kernel may hand out the same port twice.
+ * `n` distinct ports on `host` for servers this process (or its children) will
+ * bind: free now, claimed machine-wide until this process exits (two test
+ * workers never get the same port, also in the time between this check and a
+ * daemon's bind), and below the kernel's ephemeral range, so no outgoing
+ * connection of a busy machine takes one meanwhile (as it can a port the
+ * kernel picked for `listen(0)`).
  */
 export async function freePorts(host: string, n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () =>
-      new Promise<ReturnType<typeof createServer>>((res, rej) => {
-        const s = createServer();
-        s.once('error', rej);
-        s.listen(0, host, () => res(s));
-      }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  const low = ephemeralLow();
+  const [from, to] = low > 12_000 ? [10_000, low - 1] : [low, 65_535];
+  const ports: number[] = [];
+  for (let tries = 0; ports.length < n; tries++) {
+    if (tries >= 200 * n) throw new LabError('QB_LAB_ADDRESS_IN_USE', `no ${n} free ports on ${host} between ${from} and ${to} after ${tries} tries`);
+    const port = from + Math.floor(Math.random() * (to - from + 1));
+    if (claimedPorts.has(port) || !claimPort(port)) continue;
+    const free = await new Promise<boolean>((res) => {
+      const s = createServer();
+      s.once('error', () => res(false));
+      s.listen(port, host, () => s.close(() => res(true)));
+    });
+    if (free) ports.push(port);
+    else {
+      claimedPorts.delete(port);
+      rmSync(join(portClaimDir(), String(port)), { force: true });
+    }
+  }
   return ports;
 }
 

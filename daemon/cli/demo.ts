@@ -33,7 +33,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -277,7 +276,7 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
     }
     const pki = makePki(dir);
     const visitor = pki.domain(VISITOR);
-    const ports = await listenPorts(network.length * 3);
+    const ports = await freePorts('127.0.0.1', network.length * 3);
     for (const [i, ad] of network.entries()) {
       const d = ad.origin;
       providers.push({ domain: d, ad, files: pki.domain(d), grpc: `127.0.0.1:${ports[3 * i]}`, admin: `127.0.0.1:${ports[3 * i + 1]}`, metrics: `127.0.0.1:${ports[3 * i + 2]}`, dataDir: join(dir, d), configFile: join(dir, `${d}.yaml`), logFile: join(dir, `${d}.log`), routers: [] });
@@ -534,35 +533,6 @@ export async function demoCommand(argv: string[], out: (s: string) => void = (s)
     if (signalled) process.exit(exitCode(signalled));
   }
   out(`demo done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-}
-
-/**
- * `n` ports for the daemons to listen on: free now, and below the kernel's
- * ephemeral range (net.ipv4.ip_local_port_range, 32768 and up by default),
- * so no outgoing connection of a busy machine takes one before the daemon
- * binds it (as a port the kernel picked for `listen(0)` can be).
- */
-async function listenPorts(n: number): Promise<number[]> {
-  let low = 32768;
-  try {
-    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
-  } catch {
-    /* not Linux: the default range */
-  }
-  const [from, to] = low > 12_000 ? [10_000, low - 1] : [low, 65_535];
-  const ports = new Set<number>();
-  for (let tries = 0; ports.size < n && tries < 50 * n; tries++) {
-    const port = from + Math.floor(Math.random() * (to - from + 1));
-    if (ports.has(port)) continue;
-    const free = await new Promise<boolean>((res) => {
-      const s = createServer();
-      s.once('error', () => res(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
-    });
-    if (free) ports.add(port);
-  }
-  if (ports.size < n) return freePorts('127.0.0.1', n);
-  return [...ports];
 }
 
 /** The last lines of a daemon's log, for the error when it exits. */
