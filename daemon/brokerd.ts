@@ -32,6 +32,7 @@ import type { AgreementParticipant } from './agreement/participant.js';
 import { buildTopology, type TopologyGraph } from './topology/index.js';
 import { AgreementCoordinator } from './agreement/coordinator.js';
 import { RecordStore } from './state/records.js';
+import { daemonRetentionRules, sweepRecords } from './state/retention.js';
 import { DomainProvisioner } from './provisioning/domain.js';
 import { SessionPool } from './provisioning/segment.js';
 import { RemoteProvisioner, addProvisioningService, localProvisioner, type SegmentProvisioner } from './provisioning/remote.js';
@@ -64,6 +65,8 @@ interface Running {
   provisioner?: DomainProvisioner;
   /** One NETCONF session per device, reused by every transaction. */
   sessions?: SessionPool;
+  /** Removes records past their retention (quotes, qualifications, cleared alarms, ended agreements). */
+  sweeper?: NodeJS.Timeout;
   workflow?: Workflow;
   management?: { address: string; stop(): Promise<void> };
   northbound?: { address: string; stop(): Promise<void> };
@@ -205,6 +208,20 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
         if (await records.get('agreement', id)) return; // a retried Commit
         await records.put('agreement', id, 0, { owner: caller, reservations, committedAt: new Date().toISOString(), end: body.window.end }, { score: Date.now(), event: { type: 'agreement-committed', caller, reservations: reservations.length } });
       };
+      const rules = daemonRetentionRules({ recordRetentionMs: cfg.workflow.recordRetentionMs, contractRetentionMs: cfg.workflow.contractRetentionMs });
+      let sweeping = false;
+      const sweep = () => {
+        if (sweeping) return;
+        sweeping = true;
+        sweepRecords(records, rules, Date.now())
+          .then(
+            (n) => Object.values(n).some((x) => x > 0) && log('info', 'records past their retention removed', { component: 'state', ...n }),
+            (err: unknown) => log('warn', 'record sweep failed', { component: 'state', ...errorFields(err) }),
+          )
+          .finally(() => (sweeping = false));
+      };
+      running.sweeper = setInterval(sweep, Math.min(3_600_000, Math.max(1000, Math.floor(cfg.workflow.recordRetentionMs / 4))));
+      running.sweeper.unref();
       running.sessions = new SessionPool();
       const provisioner = new DomainProvisioner({ domain: cfg.domainId, records, store: running.store, devices: () => running.cfg!.devices, bookingOf, log: log.child('provisioning'), sessions: running.sessions });
       running.provisioner = provisioner;
@@ -330,6 +347,7 @@ function advertisedGraph(core: PeeringCore): () => { graph: TopologyGraph; key: 
 }
 
 async function stop(r: Partial<Running>, log: JsonLogger): Promise<void> {
+  clearInterval(r.sweeper);
   await r.northbound?.stop();
   await r.hub?.stop();
   await r.management?.stop();

@@ -92,6 +92,8 @@ export interface BrokerConfig {
     provisionTimeoutMs: number;
     /** How long a signed contract is kept after its service ended, ms. @default 31536000000 (a year) */
     contractRetentionMs: number;
+    /** How long quotes and qualifications are kept after they were made, and alarms after they were cleared, ms. @default 7776000000 (90 days) */
+    recordRetentionMs: number;
   };
 }
 
@@ -543,6 +545,7 @@ export function parseConfig(doc: unknown): BrokerConfig {
   const workflow = {
     provisionTimeoutMs: wf.num('provision-timeout-ms', { min: 100, max: 3_600_000, int: true, def: 120_000 }),
     contractRetentionMs: wf.num('contract-retention-ms', { min: 0, int: true, def: 365 * 24 * 3_600_000 }),
+    recordRetentionMs: wf.num('record-retention-ms', { min: 1000, int: true, def: 90 * 24 * 3_600_000 }),
   };
   wf.done();
   root.done();

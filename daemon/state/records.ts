@@ -242,6 +242,11 @@ export class RecordStore {
     await m.exec();
   }
 
+  /** Ids of a kind whose score is at most `maxScore`, oldest first, `limit` from `offset`. */
+  async idsUpTo(kind: string, maxScore: number, offset: number, limit: number): Promise<string[]> {
+    return this.opts.redis.zrangebyscore(`${this.base}${kind}s`, '-inf', String(maxScore), 'LIMIT', String(offset), String(limit));
+  }
+
   /** Ids of a kind, oldest first (by the score given at put). */
   async ids(kind: string, offset = 0, limit = -1): Promise<string[]> {
     return this.opts.redis.zrange(`${this.base}${kind}s`, String(offset), String(limit < 0 ? -1 : offset + limit - 1));

@@ -52,3 +52,14 @@ describe('config agreement', () => {
     expect(d.needsRestart).toEqual(['agreement']);
   });
 });
+
+describe('config workflow', () => {
+  test('config - workflow defaults and values; bad ones name their key', () => {
+    const wf = (workflow?: unknown) => ({ ...provider(), ...(workflow === undefined ? {} : { workflow }) });
+    expect(parse(wf()).workflow).toEqual({ provisionTimeoutMs: 120_000, contractRetentionMs: 365 * 24 * 3_600_000, recordRetentionMs: 90 * 24 * 3_600_000 });
+    expect(parse(wf({ 'record-retention-ms': 5000 })).workflow.recordRetentionMs).toBe(5000);
+    expect(error(wf({ 'record-retention-ms': 10 })).key).toBe('workflow.record-retention-ms');
+    expect(error(wf({ 'record-retention-ms': 'a month' })).key).toBe('workflow.record-retention-ms');
+    expect(error(wf({ 'record-retention': 5000 })).key).toBe('workflow.record-retention');
+  });
+});
