@@ -128,10 +128,14 @@ export class RecordStore {
    * Put a record written before customer indexes and lookups existed into
    * them (idempotent; the workflow does it for every order when it starts).
    */
-  async reindex(kind: string, id: string, score: number, customer: string, lookup: Record<string, string> = {}): Promise<void> {
-    const m = this.opts.redis.multi().zadd(this.indexKey(kind, customer), String(score), id);
-    for (const [f, v] of Object.entries(lookup)) m.hset(this.lookupKey(kind, f), v, id);
-    await m.exec();
+  async reindex(kind: string, entries: ReadonlyArray<{ id: string; score: number; customer: string; lookup?: Record<string, string> }>): Promise<void> {
+    if (!entries.length) return;
+    const m = this.opts.redis.pipeline();
+    for (const e of entries) {
+      m.zadd(this.indexKey(kind, e.customer), String(e.score), e.id);
+      for (const [f, v] of Object.entries(e.lookup ?? {})) m.hset(this.lookupKey(kind, f), v, e.id);
+    }
+    for (const [err] of (await m.exec()) ?? []) if (err) throw new ResourceStoreError('QB_STATE_REDIS_FAILED', `indexing ${kind} records in Redis failed: ${err.message}`, { cause: err });
   }
 
   /** Several records of a kind at once (one round trip); absent ones are left out. */

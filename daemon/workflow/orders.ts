@@ -166,15 +166,17 @@ export class Workflow {
   async recover(): Promise<number> {
     let n = 0;
     const ids = await this.opts.records.ids(KIND);
-    for (const id of ids) {
-      const r = await this.opts.records.get<OrderRecord>(KIND, id);
-      if (!r) continue;
+    // read in chunks (one round trip each), oldest first
+    for (let i = 0; i < ids.length; i += 200) {
+      const chunk = await this.opts.records.getMany<OrderRecord>(KIND, ids.slice(i, i + 200));
       // orders written before the customer index and the agreement lookup existed get them
-      await this.opts.records.reindex(KIND, id, Date.parse(r.doc.createdAt), r.doc.customer, { agreement: r.doc.agreementId });
-      if (!this.unfinished(r.doc)) continue;
-      n++;
-      this.log('info', 'resuming an order interrupted by a stop', { event: 'order-resumed', order_id: id, state: r.doc.state, phase: r.doc.phase });
-      void this.serial(id, () => this.advance(id));
+      await this.opts.records.reindex(KIND, chunk.map((r) => ({ id: r.id, score: Date.parse(r.doc.createdAt), customer: r.doc.customer, lookup: { agreement: r.doc.agreementId } })));
+      for (const r of chunk) {
+        if (!this.unfinished(r.doc)) continue;
+        n++;
+        this.log('info', 'resuming an order interrupted by a stop', { event: 'order-resumed', order_id: r.id, state: r.doc.state, phase: r.doc.phase });
+        void this.serial(r.id, () => this.advance(r.id));
+      }
     }
     await Promise.allSettled([...this.busy.values()]);
     this.log('info', 'orders reconciled', { event: 'orders-reconciled', orders: ids.length, resumed: n });

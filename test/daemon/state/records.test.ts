@@ -77,8 +77,10 @@ test('records - a customer\'s index and the lookups are written by the same scri
   expect(await c.lookup('order', 'agreement', 'agr-a3')).toBeUndefined();
   await c.put('order', 'old', 0, { who: 'initech' }, { score: 1 });
   expect((await c.page(['order'], { customer: 'initech', offset: 0, limit: 10 })).total).toBe(0);
-  await c.reindex('order', 'old', 1, 'initech', { agreement: 'agr-old' });
-  expect(await c.page(['order'], { customer: 'initech', offset: 0, limit: 10 })).toEqual({ items: [{ kind: 'order', doc: { who: 'initech' } }], total: 1 });
+  await c.put('order', 'old2', 0, { who: 'initech' }, { score: 2 });
+  await c.reindex('order', [{ id: 'old', score: 1, customer: 'initech', lookup: { agreement: 'agr-old' } }, { id: 'old2', score: 2, customer: 'initech' }]);
+  await c.reindex('order', [{ id: 'old', score: 1, customer: 'initech', lookup: { agreement: 'agr-old' } }]); // again: idempotent
+  expect(await c.page(['order'], { customer: 'initech', offset: 0, limit: 10 })).toEqual({ items: [{ kind: 'order', doc: { who: 'initech' } }, { kind: 'order', doc: { who: 'initech' } }], total: 2 });
   expect(await c.lookup('order', 'agreement', 'agr-old')).toBe('old');
   expect((await c.getMany<{ who: string }>('order', ['a1', 'nope', 'g1'])).map((x) => [x.id, x.doc.who])).toEqual([['a1', 'acme'], ['g1', 'globex']]);
 });
