@@ -46,8 +46,6 @@ export interface ClassGraph {
 }
 
 const NAME = /^[^/\s]+$/;
-/** An IPv4 or IPv6 prefix's shape (the policy checks each in full before a device sees it). */
-const PREFIX = /^(\d{1,3}(\.\d{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)\/\d{1,3}$/;
 
 function fail(origin: string | undefined, field: string, message: string): never {
   throw new TopologyError(origin, field, message);

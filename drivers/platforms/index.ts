@@ -9,7 +9,7 @@ import { labDevice } from './lab_device/index.js';
 import { linuxTc } from './linux_tc/index.js';
 import { nokiaSrlinux } from './nokia_srlinux/index.js';
 import { openconfig } from './openconfig/index.js';
-import type { Platform, PlatformId } from './types.js';
+import type { Platform } from './types.js';
 
 export type { CliPayload, NetconfPayload, Payload, Platform, PlatformId } from './types.js';
 

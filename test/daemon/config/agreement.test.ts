@@ -1,7 +1,7 @@
 /** The `agreement` config section: defaults, bounds named by key, provider only, a change needs a restart. */
 import { describe, expect, test } from 'vitest';
-import { stringify } from 'yaml';
-import { ConfigError, diffConfig, parseConfigText } from '../../../daemon/config/load.js';
+import { diffConfig } from '../../../daemon/config/load.js';
+import { configErrorOf, parseDoc } from './parse.js';
 
 const provider = (agreement?: unknown): Record<string, unknown> => ({
   role: 'provider',
@@ -15,16 +15,8 @@ const provider = (agreement?: unknown): Record<string, unknown> => ({
   },
   ...(agreement === undefined ? {} : { agreement }),
 });
-const parse = (doc: Record<string, unknown>) => parseConfigText(stringify(doc), '/tmp');
-const error = (doc: Record<string, unknown>): ConfigError => {
-  try {
-    parse(doc);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-};
+const parse = (doc: Record<string, unknown>) => parseDoc(doc);
+const error = (doc: Record<string, unknown>) => configErrorOf(() => parse(doc));
 
 describe('config agreement', () => {
   test('config - agreement defaults and values', () => {

@@ -3,10 +3,11 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parse, stringify } from 'yaml';
-import { ConfigError, diffConfig, loadMaterial, parseConfigText, redactedConfig, redactUrl } from '../../../daemon/config/load.js';
+import { diffConfig, loadMaterial, parseConfigText, redactedConfig, redactUrl } from '../../../daemon/config/load.js';
 import { createLogger } from '../../../daemon/config/log.js';
 import { makePki, type DomainFiles, type TestPki } from '../../../lab/pki.js';
 import { BROKERD } from '../brokerd/harness.js';
+import { configErrorOf, parseDoc } from './parse.js';
 
 const EXAMPLES = resolve(__dirname, '../../../daemon/config/examples');
 let pki: TestPki;
@@ -33,15 +34,7 @@ function base(): Record<string, unknown> {
   };
 }
 
-function errorOf(doc: unknown): ConfigError {
-  try {
-    parseConfigText(typeof doc === 'string' ? doc : stringify(doc), pki.dir);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
+const errorOf = (doc: unknown) => configErrorOf(() => parseDoc(doc, pki.dir));
 
 function withChange(change: (c: Record<string, any>) => void): Record<string, unknown> {
   const c = base() as Record<string, any>;

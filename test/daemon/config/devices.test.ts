@@ -1,7 +1,7 @@
 /** The `devices:` list of a provider's config: every bad entry is refused naming its key. */
 import { expect, test } from 'vitest';
-import { ConfigError } from '../../../daemon/errors.js';
 import { parseConfig } from '../../../daemon/config/schema.js';
+import { configErrorOf } from './parse.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -39,15 +39,7 @@ const good = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
-function errorOf(devices: unknown[]): ConfigError {
-  try {
-    parseConfig(cfg(devices));
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('accepted');
-}
+const errorOf = (devices: unknown[]) => configErrorOf(() => parseConfig(cfg(devices)));
 
 test('devices - a good entry gets its defaults and its peer link from the inventory', () => {
   const [d] = parseConfig(cfg([good()])).devices;

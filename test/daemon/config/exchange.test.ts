@@ -1,7 +1,7 @@
 /** The `exchange` config section: who may use an exchange and whom it may contact, by the domain ids of its pinned peers. */
 import { describe, expect, test } from 'vitest';
-import { stringify } from 'yaml';
-import { ConfigError, diffConfig, parseConfigText } from '../../../daemon/config/load.js';
+import { diffConfig } from '../../../daemon/config/load.js';
+import { configErrorOf, parseDoc } from './parse.js';
 
 const exchange = (section?: unknown, peers = ['dom-a', 'dom-b']): Record<string, unknown> => ({
   role: 'exchange',
@@ -11,16 +11,8 @@ const exchange = (section?: unknown, peers = ['dom-a', 'dom-b']): Record<string,
   peers: peers.map((d) => ({ 'domain-id': d, 'ca-file': 'ca.pem' })),
   ...(section === undefined ? {} : { exchange: section }),
 });
-const parse = (doc: Record<string, unknown>) => parseConfigText(stringify(doc), '/tmp');
-const error = (doc: Record<string, unknown>): ConfigError => {
-  try {
-    parse(doc);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-};
+const parse = (doc: Record<string, unknown>) => parseDoc(doc);
+const error = (doc: Record<string, unknown>) => configErrorOf(() => parse(doc));
 
 describe('config exchange', () => {
   test('config - an exchange brokers for nobody and contacts nobody unless told', () => {
