@@ -12,7 +12,7 @@
 import { NetconfClient, type NetconfClientOptions } from '../../drivers/netconf/client.js';
 import { ProvisioningError, QosBrokerError } from '../../drivers/errors.js';
 import { admitPolicy, type DeviceInventory, type QosPolicy, type ResolvedPolicy } from '../../drivers/policy/index.js';
-import { platformById, type CliPayload, type NetconfPayload, type Platform } from '../../drivers/platforms/index.js';
+import { platformById, type CliPayload, type NetconfPayload, type Platform, type PolicyCounters } from '../../drivers/platforms/index.js';
 import { applyCli, removeCli, runUndo, type CliExec } from '../../drivers/platforms/cli-apply.js';
 import { execLine } from '../../drivers/cli/ssh-exec.js';
 import { SshTransport } from '../../drivers/ssh/transport.js';
@@ -350,6 +350,37 @@ export async function devicePolicyDiffs(device: ManagedDevice, policies: Resolve
     });
   }
   return withNetconf(device, platform as Platform<NetconfPayload>, (c, p) => verifyPolicies(c, p, policies), sessions);
+}
+
+/** Whether a device's platform can read its policies' traffic counters (Platform.counters). */
+export function hasCounters(d: ManagedDevice): boolean {
+  const platform = platformById(d.inventory.platform);
+  return platform.transport === 'cli' && SHELL_CLI.has(platform.id) && platform.counters !== undefined;
+}
+
+/**
+ * Read the traffic counters of many policies on one device over one SSH
+ * session: per policy, undefined where its object is not on the device.
+ * Throws for a device without the capability (see hasCounters): no number
+ * is ever made up.
+ */
+export async function devicePolicyCounters(device: ManagedDevice, policies: ResolvedPolicy[]): Promise<Array<PolicyCounters | undefined>> {
+  const platform = platformOf(device);
+  const counters = platform.counters;
+  if (!counters || platform.transport !== 'cli') throw new ProvisioningError('QB_PROVISION_TRANSPORT', `${device.inventory.name} is a ${platform.id} device: it has no traffic counters qos-broker can read`);
+  return withShell(device, async (exec) => {
+    const out: Array<PolicyCounters | undefined> = [];
+    for (const p of policies) {
+      const text: string[] = [];
+      for (const line of counters.lines(p)) {
+        const r = await exec(line);
+        if (!r.ok) throw new ProvisioningError('QB_PROVISION_COUNTERS_UNREADABLE', `${device.inventory.name} refused "${line}": ${r.output.trim().slice(0, 200)}`);
+        text.push(r.output);
+      }
+      out.push(counters.parse(p, text.join('\n')));
+    }
+    return out;
+  });
 }
 
 /**
