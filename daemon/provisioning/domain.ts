@@ -495,12 +495,11 @@ export class DomainProvisioner {
     await Promise.all(
       [...byDevice].map(async ([name, { device, items }]) => {
         try {
-          const counters = await devicePolicyCounters(device, items.map((x) => x.policy));
-          const at = now();
+          const read = await devicePolicyCounters(device, items.map((x) => x.policy), now);
           items.forEach((x, i) => {
             // a service that went away while its device was read is not brought back
             if (this.measurable.get(x.id)?.epoch !== x.epoch) return;
-            this.meter.sample(x.id, { device: name, policy: x.policy.serviceId, epoch: x.epoch, atMs: at, counters: counters[i] });
+            this.meter.sample(x.id, { device: name, policy: x.policy.serviceId, epoch: x.epoch, atMs: read[i]!.atMs, counters: read[i]!.counters });
           });
         } catch (err) {
           // no number rather than an old one: the next round that reads the device starts over

@@ -360,24 +360,28 @@ export function hasCounters(d: ManagedDevice): boolean {
 
 /**
  * Read the traffic counters of many policies on one device over one SSH
- * session: per policy, undefined where its object is not on the device.
- * Throws for a device without the capability (see hasCounters): no number
- * is ever made up.
+ * session: per policy, its counters (undefined where its object is not on
+ * the device) and when they were read (`now()` halfway through the line that
+ * read them, so the SSH round trip does not skew a rate). Throws for a
+ * device without the capability (see hasCounters): no number is ever made up.
  */
-export async function devicePolicyCounters(device: ManagedDevice, policies: ResolvedPolicy[]): Promise<Array<PolicyCounters | undefined>> {
+export async function devicePolicyCounters(device: ManagedDevice, policies: ResolvedPolicy[], now: () => number = Date.now): Promise<Array<{ counters: PolicyCounters | undefined; atMs: number }>> {
   const platform = platformOf(device);
   const counters = platform.counters;
   if (!counters || platform.transport !== 'cli') throw new ProvisioningError('QB_PROVISION_TRANSPORT', `${device.inventory.name} is a ${platform.id} device: it has no traffic counters qos-broker can read`);
   return withShell(device, async (exec) => {
-    const out: Array<PolicyCounters | undefined> = [];
+    const out: Array<{ counters: PolicyCounters | undefined; atMs: number }> = [];
     for (const p of policies) {
       const text: string[] = [];
+      let atMs = 0;
       for (const line of counters.lines(p)) {
+        const t0 = now();
         const r = await exec(line);
+        atMs = (t0 + now()) / 2;
         if (!r.ok) throw new ProvisioningError('QB_PROVISION_COUNTERS_UNREADABLE', `${device.inventory.name} refused "${line}": ${r.output.trim().slice(0, 200)}`);
         text.push(r.output);
       }
-      out.push(counters.parse(p, text.join('\n')));
+      out.push({ counters: counters.parse(p, text.join('\n')), atMs });
     }
     return out;
   });
