@@ -456,21 +456,27 @@ export class DomainProvisioner {
    * `intervalMs`; 0 stops sampling. Each service is measured on the first
    * of its policies whose device can read counters (Platform.counters),
    * every device read once per round over one session. What is kept is in
-   * memory only: each replica samples for itself.
+   * memory only: each replica samples for itself, the services it activated,
+   * found active when it started, or was asked about (measuredRate).
    */
   measureEvery(intervalMs: number): void {
     if (this.measureTimer) clearInterval(this.measureTimer);
     this.measureTimer = undefined;
-    if (intervalMs <= 0) return;
+    if (intervalMs <= 0) {
+      // not measuring: no rate is served, not even the last one
+      for (const id of this.meter.ids()) this.meter.forget(id);
+      return;
+    }
     this.measureTimer = setInterval(() => void this.measure(), intervalMs);
     this.measureTimer.unref();
     void this.measure();
   }
 
-  /** Stop sampling and wait for a round under way. */
+  /** Stop sampling, wait for a round under way, and serve no rate any more. */
   async stopMeasuring(): Promise<void> {
     this.measureEvery(0);
     await this.measuring;
+    this.measureEvery(0);
   }
 
   /** One round of samples (a round still under way is not doubled: its promise is returned). */
@@ -500,6 +506,8 @@ export class DomainProvisioner {
             // a service that went away while its device was read is not brought back
             if (this.measurable.get(x.id)?.epoch !== x.epoch) return;
             this.meter.sample(x.id, { device: name, policy: x.policy.serviceId, epoch: x.epoch, atMs: read[i]!.atMs, counters: read[i]!.counters });
+            // gone from the device (another replica removed or re-provisioned it): looked up again when next asked for
+            if (!read[i]!.counters) this.measurable.delete(x.id);
           });
         } catch (err) {
           // no number rather than an old one: the next round that reads the device starts over
@@ -510,9 +518,30 @@ export class DomainProvisioner {
     );
   }
 
-  /** The measured rate of a service we originated, once two samples gave one. */
+  /**
+   * The measured rate of a service we originated, once two samples gave one.
+   * A service this daemon has not seen go active (another replica activated
+   * it) is looked up in the records and sampled from the next round on.
+   */
   measuredRate(agreementId: string): MeasuredRate | undefined {
+    if (this.measureTimer && !this.measurable.has(agreementId)) void this.adopt(agreementId);
     return this.meter.rate(agreementId);
+  }
+
+  private readonly adopting = new Set<string>();
+
+  /** Sample a segment another replica activated, if it is active and ours. */
+  private async adopt(agreementId: string): Promise<void> {
+    if (this.adopting.has(agreementId)) return;
+    this.adopting.add(agreementId);
+    try {
+      const r = await this.opts.records.get<SegmentRecord>(KIND, agreementId);
+      if (r?.doc.state === 'active' && r.doc.originator === this.domain && !this.measurable.has(agreementId)) this.measurable.set(agreementId, { epoch: r.doc.updatedAt, policies: r.doc.policies });
+    } catch (err) {
+      this.log('warn', 'segment record unreadable for measuring', { agreement_id: agreementId, error: (err as Error).message });
+    } finally {
+      this.adopting.delete(agreementId);
+    }
   }
 
   /** Every service with a measured rate now, by agreement id (the metrics gauge). */
