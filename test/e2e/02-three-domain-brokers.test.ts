@@ -70,7 +70,7 @@ async function measure(what: string, from: string, to: string, seconds: number, 
 /**
  * Run iperf3 from `from` to `to` for `seconds` and, while it runs, read the originator's order
  * (Management getOrder) as the CLI does: every measured rate whose two samples both fall inside
- * the flow after its first second, once each, and the service's Prometheus gauge at the first of them.
+ * the flow after its first two seconds (iperf3 starts a while after it is asked to on a loaded machine), once each, and the service's Prometheus gauge at the first of them.
  */
 async function measuredDuring(id: string, from: string, to: string, seconds: number): Promise<{ rates: number[]; gauge: number | undefined; flow: TrafficResult; seen: NonNullable<OrderMsg['measured']>[] }> {
   const t0 = Date.now();
@@ -85,7 +85,7 @@ async function measuredDuring(id: string, from: string, to: string, seconds: num
     if (m && !seen.some((x) => x.at === m.at)) {
       seen.push(m);
       const end = Date.parse(m.at);
-      if (end - m.interval_ms >= t0 + 1000 && end <= t0 + seconds * 1000 && !byAt.has(m.at)) {
+      if (end - m.interval_ms >= t0 + 2000 && end <= t0 + seconds * 1000 && !byAt.has(m.at)) {
         byAt.set(m.at, m.rate_mbps);
         if (byAt.size === 1) gauge = metricValue(await lab.daemons.get('domain-a')!.metricsText(), 'qos_broker_service_measured_rate_bits_per_second', { agreement_id: o.agreement_id });
       }

@@ -86,14 +86,14 @@ describe.skipIf(!isRoot)('provisioning measure on a lab router (needs root: netw
     provisioner = new DomainProvisioner({ domain: DOMAIN, records, store, devices: () => devices, bookingOf: async () => undefined, log: (_level, msg, fields) => logs.push({ msg, fields: fields ?? {} }) });
     provisioner.measureEvery(INTERVAL_MS);
 
-    // the flow: every sample whose window lies inside it, after its first second
+    // the flow: every sample whose window lies inside it, after its first two seconds
     const t0 = Date.now();
     let done = false;
     const flow = labTraffic(FILE, { from: 'host-1', to: 'host-2', seconds: 6 }, opts).finally(() => (done = true));
     const inside = new Map<string, number>();
     while (!done) {
       const m = provisioner.measuredRate('agr-own');
-      if (m && Date.parse(m.at) - m.intervalMs >= t0 + 1000 && Date.parse(m.at) <= t0 + 6000) inside.set(m.at, m.rateMbps);
+      if (m && Date.parse(m.at) - m.intervalMs >= t0 + 2000 && Date.parse(m.at) <= t0 + 6000) inside.set(m.at, m.rateMbps);
       await Promise.race([flow.catch(() => undefined), new Promise((r) => setTimeout(r, INTERVAL_MS / 4))]);
     }
     const t = await flow;
