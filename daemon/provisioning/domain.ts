@@ -187,6 +187,8 @@ export class DomainProvisioner {
   private readonly meter = new RateMeter();
   private measureTimer: NodeJS.Timeout | undefined;
   private measuring: Promise<void> | undefined;
+  /** Devices whose counters the last round could not read (logged once). */
+  private readonly unreadable = new Set<string>();
 
   private readonly sessions: NetconfSessions;
 
@@ -491,7 +493,7 @@ export class DomainProvisioner {
     const now = this.opts.now ?? Date.now;
     const byDevice = new Map<string, { device: ManagedDevice; items: Array<{ id: string; epoch: string; policy: ResolvedPolicy }> }>();
     for (const [id, m] of this.measurable) {
-      const pick = m.policies.map((p) => ({ p, cfg: devs.find((d) => d.name === p.device) })).find((x) => x.cfg && hasCounters(managedDevice(x.cfg)));
+      const pick = m.policies.map((p) => ({ p, cfg: devs.find((d) => d.name === p.device) })).find((x) => x.cfg && hasCounters(x.cfg.platform));
       if (!pick) continue;
       const e = byDevice.get(pick.p.device) ?? { device: managedDevice(pick.cfg!), items: [] };
       e.items.push({ id, epoch: m.epoch, policy: pick.p.policy });
@@ -502,6 +504,7 @@ export class DomainProvisioner {
       [...byDevice].map(async ([name, { device, items }]) => {
         try {
           const read = await devicePolicyCounters(device, items.map((x) => x.policy), now);
+          if (this.unreadable.delete(name)) this.log('info', 'traffic counters readable again', { event: 'counters-readable', device: name });
           items.forEach((x, i) => {
             // a service that went away while its device was read is not brought back
             if (this.measurable.get(x.id)?.epoch !== x.epoch) return;
@@ -512,7 +515,9 @@ export class DomainProvisioner {
         } catch (err) {
           // no number rather than an old one: the next round that reads the device starts over
           for (const x of items) this.meter.forget(x.id);
-          this.log('warn', 'traffic counters unreadable', { event: 'counters-unreadable', device: name, services: items.length, error: (err as Error).message });
+          // said once until it is readable again, not every round
+          if (!this.unreadable.has(name)) this.log('warn', 'traffic counters unreadable', { event: 'counters-unreadable', device: name, services: items.length, error: (err as Error).message });
+          this.unreadable.add(name);
         }
       }),
     );

@@ -352,9 +352,9 @@ export async function devicePolicyDiffs(device: ManagedDevice, policies: Resolve
   return withNetconf(device, platform as Platform<NetconfPayload>, (c, p) => verifyPolicies(c, p, policies), sessions);
 }
 
-/** Whether a device's platform can read its policies' traffic counters (Platform.counters). */
-export function hasCounters(d: ManagedDevice): boolean {
-  const platform = platformById(d.inventory.platform);
+/** Whether a platform (by id) can read its policies' traffic counters from a device (Platform.counters). */
+export function hasCounters(platformId: string): boolean {
+  const platform = platformById(platformId);
   return platform.transport === 'cli' && SHELL_CLI.has(platform.id) && platform.counters !== undefined;
 }
 
