@@ -4,7 +4,9 @@
  * (devices-from the lab's inventory, the inventory derived from the same file),
  * peering over mTLS, provisioning their linux_tc routers over SSH. Orders go in
  * through domain-a's Management service as the CLI places them; iperf3 between
- * host-a and host-c measures what the routers enforce. One lab and one set of
+ * host-a and host-c measures what the routers enforce, and meanwhile domain-a's
+ * own measured rate (GetOrder, from a-border's class counters) and its
+ * Prometheus gauge are checked against it and the contract. One lab and one set of
  * daemons serve every case of the file, in order; each case leaves the routers
  * as it found them.
  */
