@@ -96,7 +96,7 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
   const material = loadMaterial(cfg);
   log('info', 'config loaded', { file: configFile, config: redactedConfig(cfg) });
   const running: Partial<Running> = { cfg, material, http: [] };
-  const metrics = createBrokerMetrics(() => running.core, () => running.store);
+  const metrics = createBrokerMetrics(() => running.core, () => running.store, () => running.provisioner?.measuredRates() ?? []);
   try {
     if (cfg.role === 'provider') {
       if (cfg.redis.embedded) {
@@ -276,6 +276,8 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       if (recovered) log('warn', 'segments interrupted by the last stop were put back', { component: 'provisioning', segments: recovered });
       // what drifted on the devices while we were down is put back (in the background: the daemon serves meanwhile)
       void running.provisioner.reconcileActive().catch((err: unknown) => log('error', 'reconcile of active segments failed', errorFields(err)));
+      // the measured rate of the services we originated: their counters sampled on our routers
+      running.provisioner.measureEvery(cfg.provisioning.measureIntervalMs);
       // orders interrupted by the last stop are resumed in the background (their peers may still be connecting)
       void running.workflow!.start().catch((err: unknown) => log('error', 'order recovery failed', errorFields(err)));
     }
@@ -352,6 +354,7 @@ async function stop(r: Partial<Running>, log: JsonLogger): Promise<void> {
   await r.hub?.stop();
   await r.management?.stop();
   await r.workflow?.stop();
+  await r.provisioner?.stopMeasuring();
   await r.sessions?.close();
   r.agreement?.stop();
   r.desk?.stop();

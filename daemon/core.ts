@@ -125,18 +125,27 @@ export class BrokerCore {
     return wait ? this.opts.workflow.settled(o.id, wait.timeoutMs) : o;
   }
 
-  getOrder(id: string, customer?: string): Promise<OrderRecord> {
-    return this.opts.workflow.getOrder(checkId(id), customer);
+  /** An order, with the rate measured through our routers while its service is active. */
+  async getOrder(id: string, customer?: string): Promise<OrderRecord> {
+    return this.withMeasured(await this.opts.workflow.getOrder(checkId(id), customer));
   }
 
-  listOrders(filter: { customer?: string; state?: string; offset?: number; limit?: number }): Promise<OrderRecord[]> {
+  async listOrders(filter: { customer?: string; state?: string; offset?: number; limit?: number }): Promise<OrderRecord[]> {
     if (filter.state !== undefined && !ORDER_STATES.includes(filter.state as OrderState)) throw new InvalidArgumentError(`state must be one of ${ORDER_STATES.join(', ')}, got ${JSON.stringify(filter.state)}`);
-    return this.opts.workflow.listOrders({ ...filter, state: filter.state as OrderState | undefined });
+    return (await this.opts.workflow.listOrders({ ...filter, state: filter.state as OrderState | undefined })).map((o) => this.withMeasured(o));
   }
 
   /** One page of orders (a customer's from its index), oldest first, optionally filtered. */
-  pageOrders(q: { customer?: string; offset: number; limit: number; where?: (o: OrderRecord) => boolean }): Promise<Page<OrderRecord>> {
-    return this.opts.workflow.pageOrders(q);
+  async pageOrders(q: { customer?: string; offset: number; limit: number; where?: (o: OrderRecord) => boolean }): Promise<Page<OrderRecord>> {
+    const page = await this.opts.workflow.pageOrders(q);
+    return { ...page, items: page.items.map((o) => this.withMeasured(o)) };
+  }
+
+  /** The order with `measured` from our provisioning's samples (a copy; only an active service has one). */
+  private withMeasured(o: OrderRecord): OrderRecord {
+    const m = o.service.state === 'active' ? this.opts.provisioner.measuredRate(o.agreementId) : undefined;
+    if (!m) return o;
+    return { ...o, measured: { rateMbps: m.rateMbps, at: m.at, intervalMs: m.intervalMs, device: m.device, drops: m.drops } };
   }
 
   /** One page of service orders of every action (add: the order; modify: the boost), oldest first. */

@@ -130,6 +130,7 @@ export const DRIVER_ERRORS = {
   QB_PROVISION_FAILED: row('ProvisioningError', 'FAILED_PRECONDITION', 502, 1, 'provisioning failed and was rolled back: see the cause'),
   QB_PROVISION_CLI_LINE_FAILED: row('ProvisioningError', 'FAILED_PRECONDITION', 502, 1, 'the device refused a CLI line and was undone: see the line in the message'),
   QB_PROVISION_CLI_UNDO_FAILED: row('ProvisioningError', 'FAILED_PRECONDITION', 502, 1, 'undo lines failed: check the device and remove what is left by hand'),
+  QB_PROVISION_COUNTERS_UNREADABLE: row('ProvisioningError', 'FAILED_PRECONDITION', 502, 1, 'the device printed its counters in a form the platform does not read: check its iproute2 release'),
 } as const;
 
 /** Codes of the drivers' rows. */

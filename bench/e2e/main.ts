@@ -22,6 +22,10 @@
  *    packet; iperf3 counts TCP payload, so its rate is taken to that layer
  *    with the run's MSS and the headers of each segment (lab/traffic.ts).
  *    Target: every ratio within 0.95-1.05. The goodput ratio is printed too.
+ *    While iperf3 runs, domain-a's own measured rate (GetOrder's `measured`:
+ *    its router's HTB class counters, sampled every MEASURE_INTERVAL_MS) is
+ *    read: the mean of the samples whose window lies inside the flow after
+ *    its first two seconds, over the contract and over iperf3's frame figure.
  *
  * Usage: npm run bench -- e2e [--warmup 2] [--orders 20] [--rates 10,20,50] [--seconds 5]
  * Last line: one JSON object.
@@ -48,6 +52,8 @@ type Dom = (typeof DOMAINS)[number];
 const OFFER = { classes: { EF: { 'capacity-mbps': 200, 'latency-ms': 1, 'jitter-ms': 0.5, loss: 0 } }, prices: { currency: 'EUR', 'per-mbps-hour': { EF: 0.5 } } };
 const spec = (rateMbps: number) => ({ from: 'domain-a/host-a', to: 'domain-c/host-c', qos_class: 'EF', rate_mbps: rateMbps, duration_ms: 3_600_000, max_latency_ms: 30 });
 const ACCURACY = { min: 0.95, max: 1.05 };
+/** domain-a's provisioning.measure-interval-ms here (the default is 5000: a 5 s flow would hold one window at most). */
+const MEASURE_INTERVAL_MS = 1000;
 
 export interface E2eResult {
   bench: 'e2e';
@@ -63,7 +69,7 @@ export interface E2eResult {
   ratio_p50_vs_floor: number;
   ratio_p99_vs_floor_p99: number;
   /** Part 2: per contracted rate, the measured rate at the contracted layer (Ethernet frames) and iperf3's goodput, Mbit/s, and their ratios to the contract. */
-  accuracy: Array<{ contracted_mbps: number; frame_mbps: number; goodput_mbps: number; ratio: number; goodput_ratio: number; mss: number; header_bytes: number; seconds: number }>;
+  accuracy: Array<{ contracted_mbps: number; frame_mbps: number; goodput_mbps: number; ratio: number; goodput_ratio: number; mss: number; header_bytes: number; seconds: number; broker_mbps?: number; broker_samples: number; broker_ratio?: number; broker_vs_iperf?: number }>;
   target: { ratio: { min: number; max: number } };
   met: boolean;
   lab_up_ms: number;
@@ -114,6 +120,7 @@ export async function runE2e(opts: { warmup?: number; orders?: number; rates?: n
         inventory: labInventory(up.plan, d, OFFER),
         'devices-from': join(up.stateDir, 'inventory.json'),
         admin: { listen: addr[d].admin },
+        ...(d === 'domain-a' ? { provisioning: { 'measure-interval-ms': MEASURE_INTERVAL_MS } } : {}),
         log: { level: 'warn' },
       });
       daemons.push({ ...spawnDaemon(d, file(d), configs.get(d)!), ...addr[d] });
@@ -174,7 +181,19 @@ export async function runE2e(opts: { warmup?: number; orders?: number; rates?: n
         continue;
       }
       try {
-        const t = await labTraffic(FILE, { from: 'host-a', to: 'host-c', seconds }, labOptions);
+        const t0 = Date.now();
+        let done = false;
+        const flow = labTraffic(FILE, { from: 'host-a', to: 'host-c', seconds }, labOptions).finally(() => (done = true));
+        // the broker's own figure meanwhile: each sample whose window lies inside the flow after its first two seconds
+        // (iperf3 starts some time after labTraffic is called, longer on a loaded machine)
+        const inside = new Map<string, number>();
+        while (!done) {
+          const ms = (await m.getOrder(o.id)).measured;
+          if (ms && Date.parse(ms.at) - ms.interval_ms >= t0 + 2000 && Date.parse(ms.at) <= t0 + seconds * 1000) inside.set(ms.at, ms.rate_mbps);
+          await Promise.race([flow.catch(() => undefined), new Promise((r) => setTimeout(r, MEASURE_INTERVAL_MS / 4))]);
+        }
+        const t = await flow;
+        const broker = inside.size ? [...inside.values()].reduce((a, b) => a + b, 0) / inside.size : undefined;
         const row = {
           contracted_mbps: rate,
           frame_mbps: round(t.frameBitsPerSecond / 1e6, 3),
@@ -184,9 +203,12 @@ export async function runE2e(opts: { warmup?: number; orders?: number; rates?: n
           mss: t.mss,
           header_bytes: t.headerBytesPerSegment,
           seconds,
+          ...(broker !== undefined ? { broker_mbps: round(broker, 3), broker_ratio: round(broker / rate, 4), broker_vs_iperf: round(broker / (t.frameBitsPerSecond / 1e6), 4) } : {}),
+          broker_samples: inside.size,
         };
         accuracy.push(row);
         console.log(`contracted ${rate} Mbit/s: measured ${row.frame_mbps} Mbit/s as Ethernet frames (ratio ${row.ratio}), iperf3 goodput ${row.goodput_mbps} Mbit/s (ratio ${row.goodput_ratio}; MSS ${t.mss}, ${t.headerBytesPerSegment} header bytes a segment), over ${seconds} s`);
+        console.log(`  domain-a's measured rate meanwhile: ${broker === undefined ? 'none' : `${round(broker, 3)} Mbit/s (ratio ${row.broker_ratio}, ${row.broker_vs_iperf} of iperf3's frame figure)`} from ${inside.size} sample(s) every ${MEASURE_INTERVAL_MS} ms (${[...inside.values()].map((x) => x.toFixed(2)).join(', ')})`);
       } finally {
         await m.terminateOrder(o.id);
       }

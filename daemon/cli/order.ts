@@ -48,6 +48,7 @@ export function describeOrder(o: OrderMsg): string {
     o.domains.length ? `  path ${o.domains.join(' > ')}${o.currency ? `, total ${money(o.total_price_minor, o.currency)}` : ''}, agreement ${o.agreement_id}` : `  agreement ${o.agreement_id}`,
   ];
   if (o.service.via_exchange) lines.push(`  brokered by exchange ${o.service.via_exchange}`);
+  if (o.measured) lines.push(`  measured ${o.measured.rate_mbps.toFixed(2)} Mbit/s on ${o.measured.device} at ${o.measured.at} (over ${(o.measured.interval_ms / 1000).toFixed(1)} s, ${o.measured.drops} dropped)`);
   if (o.boost) lines.push(`  boost to ${o.boost.rate_mbps} Mbit/s until ${new Date(o.boost.until_ms).toISOString()}: ${o.boost.state}`);
   if (o.error) lines.push(`  error: ${o.error.domain ? `${o.error.domain}: ` : ''}${o.error.device ? `device ${o.error.device}: ` : ''}${o.error.code}: ${o.error.message}`);
   lines.push('  plan:');

@@ -200,6 +200,7 @@ export function diffConfig(a: BrokerConfig, b: BrokerConfig): ConfigDiff {
     ['agreement', a.agreement, b.agreement],
     ['management', a.management, b.management],
     ['workflow', a.workflow, b.workflow],
+    ['provisioning', a.provisioning, b.provisioning],
     ['northbound', a.northbound, b.northbound],
     ['peering.hold-time-s', a.peering.holdTimeS, b.peering.holdTimeS],
   ];

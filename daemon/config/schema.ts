@@ -13,6 +13,7 @@ import type { Inventory, InventoryClass } from '../peering/origin.js';
 import { parseDevices, type DeviceConfig } from './devices.js';
 import { BACKOFF_DEFAULTS } from '../peering/session.js';
 import { STORE_DEFAULTS } from '../state/store.js';
+import { PROVISIONING_DEFAULTS } from '../provisioning/measure.js';
 
 /** One configured peer. */
 export interface PeerConfig {
@@ -94,6 +95,11 @@ export interface BrokerConfig {
     contractRetentionMs: number;
     /** How long quotes and qualifications are kept after they were made, and alarms after they were cleared, ms. @default 7776000000 (90 days) */
     recordRetentionMs: number;
+  };
+  /** Provisioning (provider role): what the domain does with its devices besides applying. */
+  provisioning: {
+    /** How often the counters of the active services we originated are sampled for their measured rate, ms; 0: not measured. @default 5000 */
+    measureIntervalMs: number;
   };
 }
 
@@ -548,6 +554,12 @@ export function parseConfig(doc: unknown): BrokerConfig {
     recordRetentionMs: wf.num('record-retention-ms', { min: 1000, int: true, def: 90 * 24 * 3_600_000 }),
   };
   wf.done();
+  const pv = root.section('provisioning', true);
+  if (pv && role !== 'provider') throw new ConfigError('provisioning', 'is for role provider (an exchange has no devices); remove it');
+  const pvx = pv ?? Section.of('provisioning', {});
+  const measureIntervalMs = pvx.num('measure-interval-ms', { min: 0, max: 3_600_000, int: true, def: PROVISIONING_DEFAULTS.measureIntervalMs, what: 'milliseconds between samples of the services\' traffic counters (0 turns measuring off, else 100..3600000)' });
+  if (measureIntervalMs > 0 && measureIntervalMs < 100) throw new ConfigError('provisioning.measure-interval-ms', `expected 0 (off) or 100..3600000 milliseconds, got ${measureIntervalMs}`);
+  pvx.done();
   root.done();
   return {
     role,
@@ -572,5 +584,6 @@ export function parseConfig(doc: unknown): BrokerConfig {
     management: { listen: mlisten ?? 'unix:management.sock' },
     ...(northbound ? { northbound } : {}),
     workflow,
+    provisioning: { measureIntervalMs },
   };
 }

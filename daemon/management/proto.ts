@@ -62,6 +62,7 @@ export interface OrderMsg {
   boost: { rate_mbps: number; until_ms: number; state: string; contract_json?: string } | null;
   total_price_minor: number;
   currency: string;
+  measured: { rate_mbps: number; at: string; interval_ms: number; device: string; drops: number } | null;
 }
 
 export interface CheckSyncMsg {
@@ -116,6 +117,7 @@ export function orderToMsg(o: OrderRecord): OrderMsg {
     boost: o.boost ? { rate_mbps: o.boost.rateMbps, until_ms: o.boost.until, state: o.boost.state, contract_json: o.boost.contract ? JSON.stringify(o.boost.contract) : '' } : null,
     total_price_minor: storedContractBody(o.contract)?.totalPriceMinor ?? 0,
     currency: storedContractBody(o.contract)?.currency ?? '',
+    measured: o.measured ? { rate_mbps: o.measured.rateMbps, at: o.measured.at, interval_ms: o.measured.intervalMs, device: o.measured.device, drops: o.measured.drops } : null,
   };
 }
 

@@ -28,8 +28,12 @@ export interface BrokerMetrics {
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
-/** Build the registry. `getCore`/`getStore` are read at each scrape (they may change on reload). */
-export function createBrokerMetrics(getCore: () => PeeringCore | undefined, getStore: () => ResourceStore | undefined): BrokerMetrics {
+/**
+ * Build the registry. `getCore`/`getStore` are read at each scrape (they may
+ * change on reload); `getMeasured` gives the measured rate of each active
+ * service we originated, by agreement id.
+ */
+export function createBrokerMetrics(getCore: () => PeeringCore | undefined, getStore: () => ResourceStore | undefined, getMeasured: () => Array<[string, { rateMbps: number }]> = () => []): BrokerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'qos_broker_' });
   // prom-client names these gauges *_total, which promtool rightly flags; leave them out.
@@ -50,6 +54,17 @@ export function createBrokerMetrics(getCore: () => PeeringCore | undefined, getS
       },
     });
 
+  new Gauge({
+    name: 'qos_broker_service_measured_rate_bits_per_second',
+    help: 'Rate of each active service this domain originated, as its router counted it (layer 2, between the last two samples), by agreement id.',
+    labelNames: ['agreement_id'],
+    registers: [registry],
+    collect() {
+      // services come and go: only those measured now are exported
+      this.reset();
+      for (const [id, m] of getMeasured()) this.set({ agreement_id: id }, Math.round(m.rateMbps * 1e6));
+    },
+  });
   new Gauge({
     name: 'qos_broker_peers',
     help: 'Configured peers by session state.',

@@ -25,7 +25,8 @@ import type { RecordStore } from '../state/records.js';
 import type { ResourceStore } from '../state/store.js';
 import { failpoint } from '../failpoints.js';
 import { checkAmendment, contractBody, verifyContract, type ContractBody, type SignedContract } from '../agreement/contract.js';
-import { SegmentFailedError, cancelPending, devicePolicyDiffs, freshSessions, policyDiffs, provisionSegment, unprovisionSegment, type ManagedDevice, type NetconfSessions, type ProvisionedPolicy } from './segment.js';
+import { SegmentFailedError, cancelPending, devicePolicyCounters, devicePolicyDiffs, freshSessions, hasCounters, policyDiffs, provisionSegment, unprovisionSegment, type ManagedDevice, type NetconfSessions, type ProvisionedPolicy } from './segment.js';
+import { RateMeter, type MeasuredRate } from './measure.js';
 
 /** State of a domain's segment of a service. */
 export type SegmentState = 'applying' | 'active' | 'failed' | 'removing' | 'removed';
@@ -76,6 +77,8 @@ export interface DomainProvisionerOptions {
   log?: Logger;
   /** Where NETCONF sessions come from: the daemon keeps one open per device (SessionPool). @default a new session per use */
   sessions?: NetconfSessions;
+  /** The clock of the rate samples, ms since the epoch. @default Date.now */
+  now?: () => number;
 }
 
 const KIND = 'segment';
@@ -179,6 +182,13 @@ export class DomainProvisioner {
   /** Active segments' policies by agreement id (see installedBy). */
   private readonly active = new Map<string, Array<{ device: string; policy: ResolvedPolicy }>>();
   private indexLoaded: Promise<void> | undefined;
+  /** Services we originated that are active here, with the epoch of their policies on the devices (measure()). */
+  private readonly measurable = new Map<string, { epoch: string; policies: Array<{ device: string; policy: ResolvedPolicy }> }>();
+  private readonly meter = new RateMeter();
+  private measureTimer: NodeJS.Timeout | undefined;
+  private measuring: Promise<void> | undefined;
+  /** Devices whose counters the last round could not read (logged once). */
+  private readonly unreadable = new Set<string>();
 
   private readonly sessions: NetconfSessions;
 
@@ -398,6 +408,9 @@ export class DomainProvisioner {
         await this.withDevices([s.device.inventory.name], () => unprovisionSegment([s], this.sessions)).catch(() => {});
       }
       await this.withDevices(steps.map((s) => s.device.inventory.name), () => provisionSegment(steps.map((s) => s.policy as unknown as QosPolicy), steps.map((s) => s.device), () => [], this.sessions));
+      // the redeployed objects count from 0 again
+      const m = this.measurable.get(agreementId);
+      if (m && steps.length) this.measurable.set(agreementId, { ...m, epoch: `${rec.updatedAt} redeployed ${Date.now()}` });
       this.log('info', 'segment redeployed', { agreement_id: agreementId, devices: steps.map((s) => s.device.inventory.name) });
       return this.status(rec, agreementId);
     });
@@ -432,6 +445,113 @@ export class DomainProvisioner {
   private index(rec: SegmentRecord): void {
     if (rec.state === 'active') this.active.set(rec.agreementId, rec.policies);
     else this.active.delete(rec.agreementId);
+    if (rec.state === 'active' && rec.originator === this.domain) this.measurable.set(rec.agreementId, { epoch: rec.updatedAt, policies: rec.policies });
+    else {
+      this.measurable.delete(rec.agreementId);
+      this.meter.forget(rec.agreementId);
+    }
+  }
+
+  /**
+   * Sample the traffic counters of every active service we originated
+   * (our own segment, where the customer's traffic enters) every
+   * `intervalMs`; 0 stops sampling. Each service is measured on the first
+   * of its policies whose device can read counters (Platform.counters),
+   * every device read once per round over one session. What is kept is in
+   * memory only: each replica samples for itself, the services it activated,
+   * found active when it started, or was asked about (measuredRate).
+   */
+  measureEvery(intervalMs: number): void {
+    if (this.measureTimer) clearInterval(this.measureTimer);
+    this.measureTimer = undefined;
+    if (intervalMs <= 0) {
+      // not measuring: no rate is served, not even the last one
+      for (const id of this.meter.ids()) this.meter.forget(id);
+      return;
+    }
+    this.measureTimer = setInterval(() => void this.measure(), intervalMs);
+    this.measureTimer.unref();
+    void this.measure();
+  }
+
+  /** Stop sampling, wait for a round under way, and serve no rate any more. */
+  async stopMeasuring(): Promise<void> {
+    this.measureEvery(0);
+    await this.measuring;
+    this.measureEvery(0);
+  }
+
+  /** One round of samples (a round still under way is not doubled: its promise is returned). */
+  measure(): Promise<void> {
+    this.measuring ??= this.measureRound().finally(() => (this.measuring = undefined));
+    return this.measuring;
+  }
+
+  private async measureRound(): Promise<void> {
+    await this.installedBy();
+    const devs = this.opts.devices();
+    const now = this.opts.now ?? Date.now;
+    const byDevice = new Map<string, { device: ManagedDevice; items: Array<{ id: string; epoch: string; policy: ResolvedPolicy }> }>();
+    for (const [id, m] of this.measurable) {
+      const pick = m.policies.map((p) => ({ p, cfg: devs.find((d) => d.name === p.device) })).find((x) => x.cfg && hasCounters(x.cfg.platform));
+      if (!pick) continue;
+      const e = byDevice.get(pick.p.device) ?? { device: managedDevice(pick.cfg!), items: [] };
+      e.items.push({ id, epoch: m.epoch, policy: pick.p.policy });
+      byDevice.set(pick.p.device, e);
+    }
+    for (const id of this.meter.ids()) if (!this.measurable.has(id)) this.meter.forget(id);
+    await Promise.all(
+      [...byDevice].map(async ([name, { device, items }]) => {
+        try {
+          const read = await devicePolicyCounters(device, items.map((x) => x.policy), now);
+          if (this.unreadable.delete(name)) this.log('info', 'traffic counters readable again', { event: 'counters-readable', device: name });
+          items.forEach((x, i) => {
+            // a service that went away while its device was read is not brought back
+            if (this.measurable.get(x.id)?.epoch !== x.epoch) return;
+            this.meter.sample(x.id, { device: name, policy: x.policy.serviceId, epoch: x.epoch, atMs: read[i]!.atMs, counters: read[i]!.counters });
+            // gone from the device (another replica removed or re-provisioned it): looked up again when next asked for
+            if (!read[i]!.counters) this.measurable.delete(x.id);
+          });
+        } catch (err) {
+          // no number rather than an old one: the next round that reads the device starts over
+          for (const x of items) this.meter.forget(x.id);
+          // said once until it is readable again, not every round
+          if (!this.unreadable.has(name)) this.log('warn', 'traffic counters unreadable', { event: 'counters-unreadable', device: name, services: items.length, error: (err as Error).message });
+          this.unreadable.add(name);
+        }
+      }),
+    );
+  }
+
+  /**
+   * The measured rate of a service we originated, once two samples gave one.
+   * A service this daemon has not seen go active (another replica activated
+   * it) is looked up in the records and sampled from the next round on.
+   */
+  measuredRate(agreementId: string): MeasuredRate | undefined {
+    if (this.measureTimer && !this.measurable.has(agreementId)) void this.adopt(agreementId);
+    return this.meter.rate(agreementId);
+  }
+
+  private readonly adopting = new Set<string>();
+
+  /** Sample a segment another replica activated, if it is active and ours. */
+  private async adopt(agreementId: string): Promise<void> {
+    if (this.adopting.has(agreementId)) return;
+    this.adopting.add(agreementId);
+    try {
+      const r = await this.opts.records.get<SegmentRecord>(KIND, agreementId);
+      if (r?.doc.state === 'active' && r.doc.originator === this.domain && !this.measurable.has(agreementId)) this.measurable.set(agreementId, { epoch: r.doc.updatedAt, policies: r.doc.policies });
+    } catch (err) {
+      this.log('warn', 'segment record unreadable for measuring', { agreement_id: agreementId, error: (err as Error).message });
+    } finally {
+      this.adopting.delete(agreementId);
+    }
+  }
+
+  /** Every service with a measured rate now, by agreement id (the metrics gauge). */
+  measuredRates(): Array<[string, MeasuredRate]> {
+    return this.meter.all();
   }
 
   /**

@@ -12,7 +12,7 @@
 import { NetconfClient, type NetconfClientOptions } from '../../drivers/netconf/client.js';
 import { ProvisioningError, QosBrokerError } from '../../drivers/errors.js';
 import { admitPolicy, type DeviceInventory, type QosPolicy, type ResolvedPolicy } from '../../drivers/policy/index.js';
-import { platformById, type CliPayload, type NetconfPayload, type Platform } from '../../drivers/platforms/index.js';
+import { platformById, type CliPayload, type NetconfPayload, type Platform, type PolicyCounters } from '../../drivers/platforms/index.js';
 import { applyCli, removeCli, runUndo, type CliExec } from '../../drivers/platforms/cli-apply.js';
 import { execLine } from '../../drivers/cli/ssh-exec.js';
 import { SshTransport } from '../../drivers/ssh/transport.js';
@@ -350,6 +350,41 @@ export async function devicePolicyDiffs(device: ManagedDevice, policies: Resolve
     });
   }
   return withNetconf(device, platform as Platform<NetconfPayload>, (c, p) => verifyPolicies(c, p, policies), sessions);
+}
+
+/** Whether a platform (by id) can read its policies' traffic counters from a device (Platform.counters). */
+export function hasCounters(platformId: string): boolean {
+  const platform = platformById(platformId);
+  return platform.transport === 'cli' && SHELL_CLI.has(platform.id) && platform.counters !== undefined;
+}
+
+/**
+ * Read the traffic counters of many policies on one device over one SSH
+ * session: per policy, its counters (undefined where its object is not on
+ * the device) and when they were read (`now()` halfway through the line that
+ * read them, so the SSH round trip does not skew a rate). Throws for a
+ * device without the capability (see hasCounters): no number is ever made up.
+ */
+export async function devicePolicyCounters(device: ManagedDevice, policies: ResolvedPolicy[], now: () => number = Date.now): Promise<Array<{ counters: PolicyCounters | undefined; atMs: number }>> {
+  const platform = platformOf(device);
+  const counters = platform.counters;
+  if (!counters || platform.transport !== 'cli') throw new ProvisioningError('QB_PROVISION_TRANSPORT', `${device.inventory.name} is a ${platform.id} device: it has no traffic counters qos-broker can read`);
+  return withShell(device, async (exec) => {
+    const out: Array<{ counters: PolicyCounters | undefined; atMs: number }> = [];
+    for (const p of policies) {
+      const text: string[] = [];
+      let atMs = 0;
+      for (const line of counters.lines(p)) {
+        const t0 = now();
+        const r = await exec(line);
+        atMs = (t0 + now()) / 2;
+        if (!r.ok) throw new ProvisioningError('QB_PROVISION_COUNTERS_UNREADABLE', `${device.inventory.name} refused "${line}": ${r.output.trim().slice(0, 200)}`);
+        text.push(r.output);
+      }
+      out.push({ counters: counters.parse(p, text.join('\n')), atMs });
+    }
+    return out;
+  });
 }
 
 /**

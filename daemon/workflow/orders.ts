@@ -67,6 +67,19 @@ export interface Boost {
   state: 'agreeing' | 'provisioning' | 'active' | 'reverting' | 'reverted' | 'failed';
 }
 
+/** A service's rate as the originating domain's device counted it between two samples (daemon/provisioning/measure.ts). */
+export interface OrderMeasuredRate {
+  /** Mbit/s: bytes the policy's shaper sent (whole frames) times 8 over the time between the samples. */
+  rateMbps: number;
+  /** When the later sample was read (ISO 8601). */
+  at: string;
+  intervalMs: number;
+  /** The device the counters are of. */
+  device: string;
+  /** Packets dropped between the samples. */
+  drops: number;
+}
+
 /** An order and the service it creates, as stored (record kind `order`). */
 export interface OrderRecord {
   id: string;
@@ -90,6 +103,8 @@ export interface OrderRecord {
   description?: string;
   /** What the service cost in the end (terminated early: the share of its window used), minor units. */
   finalAmountMinor?: number;
+  /** The rate measured through our routers (this domain originated it): added by the core when read, never stored. */
+  measured?: OrderMeasuredRate;
   createdAt: string;
   updatedAt: string;
 }

@@ -11,7 +11,7 @@ import { nokiaSrlinux } from './nokia_srlinux/index.js';
 import { openconfig } from './openconfig/index.js';
 import type { Platform } from './types.js';
 
-export type { CliPayload, NetconfPayload, Payload, Platform, PlatformId } from './types.js';
+export type { CliPayload, NetconfPayload, Payload, Platform, PlatformId, PolicyCounters } from './types.js';
 
 /** Every platform, in the order of the design document; lab_device is the lab routers' NETCONF side. */
 export const PLATFORMS: readonly Platform[] = [openconfig, juniperJunos, ciscoIosxr, nokiaSrlinux, linuxTc, labDevice];

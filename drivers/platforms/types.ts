@@ -30,6 +30,18 @@ export interface CliPayload {
 
 export type Payload = NetconfPayload | CliPayload;
 
+/**
+ * A policy's traffic counters as the device keeps them: what left through
+ * its shaper since the object was created (a re-created object starts at 0).
+ */
+export interface PolicyCounters {
+  /** Bytes sent, as the device counts them (linux_tc: the HTB class, whole frames without FCS). */
+  bytes: number;
+  packets: number;
+  /** Packets the class dropped (queue or policer full). */
+  drops: number;
+}
+
 /** One platform: data plus a few hooks (STYLE.md, scrapli's platform modules). */
 export interface Platform<P extends Payload = Payload> {
   id: PlatformId;
@@ -67,4 +79,11 @@ export interface Platform<P extends Payload = Payload> {
    * what differs. Absent: the platform cannot be read back (check-sync says unreadable).
    */
   readBack?: { lines(policy: ResolvedPolicy): string[]; diffs(policy: ResolvedPolicy, output: string): string[] };
+  /**
+   * CLI only: how to read a policy's traffic counters (the capability
+   * `counters`). `lines` are run on the device (read-only); `parse` reads
+   * their output, undefined when the policy's object is not on the device.
+   * Absent: the platform has no counters to read, and nothing is made up.
+   */
+  counters?: { lines(policy: ResolvedPolicy): string[]; parse(policy: ResolvedPolicy, output: string): PolicyCounters | undefined };
 }

@@ -4,7 +4,9 @@
  * (devices-from the lab's inventory, the inventory derived from the same file),
  * peering over mTLS, provisioning their linux_tc routers over SSH. Orders go in
  * through domain-a's Management service as the CLI places them; iperf3 between
- * host-a and host-c measures what the routers enforce. One lab and one set of
+ * host-a and host-c measures what the routers enforce, and meanwhile domain-a's
+ * own measured rate (GetOrder, from a-border's class counters) and its
+ * Prometheus gauge are checked against it and the contract. One lab and one set of
  * daemons serve every case of the file, in order; each case leaves the routers
  * as it found them.
  */
@@ -18,8 +20,10 @@ import { rawPublicKey } from '../../daemon/peering/advert.js';
 import { RecordStore } from '../../daemon/state/records.js';
 import { tcId } from '../../drivers/platforms/linux_tc/index.js';
 import { loadLabPlan } from '../../lab/topology.js';
-import { waitFor } from '../daemon/brokerd/harness.js';
-import { FILE, LAB_DOMAINS, LinuxTcTrio, labSpec, type LabDom, type TcObjects } from './three-domain-brokers.js';
+import { metricValue, waitFor } from '../daemon/brokerd/harness.js';
+import type { OrderMsg } from '../../daemon/management/proto.js';
+import type { TrafficResult } from '../../lab/runner.js';
+import { FILE, LAB_DOMAINS, LinuxTcTrio, MEASURE_INTERVAL_MS, labSpec, type LabDom, type TcObjects } from './three-domain-brokers.js';
 
 const isRoot = process.getuid?.() === 0;
 // made in beforeAll: a skipped file (not root) makes nothing, not even a temp dir
@@ -63,6 +67,51 @@ async function measure(what: string, from: string, to: string, seconds: number, 
   const err = contractedMbps ? ` (${(((mbps - contractedMbps) / contractedMbps) * 100).toFixed(1)} % against ${contractedMbps})` : '';
   console.log(`e2e three-domain: ${what}: ${from} -> ${to} ${mbps.toFixed(2)} Mbit/s as Ethernet frames over ${seconds} s${err}; iperf3 goodput ${(t.receivedBitsPerSecond / 1e6).toFixed(2)} Mbit/s (MSS ${t.mss})`);
   return mbps;
+}
+
+/**
+ * Run iperf3 from `from` to `to` for `seconds` and, while it runs, read the originator's order
+ * (Management getOrder) as the CLI does: every measured rate whose two samples both fall inside
+ * the flow after its first two seconds (iperf3 starts a while after it is asked to on a loaded machine), once each, and the service's Prometheus gauge at the first of them.
+ */
+async function measuredDuring(id: string, from: string, to: string, seconds: number): Promise<{ rates: number[]; gauge: number | undefined; flow: TrafficResult; seen: NonNullable<OrderMsg['measured']>[] }> {
+  const t0 = Date.now();
+  let done = false;
+  const flow = lab.traffic(from, to, seconds).finally(() => (done = true));
+  const byAt = new Map<string, number>();
+  const seen: NonNullable<OrderMsg['measured']>[] = [];
+  let gauge: number | undefined;
+  while (!done) {
+    const o = await lab.mgmt.getOrder(id);
+    const m = o.measured;
+    if (m && !seen.some((x) => x.at === m.at)) {
+      seen.push(m);
+      const end = Date.parse(m.at);
+      if (end - m.interval_ms >= t0 + 2000 && end <= t0 + seconds * 1000 && !byAt.has(m.at)) {
+        byAt.set(m.at, m.rate_mbps);
+        if (byAt.size === 1) gauge = metricValue(await lab.daemons.get('domain-a')!.metricsText(), 'qos_broker_service_measured_rate_bits_per_second', { agreement_id: o.agreement_id });
+      }
+    }
+    await Promise.race([flow.catch(() => undefined), new Promise((r) => setTimeout(r, MEASURE_INTERVAL_MS / 4))]);
+  }
+  return { rates: [...byAt.values()], gauge, flow: await flow, seen };
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** The measured rate while iperf3 runs is the contracted rate within 10 %, and iperf3's own figure as Ethernet frames (the layer the routers count). */
+async function expectMeasured(what: string, id: string, contractedMbps: number, seconds = 6): Promise<void> {
+  const { rates, gauge, flow, seen } = await measuredDuring(id, 'host-a', 'host-c', seconds);
+  const iperfMbps = flow.frameBitsPerSecond / 1e6;
+  console.log(`e2e three-domain: ${what}: measured on ${seen.at(-1)?.device ?? '-'} ${rates.map((r) => r.toFixed(2)).join(', ')} Mbit/s (samples every ${MEASURE_INTERVAL_MS} ms inside the flow); iperf3 ${iperfMbps.toFixed(2)} Mbit/s as Ethernet frames`);
+  expect(rates.length, `measured rates inside the flow, seen ${JSON.stringify(seen)}`).toBeGreaterThanOrEqual(2);
+  for (const m of seen) expect(m.rate_mbps, 'no negative or huge rate, also across a re-provision').toBeGreaterThanOrEqual(0);
+  for (const m of seen) expect(m.rate_mbps).toBeLessThan(contractedMbps * 1.5);
+  expect(seen.every((m) => m.device === 'a-border'), 'measured on the originator\'s egress router').toBe(true);
+  within(mean(rates), contractedMbps);
+  within(mean(rates), iperfMbps);
+  expect(gauge, 'the Prometheus gauge of the service').toBeDefined();
+  within(gauge! / 1e6, contractedMbps);
 }
 
 const within = (mbps: number, contracted: number, tol = 0.1) => expect(Math.abs(mbps - contracted) / contracted, `${mbps.toFixed(2)} Mbit/s against ${contracted}`).toBeLessThan(tol);
@@ -115,8 +164,14 @@ describe.skipIf(!isRoot)('e2e three qos-brokerd in the three-domain lab (needs r
         }
       }
       within(await measure('EF 10 Mbit/s service', 'host-a', 'host-c', 5, 10), 10);
-      // another destination through the same egress interfaces is not in the class
-      expect(await measure('best effort to another destination', 'host-a', 'c-border', 2)).toBeGreaterThan(30);
+      // the originator's own figure, from its router's counters while traffic flows
+      await expectMeasured('EF 10 Mbit/s service', o.id, 10);
+      // another destination through the same egress interfaces is not in the class, nor in the measured rate
+      const other = await measuredDuring(o.id, 'host-a', 'c-border', 4);
+      console.log(`e2e three-domain: best effort to another destination: ${(other.flow.frameBitsPerSecond / 1e6).toFixed(2)} Mbit/s as frames, the service measured ${other.rates.map((r) => r.toFixed(3)).join(', ')} Mbit/s meanwhile`);
+      expect(other.flow.frameBitsPerSecond / 1e6).toBeGreaterThan(30);
+      expect(other.rates.length).toBeGreaterThanOrEqual(1);
+      for (const r of other.rates) expect(r, 'outside traffic counted in the service').toBeLessThan(0.1);
     }, 120_000);
 
     test('e2e - a boost to 20 Mbit/s for 30 s is measured at 20, then at 10 again after the window with no action by the test', async () => {
@@ -127,6 +182,8 @@ describe.skipIf(!isRoot)('e2e three qos-brokerd in the three-domain lab (needs r
       console.log(`e2e three-domain: boost to 20 Mbit/s active in ${seconds(t0)} s`);
       await expectPolicies(agreementId, 20);
       within(await measure('boosted to 20 Mbit/s', 'host-a', 'host-c', 5, 20), 20);
+      // the boost put new classes on the routers (their counters start at 0): measured at 20, never negative
+      await expectMeasured('boosted to 20 Mbit/s', orderId, 20);
       const reverted = await lab.settled(orderId, (x) => x.boost?.state === 'reverted', 'the boost to revert on its own', 90_000);
       console.log(`e2e three-domain: reverted on its own ${seconds(t0)} s after the boost was asked for (window 30 s)`);
       expect(reverted.rate_mbps).toBe(10);

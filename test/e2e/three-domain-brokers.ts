@@ -6,7 +6,9 @@
  * the inventory labInventory derives from the same file (its classes and
  * prices are the provider's); the daemons peer over mTLS with the lab PKI
  * (BrokerTrio). The tests read every router's tc state in its namespace and
- * measure the data plane with iperf3 between the hosts. stop() removes the
+ * measure the data plane with iperf3 between the hosts; the originator
+ * samples its routers' counters every MEASURE_INTERVAL_MS (the measured
+ * rate of getOrder). stop() removes the
  * daemons, the redis-server, the lab and every temp dir.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,6 +21,9 @@ import { labDown, labExec, labTraffic, labUp, type LabOptions, type LabUpResult,
 export const FILE = resolve(import.meta.dirname, '../../containerlab/three-domain.clab.yml');
 export const LAB_DOMAINS = ['domain-a', 'domain-b', 'domain-c'] as const;
 export type LabDom = (typeof LAB_DOMAINS)[number];
+
+/** How often the daemons sample their routers' counters, ms. */
+export const MEASURE_INTERVAL_MS = 1000;
 
 /** What each provider offers on every transit and link of the lab, and its price. */
 export const OFFER = {
@@ -52,7 +57,8 @@ export class LinuxTcTrio extends BrokerTrio<LabDom> {
   }
 
   protected routerConfig(d: LabDom): Record<string, unknown> {
-    return { inventory: labInventory(this.up.plan, d, OFFER), 'devices-from': join(this.up.stateDir, 'inventory.json') };
+    // the originator samples its routers' counters every second (the measured rate); the others originate nothing here
+    return { inventory: labInventory(this.up.plan, d, OFFER), 'devices-from': join(this.up.stateDir, 'inventory.json'), provisioning: { 'measure-interval-ms': MEASURE_INTERVAL_MS } };
   }
 
   protected async stopRouters(): Promise<void> {

@@ -50,7 +50,7 @@ function RateChart({ points, measured }) {
     const data = [points.map((p) => p.t), points.map((p) => p.rate)];
     plot.current?.setData(measured ? [...data, points.map((p) => p.measured ?? null)] : data);
   }, [points]);
-  return html`<div class="chart" ref=${el} data-points=${points.length}></div>`;
+  return html`<div class="chart" ref=${el} data-points=${points.length} data-measured-points=${points.filter((p) => p.measured !== undefined).length}></div>`;
 }
 
 function Plan({ plan }) {
@@ -167,7 +167,7 @@ function ServiceDetail({ api, service, history, onOrdered }) {
       ${char(c, 'maxLatencyMs') !== undefined && html`<dt>latency bound</dt><dd>${char(c, 'maxLatencyMs')} ms</dd>`}
       <dt>window</dt><dd>${fmtTime(service.startDate)} to ${fmtTime(service.endDate)}</dd>
       ${char(c, 'boostUntil') && html`<dt>boosted until</dt><dd id="detail-boost-until">${fmtTime(char(c, 'boostUntil'))}</dd>`}
-      ${char(c, 'measuredRateMbps') !== undefined && html`<dt>measured</dt><dd>${char(c, 'measuredRateMbps')} Mbit/s</dd>`}
+      ${char(c, 'measuredRateMbps') !== undefined && html`<dt>measured</dt><dd><span id="detail-measured">${char(c, 'measuredRateMbps')}</span> Mbit/s through the provider's router, at ${fmtTime(char(c, 'measuredAt'))}</dd>`}
     </dl>
     <${RateChart} points=${history} measured=${char(c, 'measuredRateMbps') !== undefined} key=${char(c, 'measuredRateMbps') !== undefined} />
     <p class="muted">The chart shows the rate the service has now, sampled by this page every second${char(c, 'measuredRateMbps') === undefined ? '; this provider publishes no measured rate' : ', and the measured rate'}.</p>

@@ -24,6 +24,12 @@
  * - a partition's network-instance (a VRF on Linux) does not change tc,
  *   which is per device; it is named in a comment line.
  *
+ * - counters: the HTB class's own statistics (`tc -s -j class show`):
+ *   bytes and packets it sent, packets dropped. The kernel counts whole
+ *   frames as queued (Ethernet header included, no FCS) when the class
+ *   dequeues them, so they are what left through the shaper; only traffic
+ *   the filters steered into the class counts.
+ *
  * The id (class minor, filter prio and fw mark) is derived from the object
  * name, so render stays pure and remove finds exactly what apply added.
  * The undo lines delete the filters and the class, then the root qdisc /
@@ -31,7 +37,8 @@
  */
 import type { ResolvedPolicy } from '../../policy/types.js';
 import { families, objectName, prefixesOf } from '../common.js';
-import type { CliPayload, Platform } from '../types.js';
+import { ProvisioningError } from '../../errors.js';
+import type { CliPayload, Platform, PolicyCounters } from '../types.js';
 
 /**
  * FNV-1a of the object name folded into 0x100..0x7eff: the class minor, the
@@ -185,6 +192,38 @@ function readBackDiffs(p: ResolvedPolicy, output: string): string[] {
   return diffs;
 }
 
+/** The one read-only line whose output parseCounters reads: the statistics of the policy's HTB class. */
+function counterLines(p: ResolvedPolicy): string[] {
+  return [`tc -s -j class show dev ${p.classifier.egressInterface} classid 1:${tcId(objectName(p)).toString(16)}`];
+}
+
+/**
+ * The class's counters from `tc -s -j class show`: JSON where iproute2
+ * prints it for classes (stats at the top level or under `stats`), the
+ * text form otherwise (iproute2 6.1 ignores -j for `class show`):
+ * `Sent B bytes P pkt (dropped D, ...)`. Undefined when the class is not there.
+ */
+function parseCounters(p: ResolvedPolicy, output: string): PolicyCounters | undefined {
+  const handle = `1:${tcId(objectName(p)).toString(16)}`;
+  const text = output.trim();
+  if (text.startsWith('[')) {
+    const list = JSON.parse(text) as Array<Record<string, unknown>>;
+    const c = list.find((x) => x.handle === handle);
+    if (!c) return undefined;
+    const st = (typeof c.stats === 'object' && c.stats !== null ? c.stats : c) as Record<string, unknown>;
+    const num = (k: string) => {
+      const v = st[k];
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ProvisioningError('QB_PROVISION_COUNTERS_UNREADABLE', `tc printed no ${k} counter for class ${handle} of ${objectName(p)}: ${text.slice(0, 200)}`);
+      return v;
+    };
+    return { bytes: num('bytes'), packets: num('packets'), drops: num('drops') };
+  }
+  if (!new RegExp(`^class htb ${handle} `, 'm').test(text)) return undefined;
+  const m = /^\s*Sent (\d+) bytes (\d+) pkt \(dropped (\d+),/m.exec(text);
+  if (!m) throw new ProvisioningError('QB_PROVISION_COUNTERS_UNREADABLE', `tc printed class ${handle} of ${objectName(p)} without its counters (was -s given?): ${text.slice(0, 200)}`);
+  return { bytes: Number(m[1]), packets: Number(m[2]), drops: Number(m[3]) };
+}
+
 export const linuxTc: Platform<CliPayload> = {
   id: 'linux_tc',
   description: 'Linux tc: HTB class and bfifo policer, u32 filters, DSCP remark by tc pedit',
@@ -192,4 +231,5 @@ export const linuxTc: Platform<CliPayload> = {
   capabilities: [],
   render,
   readBack: { lines: readBackLines, diffs: readBackDiffs },
+  counters: { lines: counterLines, parse: parseCounters },
 };

@@ -269,6 +269,32 @@ describe.skipIf(!haveChromium)(`portal (needs Debian chromium at ${CHROMIUM}: ap
     await page.close();
   }, 180_000);
 
+  test('portal - a measured rate: none from this lab\'s NETCONF routers (no counters, nothing made up); one the API gives is shown and charted as its own series', async () => {
+    // lab_device (NETCONF) routers have no traffic counters: the API gives no measured rate rather than a made-up one
+    const listed = (await call('GET', `${INV}/service`, keys.acme)).body;
+    const chars = (listed.find((x) => x.id === services.acme)!.serviceCharacteristic as Array<{ name: string }>).map((c) => c.name);
+    expect(chars).toContain('rateMbps');
+    expect(chars).not.toContain('measuredRateMbps');
+    expect(chars).not.toContain('measuredAt');
+    // the portal's code path for one (the root e2e gets real ones from linux_tc routers): the API's own answer with the two characteristics the API adds when it measures
+    const page = await signIn(keys.acme, 'customer');
+    const at = new Date().toISOString();
+    await page.route(`**${INV}/service?*`, async (route) => {
+      const response = await route.fetch();
+      const json = (await response.json()) as Array<{ id: string; serviceCharacteristic: unknown[] }>;
+      for (const x of json) if (x.id === services.acme) x.serviceCharacteristic.push({ name: 'measuredRateMbps', valueType: 'number', value: 9.873 }, { name: 'measuredAt', valueType: 'string', value: at });
+      await route.fulfill({ response, json });
+    });
+    await page.click(`#services tr[data-service-id="${services.acme}"]`);
+    await page.waitForSelector(`#service-detail[data-service-id="${services.acme}"] #detail-measured`);
+    expect(await text(page, '#detail-measured')).toBe('9.873');
+    expect(await text(page, '#service-detail .muted')).toContain('and the measured rate');
+    await page.waitForFunction(() => Number(document.querySelector('#service-detail .chart')?.getAttribute('data-measured-points')) >= 2, undefined, { timeout: 30_000, polling: 100 });
+    expect(await page.locator('#service-detail .chart .u-legend .u-series').allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining('measured (Mbit/s)')]));
+    await shot(page, 'customer-measured');
+    await page.close();
+  });
+
   test('portal - the operator sees the domain graph, the peers and everyone\'s orders by state', async () => {
     const page = await signIn(keys.operator, 'operator');
     await page.waitForSelector('#graph[data-domains="3"][data-nodes="6"]');
