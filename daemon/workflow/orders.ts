@@ -273,8 +273,7 @@ export class Workflow {
    * restart carries on from as before.
    */
   private note(o: OrderRecord, reason: string): void {
-    const event = this.transition(o, reason);
-    if (event) this.notes.set(o, [...(this.notes.get(o) ?? []), { ...event, at: this.now() }]);
+    this.notes.set(o, [...(this.notes.get(o) ?? []), { ...this.transition(o, reason), at: this.now() }]);
   }
 
   /** The history line (a new one only if something changed) and the outbox event of a transition. */
