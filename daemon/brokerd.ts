@@ -205,8 +205,10 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       const records = new RecordStore({ redis: running.redis!, domain: cfg.domainId, keyPrefix: cfg.redis.keyPrefix });
       const bookingOf = async (id: string) => (await records.get<{ owner: string; reservations: string[] }>('agreement', id))?.doc;
       service.onCommitted = async (id, caller, reservations, body) => {
-        if (await records.get('agreement', id)) return; // a retried Commit
-        await records.put('agreement', id, 0, { owner: caller, reservations, committedAt: new Date().toISOString(), end: body.window.end }, { score: Date.now(), event: { type: 'agreement-committed', caller, reservations: reservations.length } });
+        // written only if absent (version 0): a retried Commit finds it there and keeps it, without a read first
+        await records.put('agreement', id, 0, { owner: caller, reservations, committedAt: new Date().toISOString(), end: body.window.end }, { score: Date.now(), event: { type: 'agreement-committed', caller, reservations: reservations.length } }).catch((err: unknown) => {
+          if ((err as { code?: string }).code !== 'QB_STATE_CONFLICT') throw err;
+        });
       };
       const rules = daemonRetentionRules({ recordRetentionMs: cfg.workflow.recordRetentionMs, contractRetentionMs: cfg.workflow.contractRetentionMs });
       let sweeping = false;

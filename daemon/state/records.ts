@@ -5,8 +5,8 @@
  * write is one Lua script that checks the version it started from (a second
  * replica of the domain that changed it meanwhile makes the write fail with
  * QB_STATE_CONFLICT), stores the document, indexes it, sets or clears its
- * deadlines and appends its event to the domain's outbox (a Redis Stream),
- * all in the same atomic step: no state change without its event, no event
+ * deadlines and appends its event (or events) to the domain's outbox (a Redis
+ * Stream), all in the same atomic step: no state change without its event, no event
  * without its state change.
  *
  * A record written with a customer is also in that customer's index of its
@@ -56,7 +56,7 @@ for kind, at in pairs(dl) do
   local m = kind .. ':' .. ARGV[5]
   if at == cjson.null then redis.call('ZREM', KEYS[3], m) else redis.call('ZADD', KEYS[3], at, m) end
 end
-if ARGV[7] ~= '' then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'event', ARGV[7]) end
+for i = 11, 10 + tonumber(ARGV[7]) do redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'event', ARGV[i]) end
 if ARGV[9] ~= '' then redis.call('ZADD', KEYS[5], ARGV[4], ARGV[5]) end
 local lk = cjson.decode(ARGV[10])
 for i, v in ipairs(lk) do redis.call('HSET', KEYS[5 + i], v, ARGV[5]) end
@@ -214,11 +214,15 @@ export class RecordStore {
   /**
    * Write a record if it is still at `version` (0: must not exist yet), with
    * its deadlines and its event, atomically. Returns the new version.
+   * `events` are appended to the outbox before `event`, in the same step: the
+   * state changes a caller made in memory since its last write (each with the
+   * time it was made, `at`), written with the one that follows them.
    */
-  async put<T>(kind: string, id: string, version: number, doc: T, opts: { score: number; deadlines?: DeadlineChange; event?: Record<string, unknown>; customer?: string; lookup?: Record<string, string> }): Promise<number> {
-    const event = opts.event ? JSON.stringify({ kind, recordId: id, at: Date.now(), ...opts.event }) : '';
+  async put<T>(kind: string, id: string, version: number, doc: T, opts: { score: number; deadlines?: DeadlineChange; event?: Record<string, unknown>; events?: Array<Record<string, unknown>>; customer?: string; lookup?: Record<string, string> }): Promise<number> {
+    const now = Date.now();
+    const events = [...(opts.events ?? []), ...(opts.event ? [opts.event] : [])].map((e) => JSON.stringify({ kind, recordId: id, at: now, ...e }));
     const lookup = Object.entries(opts.lookup ?? {});
-    const args = [String(version), String(version + 1), JSON.stringify(doc), String(opts.score), id, JSON.stringify(opts.deadlines ?? {}), event, String(this.opts.outboxMaxLen ?? 100_000), opts.customer === undefined ? '' : '1', JSON.stringify(lookup.map(([, v]) => v))];
+    const args = [String(version), String(version + 1), JSON.stringify(doc), String(opts.score), id, JSON.stringify(opts.deadlines ?? {}), String(events.length), String(this.opts.outboxMaxLen ?? 100_000), opts.customer === undefined ? '' : '1', JSON.stringify(lookup.map(([, v]) => v)), ...events];
     const keys = [...this.keys(kind, id), this.indexKey(kind, opts.customer ?? ''), ...lookup.map(([f]) => this.lookupKey(kind, f))];
     try {
       if (!this.loaded) this.loaded = this.opts.redis.script('LOAD', WRITE).catch((e: unknown) => ((this.loaded = undefined), Promise.reject(e)));

@@ -152,6 +152,8 @@ export class Workflow {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly busy = new Map<string, Promise<unknown>>();
+  /** Transitions made in memory since the order's last write (see note()), written with the next one. */
+  private readonly notes = new WeakMap<OrderRecord, Array<Record<string, unknown>>>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private stopped = false;
@@ -235,7 +237,7 @@ export class Workflow {
     if (kind === 'revert') return this.revertBoost(id);
     // start, retry: carry on from where the order is
     await this.save(o, r.version, { [kind]: null }, `${kind} deadline`);
-    return this.advance(id);
+    await this.advance(id);
   }
 
   private purgeAt(): number {
@@ -263,19 +265,41 @@ export class Workflow {
     return r;
   }
 
-  /** Persist the order (with its history line, deadlines and outbox event); returns the new version. */
+  /** Persist the order (with its history line, deadlines and outbox event, after those of its notes); returns the new version. */
   private async save(o: OrderRecord, version: number, deadlines: Record<string, number | null>, reason: string): Promise<number> {
-    const at = new Date(this.now()).toISOString();
-    o.updatedAt = at;
-    const last = o.history[o.history.length - 1];
-    if (!last || last.state !== o.state || last.service !== o.service.state || reason !== last.reason) o.history.push({ at, state: o.state, service: o.service.state, reason });
-    return this.opts.records.put(KIND, o.id, version, o, {
+    const event = this.transition(o, reason);
+    const v = await this.opts.records.put(KIND, o.id, version, o, {
       score: Date.parse(o.createdAt),
       customer: o.customer,
       lookup: { agreement: o.agreementId },
       deadlines,
-      event: { type: 'order-state-change', orderId: o.id, customer: o.customer, state: o.state, serviceState: o.service.state, reason, ...(o.error ? { error: o.error } : {}) },
+      events: this.notes.get(o) ?? [],
+      event,
     });
+    this.notes.delete(o);
+    return v;
+  }
+
+  /**
+   * A transition whose work acts on nothing outside this process before the
+   * next save (computing a path; recording the contract before the provision
+   * steps' own record): its history line and outbox event are made now and
+   * written atomically with that save, in order, so no state change skips the
+   * outbox and one Redis round trip less stands in the order's way. A crash
+   * before that save finds the order as its last write left it, which the
+   * restart carries on from as before.
+   */
+  private note(o: OrderRecord, reason: string): void {
+    this.notes.set(o, [...(this.notes.get(o) ?? []), { ...this.transition(o, reason), at: this.now() }]);
+  }
+
+  /** The history line (a new one only if something changed) and the outbox event of a transition. */
+  private transition(o: OrderRecord, reason: string): Record<string, unknown> {
+    const at = new Date(this.now()).toISOString();
+    o.updatedAt = at;
+    const last = o.history[o.history.length - 1];
+    if (!last || last.state !== o.state || last.service !== o.service.state || reason !== last.reason) o.history.push({ at, state: o.state, service: o.service.state, reason });
+    return { type: 'order-state-change', orderId: o.id, customer: o.customer, state: o.state, serviceState: o.service.state, reason, ...(o.error ? { error: o.error } : {}) };
   }
 
   private step(o: OrderRecord, step: PlanStep['step'], domain: string): PlanStep {
@@ -323,9 +347,11 @@ export class Workflow {
       createdAt: at,
       updatedAt: at,
     };
-    await this.save(o, 0, {}, 'order received');
+    const version = await this.save(o, 0, {}, 'order received');
     this.log('info', 'order acknowledged', { event: 'order-acknowledged', order_id: id, customer, agreement_id: o.agreementId });
-    void this.serial(id, () => this.advance(id)).catch((err: unknown) => this.log('error', 'order step failed', { order_id: id, error: (err as Error).message }));
+    // the work goes on with the record just written (nobody else knows the id yet: not read back); the caller keeps its own copy
+    const work = structuredClone(o);
+    void this.serial(id, () => this.advance(id, { version, doc: work })).catch((err: unknown) => this.log('error', 'order step failed', { order_id: id, error: (err as Error).message }));
     return o;
   }
 
@@ -357,12 +383,17 @@ export class Workflow {
     return id ? (await this.opts.records.get<OrderRecord>(KIND, id))?.doc : undefined;
   }
 
-  /** Wait until the order settles (completed with its service active or terminated, or final), for callers that want the outcome. */
+  /**
+   * Wait until the order settles (completed with its service active or
+   * terminated, or final), for callers that want the outcome. An operation
+   * that ends with the order settled hands back the record it wrote last
+   * (advance), so the answer needs no read of it.
+   */
   async settled(id: string, timeoutMs: number): Promise<OrderRecord> {
     const until = this.now() + timeoutMs;
     for (;;) {
-      await this.busy.get(id)?.catch(() => {});
-      const o = (await this.load(id)).doc;
+      const done = await this.busy.get(id)?.catch(() => undefined);
+      const o = isOrder(done, id) && !this.busy.has(id) ? done : (await this.load(id)).doc;
       if (!this.unfinished(o) || this.now() > until) return o;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -441,14 +472,22 @@ export class Workflow {
 
   // ---------------------------------------------------------------- the state machine
 
-  /** Carry an order on from wherever it stands; each transition is saved before its work. */
-  private async advance(id: string): Promise<void> {
-    let { version, doc: o } = await this.load(id);
+  /**
+   * Carry an order on from wherever it stands; each transition is saved
+   * before its work. Starts from `have` (the record as just written) or reads
+   * it. Returns the order as last written when it completed here.
+   */
+  private async advance(id: string, have?: { version: number; doc: OrderRecord }): Promise<OrderRecord | undefined> {
+    let { version, doc: o } = have ?? (await this.load(id));
     try {
       if (o.state === 'acknowledged') {
         o.state = 'inProgress';
         this.mark(this.step(o, 'agree', this.opts.domain), 'inProgress');
-        version = await this.save(o, version, {}, 'agreeing with the providers on the path');
+        // computing the path touches nothing outside: written with the first phase record (the coordinator
+        // records 'reserving' before it asks anyone for a hold, or the order fails first); an exchange agrees
+        // without phase records, so that order is written now
+        if (o.request.viaExchange === undefined) this.note(o, 'agreeing with the providers on the path');
+        else version = await this.save(o, version, {}, 'agreeing with the providers on the path');
       }
       if (o.state === 'inProgress' && o.compensating) {
         // a rollback that a stop (or an unreachable domain) interrupted: finish it
@@ -476,8 +515,8 @@ export class Workflow {
           o.service.state = 'reserved';
           this.mark(this.step(o, 'agree', this.opts.domain), 'completed');
           for (const d of o.domains) this.step(o, 'provision', d);
-          version = await this.save(o, version, {}, `contract signed by ${o.domains.join(', ')}`);
-          failpoint('workflow:committed');
+          // written with what follows at once (the start to wait for, or the provision steps), before any router is touched
+          this.note(o, `contract signed by ${o.domains.join(', ')}`);
         } catch (err) {
           version = current;
           const e = stepError(err);
@@ -497,10 +536,10 @@ export class Workflow {
         if (o.request.start > this.now()) {
           o.service.state = 'reserved';
           version = await this.save(o, version, { start: o.request.start }, `waiting for the start at ${new Date(o.request.start).toISOString()}`);
+          failpoint('workflow:committed');
           return;
         }
-        await this.provisionAll(o, version);
-        return;
+        return await this.provisionAll(o, version);
       }
       if (o.boost && (o.boost.state === 'provisioning' || o.boost.state === 'reverting')) {
         // a stop interrupted a rate change: finish it (activate is idempotent per rate)
@@ -510,7 +549,8 @@ export class Workflow {
       if (err instanceof Unreachable) {
         const since = Date.parse(o.updatedAt);
         if (this.now() - since < (this.opts.giveUpMs ?? 60_000)) {
-          const again = await this.load(id);
+          // transitions noted but not yet written (a contract just signed) go with the retry deadline
+          const again = this.notes.has(o) ? { version, doc: o } : await this.load(id);
           await this.save(again.doc, again.version, { retry: this.now() + (this.opts.retryMs ?? 1000) }, again.doc.history[again.doc.history.length - 1]?.reason ?? 'waiting');
           this.log('info', 'a domain of the order is unreachable: retrying', { order_id: id, domain: err.domain });
           return;
@@ -526,8 +566,8 @@ export class Workflow {
     return p;
   }
 
-  /** Activate every domain's segment in parallel; all active: completed; any failed: roll every domain back. */
-  private async provisionAll(o: OrderRecord, version: number): Promise<void> {
+  /** Activate every domain's segment in parallel; all active: completed (returned as written); any failed: roll every domain back. */
+  private async provisionAll(o: OrderRecord, version: number): Promise<OrderRecord | undefined> {
     const provs = o.domains.map((d) => this.provisioner(d, o));
     for (const d of o.domains) {
       const s = this.step(o, 'provision', d);
@@ -535,6 +575,8 @@ export class Workflow {
     }
     o.service.state = 'inactive';
     version = await this.save(o, version, {}, `provisioning in ${o.domains.join(', ')}`);
+    // the contract is written (with this save, if it was just signed): a crash from here on provisions on restart
+    failpoint('workflow:committed');
     // each step is finished when its own domain answers (they run in parallel)
     let failure: StepError | undefined;
     await Promise.all(
@@ -559,6 +601,7 @@ export class Workflow {
     delete o.error;
     await this.save(o, version, { end: o.request.end, retry: null, start: null }, `active in ${o.domains.join(', ')}`);
     this.log('info', 'order completed: the service is active in every domain', { event: 'order-completed', order_id: o.id, agreement_id: o.agreementId, domains: o.domains });
+    return o;
   }
 
   /** Deactivate (remove and release) in every domain of the order, and abort what may still be held. */
@@ -652,6 +695,11 @@ export class Workflow {
     o.service.rateMbps = rateMbps;
     await this.save(o, version, reverting ? { revert: null } : { revert: o.boost!.until }, `${rateMbps} Mbit/s in every domain`);
   }
+}
+
+/** `x` is order `id` as an operation handed it back. */
+function isOrder(x: unknown, id: string): x is OrderRecord {
+  return typeof x === 'object' && x !== null && (x as OrderRecord).id === id && Array.isArray((x as OrderRecord).plan);
 }
 
 function stepError(err: unknown): StepError {

@@ -27,7 +27,7 @@ describe('bench lifecycle', () => {
     expect(code, out.slice(-3000)).toBe(0);
     // every order of every part became active
     expect(last).toMatchObject({ bench: 'lifecycle', orders: 3, failed: 0, concurrent_failed: 0, services_failed: 0, failures: {} });
-    for (const k of ['p50_ms', 'p99_ms', 'floor_ms', 'floor_p99_ms', 'floor_parallel_ms', 'plan_agree_ms', 'plan_provision_ms', 'ratio_p50_vs_floor', 'orders_per_s', 'restart_started_ms', 'reconcile_ms', 'check_sync_ms_per_service']) {
+    for (const k of ['p50_ms', 'p99_ms', 'floor_ms', 'floor_p99_ms', 'floor_parallel_ms', 'plan_agree_ms', 'plan_provision_ms', 'ratio_p50_vs_floor', 'ratio_p50_vs_floor_parallel', 'ratio_floor_parallel_vs_floor', 'cpus', 'orders_per_s', 'restart_started_ms', 'reconcile_ms', 'check_sync_ms_per_service']) {
       expect(Number.isFinite(last[k]) && last[k] > 0, `${k} = ${last[k]}`).toBe(true);
     }
     for (const k of ['floor_new_session_ms', 'ratio_p50_vs_floor_new_session']) expect(Number.isFinite(last[k]) && last[k] > 0, `${k} = ${last[k]}`).toBe(true);

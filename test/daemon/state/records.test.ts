@@ -28,6 +28,17 @@ test('records - a write needs the version it started from; the loser of a race c
   expect((await records.outbox()).filter((e) => e.recordId === 'o1').map((e) => e.type)).toEqual(['created', 'changed']);
 });
 
+test('records - transitions noted in memory are appended with the write that follows them, in order, each with its own time; a refused write appends none', async () => {
+  const v1 = await records.put('memo', 'o9', 0, { n: 1 }, { score: 9, event: { type: 'received' } });
+  await expect(records.put('memo', 'o9', 0, { n: 2 }, { score: 9, events: [{ type: 'lost', at: 5 }], event: { type: 'lost-too' } })).rejects.toMatchObject({ code: 'QB_STATE_CONFLICT' });
+  await records.put('memo', 'o9', v1, { n: 3 }, { score: 9, events: [{ type: 'agreeing', at: 7 }, { type: 'signed', at: 8 }], event: { type: 'provisioning' } });
+  const got = (await records.outbox()).filter((e) => e.recordId === 'o9');
+  expect(got.map((e) => e.type)).toEqual(['received', 'agreeing', 'signed', 'provisioning']);
+  expect(got.slice(1, 3).map((e) => e.at)).toEqual([7, 8]);
+  expect(got[3]!.at).toBeGreaterThan(8);
+  expect(await records.get('memo', 'o9')).toEqual({ version: v1 + 1, doc: { n: 3 } });
+});
+
 test('records - deadlines are set and cleared with the record, due ones found by time; delete removes record, index and deadlines', async () => {
   await records.put('order', 'o2', 0, { n: 1 }, { score: 2, deadlines: { end: 5000, start: 1000 } });
   await records.put('order', 'o3', 0, { n: 1 }, { score: 3, deadlines: { end: 9000 } });
