@@ -94,30 +94,32 @@ end
 return out
 `;
 
-// One page of one kind's views: {total, count, the JSON array} when every view
-// on the page is current (stamp `v/ARGV[4]`); else {total, count, false, then
-// per record id, version, current ('1'/'0'), the view or the document}.
+// One page of one kind's views: {total, 1, view, view, ...} when every view on
+// the page is current (stamp `v/ARGV[4]`); else {total, 0, then per record id,
+// version, current ('1'/'0'), the view or the document}. The views are not
+// joined here: a 100 KB table.concat cost Redis ~4x the whole page read.
 const PAGE_VIEWS = `
 local total = redis.call('ZCARD', KEYS[1])
 local ids = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2])
-local views, items, stale = {}, {}, false
-for _, id in ipairs(ids) do
-  local k = ARGV[3] .. id
-  local h = redis.call('HMGET', k, 'v', 'sv', 'view')
+local out, hs, stale = {total, 1}, {}, false
+for i, id in ipairs(ids) do
+  local h = redis.call('HMGET', ARGV[3] .. id, 'v', 'sv', 'view')
+  hs[i] = h
   if h[1] then
-    if h[3] and h[2] == h[1] .. '/' .. ARGV[4] then
-      views[#views + 1] = h[3]
-      items[#items + 1] = {id, h[1], '1', h[3]}
-    else
-      stale = true
-      items[#items + 1] = {id, h[1], '0', redis.call('HGET', k, 'doc')}
-    end
+    if h[3] and h[2] == h[1] .. '/' .. ARGV[4] then out[#out + 1] = h[3] else stale = true end
   end
 end
-if not stale then return {total, #views, '[' .. table.concat(views, ',') .. ']'} end
-local out = {total, #items, false}
-for _, it in ipairs(items) do
-  for j = 1, 4 do out[#out + 1] = it[j] end
+if not stale then return out end
+out = {total, 0}
+for i, id in ipairs(ids) do
+  local h = hs[i]
+  if h[1] then
+    local cur = h[3] and h[2] == h[1] .. '/' .. ARGV[4]
+    out[#out + 1] = id
+    out[#out + 1] = h[1]
+    out[#out + 1] = cur and '1' or '0'
+    out[#out + 1] = cur and h[3] or redis.call('HGET', ARGV[3] .. id, 'doc')
+  end
 end
 return out
 `;
@@ -141,6 +143,7 @@ end
 return n
 `;
 const BACKFILL_SHA = createHash('sha1').update(BACKFILL).digest('hex');
+const [OPEN, COMMA, CLOSE] = ['[', ',', ']'].map((c) => Buffer.from(c)) as [Buffer, Buffer, Buffer];
 
 /** A view of a record kind, stored with each record (see the module comment). */
 export interface RecordView {
@@ -201,26 +204,30 @@ export class RecordStore {
     const fail = (what: string) => (err: Error) => {
       throw new ResourceStoreError('QB_STATE_REDIS_FAILED', `${what} of ${kind} views in Redis failed: ${err.message}`, { cause: err });
     };
-    const res = (await this.script(PAGE_VIEWS, PAGE_VIEWS_SHA, [this.indexKey(kind, q.customer)], [String(q.offset), stop, `${this.base}${kind}:`, String(view.revision)]).catch(fail('reading a page'))) as [number, number, Buffer | null, ...Array<Buffer>];
-    const [total, count, joined] = res;
-    if (joined) return { json: joined, count, total, rendered: 0 };
+    const res = (await this.script(PAGE_VIEWS, PAGE_VIEWS_SHA, [this.indexKey(kind, q.customer)], [String(q.offset), stop, `${this.base}${kind}:`, String(view.revision)]).catch(fail('reading a page'))) as [number, number, ...Buffer[]];
+    const total = res[0];
     const parts: Buffer[] = [];
     const keys: string[] = [];
     const back: string[] = [];
-    for (let i = 3; i < res.length; i += 4) {
-      const [id, v, current, payload] = [res[i]!.toString(), res[i + 1]!.toString(), res[i + 2]!.toString(), res[i + 3] as Buffer];
-      if (current === '1') {
-        parts.push(payload);
-        continue;
+    if (res[1] === 1) for (let i = 2; i < res.length; i++) parts.push(res[i] as Buffer);
+    else {
+      for (let i = 2; i < res.length; i += 4) {
+        const [id, v, current, payload] = [res[i]!.toString(), res[i + 1]!.toString(), res[i + 2]!.toString(), res[i + 3] as Buffer];
+        if (current === '1') {
+          parts.push(payload);
+          continue;
+        }
+        const json = JSON.stringify(view.render(JSON.parse(payload.toString())));
+        parts.push(Buffer.from(json));
+        keys.push(`${this.base}${kind}:${id}`);
+        back.push(v, `${v}/${view.revision}`, json);
       }
-      const json = JSON.stringify(view.render(JSON.parse(payload.toString())));
-      parts.push(Buffer.from(json));
-      keys.push(`${this.base}${kind}:${id}`);
-      back.push(v, `${v}/${view.revision}`, json);
+      if (keys.length) await this.script(BACKFILL, BACKFILL_SHA, keys, [...back, String(view.revision)]).catch(fail('writing back'));
     }
-    if (keys.length) await this.script(BACKFILL, BACKFILL_SHA, keys, [...back, String(view.revision)]).catch(fail('writing back'));
-    const sep = Buffer.from(',');
-    return { json: Buffer.concat([Buffer.from('['), ...parts.flatMap((p, i) => (i ? [sep, p] : [p])), Buffer.from(']')]), count: parts.length, total, rendered: keys.length };
+    const joined: Buffer[] = [OPEN];
+    parts.forEach((p, i) => (i ? joined.push(COMMA, p) : joined.push(p)));
+    joined.push(CLOSE);
+    return { json: Buffer.concat(joined), count: parts.length, total, rendered: keys.length };
   }
 
   /** Key of the outbox stream (integrations read it). */
