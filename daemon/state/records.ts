@@ -22,8 +22,8 @@
  * by the daemon so this layer knows no API shapes): its JSON is rendered from
  * the document as stored and written by the same script, beside the document,
  * stamped `VERSION/REVISION`. A page of views (pageViews) is then the stored
- * strings joined by Redis into one JSON array: nothing parsed, nothing
- * serialised again. A view whose stamp is not the record's version and the
+ * strings, read by one Lua call and joined into one JSON array: nothing
+ * parsed, nothing serialised again. A view whose stamp is not the record's version and the
  * reader's revision (written before views existed, by a daemon without the
  * view, or by an older revision of it) is rendered from the document on read
  * and written back if the record has not changed meanwhile and no newer
