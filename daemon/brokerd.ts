@@ -45,6 +45,7 @@ import { Hub } from './integrations/hub.js';
 import { ModifyOrders } from './workflow/modify-orders.js';
 import { NORTHBOUND_DEFAULTS } from './northbound/defaults.js';
 import { serveNorthbound } from './northbound/server.js';
+import { SERVICE_VIEW } from './northbound/tmf.js';
 import { ExchangeBroker } from './exchange/broker.js';
 import { ExchangeDesk } from './exchange/client.js';
 import { addBrokerageService } from './exchange/service.js';
@@ -202,7 +203,8 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       const agreementDesk = orderDesk({ domain: cfg.domainId, graph: () => graph().graph, participant, holdTtlMs: cfg.agreement.holdTtlMs });
       post = { '/v1/quote': agreementDesk['/v1/quote'], '/v1/order': agreementDesk['/v1/order'] };
       // the order path: workflow -> agreement -> provisioning in every domain (ours internal, the others over gRPC)
-      const records = new RecordStore({ redis: running.redis!, domain: cfg.domainId, keyPrefix: cfg.redis.keyPrefix });
+      // an order's TMF638 service is stored with it, so a list page is a join of stored views
+      const records = new RecordStore({ redis: running.redis!, domain: cfg.domainId, keyPrefix: cfg.redis.keyPrefix, views: { order: SERVICE_VIEW } });
       const bookingOf = async (id: string) => (await records.get<{ owner: string; reservations: string[] }>('agreement', id))?.doc;
       service.onCommitted = async (id, caller, reservations, body) => {
         // written only if absent (version 0): a retried Commit finds it there and keeps it, without a read first

@@ -14,7 +14,7 @@ import { parseOrderBody } from './agreement/orders.js';
 import type { DeviceConfig } from './config/devices.js';
 import { managedDevice, type DomainProvisioner, type SyncReport } from './provisioning/domain.js';
 import { probeShell } from './provisioning/segment.js';
-import type { RecordStore } from './state/records.js';
+import type { RecordStore, ViewPage } from './state/records.js';
 import type { ApiKeyStore, ApiKeyView, Principal } from './state/apikeys.js';
 import type { IdempotencyStore } from './state/idempotency.js';
 import type { Hub, HubRecord } from './integrations/hub.js';
@@ -146,6 +146,11 @@ export class BrokerCore {
     const m = o.service.state === 'active' ? this.opts.provisioner.measuredRate(o.agreementId) : undefined;
     if (!m) return o;
     return { ...o, measured: { rateMbps: m.rateMbps, at: m.at, intervalMs: m.intervalMs, device: m.device, drops: m.drops } };
+  }
+
+  /** One page of the orders' services as their stored views (one JSON array; the daemon gives orders a view), oldest first. */
+  pageServiceViews(q: { customer?: string; offset: number; limit: number }): Promise<ViewPage> {
+    return this.opts.records.pageViews('order', q);
   }
 
   /** One page of service orders of every action (add: the order; modify: the boost), oldest first. */

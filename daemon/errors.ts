@@ -40,6 +40,7 @@ export const BROKER_ERRORS = {
   QB_STATE_REDIS_NOT_INSTALLED: row('ResourceStoreError', 'INTERNAL', 500, 1, 'install redis-server (apt-get install -y redis-server) or set redis.url'),
   QB_STATE_REDIS_START_FAILED: row('ResourceStoreError', 'INTERNAL', 500, 1, 'the embedded redis-server did not start: its log is in the message'),
   QB_STATE_SOCKET_PATH_TOO_LONG: row('ResourceStoreError', 'INTERNAL', 500, 1, 'choose a shorter state directory: a unix socket path has at most 107 bytes'),
+  QB_STATE_NO_VIEW: row('ResourceStoreError', 'INTERNAL', 500, 1, 'a page of stored views was asked of a record kind without one: give the kind a view in RecordStoreOptions.views (a bug)'),
   QB_STATE_PROTOCOL: row('ResourceStoreError', 'INTERNAL', 500, 1, 'a Lua script answered what this version does not expect: a bug or a mixed deployment'),
   QB_STATE_UNKNOWN_LINK: row('ResourceStoreError', 'INTERNAL', 500, 1, 'the link is not in the inventory: reload the config or fix the request'),
   QB_STATE_UNKNOWN_CLASS: row('ResourceStoreError', 'INTERNAL', 500, 1, 'the link does not carry the QoS class: use a class the inventory lists'),

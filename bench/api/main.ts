@@ -11,12 +11,15 @@
  *
  * Closed loop, 50 clients (keep-alive connections), interleaved rounds of
  * broker and bare server; requests/s and p99 per round, ratio per round,
- * the median reported. The last line is one JSON object.
+ * the median reported. Also the CPU time per request of each server process
+ * (from /proc: qos-brokerd, its redis-server, the bare server), which a
+ * loaded machine changes far less than requests/s. The last line is one
+ * JSON object.
  *
  *   npm run bench -- api [--clients 50 --seconds 4 --rounds 3 --services 10000]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -66,8 +69,31 @@ function exchange(agent: Agent, t: Target, method: string, path: string, body?: 
   });
 }
 
-/** `clients` closed loops for `seconds`: requests/s, p50/p99 ms, statuses other than `ok`. */
-async function load(t: Target, clients: number, seconds: number, method: string, path: string, ok: number, body?: string) {
+/** CPU time (user + system) a process has used, ms (Linux /proc; 10 ms ticks). */
+function cpuMs(pid: number): number {
+  const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * (1000 / 100);
+}
+
+/** The pid of the redis-server child of `parent`. */
+function redisChild(parent: number): number {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === parent && st.includes('(redis-server)')) return Number(d);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error(`no redis-server child of qos-brokerd (pid ${parent})`);
+}
+
+/** `clients` closed loops for `seconds`: requests/s, p50/p99 ms, statuses other than `ok`, CPU ms per request of each of `pids`. */
+async function load(t: Target, clients: number, seconds: number, method: string, path: string, ok: number, body?: string, pids: number[] = []) {
+  const cpu0 = pids.map(cpuMs);
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
   const lat: number[] = [];
   let bad = 0;
@@ -84,8 +110,9 @@ async function load(t: Target, clients: number, seconds: number, method: string,
     }),
   );
   const wall = (performance.now() - t0) / 1000;
+  const cpu = pids.map((p, i) => (cpuMs(p) - cpu0[i]!) / lat.length);
   agent.destroy();
-  return { rps: lat.length / wall, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), bad };
+  return { rps: lat.length / wall, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), bad, cpu };
 }
 
 async function main(): Promise<void> {
@@ -153,24 +180,28 @@ async function main(): Promise<void> {
     bare = spawn(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'bare.js'), answers], { stdio: ['ignore', 'pipe', 'inherit'] });
     const barePort = await new Promise<number>((resolve) => bare!.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
     const ref: Target = { port: barePort, key: 'none' };
+    const brokerPids = [daemons[0]!.proc.pid!, redisChild(daemons[0]!.proc.pid!)];
+    const barePids = [bare.pid!];
     process.stdout.write(`GET ${SVC}: ${(JSON.parse(listAnswer.body) as unknown[]).length} services, ${listAnswer.body.length} bytes a page; POST answer ${orderAnswer.body.length} bytes\n`);
 
     // ---- interleaved rounds
     const rows: Array<Record<string, number>> = [];
     for (let i = 0; i < rounds; i++) {
-      const bl = await load(lister, clients, seconds, 'GET', SVC, 200);
-      const rl = await load(ref, clients, seconds, 'GET', SVC, 200);
-      const bp = await load(poster, clients, seconds, 'POST', ORD, 201, ORDER);
-      const rp = await load(ref, clients, seconds, 'POST', ORD, 201, ORDER);
+      const bl = await load(lister, clients, seconds, 'GET', SVC, 200, undefined, brokerPids);
+      const rl = await load(ref, clients, seconds, 'GET', SVC, 200, undefined, barePids);
+      const bp = await load(poster, clients, seconds, 'POST', ORD, 201, ORDER, brokerPids);
+      const rp = await load(ref, clients, seconds, 'POST', ORD, 201, ORDER, barePids);
       const row = {
         listRps: bl.rps, listP99: bl.p99, listP50: bl.p50, listBad: bl.bad, refListRps: rl.rps, refListP99: rl.p99,
         postRps: bp.rps, postP99: bp.p99, postP50: bp.p50, postBad: bp.bad, refPostRps: rp.rps, refPostP99: rp.p99,
         listRatio: bl.rps / rl.rps, postRatio: bp.rps / rp.rps,
+        listCpuMs: bl.cpu[0]!, listRedisCpuMs: bl.cpu[1]!, refListCpuMs: rl.cpu[0]!, postCpuMs: bp.cpu[0]!, postRedisCpuMs: bp.cpu[1]!, refPostCpuMs: rp.cpu[0]!,
       };
       rows.push(row);
       process.stdout.write(
         `round ${i + 1}: GET list ${round(bl.rps, 0)}/s p50 ${round(bl.p50)} ms p99 ${round(bl.p99)} ms (bare ${round(rl.rps, 0)}/s p99 ${round(rl.p99)} ms) ${round(row.listRatio)}x; ` +
-          `POST ${round(bp.rps, 0)}/s p50 ${round(bp.p50)} ms p99 ${round(bp.p99)} ms (bare ${round(rp.rps, 0)}/s p99 ${round(rp.p99)} ms) ${round(row.postRatio)}x${bl.bad || bp.bad ? `; unexpected statuses: list ${bl.bad}, post ${bp.bad}` : ''}\n`,
+          `POST ${round(bp.rps, 0)}/s p50 ${round(bp.p50)} ms p99 ${round(bp.p99)} ms (bare ${round(rp.rps, 0)}/s p99 ${round(rp.p99)} ms) ${round(row.postRatio)}x; ` +
+          `CPU ms a request: list ${round(row.listCpuMs)} + redis ${round(row.listRedisCpuMs)} (bare ${round(row.refListCpuMs)}), POST ${round(row.postCpuMs)} + redis ${round(row.postRedisCpuMs)} (bare ${round(row.refPostCpuMs)})${bl.bad || bp.bad ? `; unexpected statuses: list ${bl.bad}, post ${bp.bad}` : ''}\n`,
       );
     }
     const med = (k: string) => round(median(rows.map((r) => r[k]!)), 2);
@@ -182,6 +213,7 @@ async function main(): Promise<void> {
       rounds,
       listRps: med('listRps'), listP99Ms: med('listP99'), refListRps: med('refListRps'), listRatio: med('listRatio'),
       postRps: med('postRps'), postP99Ms: med('postP99'), refPostRps: med('refPostRps'), postRatio: med('postRatio'),
+      cpuMsPerRequest: { list: med('listCpuMs'), listRedis: med('listRedisCpuMs'), refList: med('refListCpuMs'), post: med('postCpuMs'), postRedis: med('postRedisCpuMs'), refPost: med('refPostCpuMs') },
       unexpectedStatuses: rows.reduce((s, r) => s + r.listBad! + r.postBad!, 0),
       targets: { listRatioAtLeast: 0.5, p99UnderMs: 20 },
       met: { listRatio: med('listRatio') >= 0.5, listP99: med('listP99') < 20, postP99: med('postP99') < 20 },

@@ -278,6 +278,11 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
       const q = req.query;
       selectFields({}, q.fields, SERVICE_FIELDS);
       const st = q.state;
+      if (q.fields === undefined && st === undefined) {
+        // every service whole: the views stored with the orders, joined (nothing parsed or serialised here)
+        const v = await d().core.pageServiceViews({ customer: principal(req).customer, offset: q.offset, limit: q.limit });
+        return reply.headers({ 'x-total-count': String(v.total), 'x-result-count': String(v.count), 'content-type': 'application/json; charset=utf-8' }).send(v.json);
+      }
       const page = await d().core.pageOrders({ customer: principal(req).customer, offset: q.offset, limit: q.limit, where: st === undefined ? undefined : (o) => o.service.state === st });
       return sendPage(reply, page, q.fields, SERVICE_FIELDS, (o) => serviceToTmf(o) as Record<string, unknown>);
     },

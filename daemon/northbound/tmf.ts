@@ -320,6 +320,15 @@ export function serviceToTmf(o: OrderRecord) {
   };
 }
 
+/**
+ * The TMF638 view of an order's service as stored with the order (RecordStore
+ * views): a list page without `fields` or a filter is these strings joined.
+ * Bump `revision` whenever serviceToTmf answers differently for the same
+ * record (test/daemon/northbound/views.test.ts pins it): stored views of an
+ * older revision are then rendered again on read and written back.
+ */
+export const SERVICE_VIEW = { revision: 1, render: (doc: unknown) => serviceToTmf(doc as OrderRecord) } as const;
+
 /** Keep the attributes `fields` names (id, href and @type always); undefined `fields`: everything. */
 export function selectFields<T extends Record<string, unknown>>(x: T, fields: string | undefined, known: readonly string[]): Partial<T> {
   if (fields === undefined) return x;

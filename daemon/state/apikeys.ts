@@ -4,6 +4,13 @@
  * names the record (public, used to revoke), the secret is 32 random bytes
  * (base64url) of which only the SHA-256 is stored. The whole key is returned
  * once, by create(); nobody can read it back.
+ *
+ * A key's record is kept in this process's memory for `cacheMs` after it was
+ * read (a request then costs no Redis round trip; the secret is still checked
+ * against the hash every time). A key revoked through this store is refused at
+ * once; one revoked through another replica of the domain is refused here
+ * once the cached record is older than `cacheMs`. Unknown key ids are not
+ * cached (guessing costs the guesser, not the memory).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { InvalidArgumentError } from '../../drivers/errors.js';
@@ -47,8 +54,25 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 export type ApiKeyView = Omit<ApiKeyRecord, 'sha256'>;
 const view = ({ sha256: _h, ...k }: ApiKeyRecord): ApiKeyView => k;
 
+export interface ApiKeyStoreOptions {
+  /** How long a key's record read from Redis is trusted, ms (a revocation through another replica takes effect here within it). @default 1000 */
+  cacheMs?: number;
+  /** Clock, ms. @default Date.now */
+  now?: () => number;
+}
+
 export class ApiKeyStore {
-  constructor(private readonly records: RecordStore) {}
+  private readonly cache = new Map<string, { rec: ApiKeyRecord; until: number }>();
+  private readonly cacheMs: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly records: RecordStore,
+    opts: ApiKeyStoreOptions = {},
+  ) {
+    this.cacheMs = opts.cacheMs ?? 1000;
+    this.now = opts.now ?? Date.now;
+  }
 
   /** A new key; `secret` is the only copy of the key there will ever be. */
   async create(input: { role: string; customer?: string; description?: string }): Promise<{ key: ApiKeyView; secret: string }> {
@@ -73,6 +97,7 @@ export class ApiKeyStore {
     if (r.doc.revokedAt) return view(r.doc);
     const doc = { ...r.doc, revokedAt: new Date().toISOString() };
     await this.records.put(KIND, id, r.version, doc, { score: Date.parse(doc.createdAt), event: { type: 'apikey-revoked', role: doc.role, customer: doc.customer } });
+    this.cache.delete(id);
     return view(doc);
   }
 
@@ -89,11 +114,23 @@ export class ApiKeyStore {
   async authenticate(token: string): Promise<Principal | undefined> {
     const m = TOKEN_RE.exec(token);
     if (!m) return undefined;
-    const r = await this.records.get<ApiKeyRecord>(KIND, `kid-${m[1]}`);
-    if (!r || r.doc.revokedAt) return undefined;
-    const want = Buffer.from(r.doc.sha256, 'hex');
+    const id = `kid-${m[1]}`;
+    const t = this.now();
+    let c = this.cache.get(id);
+    if (!c || c.until <= t) {
+      const r = await this.records.get<ApiKeyRecord>(KIND, id);
+      if (!r) {
+        this.cache.delete(id);
+        return undefined;
+      }
+      c = { rec: r.doc, until: t + this.cacheMs };
+      this.cache.set(id, c);
+    }
+    const rec = c.rec;
+    if (rec.revokedAt) return undefined;
+    const want = Buffer.from(rec.sha256, 'hex');
     const got = Buffer.from(sha256(Buffer.from(m[2]!, 'base64url')), 'hex');
     if (want.length !== got.length || !timingSafeEqual(want, got)) return undefined;
-    return r.doc.role === 'customer' ? { keyId: r.doc.id, role: 'customer', customer: r.doc.customer } : { keyId: r.doc.id, role: 'operator' };
+    return rec.role === 'customer' ? { keyId: rec.id, role: 'customer', customer: rec.customer } : { keyId: rec.id, role: 'operator' };
   }
 }

@@ -368,6 +368,22 @@ describe.sequential('northbound', () => {
     await waitFor('the boost to revert', async () => char((await call('GET', `${INV}/service/${serviceId}`, keys.acme)).body.serviceCharacteristic as Array<{ name: string; value: unknown }>, 'rateMbps') === 10, 20_000);
   });
 
+  test('northbound - GET /service whole (the views stored with the orders, joined) equals each service by id and the filtered list (rendered on read), field for field; offset and limit page it', async () => {
+    for (const key of [keys.acme, keys.operator]) {
+      const all = await call('GET', `${INV}/service`, key);
+      expect(all.status).toBe(200);
+      expect(all.body.length).toBeGreaterThan(0);
+      expect(all.headers.get('x-result-count')).toBe(String(all.body.length));
+      expect(all.headers.get('x-total-count')).toBe(String(all.body.length));
+      expect(all.body).toEqual(await Promise.all(all.body.map(async (s) => (await call('GET', `${INV}/service/${s.id as string}`, key)).body)));
+      const states = ['feasibilityChecked', 'designed', 'reserved', 'inactive', 'active', 'terminated'];
+      const filtered = (await Promise.all(states.map((st) => call('GET', `${INV}/service?state=${st}`, key)))).flatMap((r) => r.body);
+      const byId = (l: Array<Record<string, unknown>>) => [...l].sort((a, b) => String(a.id).localeCompare(String(b.id)));
+      expect(byId(filtered)).toEqual(byId(all.body));
+      expect((await call('GET', `${INV}/service?offset=1&limit=1`, key)).body).toEqual(all.body.slice(1, 2));
+    }
+  });
+
   test('northbound - /hub: a registered listener receives ServiceOrderStateChangeEvents of its customer\'s orders; removed, it receives no more', async () => {
     const got: Record<string, Array<Record<string, unknown>>> = { acme: [], globex: [], operator: [] };
     const servers: Server[] = [];
