@@ -148,10 +148,28 @@ export class BrokerCore {
     return { ...o, measured: { rateMbps: m.rateMbps, at: m.at, intervalMs: m.intervalMs, device: m.device, drops: m.drops } };
   }
 
-  /** One page of the orders' services as their stored views (one JSON array; the daemon gives orders a view), oldest first. */
-  pageServiceViews(q: { customer?: string; offset: number; limit: number }): Promise<ViewPage> {
-    return this.opts.records.pageViews('order', q);
+  /**
+   * One page of the orders' services as their stored views (one JSON array;
+   * the daemon gives orders a view), oldest first. `withMeasured` adds a
+   * measured rate to the view of an order that has one (what only this
+   * process's samples know, not the stored view).
+   */
+  async pageServiceViews(q: { customer?: string; offset: number; limit: number }, withMeasured?: (view: Buffer, m: NonNullable<OrderRecord['measured']>) => Buffer): Promise<ViewPage> {
+    const rates = new Map<string, NonNullable<OrderRecord['measured']>>();
+    if (withMeasured) {
+      for (const agreementId of this.opts.provisioner.measuredAgreements()) {
+        const m = this.opts.provisioner.measuredRate(agreementId);
+        const orderId = this.orderIdOf.get(agreementId) ?? (await this.opts.records.lookup('order', 'agreement', agreementId));
+        if (!m || !orderId) continue;
+        this.orderIdOf.set(agreementId, orderId);
+        rates.set(orderId, { rateMbps: m.rateMbps, at: m.at, intervalMs: m.intervalMs, device: m.device, drops: m.drops });
+      }
+    }
+    return this.opts.records.pageViews('order', q, rates.size ? (id, view) => (rates.has(id) ? withMeasured!(view, rates.get(id)!) : view) : undefined);
   }
+
+  /** Which order an agreement belongs to (it never changes). */
+  private readonly orderIdOf = new Map<string, string>();
 
   /** One page of service orders of every action (add: the order; modify: the boost), oldest first. */
   async pageServiceOrders(q: { customer?: string; state?: string; offset: number; limit: number }): Promise<Page<{ kind: 'order'; doc: OrderRecord } | { kind: 'modify-order'; doc: ModifyOrderRecord }>> {

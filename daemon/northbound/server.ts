@@ -33,7 +33,7 @@ import { NORTHBOUND_DEFAULTS } from './defaults.js';
 import { RateLimiter } from './limits.js';
 import { JWT_SHAPE, JwtVerifier } from './auth.js';
 import { portalRoutes } from './portal.js';
-import { INVENTORY_BASE, ORDER_BASE, ORDER_STATES, SERVICE_STATES, fieldsParam, hub, hubCreate, modifyToTmf, orderRequest, orderToTmf, selectFields, service, serviceOrder, serviceOrderCreate, serviceToTmf, tmfError } from './tmf.js';
+import { INVENTORY_BASE, ORDER_BASE, ORDER_STATES, SERVICE_STATES, fieldsParam, hub, hubCreate, modifyToTmf, orderRequest, orderToTmf, selectFields, service, serviceOrder, serviceOrderCreate, serviceToTmf, tmfError, withMeasuredView } from './tmf.js';
 import { idParams, listQuery, notFound, responses, sendPage, type RouteContext } from './context.js';
 import { registerAgreement } from './agreement.js';
 import { registerAlarm } from './alarm.js';
@@ -280,7 +280,7 @@ export async function buildNorthbound(deps: NorthboundDeps | undefined, opts: Fa
       const st = q.state;
       if (q.fields === undefined && st === undefined) {
         // every service whole: the views stored with the orders, joined (nothing parsed or serialised here)
-        const v = await d().core.pageServiceViews({ customer: principal(req).customer, offset: q.offset, limit: q.limit });
+        const v = await d().core.pageServiceViews({ customer: principal(req).customer, offset: q.offset, limit: q.limit }, withMeasuredView);
         return reply.headers({ 'x-total-count': String(v.total), 'x-result-count': String(v.count), 'content-type': 'application/json; charset=utf-8' }).send(v.json);
       }
       const page = await d().core.pageOrders({ customer: principal(req).customer, offset: q.offset, limit: q.limit, where: st === undefined ? undefined : (o) => o.service.state === st });

@@ -292,6 +292,22 @@ export function modifyToTmf(m: ModifyOrderRecord, service?: { state: ServiceStat
 }
 
 /** The service an order created, as a TMF638 Service: state, class, rate now, latency bound, window. */
+/** The characteristics a measured rate adds to a service (last in its list). */
+function measuredCharacteristics(m: NonNullable<OrderRecord['measured']>) {
+  return [
+    { name: 'measuredRateMbps', valueType: 'number', value: Math.round(m.rateMbps * 1000) / 1000 },
+    { name: 'measuredAt', valueType: 'string', value: m.at },
+  ];
+}
+
+/** A stored service view (SERVICE_VIEW) with the measured rate this process knows added, as serviceToTmf would have rendered it; a service no longer active is left as stored. */
+export function withMeasuredView(view: Buffer, m: NonNullable<OrderRecord['measured']>): Buffer {
+  const v = JSON.parse(view.toString()) as { state?: string; serviceCharacteristic: unknown[] };
+  if (v.state !== 'active') return view;
+  v.serviceCharacteristic.push(...measuredCharacteristics(m));
+  return Buffer.from(JSON.stringify(v));
+}
+
 export function serviceToTmf(o: OrderRecord) {
   const r = o.request;
   const boosted = o.boost?.state === 'active';
@@ -312,7 +328,7 @@ export function serviceToTmf(o: OrderRecord) {
       { name: 'start', valueType: 'string', value: iso(r.start) },
       { name: 'duration', valueType: 'string', value: isoDuration(r.end - r.start) },
       ...(boosted ? [{ name: 'boostUntil', valueType: 'string', value: iso(o.boost!.until) }] : []),
-      ...(o.measured ? [{ name: 'measuredRateMbps', valueType: 'number', value: Math.round(o.measured.rateMbps * 1000) / 1000 }, { name: 'measuredAt', valueType: 'string', value: o.measured.at }] : []),
+      ...(o.measured ? measuredCharacteristics(o.measured) : []),
     ],
     relatedParty: party(o.customer),
     serviceOrderItem: [{ serviceOrderId: o.id, serviceOrderHref: orderHref(o.id), itemId: '1', itemAction: 'add', role: 'creator' }],

@@ -528,6 +528,11 @@ export class DomainProvisioner {
    * A service this daemon has not seen go active (another replica activated
    * it) is looked up in the records and sampled from the next round on.
    */
+  /** The agreements of the services that have a measured rate now. */
+  measuredAgreements(): string[] {
+    return this.meter.ids().filter((id) => this.meter.rate(id) !== undefined);
+  }
+
   measuredRate(agreementId: string): MeasuredRate | undefined {
     if (this.measureTimer && !this.measurable.has(agreementId)) void this.adopt(agreementId);
     return this.meter.rate(agreementId);

@@ -94,7 +94,7 @@ end
 return out
 `;
 
-// One page of one kind's views: {total, 1, view, view, ...} when every view on
+// One page of one kind's views: {total, 1, id, view, id, view, ...} when every view on
 // the page is current (stamp `v/ARGV[4]`); else {total, 0, then per record id,
 // version, current ('1'/'0'), the view or the document}. The views are not
 // joined here: a 100 KB table.concat cost Redis ~4x the whole page read.
@@ -106,7 +106,10 @@ for i, id in ipairs(ids) do
   local h = redis.call('HMGET', ARGV[3] .. id, 'v', 'sv', 'view')
   hs[i] = h
   if h[1] then
-    if h[3] and h[2] == h[1] .. '/' .. ARGV[4] then out[#out + 1] = h[3] else stale = true end
+    if h[3] and h[2] == h[1] .. '/' .. ARGV[4] then
+      out[#out + 1] = id
+      out[#out + 1] = h[3]
+    else stale = true end
   end
 end
 if not stale then return out end
@@ -197,7 +200,12 @@ export class RecordStore {
    * first, as one JSON array, with how many records the index holds. Views not
    * current are rendered from their documents and written back.
    */
-  async pageViews(kind: string, q: { customer?: string; offset: number; limit: number }): Promise<ViewPage> {
+  /**
+   * One page of a kind's stored views, joined into one JSON array. `patch`
+   * may replace a view by its record's id (e.g. with what only the reading
+   * process knows, such as a measured rate).
+   */
+  async pageViews(kind: string, q: { customer?: string; offset: number; limit: number }, patch?: (id: string, view: Buffer) => Buffer): Promise<ViewPage> {
     const view = this.opts.views?.[kind];
     if (!view) throw new ResourceStoreError('QB_STATE_NO_VIEW', `records of kind ${kind} have no stored view (RecordStoreOptions.views)`);
     const stop = String(Math.min(q.offset + q.limit, Number.MAX_SAFE_INTEGER) - 1);
@@ -209,16 +217,16 @@ export class RecordStore {
     const parts: Buffer[] = [];
     const keys: string[] = [];
     const back: string[] = [];
-    if (res[1] === 1) for (let i = 2; i < res.length; i++) parts.push(res[i] as Buffer);
+    if (res[1] === 1) for (let i = 2; i < res.length; i += 2) parts.push(patch ? patch(res[i]!.toString(), res[i + 1] as Buffer) : (res[i + 1] as Buffer));
     else {
       for (let i = 2; i < res.length; i += 4) {
         const [id, v, current, payload] = [res[i]!.toString(), res[i + 1]!.toString(), res[i + 2]!.toString(), res[i + 3] as Buffer];
         if (current === '1') {
-          parts.push(payload);
+          parts.push(patch ? patch(id, payload) : payload);
           continue;
         }
         const json = JSON.stringify(view.render(JSON.parse(payload.toString())));
-        parts.push(Buffer.from(json));
+        parts.push(patch ? patch(id, Buffer.from(json)) : Buffer.from(json));
         keys.push(`${this.base}${kind}:${id}`);
         back.push(v, `${v}/${view.revision}`, json);
       }

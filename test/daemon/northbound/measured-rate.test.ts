@@ -8,7 +8,7 @@
 import { describe, expect, test } from 'vitest';
 import { describeOrder } from '../../../daemon/cli/order.js';
 import { orderToMsg } from '../../../daemon/management/proto.js';
-import { serviceToTmf } from '../../../daemon/northbound/tmf.js';
+import { serviceToTmf, withMeasuredView } from '../../../daemon/northbound/tmf.js';
 import type { OrderRecord } from '../../../daemon/workflow/orders.js';
 
 const start = Date.parse('2026-12-02T10:00:00Z');
@@ -49,5 +49,12 @@ describe('measured rate on the faces', () => {
     expect(serviceToTmf(o).serviceCharacteristic.map((c) => c.name)).not.toContain('measuredAt');
     expect(orderToMsg(o).measured).toBeNull();
     expect(describeOrder(orderToMsg(o))).not.toContain('measured');
+  });
+  test('measured rate - a stored service view (the list\'s fast path) with the rate added is what serviceToTmf renders with it; a service no longer active keeps its stored view', () => {
+    const stored = Buffer.from(JSON.stringify(serviceToTmf(order())));
+    expect(JSON.parse(withMeasuredView(stored, M).toString())).toEqual(serviceToTmf(order(M)));
+    const ended = { ...order(), service: { id: 'svc-1', state: 'terminated', rateMbps: 10 } } as OrderRecord;
+    const endedView = Buffer.from(JSON.stringify(serviceToTmf(ended)));
+    expect(withMeasuredView(endedView, M)).toBe(endedView);
   });
 });

@@ -113,3 +113,18 @@ test('record views - a new revision renders older views again and writes them ba
 test('record views - a page of views of a kind without one is QB_STATE_NO_VIEW', async () => {
   await expect(store('dom-v5').pageViews('thing', { offset: 0, limit: 1 })).rejects.toMatchObject({ code: 'QB_STATE_NO_VIEW' });
 });
+
+test('record views - a patch replaces a view by its record id, on a page of stored views and on one rendered on read alike', async () => {
+  const v = view();
+  const s = store('dom-v-patch', v);
+  const old = store('dom-v-patch'); // writes without the view: its records are rendered on read
+  for (let i = 1; i <= 4; i++) await (i <= 2 ? s : old).put('thing', `t${i}`, 0, { n: i, who: 'acme', when: 1_700_000_000_000 + i } satisfies Doc, { score: i, customer: 'acme' });
+  const patch = (id: string, b: Buffer) => (id === 't2' || id === 't4' ? Buffer.from(JSON.stringify({ ...(JSON.parse(b.toString()) as object), patched: id })) : b);
+  const first = await s.pageViews('thing', { customer: 'acme', offset: 0, limit: 10 }, patch); // t3, t4 rendered on read
+  expect(first.rendered).toBe(2);
+  const again = await s.pageViews('thing', { customer: 'acme', offset: 0, limit: 10 }, patch); // every view stored now
+  expect(again.rendered).toBe(0);
+  for (const page of [first, again]) expect(parse(page.json).map((x) => (x as { patched?: string }).patched ?? null)).toEqual([null, 't2', null, 't4']);
+  // what is stored is the view, not the patch
+  expect(parse((await s.pageViews('thing', { customer: 'acme', offset: 0, limit: 10 })).json).some((x) => 'patched' in (x as object))).toBe(false);
+});
