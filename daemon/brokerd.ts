@@ -202,8 +202,10 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       const records = new RecordStore({ redis: running.redis!, domain: cfg.domainId, keyPrefix: cfg.redis.keyPrefix });
       const bookingOf = async (id: string) => (await records.get<{ owner: string; reservations: string[] }>('agreement', id))?.doc;
       service.onCommitted = async (id, caller, reservations, body) => {
-        if (await records.get('agreement', id)) return; // a retried Commit
-        await records.put('agreement', id, 0, { owner: caller, reservations, committedAt: new Date().toISOString(), end: body.window.end }, { score: Date.now(), event: { type: 'agreement-committed', caller, reservations: reservations.length } });
+        // version 0: written only if absent, in one round trip; a retried Commit finds it there
+        await records.put('agreement', id, 0, { owner: caller, reservations, committedAt: new Date().toISOString(), end: body.window.end }, { score: Date.now(), event: { type: 'agreement-committed', caller, reservations: reservations.length } }).catch((err: unknown) => {
+          if ((err as { code?: string }).code !== 'QB_STATE_CONFLICT') throw err;
+        });
       };
       running.sessions = new SessionPool();
       const provisioner = new DomainProvisioner({ domain: cfg.domainId, records, store: running.store, devices: () => running.cfg!.devices, bookingOf, log: log.child('provisioning'), sessions: running.sessions });
