@@ -319,8 +319,12 @@ class AgreementStream implements AgreementCaller {
 
   /** One message for the batch (a lone call as it is); each call gets its own reply, as if it had gone alone. */
   private flush(batch: unknown): void {
-    const q = this.batches.get(batch)!;
+    const all = this.batches.get(batch)!;
     this.batches.delete(batch);
+    for (let i = 0; i < all.length; i += MAX_CHAIN_CALLS) this.sendBatch(all.slice(i, i + MAX_CHAIN_CALLS));
+  }
+
+  private sendBatch(q: Queued[]): void {
     if (q.length === 1) {
       const c = q[0]!;
       this.mux.request(c.call, c.timeoutMs, c.what).then(c.resolve, c.reject);
