@@ -64,7 +64,7 @@ export interface BrokerCoreOptions {
   /** Service orders of action modify. */
   modifyOrders: ModifyOrders;
   /** A domain's provisioning (ours internal, a peer's over gRPC; undefined without a session now), for an order's check-sync and redeploy on its whole path. @default ours only */
-  segments?: (domain: string) => SegmentProvisioner | undefined;
+  segments?: (domain: string, order: OrderRecord) => SegmentProvisioner | undefined;
   /** The advertised graph now (quotes and qualification compute paths on it). */
   graph?: () => TopologyGraph;
   /** Sessions, known domains and advertisements (the operator's view of the domain graph). */
@@ -284,17 +284,18 @@ export class BrokerCore {
   }
 
   /** Our order's agreement and the domains of its path; undefined for an agreement id (a service we carry for another domain). */
-  private async pathOf(id: string, customer?: string): Promise<{ agreementId: string; domains: string[] } | undefined> {
+  private async pathOf(id: string, customer?: string): Promise<{ agreementId: string; domains: string[]; order: OrderRecord } | undefined> {
     if (!this.opts.segments || (typeof id === 'string' && id.startsWith('agr-') && customer === undefined)) return undefined;
     const o = await this.getOrder(id, customer);
-    return o.domains.length ? { agreementId: o.agreementId, domains: o.domains } : undefined;
+    return o.domains.length ? { agreementId: o.agreementId, domains: o.domains, order: o } : undefined;
   }
 
   /** One report of every domain's answer, each device tagged with its domain; a domain that cannot answer is one unreadable entry with the reason. */
-  private async acrossPath(path: { agreementId: string; domains: string[] }, ask: (p: SegmentProvisioner) => Promise<SyncReport>): Promise<SyncReport> {
+  private async acrossPath(path: { agreementId: string; domains: string[]; order: OrderRecord }, ask: (p: SegmentProvisioner) => Promise<SyncReport>): Promise<SyncReport> {
     const answers = await Promise.allSettled(
       path.domains.map((d) => {
-        const p = this.opts.segments!(d);
+        // the order says how a domain without a session is reached (its exchange, or its path's neighbours)
+        const p = this.opts.segments!(d, path.order);
         return p ? ask(p) : Promise.reject(new OrderError('QB_WORKFLOW_DOMAIN_UNREACHABLE', `no session with ${d} now: its devices were not read`));
       }),
     );

@@ -154,7 +154,6 @@ export const BROKER_ERRORS = {
   QB_EXCHANGE_UNKNOWN: row('ExchangeError', 'FAILED_PRECONDITION', 400, 1, 'no exchange of that name is configured: add it under peers with exchange: true, or drop --via-exchange'),
   QB_EXCHANGE_NOT_BROKERED: row('ExchangeError', 'PERMISSION_DENIED', 403, 1, 'the exchange relays provisioning only for contracts it brokered for the caller: use the contract the exchange returned'),
   QB_EXCHANGE_BAD_CONTRACT: row('ExchangeError', 'INTERNAL', 502, 1, 'the exchange returned a contract that does not state what was asked or is not signed as it must be: see the message'),
-  QB_EXCHANGE_RELAY_UNSUPPORTED: row('ExchangeError', 'UNIMPLEMENTED', 501, 1, 'the exchange relays activate, deactivate and status only: run check-sync or redeploy of that segment on the daemon of its own domain (qos-broker order check-sync there)'),
 
   QB_MANAGEMENT_UNREACHABLE: row('AdminError', 'UNAVAILABLE', 502, 1, 'start qos-brokerd (management.listen is logged at start) or pass --management unix:PATH|HOST:PORT'),
   QB_ADMIN_UNREACHABLE: row('AdminError', 'UNAVAILABLE', 502, 1, 'start qos-brokerd with admin.listen at that address, or pass --admin HOST:PORT'),

@@ -3,7 +3,8 @@
  * processes in a line (dom-a - dom-b - dom-c - dom-d - dom-e), each peering
  * only with its neighbours, so dom-a's calls for dom-c, dom-d and dom-e are
  * relayed hop by hop (agreement.proto, Chaining: signed by dom-a, checked by
- * each target). Orders go to dom-a's admin endpoint (POST /v1/order).
+ * each target; each phase one chain message per hop, "Aggregated chain").
+ * Orders go to dom-a's admin endpoint (POST /v1/order).
  *
  * Reference, same run, interleaved rounds: the three-daemon direct case
  * (dom-a with a session to dom-b and dom-c, the agreements bench's cluster),

@@ -80,12 +80,13 @@ export interface AgreementErrorMsg {
 /** Mirrors qosbroker.v1.AgreementCall (proto-loader sets `op` to the name of the field present). */
 export interface AgreementCallMsg {
   id: number;
-  op?: Op | 'relay';
+  op?: Op | 'relay' | 'chain';
   quote?: SegmentOrderMsg;
   reserve?: { order?: SegmentOrderMsg; hold_ttl_ms: number; quote?: boolean };
   commit?: { agreement_id: string; body_json: string };
   abort?: { agreement_id: string };
   relay?: RelayRequestMsg;
+  chain?: { calls: AgreementCallMsg[] };
 }
 /** Mirrors qosbroker.v1.RelayRequest. */
 export interface RelayRequestMsg {
@@ -95,17 +96,18 @@ export interface RelayRequestMsg {
 /** Mirrors qosbroker.v1.AgreementReply. */
 export interface AgreementReplyMsg {
   id: number;
-  result?: Op | 'error' | 'relay';
+  result?: Op | 'error' | 'relay' | 'chain';
   quote?: SegmentQuoteMsg;
   reserve?: { quote?: SegmentQuoteMsg | null };
   commit?: CommitReplyMsg;
   abort?: object;
   error?: AgreementErrorMsg;
   relay?: { reply?: AgreementReplyMsg | null };
+  chain?: { replies: AgreementReplyMsg[] };
 }
 /** The four calls of the agreement protocol, as named on the wire. */
 export type Op = 'quote' | 'reserve' | 'commit' | 'abort';
-const OP_NAMES: Record<Op | 'relay', string> = { quote: 'Quote', reserve: 'Reserve', commit: 'Commit', abort: 'Abort', relay: 'Relay' };
+const OP_NAMES: Record<Op | 'relay' | 'chain', string> = { quote: 'Quote', reserve: 'Reserve', commit: 'Commit', abort: 'Abort', relay: 'Relay', chain: 'Chain' };
 const OPS: readonly Op[] = ['quote', 'reserve', 'commit', 'abort'];
 
 let cached: grpc.ServiceClientConstructor | undefined;
@@ -258,8 +260,21 @@ type OpenExchange = (md: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientDu
 export interface AgreementCaller {
   /** The domain the calls are answered by. */
   readonly domain: string;
-  /** One call; resolves with its checked reply, rejects with the typed error of a refusal. */
-  request(op: Op, payload: object, timeoutMs: number): Promise<AgreementReplyMsg>;
+  /**
+   * One call; resolves with its checked reply, rejects with the typed error
+   * of a refusal. Calls made at once (in one turn of the event loop) with the
+   * same `batch` key on one stream travel in one chain message.
+   */
+  request(op: Op, payload: object, timeoutMs: number, batch?: unknown): Promise<AgreementReplyMsg>;
+}
+
+/** A call waiting for the rest of its batch. */
+interface Queued {
+  call: Omit<AgreementCallMsg, 'id'>;
+  timeoutMs: number;
+  what: string;
+  resolve(r: AgreementReplyMsg): void;
+  reject(err: unknown): void;
 }
 
 /**
@@ -269,6 +284,8 @@ export interface AgreementCaller {
  */
 class AgreementStream implements AgreementCaller {
   private readonly mux: MuxClient<AgreementCallMsg, AgreementReplyMsg>;
+  /** Calls made in this turn of the event loop, by batch key: sent together when it ends. */
+  private readonly batches = new Map<unknown, Queued[]>();
 
   constructor(
     private readonly client: grpc.Client,
@@ -283,8 +300,50 @@ class AgreementStream implements AgreementCaller {
     });
   }
 
-  async request(op: Op, payload: object, timeoutMs: number): Promise<AgreementReplyMsg> {
-    return checkedReply(await this.mux.request({ [op]: payload } as Omit<AgreementCallMsg, 'id'>, timeoutMs, OP_NAMES[op]), op, this.domain);
+  async request(op: Op, payload: object, timeoutMs: number, batch?: unknown): Promise<AgreementReplyMsg> {
+    return checkedReply(await this.send({ [op]: payload } as Omit<AgreementCallMsg, 'id'>, timeoutMs, OP_NAMES[op], batch), op, this.domain);
+  }
+
+  /** A call alone, or queued with the others of its batch made in this turn of the event loop. */
+  private send(call: Omit<AgreementCallMsg, 'id'>, timeoutMs: number, what: string, batch: unknown): Promise<AgreementReplyMsg> {
+    if (batch === undefined) return this.mux.request(call, timeoutMs, what);
+    let q = this.batches.get(batch);
+    if (!q) {
+      q = [];
+      this.batches.set(batch, q);
+      queueMicrotask(() => this.flush(batch));
+    }
+    const queue = q;
+    return new Promise((resolve, reject) => queue.push({ call, timeoutMs, what, resolve, reject }));
+  }
+
+  /** One message for the batch (a lone call as it is); each call gets its own reply, as if it had gone alone. */
+  private flush(batch: unknown): void {
+    const all = this.batches.get(batch)!;
+    this.batches.delete(batch);
+    for (let i = 0; i < all.length; i += MAX_CHAIN_CALLS) this.sendBatch(all.slice(i, i + MAX_CHAIN_CALLS));
+  }
+
+  private sendBatch(q: Queued[]): void {
+    if (q.length === 1) {
+      const c = q[0]!;
+      this.mux.request(c.call, c.timeoutMs, c.what).then(c.resolve, c.reject);
+      return;
+    }
+    const timeoutMs = Math.max(...q.map((c) => c.timeoutMs));
+    this.mux.request({ chain: { calls: q.map((c) => ({ ...c.call, id: 0 })) } }, timeoutMs, `${q.map((c) => c.what).join(', ')} (one chain message)`).then(
+      (r) => {
+        // the message refused as a whole (busy, not a peer, shutting down): each call refused the same way
+        if (r.result === 'error' || r.error) return q.forEach((c) => c.resolve({ id: 0, error: r.error ?? { code: '', domain: '', message: '' } }));
+        const replies = r.chain?.replies;
+        if (!replies || replies.length !== q.length) {
+          const err = new AgreementError('QB_AGREEMENT_REMOTE_ERROR', `${this.domain} answered a chain message of ${q.length} calls with ${replies?.length ?? 'no'} replies`);
+          return q.forEach((c) => c.reject(err));
+        }
+        q.forEach((c, i) => c.resolve(replies[i]!));
+      },
+      (err: unknown) => q.forEach((c) => c.reject(err)),
+    );
   }
 
   /**
@@ -294,12 +353,12 @@ class AgreementStream implements AgreementCaller {
    * after the neighbour restarted, while the session came up on the
    * neighbour's own dial) is waited for, within the call's time.
    */
-  async relay(req: RelayRequestMsg, timeoutMs: number): Promise<AgreementReplyMsg> {
+  async relay(req: RelayRequestMsg, timeoutMs: number, batch?: unknown): Promise<AgreementReplyMsg> {
     const until = Date.now() + timeoutMs;
     if (this.client.getChannel().getConnectivityState(true) !== grpc.connectivityState.READY) {
       await new Promise<void>((res) => this.client.waitForReady(until, () => res()));
     }
-    return this.mux.request({ relay: req }, Math.max(1, until - Date.now()), `${OP_NAMES[relayedOp(req.call_json) ?? 'relay']} for ${req.header?.target ?? '?'} (relayed)`);
+    return this.send({ relay: req }, Math.max(1, until - Date.now()), `${OP_NAMES[relayedOp(req.call_json) ?? 'relay']} for ${req.header?.target ?? '?'} (relayed)`, batch);
   }
 }
 
@@ -346,10 +405,10 @@ export class ChainedCaller implements AgreementCaller {
     this.first = agreementStreamOf(firstHop, firstHopDomain);
   }
 
-  async request(op: Op, payload: object, timeoutMs: number): Promise<AgreementReplyMsg> {
+  async request(op: Op, payload: object, timeoutMs: number, batch?: unknown): Promise<AgreementReplyMsg> {
     const callJson = JSON.stringify({ [op]: payload });
     const header = signChainHeader('agreement', { origin: this.origin.origin, target: this.domain, path: this.path, deadline_ms: Date.now() + timeoutMs }, callJson, this.origin.signingKey);
-    const r = await this.first.relay({ header, call_json: callJson }, timeoutMs);
+    const r = await this.first.relay({ header, call_json: callJson }, timeoutMs, batch);
     if (r.result === 'error' || r.error) throw fromErrorMsg(r.error ?? { code: '', domain: '', message: '' }, this.first.domain);
     if (!r.relay?.reply) throw new AgreementError('QB_AGREEMENT_REMOTE_ERROR', `${this.first.domain} answered a relayed ${OP_NAMES[op]} for ${this.domain} with ${r.result ?? 'nothing'}`);
     return checkedReply(r.relay.reply, op, this.domain);
@@ -387,10 +446,11 @@ export class RemoteParticipant implements AgreementParticipant {
     this.stream = client instanceof grpc.Client ? agreementStreamOf(client, domain) : client;
   }
 
-  private async call(op: Op, req: object, retries: number): Promise<AgreementReplyMsg> {
+  /** One call; the calls of one agreement made at once (its phase, to every domain) share a batch: one message per hop. */
+  private async call(op: Op, req: object, retries: number, agreementId: string): Promise<AgreementReplyMsg> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.stream.request(op, req, this.callTimeoutMs);
+        return await this.stream.request(op, req, this.callTimeoutMs, agreementId);
       } catch (err) {
         if ((err as QosBrokerError).code === 'QB_AGREEMENT_UNREACHABLE' && attempt < retries) continue;
         throw err;
@@ -399,23 +459,23 @@ export class RemoteParticipant implements AgreementParticipant {
   }
 
   async quote(order: SegmentOrder): Promise<SegmentQuote> {
-    return quoteFromMsg((await this.call('quote', orderToMsg(order), 0)).quote!);
+    return quoteFromMsg((await this.call('quote', orderToMsg(order), 0, order.agreementId)).quote!);
   }
 
   async reserve(order: SegmentOrder, holdTtlMs: number): Promise<void> {
-    await this.call('reserve', { order: orderToMsg(order), hold_ttl_ms: holdTtlMs }, this.retries);
+    await this.call('reserve', { order: orderToMsg(order), hold_ttl_ms: holdTtlMs }, this.retries, order.agreementId);
   }
 
   async prepare(order: SegmentOrder, holdTtlMs: number): Promise<SegmentQuote> {
     // a retry after a lost reply quotes again and finds the hold made (Reserve is idempotent)
-    const q = (await this.call('reserve', { order: orderToMsg(order), hold_ttl_ms: holdTtlMs, quote: true }, this.retries)).reserve?.quote;
+    const q = (await this.call('reserve', { order: orderToMsg(order), hold_ttl_ms: holdTtlMs, quote: true }, this.retries, order.agreementId)).reserve?.quote;
     if (!q) throw new AgreementError('QB_AGREEMENT_REMOTE_ERROR', `${this.domain} answered Reserve with a quote requested but sent no quote (a broker that does not know ReserveRequest.quote?)`);
     return quoteFromMsg(q);
   }
 
   async commit(agreementId: string, body: ContractBody): Promise<ContractSignature> {
     // the body as the payload's canonical JSON (made once for a sealed body): the provider signs exactly these bytes
-    const s = (await this.call('commit', { agreement_id: agreementId, body_json: contractPayloadText(body) }, this.retries)).commit!;
+    const s = (await this.call('commit', { agreement_id: agreementId, body_json: contractPayloadText(body) }, this.retries, agreementId)).commit!;
     const sig: ContractSignature = { protected: s.protected_header ?? '', signature: s.signature };
     const named = signatureDomain(sig);
     if (s.domain !== this.domain || named !== this.domain) {
@@ -425,7 +485,7 @@ export class RemoteParticipant implements AgreementParticipant {
   }
 
   async abort(agreementId: string): Promise<void> {
-    await this.call('abort', { agreement_id: agreementId }, this.retries);
+    await this.call('abort', { agreement_id: agreementId }, this.retries, agreementId);
   }
 }
 
@@ -474,13 +534,18 @@ export interface ChainServing {
   /** The advertisement key (raw base64) of an origin, as peering verified it; undefined if unknown. */
   originKey(domain: string): string | undefined;
   /** The Exchange stream to a neighbour we can dial, to hand a call on; undefined without one. */
-  neighbour(domain: string): { relay(req: RelayRequestMsg, timeoutMs: number): Promise<AgreementReplyMsg> } | undefined;
+  neighbour(domain: string): RelayStream | undefined;
   /** Time each hop keeps for the reply to travel back, ms. @default AGREEMENT_DEFAULTS.chainHopMarginMs */
   hopMarginMs?: number;
 }
 
+/** Where a relay hands calls on: the calls handed on at once with one batch key go in one chain message. */
+export interface RelayStream {
+  relay(req: RelayRequestMsg, timeoutMs: number, batch?: unknown): Promise<AgreementReplyMsg>;
+}
+
 /** The Exchange stream to a neighbour, for ChainServing.neighbour (one per client, shared with its participant). */
-export function relayStreamOf(client: grpc.Client, domain: string): { relay(req: RelayRequestMsg, timeoutMs: number): Promise<AgreementReplyMsg> } {
+export function relayStreamOf(client: grpc.Client, domain: string): RelayStream {
   return agreementStreamOf(client, domain);
 }
 
@@ -518,6 +583,9 @@ function tamper(r: AgreementReplyMsg): void {
 /** Calls one caller may have in flight on its stream; more are refused with QB_AGREEMENT_BUSY. */
 const MAX_CALLS_IN_FLIGHT = 1024;
 
+/** Calls one chain message may hold (a path of this many domains is far beyond any real one). */
+const MAX_CHAIN_CALLS = 64;
+
 function parseBody(json: string): ContractBody {
   // canonical JSON of a valid body with its own field digests, or a typed error naming the field
   return parseContractPayload(json, 'CommitRequest.body_json');
@@ -533,7 +601,8 @@ export function addAgreementService(server: grpc.Server, target: ServedParticipa
   const Agreement = loadAgreementProto();
   const mux = new MuxServer(MAX_CALLS_IN_FLIGHT);
   const notAPeer = () => new AgreementError('QB_AGREEMENT_NOT_A_PEER', `${target.domain} agrees only with its configured peers; the caller's certificate is none of their pinned identities`);
-  const run = async (m: AgreementCallMsg, caller: string): Promise<AgreementReplyMsg> => {
+  const rpcOf = (m: AgreementCallMsg) => `Agreement.${m.op && Object.hasOwn(OP_NAMES, m.op) ? OP_NAMES[m.op] : 'Unknown'}`;
+  const run = async (m: AgreementCallMsg, caller: string, batch?: unknown): Promise<AgreementReplyMsg> => {
     switch (m.op) {
       case 'quote':
         return { id: m.id, quote: quoteToMsg(await target.quote(orderFromMsg(m.quote!), caller)) };
@@ -552,14 +621,39 @@ export function addAgreementService(server: grpc.Server, target: ServedParticipa
         await target.abort(m.abort!.agreement_id, caller);
         return { id: m.id, abort: {} };
       case 'relay':
-        return { ...(await relay(m.relay!, caller)), id: m.id };
+        return { ...(await relay(m.relay!, caller, batch)), id: m.id };
+      case 'chain':
+        return { id: m.id, chain: { replies: await chained(m.chain?.calls, caller) } };
       default:
-        throw new InvalidArgumentError('AgreementCall names no operation (quote, reserve, commit, abort or relay)');
+        throw new InvalidArgumentError('AgreementCall names no operation (quote, reserve, commit, abort, relay or chain)');
     }
+  };
+  /**
+   * The calls of a chain message, each answered as if it had come alone (and
+   * counted under its own name): ours here, the relayed ones handed on
+   * together, one chain message per next hop.
+   */
+  const chained = async (calls: AgreementCallMsg[] | undefined, caller: string): Promise<AgreementReplyMsg[]> => {
+    if (!Array.isArray(calls) || calls.length === 0 || calls.length > MAX_CHAIN_CALLS) throw new InvalidArgumentError(`ChainRequest.calls must hold 1 to ${MAX_CHAIN_CALLS} calls, got ${Array.isArray(calls) ? calls.length : 'none'}`);
+    const batch = {};
+    return Promise.all(
+      calls.map(async (c, i): Promise<AgreementReplyMsg> => {
+        const t0 = performance.now();
+        try {
+          if (c.op === 'chain') throw new InvalidArgumentError(`ChainRequest.calls[${i}] is a chain: a chain message holds no chain`);
+          const r = await run({ ...c, id: 0 }, caller, batch);
+          observe(rpcOf(c), 'OK', (performance.now() - t0) / 1000);
+          return r;
+        } catch (err) {
+          observe(rpcOf(c), grpcStatusOf(err), (performance.now() - t0) / 1000);
+          return { id: 0, error: toErrorMsg(err, target.domain) };
+        }
+      }),
+    );
   };
   const margin = chain?.hopMarginMs ?? AGREEMENT_DEFAULTS.chainHopMarginMs;
   /** A relayed call: answered here if we are its target, else handed on toward it (agreement.proto, Chaining). */
-  const relay = async (req: RelayRequestMsg, caller: string): Promise<Omit<AgreementReplyMsg, 'id'>> => {
+  const relay = async (req: RelayRequestMsg, caller: string, batch?: unknown): Promise<Omit<AgreementReplyMsg, 'id'>> => {
     const h = req.header;
     const { dueAt } = checkChainHop(h, target.domain, caller, Date.now(), margin);
     if (h!.target === target.domain) {
@@ -578,7 +672,7 @@ export function addAgreementService(server: grpc.Server, target: ServedParticipa
     if (!next) throw new AgreementError('QB_AGREEMENT_NO_ROUTE', `${target.domain} cannot hand the call for ${h!.target} on: it has no session it can dial with a domain between it and ${h!.target} on the path ${h!.path.join(' > ')}`);
     const op = relayedOp(req.call_json);
     if (op === 'commit') failpoint('agreement:relay-commit');
-    const r = await chain!.neighbour(next)!.relay(req, Math.max(1, dueAt - Date.now()));
+    const r = await chain!.neighbour(next)!.relay(req, Math.max(1, dueAt - Date.now()), batch);
     tamper(r);
     if (r.result === 'error' || r.error) return { error: r.error };
     return { relay: r.relay };
@@ -598,7 +692,6 @@ export function addAgreementService(server: grpc.Server, target: ServedParticipa
       call.emit('error', err);
       return;
     }
-    const rpcOf = (m: AgreementCallMsg) => `Agreement.${m.op ? OP_NAMES[m.op] : 'Unknown'}`;
     const refuse = (m: AgreementCallMsg, err: unknown, t0: number): AgreementReplyMsg => {
       observe(rpcOf(m), grpcStatusOf(err), (performance.now() - t0) / 1000);
       return { id: m.id, error: toErrorMsg(err, target.domain) };

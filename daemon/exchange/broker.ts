@@ -8,7 +8,7 @@
  * Commit), reaching each provider over its own Agreement service at the
  * address it registered; the exchange then signs the contract as a party of
  * role `broker` and returns it. Provisioning calls for a contract it brokered
- * are passed on to the provider named (Relay): the contract itself is the
+ * are passed on to the provider named (Relay, RelaySync): the contract itself is the
  * proof of who ordered what, so the exchange keeps no state of its own.
  *
  * The exchange holds no capacity (it has no resource store) and sees only
@@ -31,7 +31,7 @@ import { rawPublicKey } from '../crypto/keys.js';
 import type { Logger } from '../logger.js';
 import type { PeeringCore, PeerSpec } from '../peering/peering-core.js';
 import { RemoteProvisioner } from '../provisioning/remote.js';
-import type { SegmentStatus } from '../provisioning/domain.js';
+import type { SegmentStatus, SyncReport } from '../provisioning/domain.js';
 import type { TopologyGraph } from '../topology/graph.js';
 import type { AdvertiseReplyMsg, RelayRequestMsg } from './proto.js';
 
@@ -178,16 +178,42 @@ export class ExchangeBroker {
    * the contract it signed names us as its broker.
    */
   async relay(r: RelayRequestMsg, certCaller: string | undefined): Promise<SegmentStatus> {
+    const { contract, id, p } = this.brokered(r, certCaller);
+    switch (r.op) {
+      case 'activate':
+        return p.activate(contract, r.rate_mbps || undefined, r.amendment_json ? contractJson('amendment_json', r.amendment_json) : undefined);
+      case 'deactivate':
+        return p.deactivate(id);
+      case 'status':
+        return p.status(id);
+      default:
+        throw new InvalidArgumentError(`BrokeredRelay.op of Relay must be activate, deactivate or status, got ${JSON.stringify(r.op)}`);
+    }
+  }
+
+  /** The same for check-sync and redeploy (RelaySync): the provider's sync report, as it answered. */
+  async relaySync(r: RelayRequestMsg, certCaller: string | undefined): Promise<SyncReport> {
+    const { id, p } = this.brokered(r, certCaller);
+    switch (r.op) {
+      case 'check-sync':
+        return p.checkSync(id);
+      case 'redeploy':
+        return p.redeploy(id);
+      default:
+        throw new InvalidArgumentError(`BrokeredRelay.op of RelaySync must be check-sync or redeploy, got ${JSON.stringify(r.op)}`);
+    }
+  }
+
+  /**
+   * Who may have what passed on to whom, before anything is sent: the caller
+   * may use the exchange, the contract verifies, this exchange brokered it for
+   * the caller, the domain carries a segment of it and may be contacted, the
+   * agreement id is the contract's or one of its amendments'.
+   */
+  private brokered(r: RelayRequestMsg, certCaller: string | undefined): { contract: SignedContract; id: string; p: RemoteProvisioner } {
     const caller = this.allowed(certCaller, 'relays provisioning');
-    const json = (field: string, text: string): SignedContract => {
-      try {
-        return JSON.parse(text) as SignedContract;
-      } catch (err) {
-        throw new InvalidArgumentError(`BrokeredRelay.${field} is not JSON: ${(err as Error).message}`);
-      }
-    };
     if (!r.contract_json) throw new InvalidArgumentError('BrokeredRelay.contract_json is empty: send the contract the exchange brokered');
-    const contract = json('contract_json', r.contract_json);
+    const contract = contractJson('contract_json', r.contract_json);
     verifyContract(contract);
     const body = contractBody(contract);
     const me = body.parties.find((p) => p.domain === this.domain);
@@ -199,17 +225,15 @@ export class ExchangeBroker {
     if (id !== body.agreementId && !id.startsWith(`${body.agreementId}-boost-`)) throw new ExchangeError('QB_EXCHANGE_NOT_BROKERED', `${id} is neither ${body.agreementId} nor one of its amendments`);
     const channel = this.channelTo(r.domain);
     if (!channel) throw new AgreementUnreachableError(`exchange ${this.domain} has no address for ${r.domain}: it has not registered`);
-    const p = new RemoteProvisioner(r.domain, channel, this.opts.provisionTimeoutMs);
     this.log('info', 'provisioning relayed', { event: 'provisioning-relayed', agreement_id: id, for: caller, domain: r.domain, op: r.op });
-    switch (r.op) {
-      case 'activate':
-        return p.activate(contract, r.rate_mbps || undefined, r.amendment_json ? json('amendment_json', r.amendment_json) : undefined);
-      case 'deactivate':
-        return p.deactivate(id);
-      case 'status':
-        return p.status(id);
-      default:
-        throw new InvalidArgumentError(`BrokeredRelay.op must be activate, deactivate or status, got ${JSON.stringify(r.op)}`);
-    }
+    return { contract, id, p: new RemoteProvisioner(r.domain, channel, this.opts.provisionTimeoutMs) };
+  }
+}
+
+function contractJson(field: string, text: string): SignedContract {
+  try {
+    return JSON.parse(text) as SignedContract;
+  } catch (err) {
+    throw new InvalidArgumentError(`BrokeredRelay.${field} is not JSON: ${(err as Error).message}`);
   }
 }

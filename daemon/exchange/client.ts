@@ -4,7 +4,7 @@
  * them, hands it an order that asks for it (`viaExchange`) and checks the
  * contract that comes back before the workflow runs the order as usual, and
  * reaches a provider on the path it has no session with through the exchange
- * that brokered the contract (Brokerage.Relay).
+ * that brokered the contract (Brokerage.Relay, RelaySync).
  */
 import * as grpc from '@grpc/grpc-js';
 import { ContractError, ExchangeError } from '../errors.js';
@@ -16,8 +16,8 @@ import type { Logger } from '../logger.js';
 import type { SignedAdvert } from '../peering/advert.js';
 import { isWithdrawal, type AdvertBody } from '../peering/origin.js';
 import type { PeeringCore, PeerSpec } from '../peering/peering-core.js';
-import { statusFromMsg, type SegmentProvisioner, type StatusMsg } from '../provisioning/remote.js';
-import type { SegmentStatus } from '../provisioning/domain.js';
+import { statusFromMsg, syncFromMsg, type SegmentProvisioner, type StatusMsg, type SyncMsg } from '../provisioning/remote.js';
+import type { SegmentStatus, SyncReport } from '../provisioning/domain.js';
 import type { ComputedPath } from '../topology/types.js';
 import { brokerageClientOn, requestToMsg, unary, type AdvertiseReplyMsg, type BrokerReplyMsg } from './proto.js';
 
@@ -179,23 +179,24 @@ export class ExchangeDesk {
     if (!spec) return undefined;
     const client = this.client(spec);
     const timeoutMs = this.opts.provisionTimeoutMs + 5000;
-    const call = async (req: object): Promise<SegmentStatus> => {
-      let m: StatusMsg;
+    const call = async <M, T>(rpc: 'Relay' | 'RelaySync', req: object, parse: (m: M, domain: string) => T): Promise<T> => {
+      let m: M;
       try {
-        m = await unary<StatusMsg>(client, 'Relay', { domain, ...req }, timeoutMs);
+        m = await unary<M>(client, rpc, { domain, ...req }, timeoutMs);
       } catch (err) {
-        throw fromGrpcError(err as grpc.ServiceError, exchange, `Brokerage.Relay to ${domain}`);
+        throw fromGrpcError(err as grpc.ServiceError, exchange, `Brokerage.${rpc} to ${domain}`);
       }
-      return statusFromMsg(m, domain);
+      return parse(m, domain);
     };
+    const segment = (req: object) => call<StatusMsg, SegmentStatus>('Relay', req, statusFromMsg);
+    const sync = (op: string, agreementId: string) => call<SyncMsg, SyncReport>('RelaySync', { op, contract_json: JSON.stringify(contract), agreement_id: agreementId }, syncFromMsg);
     return {
       domain,
-      activate: (c, rateMbps, amendment) => call({ op: 'activate', contract_json: JSON.stringify(c), rate_mbps: rateMbps ?? 0, amendment_json: amendment ? JSON.stringify(amendment) : '' }),
-      deactivate: (agreementId) => call({ op: 'deactivate', contract_json: JSON.stringify(contract), agreement_id: agreementId }),
-      status: (agreementId) => call({ op: 'status', contract_json: JSON.stringify(contract), agreement_id: agreementId }),
-      // Brokerage.Relay answers with a segment's status, not a sync report: these stay with the domain's own daemon
-      checkSync: (agreementId) => Promise.reject(new ExchangeError('QB_EXCHANGE_RELAY_UNSUPPORTED', `check-sync of ${domain}'s segment of ${agreementId} is not relayed by exchange ${exchange}: run it on ${domain}'s daemon`)),
-      redeploy: (agreementId) => Promise.reject(new ExchangeError('QB_EXCHANGE_RELAY_UNSUPPORTED', `redeploy of ${domain}'s segment of ${agreementId} is not relayed by exchange ${exchange}: run it on ${domain}'s daemon`)),
+      activate: (c, rateMbps, amendment) => segment({ op: 'activate', contract_json: JSON.stringify(c), rate_mbps: rateMbps ?? 0, amendment_json: amendment ? JSON.stringify(amendment) : '' }),
+      deactivate: (agreementId) => segment({ op: 'deactivate', contract_json: JSON.stringify(contract), agreement_id: agreementId }),
+      status: (agreementId) => segment({ op: 'status', contract_json: JSON.stringify(contract), agreement_id: agreementId }),
+      checkSync: (agreementId) => sync('check-sync', agreementId),
+      redeploy: (agreementId) => sync('redeploy', agreementId),
     };
   }
 }

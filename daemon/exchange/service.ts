@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { grpcStatusOf } from '../errors.js';
 import { toGrpcError } from '../agreement/remote.js';
-import { statusToMsg } from '../provisioning/remote.js';
+import { statusToMsg, syncToMsg } from '../provisioning/remote.js';
 import type { ExchangeBroker } from './broker.js';
 import { loadBrokerageProto, requestFromMsg, type AdvertiseRequestMsg, type BrokerReplyMsg, type BrokerRequestMsg, type RelayRequestMsg } from './proto.js';
 
@@ -41,5 +41,6 @@ export function addBrokerageService(server: grpc.Server, broker: ExchangeBroker,
       return { contract_json: JSON.stringify(a.contract), domains: a.path.domains, refused: a.refused.map((x) => `[${x.domains.join(' > ')}] ${x.reason}`) };
     }),
     Relay: handle<RelayRequestMsg, unknown>('Relay', async (r, caller) => statusToMsg(await broker.relay(r, caller))),
+    RelaySync: handle<RelayRequestMsg, unknown>('RelaySync', async (r, caller) => syncToMsg(await broker.relaySync(r, caller))),
   });
 }

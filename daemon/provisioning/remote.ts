@@ -8,7 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { InvalidArgumentError } from '../../drivers/errors.js';
-import { AgreementError, ServiceProvisioningError } from '../errors.js';
+import { AgreementError, OrderError, ServiceProvisioningError } from '../errors.js';
 import { protoDir } from '../peering/proto.js';
 import { callerPin, fromGrpcError, toGrpcError, type Channel, type ChainOrigin, type PinSource } from '../agreement/remote.js';
 import { checkChainHop, nextHopToward, signChainHeader, verifyChainHeader, type ChainHeaderMsg } from '../agreement/chain.js';
@@ -155,6 +155,8 @@ export class RemoteProvisioner implements SegmentProvisioner {
   }
 
   private unary<M, T>(rpc: string, req: object, parse: (m: M) => T): Promise<T> {
+    // Relay answers with a segment status: a sync report does not travel along the chain (yet)
+    if (this.chain) return Promise.reject(new OrderError('QB_WORKFLOW_DOMAIN_UNREACHABLE', `no session with ${this.domain}, and ${rpc} is not relayed along the chain: its devices were not read`));
     return new Promise((resolve, reject) => {
       const fn = (this.client as unknown as Record<string, (r: object, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, m: M) => void) => void>)[rpc]!.bind(this.client);
       fn(req, new grpc.Metadata(), { deadline: Date.now() + this.timeoutMs }, (err, m) => {
@@ -295,4 +297,4 @@ export function addProvisioningService(
 }
 
 /** The wire shape of a segment status and back, for services that pass provisioning calls on (daemon/exchange). */
-export { toMsg as statusToMsg, fromMsg as statusFromMsg, type StatusMsg };
+export { toMsg as statusToMsg, fromMsg as statusFromMsg, syncToMsg, syncFromMsg, type StatusMsg, type SyncMsg };

@@ -228,6 +228,36 @@ describe('agreement over gRPC', () => {
     await remote('provider-y', 'provider-x').abort('agr-after-rude');
   });
 
+  test('grpc - a chain message: each call answered in order as if alone; a bad one refused with its code, the others go through; an empty chain or a chain inside one is INVALID_ARGUMENT', async () => {
+    const me = files.get('provider-x')!;
+    const Agreement = loadAgreementProto();
+    const client = new Agreement(addresses.get('provider-y')!, clientCredentials({ certPem: me.certPem, keyPem: me.keyPem }, { domain: 'provider-y', caPem: pki.caPem }), { 'grpc.ssl_target_name_override': 'provider-y', 'grpc.default_authority': 'provider-y' });
+    clients.push(client);
+    const stream = (client as unknown as { Exchange(): grpc.ClientDuplexStream<AgreementCallMsg, AgreementReplyMsg> }).Exchange();
+    const replies = new Map<number, AgreementReplyMsg>();
+    const two = new Promise<void>((res) => stream.on('data', (r: AgreementReplyMsg) => replies.set(r.id, r).size === 2 && res()));
+    const [order] = segmentOrders(
+      (await import('../../../daemon/topology/paths/index.js')).computePaths(graph, { from: { domain: 'provider-x', site: 'site-x' }, to: { domain: 'provider-z', site: 'site-z' }, qosClass: 'EF', rateMbps: 1, k: 1 }).paths[0]!,
+      { agreementId: 'agr-chain-msg', alternative: 0, qosClass: 'EF', rateMbps: 1, start: Date.now() + HOUR, end: Date.now() + 2 * HOUR },
+    ).filter((o) => o.domain === 'provider-y');
+    stream.write({ id: 5, chain: { calls: [{ id: 0, reserve: { order: orderToMsg(order!), hold_ttl_ms: 60_000, quote: true } }, { id: 0, quote: { ...orderToMsg(order!), rate_mbps: 0 } }, { id: 0, chain: { calls: [] } }, { id: 0, abort: { agreement_id: 'agr-chain-none' } }] } });
+    stream.write({ id: 6, chain: { calls: [] } });
+    await two;
+    stream.end();
+    const r = replies.get(5)!;
+    expect(r.result, JSON.stringify(r)).toBe('chain');
+    const [held, bad, nested, aborted] = r.chain!.replies;
+    expect(held).toMatchObject({ result: 'reserve', reserve: { quote: { domain: 'provider-y' } } });
+    expect(bad).toMatchObject({ result: 'error', error: { code: 'QB_INVALID_ARGUMENT', domain: 'provider-y', message: expect.stringContaining('SegmentOrder.rate_mbps must be > 0') } });
+    expect(nested).toMatchObject({ result: 'error', error: { code: 'QB_INVALID_ARGUMENT', message: expect.stringContaining('ChainRequest.calls[2] is a chain') } });
+    expect(aborted).toMatchObject({ result: 'abort' });
+    expect(replies.get(6)).toMatchObject({ result: 'error', error: { code: 'QB_INVALID_ARGUMENT', message: expect.stringContaining('ChainRequest.calls must hold 1 to 64 calls') } });
+    // the first call's hold is there, the caller's; released by an abort
+    expect((await stores.get('provider-y')!.agreement('agr-chain-msg')).map((h) => [h.state, h.meta?.owner])).toEqual([['held', 'provider-x']]);
+    await remote('provider-y', 'provider-x').abort('agr-chain-msg');
+    expect((await stores.get('provider-y')!.agreement('agr-chain-msg')).filter((h) => h.state === 'held')).toEqual([]);
+  });
+
   test('grpc - a stream that breaks fails its calls as QB_AGREEMENT_UNREACHABLE; an idempotent call is retried once on a new stream; a wedged stream is replaced after a timeout', async () => {
     const Agreement = loadAgreementProto();
     let streams = 0;

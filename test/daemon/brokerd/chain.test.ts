@@ -144,6 +144,10 @@ describe.sequential('qos-brokerd: chained agreements along five domains', () => 
     expect(await relayed('dom-d')).toBeGreaterThanOrEqual(4); // for dom-e (relayed), and answered as target
     expect(await relayed('dom-e')).toBeGreaterThanOrEqual(2); // answered as the target only
     expect(await relayed('dom-a')).toBe(0);
+    // aggregated: each phase (Reserve, Commit) reached every hop as one chain message, its own call and those beyond;
+    // dom-e, the last, got its lone call as a plain relay
+    const chains = async (d: Dom) => metricValue(await daemons.get(d)!.metricsText(), 'qos_broker_rpc_duration_seconds_count', { rpc: 'Agreement.Chain', code: 'OK' }) ?? 0;
+    expect([await chains('dom-a'), await chains('dom-b'), await chains('dom-c'), await chains('dom-d'), await chains('dom-e')]).toEqual([0, 2, 2, 2, 0]);
   });
 
   /** A raw Agreement client to dom-b with dom-a's certificate: the test plays dom-a, with its own keys. */

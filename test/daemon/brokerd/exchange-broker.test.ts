@@ -216,6 +216,52 @@ describe.sequential('qos-brokerd: the exchange brokers', () => {
     for (const r of [a1!, a2!, c1!, c2!]) expect((await policiesOn(r)).map((p) => p[2])).toEqual([10_000]);
     expect(await usedBps('prov-c')).toBe(10e6);
 
+    // check-sync and redeploy reach prov-c's routers through the exchange too (Brokerage.RelaySync), with the same checks
+    const am = mgmt.get('prov-a')!;
+    const sync = await am.checkSync(o.id);
+    expect(sync, JSON.stringify(sync)).toMatchObject({ in_sync: true });
+    expect(sync.devices.map((d) => `${d.domain}/${d.device}`).sort()).toEqual(['prov-a/prov-a-r1', 'prov-a/prov-a-r2', 'prov-c/prov-c-r1', 'prov-c/prov-c-r2']);
+    // drift on prov-c's site router: seen from prov-a, put back by its redeploy, which asks prov-c (only prov-c) through the exchange
+    await onRouter(c2!, async (n) => {
+      await n.editConfig({ config: `<device xmlns="${NS}"><qos><policy xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0" nc:operation="delete"><name>${id('prov-c', 2)}</name></policy></qos></device>` });
+      await n.commit();
+    });
+    expect(await policiesOn(c2!)).toEqual([]);
+    const seen = await am.checkSync(o.id);
+    expect(seen.in_sync).toBe(false);
+    expect(seen.devices.filter((d) => !d.in_sync).map((d) => `${d.domain}/${d.device}`)).toEqual(['prov-c/prov-c-r2']);
+    expect(seen.devices.find((d) => d.device === 'prov-c-r2')?.diffs).toEqual(expect.arrayContaining([expect.stringMatching(/^missing .*committed-rate-kbps=10000$/)]));
+    const back = await am.redeploy(o.id);
+    expect(back, JSON.stringify(back)).toMatchObject({ in_sync: true });
+    expect(back.devices).toHaveLength(4);
+    expect(await policiesOn(c2!)).toEqual([[id('prov-c', 2), 'eth1', 10_000]]);
+    expect(ex.logs.filter((l) => l.event === 'provisioning-relayed' && ['check-sync', 'redeploy'].includes(l.op as string)).map((l) => [l.domain, l.op, l.agreement_id])).toEqual([
+      ['prov-c', 'check-sync', o.agreement_id],
+      ['prov-c', 'check-sync', o.agreement_id],
+      ['prov-c', 'check-sync', o.agreement_id], // redeploy's look first
+      ['prov-c', 'redeploy', o.agreement_id],
+    ]);
+    // another provider may not have the exchange read or redeploy prov-a's contract's segments either; a bad op is named
+    const asC2 = new B(ex.grpc, clientCredentials({ certPem: c.files.certPem, keyPem: c.files.keyPem }, { domain: 'exchange-x', caPem: cluster.pki.caPem }));
+    const asA = new B(ex.grpc, clientCredentials({ certPem: daemons.get('prov-a')!.files.certPem, keyPem: daemons.get('prov-a')!.files.keyPem }, { domain: 'exchange-x', caPem: cluster.pki.caPem }));
+    const relaySync = (cl: grpc.Client, req: object) => new Promise<grpc.ServiceError | null>((res) => (cl as unknown as { RelaySync(r: object, cb: (e: grpc.ServiceError | null) => void): void }).RelaySync(req, (e) => res(e)));
+    try {
+      for (const op of ['check-sync', 'redeploy']) {
+        const err = await relaySync(asC2, { domain: 'prov-a', op, contract_json: o.contract_json });
+        expect(err?.code).toBe(grpc.status.PERMISSION_DENIED);
+        expect(err?.metadata.get('qb-code')[0]?.toString()).toBe('QB_EXCHANGE_NOT_BROKERED');
+        expect(err?.details).toMatch(/brokered for prov-a; prov-c may not provision it/);
+      }
+      const badOp = await relaySync(asA, { domain: 'prov-c', op: 'activate', contract_json: o.contract_json });
+      expect(badOp).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('BrokeredRelay.op of RelaySync must be check-sync or redeploy') });
+      // prov-d's segment: not a party; not contactable by the exchange either way
+      const notParty = await relaySync(asA, { domain: 'prov-d', op: 'check-sync', contract_json: o.contract_json });
+      expect(notParty?.metadata.get('qb-code')[0]?.toString()).toBe('QB_PROVISION_NOT_A_PARTY');
+    } finally {
+      asC2.close();
+      asA.close();
+    }
+
     // terminate: removed from every router (prov-c's through the exchange), every booking released
     const t = await mgmt.get('prov-a')!.terminateOrder(o.id);
     expect(t.service_state).toBe('terminated');
