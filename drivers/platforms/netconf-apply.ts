@@ -255,18 +255,25 @@ export async function verifyPolicies(client: NetconfClient, platform: Platform<N
 }
 
 /**
- * Remove one policy transactionally: its removeConfig, committed confirmed,
- * verified (none of the policy's list entries is left), confirmed.
+ * Remove policies of one device as one transaction: every removeConfig in the
+ * candidate, one confirmed commit, one read-back (none of the policies' list
+ * entries is left), one confirmation.
  */
-export function removePolicy(client: NetconfClient, platform: Platform<NetconfPayload>, policy: ResolvedPolicy, options: NetconfApplyOptions = {}): Promise<NetconfApplyResult> {
-  const payload = platform.render(policy);
-  const filter = platform.verifyFilter?.(policy);
-  return confirmed(prepare(client, platform, [payload.removeConfig], true, filter, async (running) => {
+export function removePolicies(client: NetconfClient, platform: Platform<NetconfPayload>, policies: ResolvedPolicy[], options: NetconfApplyOptions = {}): Promise<NetconfApplyResult> {
+  const payloads = policies.map((p) => platform.render(p));
+  // one policy reads back its own subtree; several, the whole running config once
+  const filter = policies.length === 1 ? platform.verifyFilter?.(policies[0]!) : undefined;
+  return confirmed(prepare(client, platform, payloads.map((p) => p.removeConfig), true, filter, async (running) => {
     // every non-key leaf apply wrote must be gone; key leaves of shared parents (an interface) may stay
     const have = new Set(await leafPaths(running));
     const isKey = (l: string) => /\[([\w.-]+)=([^\]]*)\]\/\1=\2$/.test(l);
-    return (await leafPaths(payload.config)).filter((l) => !isKey(l) && have.has(l)).map((l) => `still present: ${l}`);
+    return (await Promise.all(payloads.map(async (p) => (await leafPaths(p.config)).filter((l) => !isKey(l) && have.has(l)).map((l) => `still present: ${l}`)))).flat();
   }, `remove of ${platform.id}`, options));
+}
+
+/** Remove one policy transactionally (removePolicies with one). */
+export function removePolicy(client: NetconfClient, platform: Platform<NetconfPayload>, policy: ResolvedPolicy, options: NetconfApplyOptions = {}): Promise<NetconfApplyResult> {
+  return removePolicies(client, platform, [policy], options);
 }
 
 /** Leaf names that key the lists of every model we render (YANG puts keys first). */
