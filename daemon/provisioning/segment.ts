@@ -231,9 +231,10 @@ async function removeOne(step: ProvisionedPolicy, sessions: NetconfSessions): Pr
  * confirmed. All or nothing: a failure before the confirmations cancels every
  * confirmed commit (the devices roll back at once) and undoes the CLI lines;
  * a confirmation that fails after others went through removes what they
- * applied.
+ * applied. `segments`: how many segments' policies these are (a batch, see
+ * provisionSegments).
  */
-export async function provisionSegment(policies: QosPolicy[], devices: ManagedDevice[], installed: (device: string) => ResolvedPolicy[] = () => [], sessions: NetconfSessions = freshSessions): Promise<ProvisionedPolicy[]> {
+export async function provisionSegment(policies: QosPolicy[], devices: ManagedDevice[], installed: (device: string) => ResolvedPolicy[] = () => [], sessions: NetconfSessions = freshSessions, segments = 1): Promise<ProvisionedPolicy[]> {
   const plan = policies.map((p) => {
     const device = devices.find((d) => d.inventory.name === p.device);
     if (!device) throw new ProvisioningError('QB_PROVISION_NO_DEVICE', `policy ${p.serviceId} names device ${p.device}, which is not managed`);
@@ -265,6 +266,7 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
     const bad = firstFailure(prepared);
     if (bad) throw bad.reason;
     failpoint('provisioning:prepared');
+    if (segments > 1) failpoint('provisioning:prepared-batch');
     for (const steps of cli) {
       failedOn = steps[0]!.device.inventory.name;
       for (const step of steps) {
@@ -330,7 +332,7 @@ export async function provisionSegments(jobs: SegmentJob[], installed: (device: 
   if (jobs.length === 0) return [];
   const devices = [...new Map(jobs.flatMap((j) => j.devices).map((d) => [d.inventory.name, d])).values()];
   try {
-    const done = await provisionSegment(jobs.flatMap((j) => j.policies), devices, installed, sessions);
+    const done = await provisionSegment(jobs.flatMap((j) => j.policies), devices, installed, sessions, jobs.length);
     return jobs.map((j) => {
       const ids = new Set(j.policies.map((p) => p.serviceId));
       return { ok: true, done: done.filter((d) => ids.has(d.policy.serviceId)), batch: jobs.length };
