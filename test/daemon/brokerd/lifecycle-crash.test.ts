@@ -94,15 +94,16 @@ describe.sequential('lifecycle crashes', () => {
     const orders = await Promise.all(Array.from({ length: 6 }, () => lab.mgmt.createOrder(spec(), 'acme', false)));
     await lab.daemons.get('dom-b')!.exited;
     expect(lab.daemons.get('dom-b')!.proc.signalCode).toBe('SIGKILL');
-    await lab.startDomain('dom-b');
+    const b = await lab.startDomain('dom-b');
     const done = await Promise.all(orders.map((o) => lab.settled(o.id, (x) => x.state === 'completed' || x.state === 'failed', 'the order to settle after the restart', 60_000)));
     const active = done.filter((o) => o.state === 'completed');
     for (const o of done.filter((x) => x.state === 'failed')) {
       expect(o.service_state).toBe('terminated');
       expect(o.error?.code).toBeTruthy();
     }
-    // the batch that was killed carried at least two of them
+    // the batch that was killed carried at least two of them; the restart put each back
     expect(done.length - active.length).toBeGreaterThanOrEqual(2);
+    expect(b.logs.filter((l) => l.event === 'segment-recovered').length).toBeGreaterThanOrEqual(2);
     for (const o of active) expect((await lab.mgmt.checkSync(o.id)).in_sync).toBe(true);
     expect(await lab.allPolicyNames()).toEqual(expectedPolicyNames(active.map((o) => o.agreement_id)));
     expect(await lab.usedBps('dom-b')).toBe(active.length * 2 * 10e6);
