@@ -420,7 +420,7 @@ export class DomainProvisioner {
     })();
     await this.indexLoaded;
     const out = new Map<string, ResolvedPolicy[]>();
-    for (const policies of this.active.values()) for (const p of policies) out.set(p.device, [...(out.get(p.device) ?? []), p.policy]);
+    for (const policies of this.active.values()) for (const p of policies) append(out, p.device, p.policy);
     return out;
   }
 
@@ -428,7 +428,7 @@ export class DomainProvisioner {
   async carriedBy(): Promise<Map<string, string[]>> {
     await this.installedBy();
     const out = new Map<string, string[]>();
-    for (const [id, policies] of this.active) for (const d of new Set(policies.map((p) => p.device))) out.set(d, [...(out.get(d) ?? []), id]);
+    for (const [id, policies] of this.active) for (const d of new Set(policies.map((p) => p.device))) append(out, d, id);
     return out;
   }
 
@@ -516,7 +516,7 @@ export class DomainProvisioner {
       if (r?.doc.state === 'active') active.push(r.doc);
     }
     const byDevice = new Map<string, Array<{ rec: SegmentRecord; policy: ResolvedPolicy }>>();
-    for (const rec of active) for (const p of rec.policies) byDevice.set(p.device, [...(byDevice.get(p.device) ?? []), { rec, policy: p.policy }]);
+    for (const rec of active) for (const p of rec.policies) append(byDevice, p.device, { rec, policy: p.policy });
     const drifted = new Set<string>();
     const unreadable: string[] = [];
     const devs = this.opts.devices();
@@ -586,4 +586,11 @@ interface BatchQueue {
   jobs: Array<{ job: unknown; resolve: (r: unknown) => void; reject: (err: unknown) => void }>;
   /** A drain loop is running for it. */
   draining: boolean;
+}
+
+/** Add to a map of lists in place (a device carries thousands: no copy per entry). */
+function append<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
 }

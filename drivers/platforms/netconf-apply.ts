@@ -201,10 +201,11 @@ async function confirmed(p: Promise<PreparedTransaction>): Promise<NetconfApplyR
  */
 export function prepareApply(client: NetconfClient, platform: Platform<NetconfPayload>, policies: ResolvedPolicy[], options: NetconfApplyOptions = {}): Promise<PreparedTransaction> {
   const configs = policies.map((p) => platform.render(p).config);
-  const verify = options.verify ?? leafContainment;
-  // one policy reads back its own subtree; several, the whole running config once
+  // one policy reads back its own subtree; several, the whole running config once (and it is parsed once: it holds every policy of the device)
   const filter = policies.length === 1 && platform.verifyFilter ? platform.verifyFilter(policies[0]!) : undefined;
-  return prepare(client, platform, configs, false, filter, async (running) => (await Promise.all(configs.map((c) => verify(c, running)))).flat(), `apply of ${platform.id}`, options);
+  const verify = options.verify;
+  const expect = verify ? async (running: string) => (await Promise.all(configs.map((c) => verify(c, running)))).flat() : (running: string) => leafContainmentAll(configs, running);
+  return prepare(client, platform, configs, false, filter, expect, `apply of ${platform.id}`, options);
 }
 
 /**
@@ -314,7 +315,12 @@ export async function leafPaths(xml: string, keys: readonly string[] = LIST_KEY_
 }
 
 /** Default verify: every leaf of the expected config is in running (extra leaves such as defaults are fine). */
-export async function leafContainment(expectedConfig: string, runningData: string): Promise<string[]> {
+export function leafContainment(expectedConfig: string, runningData: string): Promise<string[]> {
+  return leafContainmentAll([expectedConfig], runningData);
+}
+
+/** leafContainment of several expected configs against one running config, parsed once. */
+export async function leafContainmentAll(expectedConfigs: string[], runningData: string): Promise<string[]> {
   const have = new Set(await leafPaths(runningData));
-  return (await leafPaths(expectedConfig)).filter((l) => !have.has(l)).map((l) => `missing ${l}`);
+  return (await Promise.all(expectedConfigs.map((c) => leafPaths(c)))).flat().filter((l) => !have.has(l)).map((l) => `missing ${l}`);
 }
