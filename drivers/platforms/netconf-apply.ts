@@ -135,7 +135,7 @@ async function prepare(
     stage = 'discard';
     await client.discardChanges(rpc);
     stage = 'edit';
-    for (const config of configs) {
+    for (const config of oneEdit(platform, configs)) {
       if (platform.loadRpc) await client.rpc(platform.loadRpc(config), { operation: 'load-configuration', ...rpc });
       else await client.editConfig({ target: 'candidate', config }, rpc);
     }
@@ -188,6 +188,16 @@ async function prepare(
       }
     },
   };
+}
+
+/**
+ * The edits of a transaction: every config in one when the platform names the
+ * wrapper they share (editWrapper) and each has it, else one per config.
+ */
+export function oneEdit(platform: Platform<NetconfPayload>, configs: string[]): string[] {
+  const w = platform.editWrapper;
+  if (configs.length < 2 || platform.loadRpc || !w || !configs.every((c) => c.startsWith(w.open) && c.endsWith(w.close))) return configs;
+  return [`${w.open}${configs.map((c) => c.slice(w.open.length, c.length - w.close.length)).join('')}${w.close}`];
 }
 
 /** A whole transaction: prepared, then confirmed at once. */

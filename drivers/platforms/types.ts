@@ -61,6 +61,15 @@ export interface Platform<P extends Payload = Payload> {
   /** NETCONF only: subtree filter reading back what `render` writes, for verify. */
   verifyFilter?(policy: ResolvedPolicy): string;
   /**
+   * NETCONF only: the wrapper every rendered config and removeConfig of the
+   * platform has around its list entry (e.g. `<device …><qos>` … `</qos></device>`).
+   * Given, a transaction carrying several policies sends them in one
+   * edit-config (open, every entry, close): servers such as netconfd check the
+   * whole candidate on each edit, so one edit per policy costs the
+   * configuration's size once per policy. Absent: one edit-config per policy.
+   */
+  editWrapper?: { readonly open: string; readonly close: string };
+  /**
    * CLI only: how to read a policy back. `lines` are run on the device (read-only);
    * `diffs` compares their output with the policy: [] when it is in place, one entry
    * containing `/name=` when none of it is there (the policy is absent), otherwise

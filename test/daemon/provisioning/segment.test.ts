@@ -131,7 +131,7 @@ function counting(pool: SessionPool): { sessions: NetconfSessions; rpcs: Record<
 const policyOn = (n: number, iface = 'eth2'): QosPolicy => ({ ...policy('r0'), serviceId: `svc-batch-${n}`, classifier: { egressInterface: iface }, rates: { committedKbps: 1000 + n } });
 const policiesOn = (d: ManagedDevice) => onDevice(d, async (c) => [...(await c.getConfig({})).matchAll(/<policy>[\s\S]*?<name>([^<]*)<\/name>[\s\S]*?<committed-rate-kbps>(\d+)</g)].map((m) => `${m[1]}=${m[2]}`).sort());
 
-test('provisioning - segments waiting for the same router share one transaction: one edit per policy, one confirmed commit, one read-back, one confirmation; removing them is one transaction too', async () => {
+test('provisioning - segments waiting for the same router share one transaction: one edit-config carrying every policy, one confirmed commit, one read-back, one confirmation; removing them is one transaction too', async () => {
   const pool = new SessionPool();
   const { sessions, rpcs } = counting(pool);
   try {
@@ -139,14 +139,14 @@ test('provisioning - segments waiting for the same router share one transaction:
     const jobs = [1, 2, 3, 4, 5, 6].map((n) => ({ policies: [policyOn(n)], devices: [routers[0]!] }));
     const out = await provisionSegments(jobs, () => [], sessions);
     expect(out.map((o) => o.ok && o.batch)).toEqual([6, 6, 6, 6, 6, 6]);
-    expect(rpcs).toEqual({ lock: 1, 'discard-changes': 1, 'edit-config': 6, 'commit-confirmed': 1, 'get-config': 1, confirm: 1, unlock: 1 });
+    expect(rpcs).toEqual({ lock: 1, 'discard-changes': 1, 'edit-config': 1, 'commit-confirmed': 1, 'get-config': 1, confirm: 1, unlock: 1 });
     expect(await policiesOn(routers[0]!)).toEqual([1, 2, 3, 4, 5, 6].map((n) => `svc-batch-${n}=${1000 + n}`).sort());
     for (const k of Object.keys(rpcs)) delete rpcs[k];
     const failures = await unprovisionPresent(out.flatMap((o) => (o.ok ? o.done : [])), sessions);
     expect([...failures.values()]).toEqual([]);
-    // one read of running to see what is there, then one transaction for all six
-    expect(rpcs['commit-confirmed']).toBe(1);
-    expect(rpcs.confirm).toBe(1);
+    // one read of running to see what is there, then one transaction for all six: one edit removing them, one removing
+    // the emptied <qos> (read from the candidate first), one confirmed commit, one read-back of running, one confirmation
+    expect(rpcs).toEqual({ 'get-config': 3, lock: 1, 'discard-changes': 1, 'edit-config': 2, 'commit-confirmed': 1, confirm: 1, unlock: 1 });
     expect(await running(routers[0]!)).toBe(before);
   } finally {
     await pool.close();
