@@ -64,9 +64,10 @@ export interface Platform<P extends Payload = Payload> {
    * NETCONF only: the wrapper every rendered config and removeConfig of the
    * platform has around its list entry (e.g. `<device …><qos>` … `</qos></device>`).
    * Given, a transaction carrying several policies sends them in one
-   * edit-config (open, every entry, close): servers such as netconfd check the
-   * whole candidate on each edit, so one edit per policy costs the
-   * configuration's size once per policy. Absent: one edit-config per policy.
+   * edit-config (open, every entry, close): one round trip, and on servers such
+   * as netconfd, whose every edit costs about the size of the whole candidate,
+   * one such cost instead of one per policy (bench/README, netconfd-size).
+   * Absent: one edit-config per policy.
    */
   editWrapper?: { readonly open: string; readonly close: string };
   /**
