@@ -285,7 +285,7 @@ export class DomainProvisioner {
       let batch = 0;
       try {
         const job: SegmentJob = { policies: design.map((d) => d.policy), devices: this.steps(rec).map((s) => s.device) };
-        const outcome = await this.batched<SegmentJob, SegmentOutcome>('apply', policies.map((p) => p.device), job, (jobs) => provisionSegments(jobs, (dev) => installed.get(dev) ?? [], this.sessions));
+        const outcome = await this.batched<SegmentJob, SegmentOutcome>('apply', policies.map((p) => p.device), job, (jobs) => provisionSegments(jobs, (dev) => this.installedOn(dev), this.sessions));
         if (!outcome.ok) throw outcome.error;
         batch = outcome.batch;
         lap('applied');
@@ -421,6 +421,13 @@ export class DomainProvisioner {
     await this.indexLoaded;
     const out = new Map<string, ResolvedPolicy[]>();
     for (const policies of this.active.values()) for (const p of policies) append(out, p.device, p.policy);
+    return out;
+  }
+
+  /** Policies of active segments on one device now, from the index (loaded: every activate reads it first); a batch admits against it when it runs, not when its first segment came. */
+  private installedOn(device: string): ResolvedPolicy[] {
+    const out: ResolvedPolicy[] = [];
+    for (const policies of this.active.values()) for (const p of policies) if (p.device === device) out.push(p.policy);
     return out;
   }
 
