@@ -272,12 +272,15 @@ async function start(configFile: string, log: JsonLogger): Promise<Running> {
       }
       service.start();
     }
+    if (running.provisioner) {
+      // before any peer can reach us: a Deactivate or Activate must not meet a confirmed commit the last process left pending
+      const recovered = await running.provisioner.recover();
+      if (recovered) log('warn', 'segments interrupted by the last stop were put back', { component: 'provisioning', segments: recovered });
+    }
     await server.start(material.peers);
     await core.start();
     running.desk?.start();
     if (running.provisioner) {
-      const recovered = await running.provisioner.recover();
-      if (recovered) log('warn', 'segments interrupted by the last stop were put back', { component: 'provisioning', segments: recovered });
       // what drifted on the devices while we were down is put back (in the background: the daemon serves meanwhile)
       void running.provisioner.reconcileActive().catch((err: unknown) => log('error', 'reconcile of active segments failed', errorFields(err)));
       // the measured rate of the services we originated: their counters sampled on our routers

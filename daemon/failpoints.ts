@@ -9,7 +9,8 @@
  * Names: workflow:reserved (holds made everywhere, before Commit),
  * workflow:committed (contract signed, before provisioning),
  * provisioning:prepared (every device of a segment at a verified confirmed
- * commit, before the confirmations), provisioning:active (segment active, before the reply);
+ * commit, before the confirmations), provisioning:prepared-batch (the same, only in a
+ * transaction that carries several segments), provisioning:active (segment active, before the reply);
  * at a provider asked by another (a transit or the last domain): agreement:reserved (its
  * hold made for the caller, before the reply), agreement:committed (its booking committed
  * and recorded, before the reply), agreement:relay-commit (a relay about to hand a Commit

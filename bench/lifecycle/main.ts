@@ -26,8 +26,8 @@
  * 2. Orders/s with N in flight (closed loop), each CreateOrder(wait) to active
  *    (run last: orders it leaves unfinished would be resumed by part 3's restart).
  * 3. Reconcile after a restart: --services orders are made active first
- *    (CreateOrder(wait), --setup-inflight at once: one by default, since the
- *    daemon fails orders whose applies meet on a device's candidate lock); dom-a gets SIGTERM and
+ *    (CreateOrder(wait), --setup-inflight at once, 20 by default: segments
+ *    waiting for the same routers share a transaction); dom-a gets SIGTERM and
  *    starts again; timed from its spawn until its workflow logs "orders
  *    reconciled" (after the provisioner's recovery). That recovery reads every
  *    order and segment record and resumes the unfinished ones; it reads no
@@ -36,7 +36,7 @@
  *    sample of the services, per service.
  *
  * Usage: npm run bench -- lifecycle [--warmup 5] [--orders 40] [--inflight 20]
- *          [--concurrent-orders 100] [--services 1000] [--setup-inflight 1] [--check-sync-sample 20]
+ *          [--concurrent-orders 100] [--services 1000] [--setup-inflight 20] [--check-sync-sample 20]
  * Last line: one JSON object.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -179,7 +179,7 @@ export async function runLifecycle(opts: { warmup?: number; orders?: number; inf
   const concurrentOrders = opts.concurrentOrders ?? 100;
   const services = opts.services ?? 1000;
   const sample = opts.checkSyncSample ?? 20;
-  const setupInflight = opts.setupInflight ?? 1;
+  const setupInflight = opts.setupInflight ?? 20;
   const dir = mkdtempSync(join(tmpdir(), 'qb-bench-lifecycle-'));
   ownedDirs.add(dir);
   let pki: TestPki | undefined;

@@ -25,7 +25,7 @@ import type { RecordStore } from '../state/records.js';
 import type { ResourceStore } from '../state/store.js';
 import { failpoint } from '../failpoints.js';
 import { checkAmendment, contractBody, verifyContract, type ContractBody, type SignedContract } from '../agreement/contract.js';
-import { SegmentFailedError, cancelPending, devicePolicyCounters, devicePolicyDiffs, freshSessions, hasCounters, policyDiffs, provisionSegment, unprovisionSegment, type ManagedDevice, type NetconfSessions, type ProvisionedPolicy } from './segment.js';
+import { SegmentFailedError, cancelPending, devicePolicyCounters, devicePolicyDiffs, freshSessions, hasCounters, policyDiffs, provisionSegment, provisionSegments, stillThere, unprovisionPresent, unprovisionSegment, type ManagedDevice, type NetconfSessions, type ProvisionedPolicy, type SegmentJob, type SegmentOutcome } from './segment.js';
 import { RateMeter, type MeasuredRate } from './measure.js';
 
 /** State of a domain's segment of a service. */
@@ -79,7 +79,11 @@ export interface DomainProvisionerOptions {
   sessions?: NetconfSessions;
   /** The clock of the rate samples, ms since the epoch. @default Date.now */
   now?: () => number;
+  /** Most segments one device transaction carries (segments waiting for the same devices are applied, or removed, together). @default 32 */
+  batchLimit?: number;
 }
+
+export const DOMAIN_PROVISIONER_DEFAULTS = { batchLimit: 32 } as const;
 
 const KIND = 'segment';
 
@@ -163,11 +167,6 @@ export function designService(body: ContractBody, domain: string, devices: Devic
   return out;
 }
 
-/** A policy read back as `diffs` is (at least partly) still on its device: its key leaf is not missing; undefined (cannot be read back) counts as there. */
-function stillThere(diffs: string[] | undefined): boolean {
-  return diffs === undefined || !diffs.some((d) => d.includes('/name='));
-}
-
 /** A device's read-back found the policy exactly as provisioned. */
 function inPlace(d: SyncReport['devices'][number]): boolean {
   return Array.isArray(d.diffs) && d.diffs.length === 0;
@@ -179,6 +178,8 @@ export class DomainProvisioner {
   private readonly busy = new Map<string, Promise<unknown>>();
   /** The tail of each device's queue of transactions. */
   private readonly deviceQueue = new Map<string, Promise<void>>();
+  /** Segments waiting for a transaction, by kind and device set (see batched). */
+  private readonly waiting = new Map<string, BatchQueue>();
   /** Active segments' policies by agreement id (see installedBy). */
   private readonly active = new Map<string, Array<{ device: string; policy: ResolvedPolicy }>>();
   private indexLoaded: Promise<void> | undefined;
@@ -291,18 +292,19 @@ export class DomainProvisioner {
       // the intent first: a crash from here on is found by recover()
       version = await this.save(rec, version, 'segment-applying');
       lap('saved');
+      let batch = 0;
       try {
-        await this.withDevices(policies.map((p) => p.device), () => {
-          lap('devices');
-          return provisionSegment(design.map((d) => d.policy), this.steps(rec).map((s) => s.device), (dev) => installed.get(dev) ?? [], this.sessions);
-        });
+        const job: SegmentJob = { policies: design.map((d) => d.policy), devices: this.steps(rec).map((s) => s.device) };
+        const outcome = await this.batched<SegmentJob, SegmentOutcome>('apply', policies.map((p) => p.device), job, (jobs) => provisionSegments(jobs, (dev) => this.installedOn(dev), this.sessions));
+        if (!outcome.ok) throw outcome.error;
+        batch = outcome.batch;
         lap('applied');
         rec.state = 'active';
         delete rec.error;
         await this.save(rec, version, 'segment-active');
         lap('active');
         failpoint('provisioning:active');
-        this.log('info', 'segment active', { event: 'segment-active', agreement_id: body.agreementId, devices: this.status(rec, body.agreementId).devices, rate_mbps: rate, ms: at });
+        this.log('info', 'segment active', { event: 'segment-active', agreement_id: body.agreementId, devices: this.status(rec, body.agreementId).devices, rate_mbps: rate, batch, ms: at });
       } catch (err) {
         const e = err instanceof QosBrokerError ? err : new ProvisioningError('QB_PROVISION_FAILED', String(err));
         rec.state = 'failed';
@@ -346,11 +348,13 @@ export class DomainProvisioner {
     rec.state = 'removing';
     version = await this.save(rec, version, 'segment-removing');
     if (!wasFailed) {
-      // only what is there: an interrupted apply may have reached some devices only
+      // only what is there (an interrupted apply may have reached some devices only), together with the other removals waiting for the same devices
       const steps = this.steps(rec);
-      const there = await Promise.all(steps.map((s) => policyDiffs(s, this.sessions).then(stillThere, () => true)));
-      const present = steps.filter((_, i) => there[i]);
-      await this.withDevices(present.map((p) => p.device.inventory.name), () => unprovisionSegment(present, this.sessions));
+      const failed = await this.batched<ProvisionedPolicy[], string[]>('remove', steps.map((s) => s.device.inventory.name), steps, async (jobs) => {
+        const failures = await unprovisionPresent(jobs.flat(), this.sessions);
+        return jobs.map((j) => j.flatMap((s) => failures.get(s) ?? []));
+      });
+      if (failed.length) throw new ProvisioningError('QB_PROVISION_REMOVE_FAILED', `removal failed on ${failed.length} device(s): ${failed.join('; ')}`);
     }
     if (release) for (const id of rec.reservations) await this.opts.store.release(id);
     rec.state = 'removed';
@@ -429,7 +433,14 @@ export class DomainProvisioner {
     })();
     await this.indexLoaded;
     const out = new Map<string, ResolvedPolicy[]>();
-    for (const policies of this.active.values()) for (const p of policies) out.set(p.device, [...(out.get(p.device) ?? []), p.policy]);
+    for (const policies of this.active.values()) for (const p of policies) append(out, p.device, p.policy);
+    return out;
+  }
+
+  /** Policies of active segments on one device now, from the index (loaded: every activate reads it first); a batch admits against it when it runs, not when its first segment came. */
+  private installedOn(device: string): ResolvedPolicy[] {
+    const out: ResolvedPolicy[] = [];
+    for (const policies of this.active.values()) for (const p of policies) if (p.device === device) out.push(p.policy);
     return out;
   }
 
@@ -437,7 +448,7 @@ export class DomainProvisioner {
   async carriedBy(): Promise<Map<string, string[]>> {
     await this.installedBy();
     const out = new Map<string, string[]>();
-    for (const [id, policies] of this.active) for (const d of new Set(policies.map((p) => p.device))) out.set(d, [...(out.get(d) ?? []), id]);
+    for (const [id, policies] of this.active) for (const d of new Set(policies.map((p) => p.device))) append(out, d, id);
     return out;
   }
 
@@ -588,6 +599,44 @@ export class DomainProvisioner {
   }
 
   /**
+   * Run one segment's transaction together with the others of the same kind
+   * waiting for the same devices: the first to come finds the devices free
+   * and runs alone; those that come while a transaction holds them wait, and
+   * the next transaction takes all of them (up to batchLimit) through `run`,
+   * which answers each in order. Segments whose device sets differ are
+   * queued per device as before (withDevices), not batched together.
+   */
+  private batched<J, R>(kind: 'apply' | 'remove', devices: string[], job: J, run: (jobs: J[]) => Promise<R[]>): Promise<R> {
+    const names = [...new Set(devices)].sort();
+    const key = `${kind} ${names.join(',')}`;
+    return new Promise<R>((resolve, reject) => {
+      let q = this.waiting.get(key);
+      if (!q) this.waiting.set(key, (q = { jobs: [], draining: false }));
+      q.jobs.push({ job, resolve: resolve as (r: unknown) => void, reject });
+      if (!q.draining) void this.drain(key, q, names, run as (jobs: unknown[]) => Promise<unknown[]>);
+    });
+  }
+
+  private async drain(key: string, q: BatchQueue, names: string[], run: (jobs: unknown[]) => Promise<unknown[]>): Promise<void> {
+    q.draining = true;
+    const limit = this.opts.batchLimit ?? DOMAIN_PROVISIONER_DEFAULTS.batchLimit;
+    while (q.jobs.length) {
+      await this.withDevices(names, async () => {
+        // taken once the devices are ours: every segment that came while they were busy
+        const batch = q.jobs.splice(0, limit);
+        try {
+          const out = await run(batch.map((b) => b.job));
+          batch.forEach((b, i) => b.resolve(out[i]));
+        } catch (err) {
+          for (const b of batch) b.reject(err);
+        }
+      });
+    }
+    q.draining = false;
+    if (this.waiting.get(key) === q) this.waiting.delete(key);
+  }
+
+  /**
    * On start, after recover(): read every device that carries active
    * segments back (one get-config per device) and put back what drifted
    * while we were down. Returns how many segments were checked and redeployed.
@@ -599,7 +648,7 @@ export class DomainProvisioner {
       if (r?.doc.state === 'active') active.push(r.doc);
     }
     const byDevice = new Map<string, Array<{ rec: SegmentRecord; policy: ResolvedPolicy }>>();
-    for (const rec of active) for (const p of rec.policies) byDevice.set(p.device, [...(byDevice.get(p.device) ?? []), { rec, policy: p.policy }]);
+    for (const rec of active) for (const p of rec.policies) append(byDevice, p.device, { rec, policy: p.policy });
     const drifted = new Set<string>();
     const unreadable: string[] = [];
     const devs = this.opts.devices();
@@ -625,19 +674,33 @@ export class DomainProvisioner {
     return out;
   }
 
-  /** On start: finish what a crash interrupted (an apply is undone, a removal completed). */
+  /**
+   * On start: finish what a crash interrupted (an apply is undone, a removal
+   * completed). A transaction that carried several segments left one pending
+   * confirmed commit per device, named after one of them (its first policy
+   * there): every interrupted segment's commits are cancelled first, so none
+   * is removed while the batch's commit is still pending.
+   */
   async recover(): Promise<number> {
     let n = 0;
+    const interrupted: string[] = [];
     for (const id of await this.opts.records.ids(KIND)) {
       const r = await this.opts.records.get<SegmentRecord>(KIND, id);
       if (!r || (r.doc.state !== 'applying' && r.doc.state !== 'removing')) continue;
+      interrupted.push(id);
+      // a confirmed commit the dead process left pending is rolled back now, not at its timeout
+      try {
+        for (const s of this.steps(r.doc)) await cancelPending(s, this.sessions).catch(() => false);
+      } catch (err) {
+        this.log('error', 'segment recovery failed', { agreement_id: id, error: (err as Error).message });
+      }
+    }
+    for (const id of interrupted) {
       await this.serial(id, async () => {
         const again = await this.opts.records.get<SegmentRecord>(KIND, id);
         if (!again || (again.doc.state !== 'applying' && again.doc.state !== 'removing')) return;
         const interrupted = again.doc.state;
         try {
-          // a confirmed commit the dead process left pending is rolled back now, not at its timeout
-          for (const s of this.steps(again.doc)) await cancelPending(s, this.sessions).catch(() => false);
           await this.removeAll(again.doc, again.version);
           n++;
           this.log('warn', 'segment interrupted by a restart: devices put back as before', { event: 'segment-recovered', agreement_id: id, was: interrupted });
@@ -648,4 +711,18 @@ export class DomainProvisioner {
     }
     return n;
   }
+}
+
+/** Segments of one kind waiting for one set of devices. */
+interface BatchQueue {
+  jobs: Array<{ job: unknown; resolve: (r: unknown) => void; reject: (err: unknown) => void }>;
+  /** A drain loop is running for it. */
+  draining: boolean;
+}
+
+/** Add to a map of lists in place (a device carries thousands: no copy per entry). */
+function append<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
 }

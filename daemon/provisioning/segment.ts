@@ -16,7 +16,7 @@ import { platformById, type CliPayload, type NetconfPayload, type Platform, type
 import { applyCli, removeCli, runUndo, type CliExec } from '../../drivers/platforms/cli-apply.js';
 import { execLine } from '../../drivers/cli/ssh-exec.js';
 import { SshTransport } from '../../drivers/ssh/transport.js';
-import { cancelPendingCommit, prepareApply, removePolicy, verifyPolicies, verifyPolicy, type PreparedTransaction } from '../../drivers/platforms/netconf-apply.js';
+import { cancelPendingCommit, prepareApply, removePolicies, removePolicy, verifyPolicies, verifyPolicy, type PreparedTransaction } from '../../drivers/platforms/netconf-apply.js';
 import { failpoint } from '../failpoints.js';
 
 /** A device of the domain: its inventory entry and how to reach it. */
@@ -231,9 +231,10 @@ async function removeOne(step: ProvisionedPolicy, sessions: NetconfSessions): Pr
  * confirmed. All or nothing: a failure before the confirmations cancels every
  * confirmed commit (the devices roll back at once) and undoes the CLI lines;
  * a confirmation that fails after others went through removes what they
- * applied.
+ * applied. `segments`: how many segments' policies these are (a batch, see
+ * provisionSegments).
  */
-export async function provisionSegment(policies: QosPolicy[], devices: ManagedDevice[], installed: (device: string) => ResolvedPolicy[] = () => [], sessions: NetconfSessions = freshSessions): Promise<ProvisionedPolicy[]> {
+export async function provisionSegment(policies: QosPolicy[], devices: ManagedDevice[], installed: (device: string) => ResolvedPolicy[] = () => [], sessions: NetconfSessions = freshSessions, segments = 1): Promise<ProvisionedPolicy[]> {
   const plan = policies.map((p) => {
     const device = devices.find((d) => d.inventory.name === p.device);
     if (!device) throw new ProvisioningError('QB_PROVISION_NO_DEVICE', `policy ${p.serviceId} names device ${p.device}, which is not managed`);
@@ -265,6 +266,7 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
     const bad = firstFailure(prepared);
     if (bad) throw bad.reason;
     failpoint('provisioning:prepared');
+    if (segments > 1) failpoint('provisioning:prepared-batch');
     for (const steps of cli) {
       failedOn = steps[0]!.device.inventory.name;
       for (const step of steps) {
@@ -305,6 +307,83 @@ export async function provisionSegment(policies: QosPolicy[], devices: ManagedDe
   } finally {
     await Promise.all(open.map((o) => o.lent?.release()));
   }
+}
+
+/** One segment waiting for its devices: the policies it puts on them. */
+export interface SegmentJob {
+  policies: QosPolicy[];
+  devices: ManagedDevice[];
+}
+
+/** How one segment of a batch ended: what was provisioned (and how many segments shared its transaction), or why it failed. */
+export type SegmentOutcome = { ok: true; done: ProvisionedPolicy[]; batch: number } | { ok: false; error: unknown };
+
+/**
+ * Provision several segments that wait for the same devices as one
+ * transaction (provisionSegment over all their policies): per device one
+ * edit-config run, one confirmed commit, one read-back checking every
+ * policy, one confirmation. When the batch fails (a device refuses one
+ * segment's policy, say), every device is rolled back and the batch is split
+ * in halves and tried again, down to a segment alone, which fails exactly as
+ * provisionSegment does (its device and rpc-error), so the others still go
+ * through. The outcomes are in the order of `jobs`.
+ */
+export async function provisionSegments(jobs: SegmentJob[], installed: (device: string) => ResolvedPolicy[] = () => [], sessions: NetconfSessions = freshSessions): Promise<SegmentOutcome[]> {
+  if (jobs.length === 0) return [];
+  const devices = [...new Map(jobs.flatMap((j) => j.devices).map((d) => [d.inventory.name, d])).values()];
+  try {
+    const done = await provisionSegment(jobs.flatMap((j) => j.policies), devices, installed, sessions, jobs.length);
+    return jobs.map((j) => {
+      const ids = new Set(j.policies.map((p) => p.serviceId));
+      return { ok: true, done: done.filter((d) => ids.has(d.policy.serviceId)), batch: jobs.length };
+    });
+  } catch (error) {
+    if (jobs.length === 1) return [{ ok: false, error }];
+    const half = Math.ceil(jobs.length / 2);
+    return [...(await provisionSegments(jobs.slice(0, half), installed, sessions)), ...(await provisionSegments(jobs.slice(half), installed, sessions))];
+  }
+}
+
+/** A policy read back as `diffs` is (at least partly) still on its device: its key leaf is not missing; undefined (cannot be read back) counts as there. */
+export function stillThere(diffs: string[] | undefined): boolean {
+  return diffs === undefined || !diffs.some((d) => d.includes('/name='));
+}
+
+/**
+ * Remove what is left of many policies (several segments' removals batched,
+ * or what an interrupted apply left): per NETCONF device its running config
+ * is read once, and the policies still there are removed in one transaction
+ * (one confirmed commit, one read-back, one confirmation); a device whose
+ * batch fails is retried one policy at a time, so one policy it refuses to
+ * remove does not keep the others. Devices are handled in parallel; shell CLI
+ * policies one at a time. Returns the failure of each step that could not be
+ * removed (none: every step is off its device).
+ */
+export async function unprovisionPresent(steps: ProvisionedPolicy[], sessions: NetconfSessions = freshSessions): Promise<Map<ProvisionedPolicy, string>> {
+  const failures = new Map<ProvisionedPolicy, string>();
+  const byDevice = new Map<string, ProvisionedPolicy[]>();
+  for (const s of steps) byDevice.set(s.device.inventory.name, [...(byDevice.get(s.device.inventory.name) ?? []), s]);
+  const one = (s: ProvisionedPolicy) => removeOne(s, sessions).catch((err: unknown) => void failures.set(s, `${s.device.inventory.name}: ${(err as Error).message}`));
+  await Promise.all(
+    [...byDevice.values()].map(async (list) => {
+      const device = list[0]!.device;
+      const platform = platformOf(device);
+      if (platform.transport === 'cli') {
+        for (const s of list) if (stillThere(await policyDiffs(s, sessions).catch(() => undefined))) await one(s);
+        return;
+      }
+      // read once: only what is there (an interrupted apply may have reached some devices only)
+      const diffs = await devicePolicyDiffs(device, list.map((s) => s.policy), sessions).catch(() => undefined);
+      const present = list.filter((_, i) => stillThere(diffs?.[i]));
+      if (present.length <= 1) {
+        for (const s of present) await one(s);
+        return;
+      }
+      const batched = await withNetconf(device, platform as Platform<NetconfPayload>, (c, p) => removePolicies(c, p, present.map((s) => s.policy), { confirmTimeoutS: device.confirmTimeoutS ?? 30, persistId: persistIds(present[0]!.policy).remove }), sessions).then(() => true, () => false);
+      if (!batched) for (const s of present) await one(s);
+    }),
+  );
+  return failures;
 }
 
 /**

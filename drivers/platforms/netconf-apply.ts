@@ -135,7 +135,7 @@ async function prepare(
     stage = 'discard';
     await client.discardChanges(rpc);
     stage = 'edit';
-    for (const config of configs) {
+    for (const config of oneEdit(platform, configs)) {
       if (platform.loadRpc) await client.rpc(platform.loadRpc(config), { operation: 'load-configuration', ...rpc });
       else await client.editConfig({ target: 'candidate', config }, rpc);
     }
@@ -190,6 +190,16 @@ async function prepare(
   };
 }
 
+/**
+ * The edits of a transaction: every config in one when the platform names the
+ * wrapper they share (editWrapper) and each has it, else one per config.
+ */
+export function oneEdit(platform: Platform<NetconfPayload>, configs: string[]): string[] {
+  const w = platform.editWrapper;
+  if (configs.length < 2 || platform.loadRpc || !w || !configs.every((c) => c.startsWith(w.open) && c.endsWith(w.close))) return configs;
+  return [`${w.open}${configs.map((c) => c.slice(w.open.length, c.length - w.close.length)).join('')}${w.close}`];
+}
+
 /** A whole transaction: prepared, then confirmed at once. */
 async function confirmed(p: Promise<PreparedTransaction>): Promise<NetconfApplyResult> {
   return (await p).confirm();
@@ -201,10 +211,11 @@ async function confirmed(p: Promise<PreparedTransaction>): Promise<NetconfApplyR
  */
 export function prepareApply(client: NetconfClient, platform: Platform<NetconfPayload>, policies: ResolvedPolicy[], options: NetconfApplyOptions = {}): Promise<PreparedTransaction> {
   const configs = policies.map((p) => platform.render(p).config);
-  const verify = options.verify ?? leafContainment;
-  // one policy reads back its own subtree; several, the whole running config once
+  // one policy reads back its own subtree; several, the whole running config once (and it is parsed once: it holds every policy of the device)
   const filter = policies.length === 1 && platform.verifyFilter ? platform.verifyFilter(policies[0]!) : undefined;
-  return prepare(client, platform, configs, false, filter, async (running) => (await Promise.all(configs.map((c) => verify(c, running)))).flat(), `apply of ${platform.id}`, options);
+  const verify = options.verify;
+  const expect = verify ? async (running: string) => (await Promise.all(configs.map((c) => verify(c, running)))).flat() : (running: string) => leafContainmentAll(configs, running);
+  return prepare(client, platform, configs, false, filter, expect, `apply of ${platform.id}`, options);
 }
 
 /**
@@ -255,18 +266,25 @@ export async function verifyPolicies(client: NetconfClient, platform: Platform<N
 }
 
 /**
- * Remove one policy transactionally: its removeConfig, committed confirmed,
- * verified (none of the policy's list entries is left), confirmed.
+ * Remove policies of one device as one transaction: every removeConfig in the
+ * candidate, one confirmed commit, one read-back (none of the policies' list
+ * entries is left), one confirmation.
  */
-export function removePolicy(client: NetconfClient, platform: Platform<NetconfPayload>, policy: ResolvedPolicy, options: NetconfApplyOptions = {}): Promise<NetconfApplyResult> {
-  const payload = platform.render(policy);
-  const filter = platform.verifyFilter?.(policy);
-  return confirmed(prepare(client, platform, [payload.removeConfig], true, filter, async (running) => {
+export function removePolicies(client: NetconfClient, platform: Platform<NetconfPayload>, policies: ResolvedPolicy[], options: NetconfApplyOptions = {}): Promise<NetconfApplyResult> {
+  const payloads = policies.map((p) => platform.render(p));
+  // one policy reads back its own subtree; several, the whole running config once
+  const filter = policies.length === 1 ? platform.verifyFilter?.(policies[0]!) : undefined;
+  return confirmed(prepare(client, platform, payloads.map((p) => p.removeConfig), true, filter, async (running) => {
     // every non-key leaf apply wrote must be gone; key leaves of shared parents (an interface) may stay
     const have = new Set(await leafPaths(running));
     const isKey = (l: string) => /\[([\w.-]+)=([^\]]*)\]\/\1=\2$/.test(l);
-    return (await leafPaths(payload.config)).filter((l) => !isKey(l) && have.has(l)).map((l) => `still present: ${l}`);
+    return (await Promise.all(payloads.map(async (p) => (await leafPaths(p.config)).filter((l) => !isKey(l) && have.has(l)).map((l) => `still present: ${l}`)))).flat();
   }, `remove of ${platform.id}`, options));
+}
+
+/** Remove one policy transactionally (removePolicies with one). */
+export function removePolicy(client: NetconfClient, platform: Platform<NetconfPayload>, policy: ResolvedPolicy, options: NetconfApplyOptions = {}): Promise<NetconfApplyResult> {
+  return removePolicies(client, platform, [policy], options);
 }
 
 /** Leaf names that key the lists of every model we render (YANG puts keys first). */
@@ -307,7 +325,12 @@ export async function leafPaths(xml: string, keys: readonly string[] = LIST_KEY_
 }
 
 /** Default verify: every leaf of the expected config is in running (extra leaves such as defaults are fine). */
-export async function leafContainment(expectedConfig: string, runningData: string): Promise<string[]> {
+export function leafContainment(expectedConfig: string, runningData: string): Promise<string[]> {
+  return leafContainmentAll([expectedConfig], runningData);
+}
+
+/** leafContainment of several expected configs against one running config, parsed once. */
+export async function leafContainmentAll(expectedConfigs: string[], runningData: string): Promise<string[]> {
   const have = new Set(await leafPaths(runningData));
-  return (await leafPaths(expectedConfig)).filter((l) => !have.has(l)).map((l) => `missing ${l}`);
+  return (await Promise.all(expectedConfigs.map((c) => leafPaths(c)))).flat().filter((l) => !have.has(l)).map((l) => `missing ${l}`);
 }

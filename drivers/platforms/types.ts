@@ -73,6 +73,16 @@ export interface Platform<P extends Payload = Payload> {
   /** NETCONF only: subtree filter reading back what `render` writes, for verify. */
   verifyFilter?(policy: ResolvedPolicy): string;
   /**
+   * NETCONF only: the wrapper every rendered config and removeConfig of the
+   * platform has around its list entry (e.g. `<device …><qos>` … `</qos></device>`).
+   * Given, a transaction carrying several policies sends them in one
+   * edit-config (open, every entry, close): one round trip, and on servers such
+   * as netconfd, whose every edit costs about the size of the whole candidate,
+   * one such cost instead of one per policy (bench/README, netconfd-size).
+   * Absent: one edit-config per policy.
+   */
+  editWrapper?: { readonly open: string; readonly close: string };
+  /**
    * CLI only: how to read a policy back. `lines` are run on the device (read-only);
    * `diffs` compares their output with the policy: [] when it is in place, one entry
    * containing `/name=` when none of it is there (the policy is absent), otherwise

@@ -57,4 +57,5 @@ export const labDevice: Platform<NetconfPayload> = {
     { filter: `<device xmlns="${NS_LAB_DEVICE}"><qos/></device>`, element: 'qos', removeConfig: `<device xmlns="${NS_LAB_DEVICE}"><qos xmlns:nc="${NC}" nc:operation="remove"/></device>` },
   ],
   verifyFilter: (p) => `<device xmlns="${NS_LAB_DEVICE}"><qos><policy>${leaf('name', p.serviceId)}</policy></qos></device>`,
+  editWrapper: { open: `<device xmlns="${NS_LAB_DEVICE}"><qos>`, close: '</qos></device>' },
 };

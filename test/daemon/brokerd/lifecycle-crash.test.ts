@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { waitFor } from './harness.js';
-import { DOMAINS, ThreeDomainLab, spec, type Dom } from './three-domain-lab.js';
+import { DOMAINS, ThreeDomainLab, expectedPolicyNames, spec, type Dom } from './three-domain-lab.js';
 
 const lab = new ThreeDomainLab();
 beforeAll(() => lab.start(), 120_000);
@@ -85,6 +85,32 @@ describe.sequential('lifecycle crashes', () => {
   test('lifecycle crash - the originator dies while it provisions its own segment: after its restart the order ends active or cleanly failed', async () => {
     await crashAt('dom-a', 'provisioning:prepared');
   }, 120_000);
+
+  test('lifecycle crash - a transit daemon dies mid-batch (a transaction carrying several segments at its confirmed commits): every order ends active or cleanly failed, the routers hold exactly the active ones', async () => {
+    const before = await lab.allRunning();
+    await lab.kill('dom-b', 'SIGTERM');
+    await lab.startDomain('dom-b', { QOS_BROKER_FAILPOINTS: 'provisioning:prepared-batch' });
+    await lab.connected();
+    const orders = await Promise.all(Array.from({ length: 6 }, () => lab.mgmt.createOrder(spec(), 'acme', false)));
+    await lab.daemons.get('dom-b')!.exited;
+    expect(lab.daemons.get('dom-b')!.proc.signalCode).toBe('SIGKILL');
+    const b = await lab.startDomain('dom-b');
+    const done = await Promise.all(orders.map((o) => lab.settled(o.id, (x) => x.state === 'completed' || x.state === 'failed', 'the order to settle after the restart', 60_000)));
+    const active = done.filter((o) => o.state === 'completed');
+    for (const o of done.filter((x) => x.state === 'failed')) {
+      expect(o.service_state).toBe('terminated');
+      expect(o.error?.code).toBeTruthy();
+    }
+    // the batch that was killed carried at least two of them; the restart put each back
+    expect(done.length - active.length).toBeGreaterThanOrEqual(2);
+    expect(b.logs.filter((l) => l.event === 'segment-recovered').length).toBeGreaterThanOrEqual(2);
+    for (const o of active) expect((await lab.mgmt.checkSync(o.id)).in_sync).toBe(true);
+    expect(await lab.allPolicyNames()).toEqual(expectedPolicyNames(active.map((o) => o.agreement_id)));
+    expect(await lab.usedBps('dom-b')).toBe(active.length * 2 * 10e6);
+    await Promise.all(active.map((o) => lab.mgmt.terminateOrder(o.id)));
+    expect(await lab.allRunning()).toEqual(before);
+    for (const d of DOMAINS) expect(await lab.usedBps(d), d).toBe(0);
+  }, 180_000);
 
   test('lifecycle crash - the originator killed from outside while the others apply: after its restart the order ends active or cleanly failed', async () => {
     const before = await lab.allRunning();

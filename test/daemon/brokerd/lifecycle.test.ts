@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { stringify } from 'yaml';
 import { BROKERD, CLI, waitFor } from './harness.js';
-import { DOMAINS, NS, ThreeDomainLab, spec, type Dom } from './three-domain-lab.js';
+import { DOMAINS, NS, ThreeDomainLab, expectedPolicyNames, spec, type Dom } from './three-domain-lab.js';
 import { checkAmendment, contractReference, verifyContract, type SignedContract } from '../../../daemon/agreement/contract.js';
 import { rawPublicKey } from '../../../daemon/peering/advert.js';
 import { RecordStore } from '../../../daemon/state/records.js';
@@ -171,6 +171,25 @@ describe.sequential('lifecycle', () => {
       await waitFor('dom-b to reload', () => b.logs.filter((l) => l.msg === 'config reloaded').length > n);
     }
   }, 60_000);
+
+  test('lifecycle - many orders at once to the same routers all end active, sharing device transactions; each router holds exactly their policies; terminating them all at once leaves the routers as before', async () => {
+    const before = await allRunning();
+    const logged = new Map(DOMAINS.map((d) => [d, daemons.get(d)!.logs.length]));
+    const orders = await Promise.all(Array.from({ length: 8 }, () => lab.mgmt.createOrder(spec(), 'acme', true)));
+    for (const o of orders) expect(o.state, JSON.stringify(o.error)).toBe('completed');
+    expect(await lab.allPolicyNames()).toEqual(expectedPolicyNames(orders.map((o) => o.agreement_id)));
+    expect(new Set(await lab.allRates())).toEqual(new Set([10_000]));
+    expect(await usedBps('dom-b')).toBe(8 * 2 * 10e6);
+    // segments that came while their routers were busy went on in one transaction with the others waiting
+    const batches = DOMAINS.flatMap((d) => daemons.get(d)!.logs.slice(logged.get(d)).filter((l) => l.event === 'segment-active').map((l) => l.batch as number));
+    expect(batches).toHaveLength(3 * 8);
+    expect(Math.max(...batches), JSON.stringify(batches)).toBeGreaterThan(1);
+    for (const o of orders) expect((await lab.mgmt.checkSync(o.id)).in_sync).toBe(true);
+    const ended = await Promise.all(orders.map((o) => lab.mgmt.terminateOrder(o.id)));
+    for (const t of ended) expect(t.service_state).toBe('terminated');
+    expect(await allRunning()).toEqual(before);
+    for (const d of DOMAINS) expect(await usedBps(d), d).toBe(0);
+  }, 120_000);
 
   test('lifecycle - bad management calls are typed errors naming the field; nothing is stored', async () => {
     const n = (await lab.mgmt.listOrders()).length;

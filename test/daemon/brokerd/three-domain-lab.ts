@@ -22,6 +22,18 @@ const NEIGHBOURS: Record<Dom, string[]> = { 'dom-a': ['dom-b'], 'dom-b': ['dom-a
 /** The order of the tests: EF 10 Mbit/s from dom-a's site to dom-c's, within 30 ms, for an hour. */
 export const spec = (over: Partial<{ rate_mbps: number; duration_ms: number; start_ms: number }> = {}) => ({ from: 'dom-a/dom-a-site', to: 'dom-c/dom-c-site', qos_class: 'EF', rate_mbps: 10, duration_ms: 3_600_000, max_latency_ms: 30, ...over });
 
+/**
+ * The policies the orders of `spec` with these agreement ids put on each
+ * router, sorted: the egress towards the next domain (or the site) and the
+ * core side of the ingress where that is another router (dom-c-r2 carries none), as
+ * the first lifecycle test finds for one order.
+ */
+export function expectedPolicyNames(agreementIds: string[]): Record<string, string[]> {
+  const id = (a: string, d: string, k: number) => `${a}-${d}-${k}`;
+  const on = (d: string, k: number) => agreementIds.map((a) => id(a, d, k)).sort();
+  return { 'dom-a-r1': on('dom-a', 1), 'dom-a-r2': on('dom-a', 0), 'dom-b-r1': on('dom-b', 3), 'dom-b-r2': on('dom-b', 2), 'dom-c-r1': on('dom-c', 4), 'dom-c-r2': [] };
+}
+
 export type ThreeDomainLabOptions = BrokerTrioOptions<Dom>;
 
 export class ThreeDomainLab extends BrokerTrio<Dom> {
@@ -93,6 +105,11 @@ export class ThreeDomainLab extends BrokerTrio<Dom> {
       out.set(leaf('name')!, { rate: Number(leaf('committed-rate-kbps')), iface: leaf('interface')! });
     }
     return out;
+  }
+
+  /** The names of the policies on every router, sorted, by `dom-x-rN`. */
+  async allPolicyNames(): Promise<Record<string, string[]>> {
+    return Object.fromEntries(await Promise.all([...this.routers].flatMap(([d, rs]) => rs.map(async (r, i) => [`${d}-r${i + 1}`, [...(await this.policiesOn(r)).keys()].sort()] as const))));
   }
 
   /** Committed rates of every policy on every router. */

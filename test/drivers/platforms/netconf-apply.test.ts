@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { NetconfRpcError, ProvisioningError } from '../../../drivers/errors.js';
 import { NetconfClient } from '../../../drivers/netconf/client.js';
 import { labDevice } from '../../../drivers/platforms/lab_device/index.js';
-import { applyNetconf, applyPolicy, leafPaths, removePolicy, verifyPolicy } from '../../../drivers/platforms/netconf-apply.js';
+import { applyNetconf, applyPolicy, leafPaths, prepareApply, removePolicies, removePolicy, verifyPolicies, verifyPolicy } from '../../../drivers/platforms/netconf-apply.js';
 import { admitPolicy, type DeviceInventory, type QosPolicy } from '../../../drivers/policy/index.js';
 import { startNetconfDevice, type NetconfDevice } from '../../../lab/netconf-device.js';
 
@@ -72,6 +72,20 @@ describe('netconf apply', () => {
     expect(await verifyPolicy(client, labDevice, b)).toEqual([]);
     expect(await running()).not.toContain('<name>svc-lab-a</name>');
     await removePolicy(client, labDevice, b);
+    expect(await running()).toBe(before);
+  });
+
+  test('netconf apply - several policies in one transaction: applied and read back together, removed together, running as before', async () => {
+    const before = await running();
+    const ps = [1, 2, 3, 4].map((n) => admitPolicy(policy(`svc-lab-m${n}`, 1000 * n), LAB));
+    const tx = await prepareApply(client, labDevice, ps, { confirmTimeoutS: 30, persistId: 'qb-svc-lab-m1' });
+    for (const n of [1, 2, 3, 4]) expect(tx.verifiedRunning).toContain(`<name>svc-lab-m${n}</name>`);
+    await tx.confirm();
+    expect(await verifyPolicies(client, labDevice, ps)).toEqual([[], [], [], []]);
+    // remove three of them at once: the fourth stays as it was
+    await removePolicies(client, labDevice, ps.slice(0, 3), { confirmTimeoutS: 30 });
+    expect((await verifyPolicies(client, labDevice, ps)).map((d) => d.length > 0)).toEqual([true, true, true, false]);
+    await removePolicies(client, labDevice, ps.slice(3), { confirmTimeoutS: 30 });
     expect(await running()).toBe(before);
   });
 
