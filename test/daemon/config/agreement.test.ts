@@ -1,20 +1,9 @@
 /** The `agreement` config section: defaults, bounds named by key, provider only, a change needs a restart. */
 import { describe, expect, test } from 'vitest';
 import { diffConfig } from '../../../daemon/config/load.js';
-import { configErrorOf, parseDoc } from './parse.js';
+import { configErrorOf, parseDoc, providerDoc } from './parse.js';
 
-const provider = (agreement?: unknown): Record<string, unknown> => ({
-  role: 'provider',
-  'domain-id': 'dom-a',
-  listen: '127.0.0.1:50061',
-  keys: { 'advert-key': 'a.key', 'tls-cert': 'a.pem', 'tls-key': 'a-tls.key' },
-  inventory: {
-    borders: ['a1', 'a2'],
-    transits: [{ id: 'a1-a2', from: 'a1', to: 'a2', classes: { EF: { 'capacity-mbps': 100, 'latency-ms': 2 } } }],
-    prices: { currency: 'EUR', 'per-mbps-hour': { EF: 0.5 } },
-  },
-  ...(agreement === undefined ? {} : { agreement }),
-});
+const provider = (agreement?: unknown) => providerDoc(agreement === undefined ? {} : { agreement });
 const parse = (doc: Record<string, unknown>) => parseDoc(doc);
 const error = (doc: Record<string, unknown>) => configErrorOf(() => parse(doc));
 

@@ -1,31 +1,12 @@
 /** The `provisioning` config section: measure-interval-ms's default, 0 for off, bounds named by key, provider only, a change needs a restart. */
 import { describe, expect, test } from 'vitest';
-import { stringify } from 'yaml';
-import { ConfigError, diffConfig, parseConfigText } from '../../../daemon/config/load.js';
+import { diffConfig } from '../../../daemon/config/load.js';
+import { configErrorOf, parseDoc, providerDoc } from './parse.js';
 import { PROVISIONING_DEFAULTS } from '../../../daemon/provisioning/measure.js';
 
-const provider = (provisioning?: unknown): Record<string, unknown> => ({
-  role: 'provider',
-  'domain-id': 'dom-a',
-  listen: '127.0.0.1:50061',
-  keys: { 'advert-key': 'a.key', 'tls-cert': 'a.pem', 'tls-key': 'a-tls.key' },
-  inventory: {
-    borders: ['a1', 'a2'],
-    transits: [{ id: 'a1-a2', from: 'a1', to: 'a2', classes: { EF: { 'capacity-mbps': 100, 'latency-ms': 2 } } }],
-    prices: { currency: 'EUR', 'per-mbps-hour': { EF: 0.5 } },
-  },
-  ...(provisioning === undefined ? {} : { provisioning }),
-});
-const parse = (doc: Record<string, unknown>) => parseConfigText(stringify(doc), '/tmp');
-const error = (doc: Record<string, unknown>): ConfigError => {
-  try {
-    parse(doc);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-};
+const provider = (provisioning?: unknown) => providerDoc(provisioning === undefined ? {} : { provisioning });
+const parse = (doc: Record<string, unknown>) => parseDoc(doc);
+const error = (doc: Record<string, unknown>) => configErrorOf(() => parse(doc));
 
 describe('config provisioning', () => {
   test('config - provisioning.measure-interval-ms defaults to PROVISIONING_DEFAULTS, takes a value, 0 turns measuring off', () => {

@@ -7,10 +7,11 @@
  * and of iperf3's own figure taken to the same layer, while a best-effort
  * flow to another address does not move the class's counters.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startVethLab, type VethLab } from './veth-lab.js';
 import { ProvisioningError } from '../../../drivers/errors.js';
 import { applyCli, removeCli, type CliExec } from '../../../drivers/platforms/cli-apply.js';
 import { linuxTc, tcId } from '../../../drivers/platforms/linux_tc/index.js';
@@ -118,32 +119,12 @@ async function iperfRun(to: string, seconds: number, onInterval: (n: number) => 
 }
 
 describe.skipIf(!root)('linux_tc counters in a namespace lab (needs root)', () => {
-  let server: ChildProcess | undefined;
+  let lab: VethLab | undefined;
   beforeAll(async () => {
-    execFileSync('ip', ['netns', 'add', A]);
-    execFileSync('ip', ['netns', 'add', B]);
-    execFileSync('ip', ['-n', A, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'eth1', 'netns', B]);
-    execFileSync('ip', ['-n', A, 'addr', 'add', '198.18.12.1/24', 'dev', 'eth1']);
-    execFileSync('ip', ['-n', B, 'addr', 'add', '198.18.12.2/24', 'dev', 'eth1']);
-    execFileSync('ip', ['-n', B, 'addr', 'add', '198.18.12.3/24', 'dev', 'eth1']);
-    for (const ns of [A, B]) {
-      execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      execFileSync('ip', ['-n', ns, 'link', 'set', 'eth1', 'up']);
-    }
-    server = spawn('ip', ['netns', 'exec', B, 'iperf3', '-s', '-B', '0.0.0.0'], { stdio: 'ignore' });
-    for (let i = 0; i < 50; i++) {
-      if (spawnSync('ip', ['netns', 'exec', A, 'bash', '-c', 'exec 3<>/dev/tcp/198.18.12.2/5201'], { stdio: 'ignore' }).status === 0) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    lab = await startVethLab(A, B, '198.18.12');
   });
   afterAll(async () => {
-    if (server && server.exitCode === null) {
-      const gone = once(server, 'exit');
-      server.kill('SIGTERM');
-      await gone;
-    }
-    spawnSync('ip', ['netns', 'del', A]);
-    spawnSync('ip', ['netns', 'del', B]);
+    await lab?.stop();
   });
 
   test('linux_tc counters - the rate from two samples is the shaper\'s within 10 %, best effort does not count', async () => {

@@ -5,8 +5,9 @@
  * rate, best-effort traffic to another address still flows well above it,
  * and remove restores the full rate.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startVethLab, type VethLab } from './veth-lab.js';
 import { applyCli, removeCli, type CliExec } from '../../../drivers/platforms/cli-apply.js';
 import { linuxTc } from '../../../drivers/platforms/linux_tc/index.js';
 import { admitPolicy, type DeviceInventory } from '../../../drivers/policy/index.js';
@@ -29,33 +30,12 @@ function iperf(to: string): number {
 }
 
 describe.skipIf(!root)('linux_tc data plane (needs root for network namespaces)', () => {
-  let server: ChildProcess | undefined;
+  let lab: VethLab | undefined;
   beforeAll(async () => {
-    execFileSync('ip', ['netns', 'add', A]);
-    execFileSync('ip', ['netns', 'add', B]);
-    execFileSync('ip', ['-n', A, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'eth1', 'netns', B]);
-    execFileSync('ip', ['-n', A, 'addr', 'add', '198.18.10.1/24', 'dev', 'eth1']);
-    execFileSync('ip', ['-n', B, 'addr', 'add', '198.18.10.2/24', 'dev', 'eth1']);
-    execFileSync('ip', ['-n', B, 'addr', 'add', '198.18.10.3/24', 'dev', 'eth1']);
-    for (const ns of [A, B]) {
-      execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      execFileSync('ip', ['-n', ns, 'link', 'set', 'eth1', 'up']);
-    }
-    server = spawn('ip', ['netns', 'exec', B, 'iperf3', '-s', '-B', '0.0.0.0'], { stdio: 'ignore' });
-    for (let i = 0; i < 50; i++) {
-      if (spawnSync('ip', ['netns', 'exec', A, 'bash', '-c', 'exec 3<>/dev/tcp/198.18.10.2/5201'], { stdio: 'ignore' }).status === 0) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    lab = await startVethLab(A, B, '198.18.10');
   });
   afterAll(async () => {
-    if (server && server.exitCode === null) {
-      await new Promise<void>((res) => {
-        server!.once('exit', () => res());
-        server!.kill('SIGTERM');
-      });
-    }
-    spawnSync('ip', ['netns', 'del', A]);
-    spawnSync('ip', ['netns', 'del', B]);
+    await lab?.stop();
   });
 
   test('linux_tc data plane - a 10 Mbit/s policy holds within 10 %, best effort still flows, remove restores full rate', async () => {
