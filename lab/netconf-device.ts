@@ -5,7 +5,7 @@
  * `netns` is given (lab routers), on loopback otherwise (tests).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync, closeSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -110,6 +110,29 @@ export function claimPort(port: number): boolean {
   return false;
 }
 
+let swept = false;
+
+/** Remove the claims of processes that died without releasing them (killed, so no exit handler ran): done by each process's first freePorts, and by the test run's teardown. */
+export function sweepStaleClaims(): void {
+  swept = true;
+  let names: string[];
+  try {
+    names = readdirSync(portClaimDir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const file = join(portClaimDir(), name);
+    try {
+      const holder = Number(readFileSync(file, 'utf8'));
+      // an empty file is a claim being written: left to its writer
+      if (holder > 0 && !pidAlive(holder)) rmSync(file, { force: true });
+    } catch {
+      /* released meanwhile */
+    }
+  }
+}
+
 /** The kernel's ephemeral range starts here (net.ipv4.ip_local_port_range). */
 function ephemeralLow(): number {
   try {
@@ -128,6 +151,7 @@ function ephemeralLow(): number {
  * kernel picked for `listen(0)`).
  */
 export async function freePorts(host: string, n: number): Promise<number[]> {
+  if (!swept) sweepStaleClaims();
   const low = ephemeralLow();
   const [from, to] = low > 12_000 ? [10_000, low - 1] : [low, 65_535];
   const ports: number[] = [];

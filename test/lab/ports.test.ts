@@ -80,4 +80,18 @@ describe('lab ports', () => {
       live.kill('SIGKILL');
     }
   });
+  test('a process\'s first ports sweep away the claims of processes that died without releasing them', async () => {
+    mkdirSync(claimDir, { recursive: true });
+    const deadPid = Number(spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' }).stdout.trim());
+    // ports no one claims now, then claimed in the name of a process that is gone
+    const [p1, p2] = await freePorts('127.0.0.1', 2);
+    for (const p of [p1, p2]) writeFileSync(join(claimDir, String(p)), String(deadPid));
+    const c = taker(1);
+    try {
+      await portsOf(c);
+      expect([p1, p2].filter((p) => existsSync(join(claimDir, String(p))))).toEqual([]);
+    } finally {
+      c.kill('SIGKILL');
+    }
+  });
 });
