@@ -157,7 +157,10 @@ export class BrokerCore {
   async pageServiceViews(q: { customer?: string; offset: number; limit: number }, withMeasured?: (view: Buffer, m: NonNullable<OrderRecord['measured']>) => Buffer): Promise<ViewPage> {
     const rates = new Map<string, NonNullable<OrderRecord['measured']>>();
     if (withMeasured) {
-      for (const agreementId of this.opts.provisioner.measuredAgreements()) {
+      const now = new Set(this.opts.provisioner.measuredAgreements());
+      // services no longer measured (ended, or measured elsewhere) leave the cache
+      for (const agreementId of this.orderIdOf.keys()) if (!now.has(agreementId)) this.orderIdOf.delete(agreementId);
+      for (const agreementId of now) {
         const m = this.opts.provisioner.measuredRate(agreementId);
         const orderId = this.orderIdOf.get(agreementId) ?? (await this.opts.records.lookup('order', 'agreement', agreementId));
         if (!m || !orderId) continue;
@@ -168,7 +171,7 @@ export class BrokerCore {
     return this.opts.records.pageViews('order', q, rates.size ? (id, view) => (rates.has(id) ? withMeasured!(view, rates.get(id)!) : view) : undefined);
   }
 
-  /** Which order an agreement belongs to (it never changes). */
+  /** Which order a measured service's agreement belongs to (it never changes; kept while the service is measured). */
   private readonly orderIdOf = new Map<string, string>();
 
   /** One page of service orders of every action (add: the order; modify: the boost), oldest first. */
