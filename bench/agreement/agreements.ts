@@ -165,7 +165,32 @@ export async function closedLoop(concurrency: number, seconds: number, one: () =
   return { ok, failed, perS: ok / ((performance.now() - t0) / 1000), lat };
 }
 
-export async function runAgreements(opts: { concurrency?: number; rounds?: number; seconds?: number; offered?: number } = {}): Promise<AgreementsResult> {
+/**
+ * POST /v1/order to a daemon's admin endpoint, plain node:http with keep-alive (a lighter load
+ * generator than fetch on the same two cores): the status, and the text of a failure only (an
+ * agreement's contract is read and dropped: garbage in the load generator is GC pauses that
+ * count in every order's latency).
+ */
+export function orderPoster(admin: string, concurrency: number): { post: (body: unknown) => Promise<{ status: number; text: string }>; close: () => void } {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const [host, port] = [admin.slice(0, admin.lastIndexOf(':')), Number(admin.slice(admin.lastIndexOf(':') + 1))];
+  const post = (body: unknown) =>
+    new Promise<{ status: number; text: string }>((res, rej) => {
+      const data = JSON.stringify(body);
+      const req = request({ host, port, path: '/v1/order', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (r) => {
+        const chunks: Buffer[] = [];
+        const ok = r.statusCode === 200;
+        r.on('data', (c: Buffer) => void (ok || chunks.push(c)));
+        r.on('end', () => res({ status: r.statusCode ?? 0, text: ok ? '' : Buffer.concat(chunks).toString() }));
+        r.on('error', rej);
+      });
+      req.on('error', rej);
+      req.end(data);
+    });
+  return { post, close: () => agent.destroy() };
+}
+
+export async function runAgreements(opts: LoadOptions = {}): Promise<AgreementsResult> {
   const concurrency = opts.concurrency ?? 50;
   const offered = opts.offered ?? TARGET_PER_S;
   const rounds = opts.rounds ?? 3;
@@ -195,24 +220,8 @@ export async function runAgreements(opts: { concurrency?: number; rounds?: numbe
     /** Why orders failed: reason -> count (an HTTP error's code, or the client's own error). */
     const failures = new Map<string, number>();
     const failedWith = (reason: string) => failures.set(reason, (failures.get(reason) ?? 0) + 1);
-    // plain node:http with keep-alive: a lighter load generator than fetch on the same two cores
-    const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-    const [host, port] = [a.admin.slice(0, a.admin.lastIndexOf(':')), Number(a.admin.slice(a.admin.lastIndexOf(':') + 1))];
-    const post = (body: unknown) =>
-      new Promise<{ status: number; text: string }>((res, rej) => {
-        const data = JSON.stringify(body);
-        const req = request({ host, port, path: '/v1/order', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (r) => {
-          // an agreement's 12 KB contract is read and dropped; only a failure's text is kept:
-          // garbage in the load generator is GC pauses that count in every order's latency
-          const chunks: Buffer[] = [];
-          const ok = r.statusCode === 200;
-          r.on('data', (c: Buffer) => void (ok || chunks.push(c)));
-          r.on('end', () => res({ status: r.statusCode ?? 0, text: ok ? '' : Buffer.concat(chunks).toString() }));
-          r.on('error', rej);
-        });
-        req.on('error', rej);
-        req.end(data);
-      });
+    const poster = orderPoster(a.admin, concurrency);
+    const post = poster.post;
     const order = async () => {
       const start = base + ((n++ * 7919) % 43_200) * 60_000;
       const body = { from: 'dom-a/dom-a-site', to: 'dom-c/dom-c-site', qosClass: 'EF', rateMbps: 1, start, durationMs: 60_000, customer: 'bench' };
@@ -262,7 +271,7 @@ export async function runAgreements(opts: { concurrency?: number; rounds?: numbe
     const okTotal = ags.reduce((s, x) => s + x.ok, 0);
     const cpuPer = Object.fromEntries([...cpu].map(([d, ms]) => [d, round(ms / okTotal, 3)]));
     console.log(`CPU per agreement (ms, daemon with its redis-server): ${Object.entries(cpuPer).map(([d, ms]) => `${d} ${ms}`).join(', ')}; load generator ${(benchCpu.ms / okTotal).toFixed(3)}`);
-    agent.destroy();
+    poster.close();
     const reasons = [...failures].sort((x, y) => y[1] - x[1]);
     for (const [reason, n] of reasons.slice(0, 10)) console.log(`failed ${n}x: ${reason}`);
     if (reasons.length > 10) console.log(`failed also for ${reasons.length - 10} other reasons`);
@@ -298,7 +307,16 @@ export async function runAgreements(opts: { concurrency?: number; rounds?: numbe
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+/** What both agreement benches take on the command line. */
+export interface LoadOptions {
+  concurrency?: number;
+  rounds?: number;
+  seconds?: number;
+  offered?: number;
+}
+
+/** The command line of an agreement bench (--concurrency --rounds --seconds --offered, each a positive number): runs it and prints its result as the last line. */
+export function benchMain(run: (opts: LoadOptions) => Promise<unknown>): void {
   const { values } = parseArgs({ options: { concurrency: { type: 'string' }, rounds: { type: 'string' }, seconds: { type: 'string' }, offered: { type: 'string' } } });
   const num = (v: string | undefined, name: string) => {
     if (v === undefined) return undefined;
@@ -306,7 +324,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     if (!(x > 0)) throw new Error(`--${name} must be a positive number, got ${v}`);
     return x;
   };
-  runAgreements({ concurrency: num(values.concurrency, 'concurrency'), rounds: num(values.rounds, 'rounds'), seconds: num(values.seconds, 'seconds'), offered: num(values.offered, 'offered') }).then(
+  run({ concurrency: num(values.concurrency, 'concurrency'), rounds: num(values.rounds, 'rounds'), seconds: num(values.seconds, 'seconds'), offered: num(values.offered, 'offered') }).then(
     (r) => console.log(JSON.stringify(r)),
     (err: unknown) => {
       console.error(err);
@@ -314,3 +332,5 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     },
   );
 }
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) benchMain(runAgreements);

@@ -19,17 +19,15 @@
  * Last line: one JSON object.
  */
 import { createPublicKey } from 'node:crypto';
-import { Agent, request } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { twoBorderInventory } from '../../lab/inventory.js';
 import { freePorts } from '../../lab/netconf-device.js';
 import { makePki, type TestPki } from '../../lab/pki.js';
 import { clusterAddresses, DOMAINS, domainConfig, median, ownedDirs, quantile, round, spawnDaemon, stopDaemons, type BenchDaemon } from '../daemons.js';
-import { closedLoop, cpuMs, openLoop } from './agreements.js';
+import { benchMain, closedLoop, cpuMs, openLoop, orderPoster, type LoadOptions } from './agreements.js';
 
 const TARGET_PER_S = 300;
 const LINE = ['dom-a', 'dom-b', 'dom-c', 'dom-d', 'dom-e'] as const;
@@ -124,23 +122,9 @@ async function startChain(dir: string, pki: TestPki): Promise<Daemon[]> {
 
 /** POST /v1/order to `admin` for an agreement of 1 Mbit/s for a minute (windows spread so capacity never runs out). */
 function orderer(admin: string, to: string, concurrency: number, failures: Map<string, number>) {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  const [host, port] = [admin.slice(0, admin.lastIndexOf(':')), Number(admin.slice(admin.lastIndexOf(':') + 1))];
   let n = 0;
   const base = Math.ceil(Date.now() / 60_000) * 60_000 + 3_600_000;
-  const post = (body: unknown) =>
-    new Promise<{ status: number; text: string }>((res, rej) => {
-      const data = JSON.stringify(body);
-      const req = request({ host, port, path: '/v1/order', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (r) => {
-        const chunks: Buffer[] = [];
-        const ok = r.statusCode === 200;
-        r.on('data', (c: Buffer) => void (ok || chunks.push(c)));
-        r.on('end', () => res({ status: r.statusCode ?? 0, text: ok ? '' : Buffer.concat(chunks).toString() }));
-        r.on('error', rej);
-      });
-      req.on('error', rej);
-      req.end(data);
-    });
+  const { post, close } = orderPoster(admin, concurrency);
   const one = async () => {
     const start = base + ((n++ * 7919) % 43_200) * 60_000;
     try {
@@ -156,10 +140,10 @@ function orderer(admin: string, to: string, concurrency: number, failures: Map<s
       return false;
     }
   };
-  return { one, close: () => agent.destroy() };
+  return { one, close };
 }
 
-export async function runChain(opts: { concurrency?: number; rounds?: number; seconds?: number; offered?: number } = {}): Promise<ChainResult> {
+export async function runChain(opts: LoadOptions = {}): Promise<ChainResult> {
   const concurrency = opts.concurrency ?? 50;
   const offered = opts.offered ?? TARGET_PER_S;
   const rounds = opts.rounds ?? 3;
@@ -243,19 +227,4 @@ export async function runChain(opts: { concurrency?: number; rounds?: number; se
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { concurrency: { type: 'string' }, rounds: { type: 'string' }, seconds: { type: 'string' }, offered: { type: 'string' } } });
-  const num = (v: string | undefined, name: string) => {
-    if (v === undefined) return undefined;
-    const x = Number(v);
-    if (!(x > 0)) throw new Error(`--${name} must be a positive number, got ${v}`);
-    return x;
-  };
-  runChain({ concurrency: num(values.concurrency, 'concurrency'), rounds: num(values.rounds, 'rounds'), seconds: num(values.seconds, 'seconds'), offered: num(values.offered, 'offered') }).then(
-    (r) => console.log(JSON.stringify(r)),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) benchMain(runChain);
