@@ -141,9 +141,39 @@ function u32Match(prefix: string, off: number): string {
   return `${v.toString(16).padStart(8, '0')}/${mask.toString(16).padStart(8, '0')} at ${off}`;
 }
 
+/** The eight 16-bit groups of an IPv6 address (`::` expanded; a dotted IPv4 tail as two groups). */
+function v6Groups(addr: string): number[] {
+  let a = addr;
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(a);
+  if (v4) {
+    const [b0, b1, b2, b3] = v4.slice(1).map(Number) as [number, number, number, number];
+    a = `${a.slice(0, v4.index)}${((b0 << 8) | b1).toString(16)}:${((b2 << 8) | b3).toString(16)}`;
+  }
+  const [head = '', tail] = a.split('::') as [string, string | undefined];
+  const parse = (s: string) => (s === '' ? [] : s.split(':').map((g) => parseInt(g, 16)));
+  const h = parse(head);
+  const t = tail === undefined ? [] : parse(tail);
+  return [...h, ...Array<number>(8 - h.length - t.length).fill(0), ...t];
+}
+
+/** The `match` value/mask lines u32 prints for an IPv6 prefix at `off` (src 8, dst 24): one per 32-bit word its mask touches. */
+function u32Match6(prefix: string, off: number): string[] {
+  const [addr, len] = prefix.split('/') as [string, string];
+  const g = v6Groups(addr);
+  const out: string[] = [];
+  for (let w = 0; w < 4; w++) {
+    const bits = Math.min(32, Math.max(0, Number(len) - 32 * w));
+    if (bits === 0) break;
+    const mask = (0xffffffff << (32 - bits)) >>> 0;
+    const v = ((((g[2 * w]! << 16) | g[2 * w + 1]!) >>> 0) & mask) >>> 0;
+    out.push(`${v.toString(16).padStart(8, '0')}/${mask.toString(16).padStart(8, '0')} at ${off + 4 * w}`);
+  }
+  return out;
+}
+
 /**
  * Compare what readBackLines printed with the policy: the HTB class (rate, ceil), the
- * number of filters steering into it, and for IPv4 prefixes their u32 matches.
+ * number of filters steering into it, and the u32 matches of its IPv4 and IPv6 prefixes.
  */
 function readBackDiffs(p: ResolvedPolicy, output: string): string[] {
   const n = objectName(p);
@@ -183,11 +213,16 @@ function readBackDiffs(p: ResolvedPolicy, output: string): string[] {
   const prefs = new Set(families(p).map((f) => (f === 4 ? id : id + 0x8000)));
   const ours = entries.filter((e) => prefs.has(e.pref));
   if (ours.length !== want) diffs.push(`${n} on ${eg}: ${ours.length} filter(s) into 1:${hex}, expected ${want}`);
-  const seen = new Set(ours.flatMap((e) => e.matches));
+  const seen = new Set(ours.filter((e) => e.pref === id).flatMap((e) => e.matches));
   const src = prefixesOf(p.classifier.sourcePrefixes, 4).filter((x) => x.split('/')[1] !== '0');
   const dst = prefixesOf(p.classifier.destinationPrefixes, 4).filter((x) => x.split('/')[1] !== '0');
   for (const [list, off, what] of [[src, 12, 'source'], [dst, 16, 'destination']] as const) {
     for (const x of list) if (!seen.has(u32Match(x, off))) diffs.push(`${n} on ${eg}: no filter matches ${what} ${x}`);
+  }
+  // IPv6 prefixes: every word of the prefix under one of the IPv6 filters (pref id + 0x8000)
+  const seen6 = new Set(ours.filter((e) => e.pref === id + 0x8000).flatMap((e) => e.matches));
+  for (const [list, off, what] of [[p.classifier.sourcePrefixes, 8, 'source'], [p.classifier.destinationPrefixes, 24, 'destination']] as const) {
+    for (const x of prefixesOf(list, 6)) if (!u32Match6(x, off).every((m) => seen6.has(m))) diffs.push(`${n} on ${eg}: no filter matches ${what} ${x}`);
   }
   return diffs;
 }

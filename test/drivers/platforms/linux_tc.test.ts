@@ -216,6 +216,23 @@ describe.skipIf(!root)('linux_tc kernel (needs root for a network namespace)', (
     expect(tcState()).toBe(before);
   });
 
+  test('linux_tc kernel - read-back checks IPv6 prefixes: filters steering another source prefix into the class are named', async () => {
+    const policy = admitPolicy(ALL_POLICIES['af41-shape-v6-dscp']!.policy, ALL_POLICIES['af41-shape-v6-dscp']!.device);
+    const payload = linuxTc.render(policy);
+    const before = tcState();
+    await applyCli(exec, payload, NS);
+    expect(await readBack(policy)).toEqual([]);
+    const prio = tcId(`qb-${policy.serviceId}`) + 0x8000;
+    const filters = payload.apply.filter((l) => l.includes(` prio ${prio} `));
+    expect(filters.length).toBeGreaterThan(0);
+    expect(sh(`tc filter del dev ${policy.classifier.egressInterface} parent 1: prio ${prio}`).ok).toBe(true);
+    // the same filters, the source prefix changed by hand to its neighbour
+    for (const l of filters) expect(sh(l.replace('match ip6 src 2001:db8:1::/48', 'match ip6 src 2001:db8:9::/48')).ok).toBe(true);
+    expect(await readBack(policy)).toEqual([`qb-${policy.serviceId} on ${policy.classifier.egressInterface}: no filter matches source 2001:db8:1::/48`]);
+    for (const line of payload.undo) await exec(line);
+    expect(tcState()).toBe(before);
+  });
+
   test.for(cases.filter((c) => !c.needsActions))(
     'linux_tc kernel - $name: apply installs the class and u32 filters with the policy\'s prefixes and flowid, remove restores tc state',
     async (c) => applied(c.policy),
